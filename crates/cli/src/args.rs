@@ -1,0 +1,67 @@
+//! The command line, as clap sees it. Contract: `shared/DESIGN.md`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cox",
+    version,
+    about = "cox — a steerable terminal coding agent",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub shared: Shared,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The task. With stdout not a terminal this runs like `cox exec PROMPT`; `-` reads it from stdin.
+    pub prompt: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Shared {
+    /// Model to use (default: the provider's, `gpt-5.3-codex` for openai).
+    #[arg(short = 'm', long, global = true)]
+    pub model: Option<String>,
+    /// Provider: openai, openai-chat, anthropic, ollama, llamacpp, vllm, lmstudio, or one defined in config.toml.
+    #[arg(long, global = true)]
+    pub provider: Option<String>,
+    /// Work in DIR instead of the current directory.
+    #[arg(short = 'C', long = "cd", value_name = "DIR", global = true)]
+    pub cd: Option<PathBuf>,
+    /// Override a config.toml setting, e.g. `-c max_turns=20` or `-c providers.ollama.base_url=http://host:11434/v1`.
+    #[arg(short = 'c', long = "config", value_name = "KEY=VALUE", global = true)]
+    pub config: Vec<String>,
+    /// Print JSON Lines events on stdout instead of the final answer.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Stop after this many model turns without a final answer (default 100).
+    #[arg(long, value_name = "N", global = true)]
+    pub max_turns: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one task headless: the final answer on stdout, progress on stderr.
+    Exec {
+        /// The task; `-` reads it from stdin. `@path` attaches a file.
+        prompt: String,
+    },
+    /// Manage provider credentials.
+    Auth {
+        #[command(subcommand)]
+        action: AuthAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthAction {
+    /// Store an API key (read from stdin when it is not a terminal, else prompted for, hidden).
+    Login,
+    /// Show, per provider, where its key comes from (masked).
+    Status,
+    /// Remove the stored key of a provider.
+    Logout,
+}

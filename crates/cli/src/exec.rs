@@ -1,0 +1,145 @@
+//! `cox exec PROMPT` (and `cox PROMPT`): one task, headless. The final answer goes to stdout, or,
+//! with `--json`, every event as one JSON line; progress goes to stderr. Ctrl-C interrupts the task
+//! (exit 130); a second Ctrl-C quits at once.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cox_core::{Config, Overrides};
+use cox_protocol::{Event, Op, SessionStatus};
+
+use crate::args::Shared;
+use crate::exit::{self, Failure};
+use crate::progress::Progress;
+
+pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
+    let cwd = working_dir(shared)?;
+    let prompt = read_prompt(prompt)?;
+    let prompt = cox_core::prompt::expand_attachments(&prompt, &cwd)?;
+    let home = cox_core::config::cox_home()?;
+    let config = Config::load(&home, &overrides(shared))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure {
+            code: exit::FAILED,
+            message: format!("cannot start the async runtime: {e}"),
+            hint: None,
+        })?;
+    runtime.block_on(drive(&config, cwd, prompt, shared.json))
+}
+
+pub fn overrides(shared: &Shared) -> Overrides {
+    Overrides {
+        provider: shared.provider.clone(),
+        model: shared.model.clone(),
+        settings: shared.config.clone(),
+        max_turns: shared.max_turns,
+    }
+}
+
+fn working_dir(shared: &Shared) -> Result<PathBuf, Failure> {
+    let dir = match &shared.cd {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().map_err(|e| Failure {
+            code: exit::FAILED,
+            message: format!("cannot read the current directory: {e}"),
+            hint: None,
+        })?,
+    };
+    let canonical = std::fs::canonicalize(&dir).map_err(|e| Failure {
+        code: exit::USAGE,
+        message: format!("cannot use directory {}: {e}", dir.display()),
+        hint: Some("-C/--cd takes an existing directory".into()),
+    })?;
+    if !canonical.is_dir() {
+        return Err(Failure::usage(
+            format!("{} is not a directory", dir.display()),
+            "-C/--cd takes an existing directory",
+        ));
+    }
+    Ok(canonical)
+}
+
+fn read_prompt(prompt: &str) -> Result<String, Failure> {
+    let text = if prompt == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map_err(|e| {
+            Failure::usage(
+                format!("cannot read the prompt from stdin: {e}"),
+                "pipe UTF-8 text into `cox exec -`",
+            )
+        })?;
+        text
+    } else {
+        prompt.to_string()
+    };
+    if text.trim().is_empty() {
+        return Err(Failure::usage(
+            "the prompt is empty",
+            "say what cox should do: cox exec \"…\"",
+        ));
+    }
+    Ok(text)
+}
+
+async fn drive(
+    config: &Config,
+    cwd: PathBuf,
+    prompt: String,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let mut session = cox_core::start(config, cwd)?;
+    let ops = session.op_sender();
+    tokio::spawn(async move {
+        let mut presses = 0;
+        while tokio::signal::ctrl_c().await.is_ok() {
+            presses += 1;
+            if presses > 1 {
+                std::process::exit(exit::INTERRUPTED.into());
+            }
+            let _ = ops.send(Op::Interrupt).await;
+        }
+    });
+    session.submit(Op::UserInput { text: prompt }).await;
+    session.submit(Op::Shutdown).await;
+
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let mut progress = Progress::default();
+    let mut stdout_open = true;
+    while let Some(envelope) = session.next_event().await {
+        if json && stdout_open {
+            let line = serde_json::to_string(&envelope).unwrap_or_default();
+            // A closed pipe (`cox --json … | head`) is not an error; the run finishes quietly.
+            stdout_open = writeln!(stdout.lock(), "{line}").is_ok();
+        }
+        if !json {
+            progress.on_event(&envelope.event, &mut stderr.lock());
+        }
+        if let Event::SessionCompleted { status, answer, .. } = envelope.event {
+            if !json {
+                if let Some(answer) = answer.filter(|_| stdout_open) {
+                    let mut out = stdout.lock();
+                    let _ = write!(out, "{answer}");
+                    if !answer.ends_with('\n') {
+                        let _ = writeln!(out);
+                    }
+                    let _ = out.flush();
+                }
+            }
+            return Ok(ExitCode::from(match status {
+                SessionStatus::Completed => 0,
+                SessionStatus::Failed => exit::FAILED,
+                SessionStatus::ProviderError => exit::PROVIDER,
+                SessionStatus::Interrupted => exit::INTERRUPTED,
+            }));
+        }
+    }
+    Err(Failure {
+        code: exit::FAILED,
+        message: "the session ended without reporting how".into(),
+        hint: None,
+    })
+}

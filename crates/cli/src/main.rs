@@ -1,0 +1,42 @@
+//! The `cox` binary: parses the command line and hands over to the engine. Thin by design; the
+//! only decisions made here are how to print and which exit code to return.
+
+mod args;
+mod auth_cmd;
+mod exec;
+mod exit;
+mod progress;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+use exit::Failure;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    let result = match cli.command {
+        Some(Command::Exec { prompt }) => exec::run(&cli.shared, &prompt),
+        Some(Command::Auth { action }) => auth_cmd::run(&cli.shared, action),
+        None => match cli.prompt {
+            Some(prompt) => exec::run(&cli.shared, &prompt),
+            None if !std::io::stdin().is_terminal() => exec::run(&cli.shared, "-"),
+            None => Err(Failure::usage(
+                "the interactive terminal session is not built yet",
+                "give the task as an argument: cox \"fix the failing test\" (or cox exec PROMPT)",
+            )),
+        },
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => failure.report(),
+    }
+}

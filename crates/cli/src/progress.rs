@@ -1,0 +1,104 @@
+//! Human-readable progress on stderr for headless runs: one plain line per action, so a log of a
+//! run reads like what happened. (The live terminal UI is `cox-term`'s job.)
+
+use std::io::Write;
+
+use cox_protocol::{Event, SessionStatus, Usage};
+
+/// Prints events as progress lines. An agent message is held back until we know whether it is the
+/// final answer (which goes to stdout, not here) or commentary before tool calls.
+#[derive(Default)]
+pub struct Progress {
+    pending_message: Option<String>,
+}
+
+impl Progress {
+    pub fn on_event(&mut self, event: &Event, err: &mut impl Write) {
+        let _ = self.write(event, err);
+    }
+
+    fn write(&mut self, event: &Event, err: &mut impl Write) -> std::io::Result<()> {
+        match event {
+            Event::SessionStarted {
+                provider,
+                model,
+                cwd,
+                ..
+            } => writeln!(err, "cox · {provider} · {model} · {cwd}")?,
+            Event::AgentMessage { text } => self.pending_message = Some(text.clone()),
+            Event::ToolCall {
+                name, arguments, ..
+            } => {
+                if let Some(text) = self.pending_message.take() {
+                    writeln!(err, "{}", text.trim_end())?;
+                }
+                writeln!(err, "› {}", describe_call(name, arguments))?;
+            }
+            Event::ToolResult { ok, output, .. } => {
+                let first = output.lines().next().unwrap_or_default();
+                let lines = output.lines().count();
+                let mark = if *ok { "ok" } else { "failed" };
+                writeln!(err, "  {mark} · {} · {lines} lines", cut(first, 100))?;
+            }
+            Event::Retrying {
+                attempt,
+                max_attempts,
+                reason,
+                delay_ms,
+            } => writeln!(
+                err,
+                "retrying in {:.1}s ({attempt}/{max_attempts}): {reason}",
+                *delay_ms as f64 / 1000.0
+            )?,
+            Event::Error { message, .. } => writeln!(err, "error: {message}")?,
+            Event::SessionCompleted { status, usage, .. } => {
+                if *status == SessionStatus::Interrupted {
+                    writeln!(err, "interrupted")?;
+                }
+                writeln!(err, "{}", usage_line(usage))?;
+            }
+            Event::TurnStarted { .. }
+            | Event::AgentMessageDelta { .. }
+            | Event::ReasoningDelta { .. }
+            | Event::Usage { .. }
+            | Event::TurnCompleted { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+fn usage_line(usage: &Usage) -> String {
+    format!(
+        "tokens: {} in ({} cached) · {} out",
+        usage.input_tokens, usage.cached_input_tokens, usage.output_tokens
+    )
+}
+
+/// `shell: cargo test` / `read_file: src/lib.rs` — the essentials of a call on one line.
+fn describe_call(name: &str, arguments: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(arguments) else {
+        return format!("{name} {}", cut(arguments, 100));
+    };
+    let detail = match name {
+        "shell" => match &value["command"] {
+            serde_json::Value::Array(argv) => argv
+                .iter()
+                .map(|a| a.as_str().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(" "),
+            serde_json::Value::String(line) => line.clone(),
+            _ => arguments.to_string(),
+        },
+        "read_file" => value["path"].as_str().unwrap_or_default().to_string(),
+        _ => arguments.to_string(),
+    };
+    format!("{name}: {}", cut(&detail, 100))
+}
+
+fn cut(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(limit).collect::<String>())
+    }
+}

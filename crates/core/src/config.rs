@@ -1,0 +1,467 @@
+//! Configuration: `$COX_HOME/config.toml`, overridden by `-c key=value`, resolved into the provider
+//! endpoint, model and limits of a session.
+//!
+//! Unknown keys are errors, not ignored: a misspelt `max_turn = 5` must not silently run with 100.
+//! Base URL precedence: `base_url` in config (or `-c`) beats the provider's environment variable
+//! (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`), which beats the built-in default. API keys: the
+//! environment beats `auth.json` (see [`crate::auth`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cox_model::{RetryPolicy, Wire};
+use serde::Deserialize;
+
+use crate::Error;
+
+pub const DEFAULT_PROVIDER: &str = "openai";
+pub const DEFAULT_MODEL: &str = "gpt-5.3-codex";
+pub const DEFAULT_MAX_TURNS: u32 = 100;
+/// About 4,000 tokens of command output per call.
+pub const DEFAULT_TOOL_OUTPUT_BYTES: usize = 16 * 1024;
+
+/// The file's shape. Every field is optional; defaults are applied in [`Config::resolve`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub max_turns: Option<u32>,
+    pub max_output_tokens: Option<u32>,
+    pub stream_idle_timeout_ms: Option<u64>,
+    pub max_retries: Option<u32>,
+    pub retry_base_delay_ms: Option<u64>,
+    pub tool_output_max_bytes: Option<usize>,
+    pub model_context_window: Option<u64>,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+/// `[providers.NAME]`: a custom provider, or changes to a built-in one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub wire: Option<Wire>,
+    pub base_url: Option<String>,
+    /// The environment variable holding the key.
+    pub api_key_env: Option<String>,
+    /// Whether a request without a key is pointless (default: true when `api_key_env` is set).
+    pub requires_key: Option<bool>,
+    /// The model used with this provider when `-m` is not given.
+    pub model: Option<String>,
+}
+
+/// A built-in provider preset.
+#[derive(Debug, Clone, Copy)]
+pub struct Preset {
+    pub name: &'static str,
+    pub wire: Wire,
+    pub base_url: &'static str,
+    pub base_url_env: Option<&'static str>,
+    pub api_key_env: Option<&'static str>,
+    pub requires_key: bool,
+    pub default_model: Option<&'static str>,
+}
+
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "openai",
+        wire: Wire::Responses,
+        base_url: "https://api.openai.com/v1",
+        base_url_env: Some("OPENAI_BASE_URL"),
+        api_key_env: Some("OPENAI_API_KEY"),
+        requires_key: true,
+        default_model: Some(DEFAULT_MODEL),
+    },
+    Preset {
+        name: "openai-chat",
+        wire: Wire::Chat,
+        base_url: "https://api.openai.com/v1",
+        base_url_env: Some("OPENAI_BASE_URL"),
+        api_key_env: Some("OPENAI_API_KEY"),
+        requires_key: true,
+        default_model: Some(DEFAULT_MODEL),
+    },
+    Preset {
+        name: "anthropic",
+        wire: Wire::Anthropic,
+        base_url: "https://api.anthropic.com",
+        base_url_env: Some("ANTHROPIC_BASE_URL"),
+        api_key_env: Some("ANTHROPIC_API_KEY"),
+        requires_key: true,
+        default_model: Some("claude-opus-4-6"),
+    },
+    Preset {
+        name: "ollama",
+        wire: Wire::Chat,
+        base_url: "http://127.0.0.1:11434/v1",
+        base_url_env: Some("OLLAMA_BASE_URL"),
+        api_key_env: None,
+        requires_key: false,
+        default_model: None,
+    },
+    Preset {
+        name: "llamacpp",
+        wire: Wire::Chat,
+        base_url: "http://127.0.0.1:8080/v1",
+        base_url_env: None,
+        api_key_env: None,
+        requires_key: false,
+        default_model: None,
+    },
+    Preset {
+        name: "vllm",
+        wire: Wire::Chat,
+        base_url: "http://127.0.0.1:8000/v1",
+        base_url_env: None,
+        api_key_env: None,
+        requires_key: false,
+        default_model: None,
+    },
+    Preset {
+        name: "lmstudio",
+        wire: Wire::Chat,
+        base_url: "http://127.0.0.1:1234/v1",
+        base_url_env: None,
+        api_key_env: None,
+        requires_key: false,
+        default_model: None,
+    },
+];
+
+/// Choices made on the command line, which beat the config file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// `-c key=value` pairs, in order.
+    pub settings: Vec<String>,
+    pub max_turns: Option<u32>,
+}
+
+/// A provider resolved for use: everything but the key.
+#[derive(Debug, Clone)]
+pub struct ProviderSpec {
+    pub name: String,
+    pub wire: Wire,
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+    pub requires_key: bool,
+}
+
+/// The resolved configuration of one run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub home: PathBuf,
+    pub provider: ProviderSpec,
+    pub model: String,
+    pub max_turns: u32,
+    pub max_output_tokens: Option<u32>,
+    pub retry: RetryPolicy,
+    pub tool_output_max_bytes: usize,
+    pub context_window: Option<u64>,
+}
+
+/// `$COX_HOME`, else `~/.cox`.
+pub fn cox_home() -> Result<PathBuf, Error> {
+    if let Some(home) = std::env::var_os("COX_HOME").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => Ok(PathBuf::from(home).join(".cox")),
+        None => Err(Error::Config(
+            "neither COX_HOME nor HOME is set; set COX_HOME to the directory for cox's config"
+                .into(),
+        )),
+    }
+}
+
+impl Config {
+    /// Reads `config.toml` under `home` (absent is fine), applies overrides, and resolves.
+    pub fn load(home: &Path, overrides: &Overrides) -> Result<Config, Error> {
+        let file = read_file(home, &overrides.settings)?;
+        Config::resolve(home, file, overrides)
+    }
+
+    fn resolve(home: &Path, file: ConfigFile, overrides: &Overrides) -> Result<Config, Error> {
+        let name = overrides
+            .provider
+            .clone()
+            .or(file.provider.clone())
+            .unwrap_or_else(|| DEFAULT_PROVIDER.to_string());
+        let (provider, preset_model) = resolve_provider(&name, &file.providers)?;
+        // A top-level `model` belongs to the top-level `provider`; `--provider other` leaves it out.
+        let file_model_applies =
+            overrides.provider.is_none() || file.provider.as_deref() == Some(name.as_str());
+        let model = overrides
+            .model
+            .clone()
+            .or_else(|| file.providers.get(&name).and_then(|p| p.model.clone()))
+            .or(file.model.clone().filter(|_| file_model_applies))
+            .or(preset_model.map(str::to_string))
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "provider `{name}` has no default model; pass -m MODEL (for example `-m qwen2.5-coder`) \
+                     or set `model` under [providers.{name}] in config.toml"
+                ))
+            })?;
+        let defaults = RetryPolicy::default();
+        let retry = RetryPolicy {
+            max_retries: file.max_retries.unwrap_or(defaults.max_retries),
+            base_delay: file
+                .retry_base_delay_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.base_delay),
+            max_delay: defaults.max_delay,
+            idle_timeout: file
+                .stream_idle_timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.idle_timeout),
+        };
+        let context_window = file
+            .model_context_window
+            .or_else(|| crate::catalog::context_window(&model));
+        Ok(Config {
+            home: home.to_path_buf(),
+            provider,
+            max_turns: overrides
+                .max_turns
+                .or(file.max_turns)
+                .unwrap_or(DEFAULT_MAX_TURNS),
+            max_output_tokens: file.max_output_tokens,
+            retry,
+            tool_output_max_bytes: file
+                .tool_output_max_bytes
+                .unwrap_or(DEFAULT_TOOL_OUTPUT_BYTES),
+            context_window,
+            model,
+        })
+    }
+}
+
+/// Reads `config.toml` under `home` (absent is fine) and applies `-c key=value` settings.
+pub fn read_file(home: &Path, settings: &[String]) -> Result<ConfigFile, Error> {
+    let path = home.join("config.toml");
+    let mut table = match fs_err::read_to_string(&path) {
+        Ok(text) => text
+            .parse::<toml::Table>()
+            .map_err(|e| Error::Config(format!("{} is not valid TOML: {e}", path.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
+        Err(e) => return Err(Error::Config(e.to_string())),
+    };
+    for setting in settings {
+        apply_override(&mut table, setting)?;
+    }
+    toml::Value::Table(table).try_into().map_err(|e| {
+        Error::Config(format!(
+            "invalid configuration in {} or -c: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Every provider known from presets and the config file, resolved (a broken custom entry is an
+/// error in its place).
+pub fn all_providers(file: &ConfigFile) -> Vec<(String, Result<ProviderSpec, Error>)> {
+    known_providers(&file.providers)
+        .into_iter()
+        .map(|name| {
+            let spec = resolve_provider(&name, &file.providers).map(|(spec, _)| spec);
+            (name, spec)
+        })
+        .collect()
+}
+
+/// Every provider name known from presets and the config file.
+pub fn known_providers(custom: &BTreeMap<String, ProviderConfig>) -> Vec<String> {
+    let mut names: Vec<String> = PRESETS.iter().map(|p| p.name.to_string()).collect();
+    for name in custom.keys() {
+        if !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
+}
+
+fn resolve_provider(
+    name: &str,
+    custom: &BTreeMap<String, ProviderConfig>,
+) -> Result<(ProviderSpec, Option<&'static str>), Error> {
+    let preset = PRESETS.iter().find(|p| p.name == name);
+    let config = custom.get(name);
+    if preset.is_none() && config.is_none() {
+        return Err(Error::UnknownProvider {
+            name: name.to_string(),
+            known: known_providers(custom).join(", "),
+        });
+    }
+    let config = config.cloned().unwrap_or_default();
+    let wire = match (config.wire, preset) {
+        (Some(wire), _) => wire,
+        (None, Some(preset)) => preset.wire,
+        (None, None) => {
+            return Err(Error::Config(format!(
+                "[providers.{name}] needs `wire = \"responses\" | \"chat\" | \"anthropic\"`"
+            )));
+        }
+    };
+    let env_base = preset
+        .and_then(|p| p.base_url_env)
+        .and_then(|var| std::env::var(var).ok())
+        .filter(|v| !v.trim().is_empty());
+    let base_url = match (config.base_url, env_base, preset) {
+        (Some(url), _, _) | (None, Some(url), _) => url,
+        (None, None, Some(preset)) => preset.base_url.to_string(),
+        (None, None, None) => {
+            return Err(Error::Config(format!(
+                "[providers.{name}] needs `base_url`"
+            )));
+        }
+    };
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(Error::Config(format!(
+            "base URL `{base_url}` of provider `{name}` must start with http:// or https://"
+        )));
+    }
+    let api_key_env = config
+        .api_key_env
+        .clone()
+        .or_else(|| preset.and_then(|p| p.api_key_env).map(str::to_string));
+    let requires_key = config.requires_key.unwrap_or(match preset {
+        Some(preset) if config.api_key_env.is_none() => preset.requires_key,
+        _ => api_key_env.is_some(),
+    });
+    Ok((
+        ProviderSpec {
+            name: name.to_string(),
+            wire,
+            base_url,
+            api_key_env,
+            requires_key,
+        },
+        preset.and_then(|p| p.default_model),
+    ))
+}
+
+/// Applies `a.b.c=value`: the value is read as TOML (`5`, `true`, `"x"`, `[1,2]`), and as a plain
+/// string when it is not valid TOML (`-c model=gpt-5.3-codex`).
+fn apply_override(table: &mut toml::Table, setting: &str) -> Result<(), Error> {
+    let Some((key, raw)) = setting.split_once('=') else {
+        return Err(Error::Config(format!(
+            "-c `{setting}` is not key=value (for example -c max_turns=20)"
+        )));
+    };
+    let key = key.trim();
+    let value = match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut parsed) => parsed
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    };
+    let parts: Vec<&str> = key.split('.').map(str::trim).collect();
+    if key.is_empty() || parts.iter().any(|p| p.is_empty()) {
+        return Err(Error::Config(format!("-c `{setting}` has an empty key")));
+    }
+    let mut current = table;
+    for part in &parts[..parts.len() - 1] {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry.as_table_mut().ok_or_else(|| {
+            Error::Config(format!("-c `{setting}`: `{part}` is a value, not a table"))
+        })?;
+    }
+    current.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml_text: &str, overrides: Overrides) -> Result<Config, Error> {
+        let dir = std::env::temp_dir().join(format!(
+            "cox-config-{}-{}",
+            std::process::id(),
+            fastish_id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.toml"), toml_text).unwrap();
+        Config::load(&dir, &overrides)
+    }
+
+    fn fastish_id() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
+    #[test]
+    fn defaults_to_openai_and_codex_model() {
+        let config = load("", Overrides::default()).unwrap();
+        assert_eq!(config.provider.name, "openai");
+        assert_eq!(config.provider.wire, Wire::Responses);
+        assert_eq!(config.model, "gpt-5.3-codex");
+        assert_eq!(config.max_turns, 100);
+        assert_eq!(config.retry.idle_timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn custom_provider_and_overrides() {
+        let text = "[providers.corp]\nwire = \"chat\"\nbase_url = \"http://10.0.0.1:9000/v1\"\napi_key_env = \"CORP_KEY\"\nmodel = \"corp-coder\"\n";
+        let overrides = Overrides {
+            provider: Some("corp".into()),
+            settings: vec!["max_turns=7".into(), "stream_idle_timeout_ms=500".into()],
+            ..Overrides::default()
+        };
+        let config = load(text, overrides).unwrap();
+        assert_eq!(config.provider.wire, Wire::Chat);
+        assert_eq!(config.provider.base_url, "http://10.0.0.1:9000/v1");
+        assert_eq!(config.provider.api_key_env.as_deref(), Some("CORP_KEY"));
+        assert!(config.provider.requires_key);
+        assert_eq!(config.model, "corp-coder");
+        assert_eq!(config.max_turns, 7);
+        assert_eq!(config.retry.idle_timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn dotted_override_reaches_provider_table() {
+        let overrides = Overrides {
+            provider: Some("ollama".into()),
+            model: Some("qwen".into()),
+            settings: vec!["providers.ollama.base_url=http://127.0.0.1:9/v1".into()],
+            ..Overrides::default()
+        };
+        let config = load("", overrides).unwrap();
+        assert_eq!(config.provider.base_url, "http://127.0.0.1:9/v1");
+        assert!(!config.provider.requires_key);
+    }
+
+    #[test]
+    fn rejects_unknown_key_provider_and_missing_model() {
+        let err = load("max_turn = 5\n", Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("max_turn"), "{err}");
+        let unknown = Overrides {
+            provider: Some("nope".into()),
+            ..Overrides::default()
+        };
+        let err = load("", unknown).unwrap_err();
+        assert!(err.to_string().contains("unknown provider `nope`"), "{err}");
+        let no_model = Overrides {
+            provider: Some("ollama".into()),
+            ..Overrides::default()
+        };
+        assert!(
+            load("", no_model)
+                .unwrap_err()
+                .to_string()
+                .contains("-m MODEL")
+        );
+        let bad = Overrides {
+            settings: vec!["novalue".into()],
+            ..Overrides::default()
+        };
+        assert!(load("", bad).unwrap_err().to_string().contains("key=value"));
+    }
+}

@@ -1,0 +1,211 @@
+//! Chat Completions (`POST {base}/chat/completions`), the wire format every OpenAI-compatible
+//! server speaks: Ollama, vLLM, llama.cpp's server, LM Studio, OpenRouter.
+//!
+//! Stream: `chat.completion.chunk` objects whose `choices[0].delta` carries `content` or
+//! `tool_calls` pieces keyed by `index` (the first piece of a call has its `id` and name), a
+//! `finish_reason`, a last chunk with `usage` (asked for with `stream_options.include_usage`), then
+//! `data: [DONE]`.
+
+use cox_protocol::{CallId, Item, ToolCall, Usage};
+use serde_json::{Value, json};
+
+use crate::responses::cut;
+use crate::sse::SseEvent;
+use crate::transport::Decoder;
+use crate::{ModelError, ModelRequest, ModelResponse, StreamEvent};
+
+pub fn body(request: &ModelRequest) -> Value {
+    let mut messages = vec![json!({"role": "system", "content": request.instructions})];
+    for item in &request.items {
+        match item {
+            Item::User { text } => messages.push(json!({"role": "user", "content": text})),
+            Item::Assistant { text } => {
+                messages.push(json!({"role": "assistant", "content": text}));
+            }
+            Item::ToolCall(call) => {
+                let entry = json!({
+                    "id": call.call_id.0,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                });
+                // Calls made in the same response belong to one assistant message, together with
+                // the text that preceded them.
+                match messages.last_mut() {
+                    Some(last) if last["role"] == "assistant" => {
+                        if let Some(calls) =
+                            last.get_mut("tool_calls").and_then(Value::as_array_mut)
+                        {
+                            calls.push(entry);
+                        } else {
+                            last["tool_calls"] = json!([entry]);
+                        }
+                    }
+                    _ => messages.push(json!({
+                        "role": "assistant",
+                        "content": null,
+                        "tool_calls": [entry],
+                    })),
+                }
+            }
+            Item::ToolResult {
+                call_id, output, ..
+            } => messages.push(json!({
+                "role": "tool",
+                "tool_call_id": call_id.0,
+                "content": output,
+            })),
+        }
+    }
+    let tools: Vec<Value> = request
+        .tools
+        .iter()
+        .map(|tool| {
+            json!({
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.parameters,
+                },
+            })
+        })
+        .collect();
+    let mut body = json!({
+        "model": request.model,
+        "messages": messages,
+        "tools": tools,
+        "tool_choice": "auto",
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    if let Some(max) = request.max_output_tokens {
+        body["max_tokens"] = json!(max);
+    }
+    body
+}
+
+#[derive(Debug, Default)]
+struct PendingCall {
+    index: u64,
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ChatDecoder {
+    text: String,
+    calls: Vec<PendingCall>,
+    usage: Option<Usage>,
+    finished: bool,
+}
+
+impl Decoder for ChatDecoder {
+    fn on_event(
+        &mut self,
+        event: &SseEvent,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<bool, ModelError> {
+        if event.data.trim() == "[DONE]" {
+            return Ok(true);
+        }
+        let data: Value = serde_json::from_str(&event.data).map_err(|e| {
+            ModelError::Stream(format!("malformed chunk ({e}): {}", cut(&event.data)))
+        })?;
+        if let Some(error) = data.get("error") {
+            let code = error["code"]
+                .as_str()
+                .or(error["type"].as_str())
+                .unwrap_or_default();
+            let message = error["message"].as_str().unwrap_or_default().to_string();
+            return Err(crate::error::classify_stream_error(code, message));
+        }
+        if let Some(usage) = data.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(Usage {
+                input_tokens: usage["prompt_tokens"].as_u64().unwrap_or(0),
+                cached_input_tokens: usage["prompt_tokens_details"]["cached_tokens"]
+                    .as_u64()
+                    .unwrap_or(0),
+                output_tokens: usage["completion_tokens"].as_u64().unwrap_or(0),
+            });
+        }
+        let Some(choice) = data["choices"].as_array().and_then(|c| c.first()) else {
+            return Ok(false);
+        };
+        let delta = &choice["delta"];
+        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
+            self.text.push_str(text);
+            out.push(StreamEvent::TextDelta(text.to_string()));
+        }
+        // vLLM and llama.cpp send reasoning models' thoughts as `reasoning_content`.
+        if let Some(text) = delta["reasoning_content"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+        {
+            out.push(StreamEvent::ReasoningDelta(text.to_string()));
+        }
+        for (position, piece) in delta["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let index = piece["index"].as_u64().unwrap_or(position as u64);
+            let call = match self.calls.iter().position(|c| c.index == index) {
+                Some(found) => &mut self.calls[found],
+                None => {
+                    self.calls.push(PendingCall {
+                        index,
+                        ..PendingCall::default()
+                    });
+                    let last = self.calls.len() - 1;
+                    &mut self.calls[last]
+                }
+            };
+            if let Some(id) = piece["id"].as_str().filter(|id| !id.is_empty()) {
+                call.id = id.to_string();
+            }
+            if let Some(name) = piece["function"]["name"].as_str().filter(|n| !n.is_empty()) {
+                call.name = name.to_string();
+            }
+            if let Some(arguments) = piece["function"]["arguments"].as_str() {
+                call.arguments.push_str(arguments);
+            }
+        }
+        if choice["finish_reason"].is_string() {
+            self.finished = true;
+        }
+        Ok(false)
+    }
+
+    fn finish(self: Box<Self>, completed: bool) -> Result<ModelResponse, ModelError> {
+        // Some servers close the stream after the finish reason without `[DONE]`; that response
+        // is complete. A stream that ends before any finish reason is not.
+        if !completed && !self.finished {
+            return Err(ModelError::Stream(
+                "the connection closed before the response finished".to_string(),
+            ));
+        }
+        let mut calls = self.calls;
+        calls.sort_by_key(|call| call.index);
+        let tool_calls = calls
+            .into_iter()
+            .enumerate()
+            .map(|(n, call)| ToolCall {
+                // Some local servers omit call ids; the engine needs one to pair the result.
+                call_id: CallId(if call.id.is_empty() {
+                    format!("call_{n}")
+                } else {
+                    call.id
+                }),
+                name: call.name,
+                arguments: call.arguments,
+            })
+            .collect();
+        Ok(ModelResponse {
+            text: self.text,
+            tool_calls,
+            usage: self.usage,
+        })
+    }
+}

@@ -1,0 +1,112 @@
+//! Events a session emits. One engine, many front ends: the `--json` printer, the human progress
+//! printer, tests and benchmarks all read these and nothing else.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{CallId, SessionId};
+
+/// An event with its sequence number and wall-clock time, as printed by `--json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventEnvelope {
+    pub seq: u64,
+    /// RFC 3339 UTC timestamp with millisecond precision.
+    pub ts: String,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Token usage of one model response, as the provider reported it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub cached_input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// Why a session or a turn failed, for scripts that branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Auth,
+    RateLimited,
+    ContextOverflow,
+    BadRequest,
+    Transient,
+    /// The provider could not be reached or configured (no key, bad URL).
+    Provider,
+    /// The model kept calling tools until `max_turns` ran out.
+    MaxTurns,
+}
+
+/// How a session ended; also decides the exit code of `cox exec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    Completed,
+    Failed,
+    ProviderError,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    SessionStarted {
+        session_id: SessionId,
+        provider: String,
+        model: String,
+        cwd: String,
+    },
+    /// One model request begins; `turn` counts from 1 within the session.
+    TurnStarted {
+        turn: u32,
+    },
+    AgentMessageDelta {
+        text: String,
+    },
+    AgentMessage {
+        text: String,
+    },
+    ReasoningDelta {
+        text: String,
+    },
+    ToolCall {
+        call_id: CallId,
+        name: String,
+        arguments: String,
+    },
+    ToolResult {
+        call_id: CallId,
+        ok: bool,
+        output: String,
+    },
+    Usage {
+        input_tokens: u64,
+        cached_input_tokens: u64,
+        output_tokens: u64,
+        /// Tokens the last request occupied in the context window.
+        context_tokens: u64,
+        /// The model's window, when the catalog knows it.
+        context_window: Option<u64>,
+    },
+    /// A model request failed in a way worth trying again; the engine waits `delay_ms` first.
+    Retrying {
+        attempt: u32,
+        max_attempts: u32,
+        reason: String,
+        delay_ms: u64,
+    },
+    Error {
+        kind: ErrorKind,
+        message: String,
+    },
+    TurnCompleted {
+        turn: u32,
+    },
+    SessionCompleted {
+        status: SessionStatus,
+        /// The final answer, when the session completed with one.
+        answer: Option<String>,
+        usage: Usage,
+    },
+}

@@ -1,0 +1,60 @@
+//! The conversation as the engine keeps it, independent of any provider's wire format.
+
+use serde::{Deserialize, Serialize};
+
+/// A session's id: a UUIDv7 string, also used as the provider's prompt-cache key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SessionId(pub String);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The provider's id for one tool call; a tool result answers the call with the same id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CallId(pub String);
+
+impl std::fmt::Display for CallId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A tool call as the model made it. `arguments` is the raw JSON text the model produced: it may be
+/// invalid, and the engine tells the model so rather than guessing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub call_id: CallId,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// One entry of the conversation history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Item {
+    User {
+        text: String,
+    },
+    Assistant {
+        text: String,
+    },
+    ToolCall(ToolCall),
+    ToolResult {
+        call_id: CallId,
+        ok: bool,
+        output: String,
+    },
+}
+
+/// What the model is told about one tool: its name, what it does, and a JSON schema of its arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: serde_json::Value,
+}

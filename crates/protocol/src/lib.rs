@@ -1,0 +1,23 @@
+//! The contract every cox crate and front end depends on: [`Op`]s go into a session, [`Event`]s come
+//! out, and the conversation is a list of [`Item`]s. Only data and serde live here; no I/O, no async.
+//!
+//! Event names and fields are the public `--json` contract documented in `shared/DESIGN.md`; add
+//! fields, never rename them.
+
+mod event;
+mod item;
+
+pub use event::{ErrorKind, Event, EventEnvelope, SessionStatus, Usage};
+pub use item::{CallId, Item, SessionId, ToolCall, ToolSpec};
+
+/// An operation sent into a running session by a front end.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Start a task with this prompt (the session's first message, or a follow-up).
+    UserInput { text: String },
+    /// Stop the current turn at once: cancel the model request and kill a running command.
+    Interrupt,
+    /// End the session after the current turn.
+    Shutdown,
+}

@@ -1,0 +1,153 @@
+//! The tools cox offers a model, and the [`ToolRegistry`] that dispatches a model's call to one.
+//!
+//! Each tool is a module whose `//!` documentation is also the description sent to the model (one
+//! markdown file serves both), so what the model is told and what a reader sees cannot drift apart.
+//! Adding a tool is local: write the module, add it to [`ToolRegistry::standard`].
+//!
+//! A tool never fails the session: bad arguments, a missing file or a failed command come back as a
+//! [`ToolOutput`] with `ok: false` and a message that tells the model exactly what was wrong.
+
+pub mod read_file;
+pub mod shell;
+mod truncate;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+
+use cox_protocol::ToolSpec;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+pub use truncate::HeadTail;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a tool call produced, as the model will see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolOutput {
+    pub ok: bool,
+    pub output: String,
+}
+
+impl ToolOutput {
+    pub fn ok(output: impl Into<String>) -> Self {
+        ToolOutput {
+            ok: true,
+            output: output.into(),
+        }
+    }
+
+    pub fn error(output: impl Into<String>) -> Self {
+        ToolOutput {
+            ok: false,
+            output: output.into(),
+        }
+    }
+}
+
+/// What every tool call may use: where the session works, and the token that says "stop now".
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    /// The session's working directory; relative paths are resolved against it.
+    pub cwd: PathBuf,
+    /// The workspace root: commands may only be started inside it.
+    pub workspace: PathBuf,
+    /// Budget for a command's captured output, in bytes; head and tail are kept beyond it.
+    pub max_output_bytes: usize,
+    /// Environment variables removed from every child process (provider keys).
+    pub hidden_env: Vec<String>,
+    pub cancel: CancellationToken,
+}
+
+impl ToolContext {
+    /// Resolves a path argument against the working directory.
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let path = Path::new(path);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.cwd.join(path)
+        }
+    }
+}
+
+/// One tool.
+pub trait Tool: Send + Sync {
+    fn spec(&self) -> ToolSpec;
+    fn call<'a>(
+        &'a self,
+        arguments: serde_json::Value,
+        ctx: &'a ToolContext,
+    ) -> BoxFuture<'a, ToolOutput>;
+}
+
+/// Parses a tool's arguments, or says which argument is wrong in terms the model can act on.
+pub fn parse_args<T: DeserializeOwned>(
+    tool: &str,
+    arguments: serde_json::Value,
+) -> Result<T, ToolOutput> {
+    serde_json::from_value(arguments).map_err(|e| {
+        ToolOutput::error(format!(
+            "invalid arguments for {tool}: {e}. Call {tool} again with arguments that match its schema."
+        ))
+    })
+}
+
+/// The tools of a session, by name.
+pub struct ToolRegistry {
+    tools: Vec<Box<dyn Tool>>,
+}
+
+impl ToolRegistry {
+    /// The tool set of an ordinary session.
+    pub fn standard() -> Self {
+        ToolRegistry {
+            tools: vec![Box::new(shell::Shell), Box::new(read_file::ReadFile)],
+        }
+    }
+
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        self.tools.iter().map(|tool| tool.spec()).collect()
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.tools.iter().map(|tool| tool.spec().name).collect()
+    }
+
+    /// Runs the named tool with the model's raw arguments text.
+    pub async fn call(&self, name: &str, arguments: &str, ctx: &ToolContext) -> ToolOutput {
+        let Some(tool) = self.tools.iter().find(|tool| tool.spec().name == name) else {
+            return ToolOutput::error(format!(
+                "unknown tool `{name}`. The available tools are: {}.",
+                self.names().join(", ")
+            ));
+        };
+        let arguments = if arguments.trim().is_empty() {
+            "{}"
+        } else {
+            arguments
+        };
+        let value: serde_json::Value = match serde_json::from_str(arguments) {
+            Ok(value) => value,
+            Err(e) => {
+                return ToolOutput::error(format!(
+                    "the arguments for {name} are not valid JSON ({e}): {arguments}. \
+                     Call {name} again with a JSON object that matches its schema."
+                ));
+            }
+        };
+        tool.call(value, ctx).await
+    }
+}
+
+/// Parses a tool's markdown: the first line names the tool; the rest is its description.
+pub(crate) fn description(markdown: &str) -> String {
+    markdown
+        .lines()
+        .skip_while(|line| line.starts_with('#') || line.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
+}

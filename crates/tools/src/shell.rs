@@ -1,0 +1,227 @@
+#![doc = include_str!("shell.md")]
+//!
+//! ## Implementation notes
+//!
+//! The command runs in a process group of its own so that a timeout or an interrupt kills it and
+//! everything it spawned (`killpg`), and the group is also killed once the command itself exits, so
+//! no stray background process outlives its call. Stdout and stderr share one pipe so the order of
+//! their lines is kept. Environment variables that hold provider keys are removed from the child.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cox_protocol::ToolSpec;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+
+use crate::{BoxFuture, HeadTail, Tool, ToolContext, ToolOutput, description, parse_args};
+
+/// Default time a command may run.
+pub const DEFAULT_TIMEOUT_MS: u64 = 600_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Command {
+    Argv(Vec<String>),
+    Line(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    command: Command,
+    #[serde(default)]
+    workdir: Option<String>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+pub struct Shell;
+
+impl Tool for Shell {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "shell".to_string(),
+            description: description(include_str!("shell.md")),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "command": {
+                        "description": "argv array, or one string run with bash -lc",
+                        "anyOf": [
+                            {"type": "array", "items": {"type": "string"}},
+                            {"type": "string"}
+                        ]
+                    },
+                    "workdir": {"type": "string", "description": "directory to run in, inside the workspace"},
+                    "timeout_ms": {"type": "integer", "description": "time limit in milliseconds (default 600000)"}
+                },
+                "required": ["command"],
+                "additionalProperties": false
+            }),
+        }
+    }
+
+    fn call<'a>(
+        &'a self,
+        arguments: serde_json::Value,
+        ctx: &'a ToolContext,
+    ) -> BoxFuture<'a, ToolOutput> {
+        Box::pin(async move {
+            match parse_args::<Args>("shell", arguments) {
+                Ok(args) => run(args, ctx).await,
+                Err(output) => output,
+            }
+        })
+    }
+}
+
+/// How the command ended.
+enum End {
+    Exited(std::process::ExitStatus),
+    TimedOut(u64),
+    Interrupted,
+}
+
+async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
+    let argv = match args.command {
+        Command::Argv(argv) if argv.is_empty() => {
+            return ToolOutput::error(
+                "`command` is an empty array; give at least the program name.",
+            );
+        }
+        Command::Argv(argv) => argv,
+        Command::Line(line) if line.trim().is_empty() => {
+            return ToolOutput::error("`command` is an empty string; give the command to run.");
+        }
+        Command::Line(line) => vec!["bash".to_string(), "-lc".to_string(), line],
+    };
+    let workdir = match resolve_workdir(args.workdir.as_deref(), ctx) {
+        Ok(dir) => dir,
+        Err(message) => return ToolOutput::error(message),
+    };
+    let timeout_ms = args.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS).max(1);
+
+    let (reader, writer) = match std::io::pipe() {
+        Ok(pair) => pair,
+        Err(e) => return ToolOutput::error(format!("cannot create an output pipe: {e}")),
+    };
+    let writer_for_stderr = match writer.try_clone() {
+        Ok(w) => w,
+        Err(e) => return ToolOutput::error(format!("cannot create an output pipe: {e}")),
+    };
+    let mut command = tokio::process::Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .current_dir(&workdir)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(writer_for_stderr)
+        .process_group(0)
+        .kill_on_drop(true);
+    for name in &ctx.hidden_env {
+        command.env_remove(name);
+    }
+    let spawned = command.spawn();
+    // Our copies of the pipe's write end must close, or the reader never sees end-of-file.
+    drop(command);
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            return ToolOutput::error(format!("cannot run `{}`: {e}", argv[0]));
+        }
+    };
+    let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+
+    let capture = Arc::new(Mutex::new(HeadTail::new(ctx.max_output_bytes)));
+    let reading = tokio::spawn(read_all(OwnedFd::from(reader), Arc::clone(&capture)));
+
+    let end = tokio::select! {
+        status = child.wait() => match status {
+            Ok(status) => End::Exited(status),
+            Err(e) => return ToolOutput::error(format!("lost track of `{}`: {e}", argv[0])),
+        },
+        _ = tokio::time::sleep(Duration::from_millis(timeout_ms)) => End::TimedOut(timeout_ms),
+        _ = ctx.cancel.cancelled() => End::Interrupted,
+    };
+    if let Some(pgid) = pgid {
+        // ESRCH (the group is already gone) is the ordinary case after a clean exit.
+        let _ = killpg(pgid, Signal::SIGKILL);
+    }
+    if !matches!(end, End::Exited(_)) {
+        let _ = child.wait().await;
+    }
+    // Every writer in the group is dead; one that escaped it (setsid) cannot hold us for long.
+    let _ = tokio::time::timeout(Duration::from_millis(500), reading).await;
+    let output = match capture.lock() {
+        Ok(capture) => capture.render(),
+        Err(poisoned) => poisoned.into_inner().render(),
+    };
+    let output = if output.is_empty() {
+        "(no output)".to_string()
+    } else {
+        output
+    };
+
+    match end {
+        End::Exited(status) => match status.code() {
+            Some(code) => ToolOutput {
+                ok: code == 0,
+                output: format!("exit code: {code}\noutput:\n{output}"),
+            },
+            None => ToolOutput::error(format!(
+                "killed by signal {}\noutput:\n{output}",
+                status.signal().unwrap_or(0)
+            )),
+        },
+        End::TimedOut(ms) => ToolOutput::error(format!(
+            "timed out after {ms} ms; the command and its child processes were killed\noutput:\n{output}"
+        )),
+        End::Interrupted => ToolOutput::error(format!(
+            "interrupted by the user; the command and its child processes were killed\noutput:\n{output}"
+        )),
+    }
+}
+
+async fn read_all(fd: OwnedFd, capture: Arc<Mutex<HeadTail>>) {
+    let Ok(mut pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
+        return;
+    };
+    let mut buffer = vec![0u8; 16 * 1024];
+    while let Ok(n) = pipe.read(&mut buffer).await {
+        if n == 0 {
+            break;
+        }
+        match capture.lock() {
+            Ok(mut capture) => capture.push(&buffer[..n]),
+            Err(poisoned) => poisoned.into_inner().push(&buffer[..n]),
+        }
+    }
+}
+
+fn resolve_workdir(workdir: Option<&str>, ctx: &ToolContext) -> Result<std::path::PathBuf, String> {
+    let Some(workdir) = workdir else {
+        return Ok(ctx.cwd.clone());
+    };
+    let wanted = ctx.resolve(workdir);
+    let dir = std::fs::canonicalize(&wanted)
+        .map_err(|e| format!("workdir {} cannot be used: {e}", wanted.display()))?;
+    if !dir.is_dir() {
+        return Err(format!("workdir {} is not a directory", dir.display()));
+    }
+    let root = std::fs::canonicalize(&ctx.workspace).unwrap_or_else(|_| ctx.workspace.clone());
+    if !dir.starts_with(&root) {
+        return Err(format!(
+            "workdir {} is outside the workspace {}; commands run inside the workspace only",
+            dir.display(),
+            root.display()
+        ));
+    }
+    Ok(dir)
+}

@@ -1,0 +1,96 @@
+//! Bounded capture of a command's output: the first and the last bytes are kept, the middle is
+//! counted and dropped, so a command that prints gigabytes costs a fixed amount of memory and the
+//! model still sees how it started and how it ended.
+
+/// Keeps up to `head` bytes from the start and `tail` bytes from the end of a byte stream.
+#[derive(Debug)]
+pub struct HeadTail {
+    limit_head: usize,
+    limit_tail: usize,
+    head: Vec<u8>,
+    tail: std::collections::VecDeque<u8>,
+    total: u64,
+}
+
+impl HeadTail {
+    /// Splits `budget` bytes evenly between head and tail.
+    pub fn new(budget: usize) -> Self {
+        HeadTail {
+            limit_head: budget / 2,
+            limit_tail: budget - budget / 2,
+            head: Vec::new(),
+            tail: std::collections::VecDeque::new(),
+            total: 0,
+        }
+    }
+
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        let room = self.limit_head - self.head.len();
+        if room > 0 {
+            let take = room.min(bytes.len());
+            self.head.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
+        if bytes.len() >= self.limit_tail {
+            self.tail.clear();
+            self.tail.extend(&bytes[bytes.len() - self.limit_tail..]);
+        } else {
+            let overflow = (self.tail.len() + bytes.len()).saturating_sub(self.limit_tail);
+            self.tail.drain(..overflow);
+            self.tail.extend(bytes);
+        }
+    }
+
+    /// Bytes seen in all.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// The kept text, with a marker where bytes were dropped.
+    pub fn render(&self) -> String {
+        let kept = (self.head.len() + self.tail.len()) as u64;
+        let head = String::from_utf8_lossy(&self.head);
+        let tail: Vec<u8> = self.tail.iter().copied().collect();
+        let tail = String::from_utf8_lossy(&tail);
+        if kept == self.total {
+            format!("{head}{tail}")
+        } else {
+            let dropped = self.total - kept;
+            format!("{head}\n[… {dropped} bytes of output omitted …]\n{tail}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_output_is_kept_whole() {
+        let mut buffer = HeadTail::new(20);
+        buffer.push(b"hello ");
+        buffer.push(b"world");
+        assert_eq!(buffer.render(), "hello world");
+    }
+
+    #[test]
+    fn long_output_keeps_head_and_tail() {
+        let mut buffer = HeadTail::new(8);
+        for chunk in [b"abcd".as_slice(), b"efgh", b"ijkl", b"mn"] {
+            buffer.push(chunk);
+        }
+        assert_eq!(buffer.total(), 14);
+        assert_eq!(
+            buffer.render(),
+            "abcd\n[… 6 bytes of output omitted …]\nklmn"
+        );
+    }
+
+    #[test]
+    fn one_huge_chunk() {
+        let mut buffer = HeadTail::new(4);
+        buffer.push(&[b'x'; 1000]);
+        assert_eq!(buffer.render(), "xx\n[… 996 bytes of output omitted …]\nxx");
+    }
+}
