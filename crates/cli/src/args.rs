@@ -8,8 +8,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "cox",
     version,
-    about = "cox — a steerable terminal coding agent",
-    args_conflicts_with_subcommands = true
+    about = "cox — a steerable terminal coding agent"
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -119,15 +119,13 @@ async fn drive(
             progress.on_event(&envelope.event, &mut stderr.lock());
         }
         if let Event::SessionCompleted { status, answer, .. } = envelope.event {
-            if !json {
-                if let Some(answer) = answer.filter(|_| stdout_open) {
-                    let mut out = stdout.lock();
-                    let _ = write!(out, "{answer}");
-                    if !answer.ends_with('\n') {
-                        let _ = writeln!(out);
-                    }
-                    let _ = out.flush();
+            if let Some(answer) = answer.filter(|_| !json && stdout_open) {
+                let mut out = stdout.lock();
+                let _ = write!(out, "{answer}");
+                if !answer.ends_with('\n') {
+                    let _ = writeln!(out);
                 }
+                let _ = out.flush();
             }
             return Ok(ExitCode::from(match status {
                 SessionStatus::Completed => 0,

@@ -129,15 +129,14 @@ impl AuthStore {
 
     /// The key to use for `provider`: its environment variable first, then the store.
     pub fn resolve(&self, provider: &ProviderSpec) -> Result<Option<(Secret, KeySource)>, Error> {
-        if let Some(var) = &provider.api_key_env {
-            if let Ok(value) = std::env::var(var) {
-                if !value.trim().is_empty() {
-                    return Ok(Some((
-                        Secret::new(value.trim()),
-                        KeySource::Env(var.clone()),
-                    )));
-                }
-            }
+        if let Some(var) = &provider.api_key_env
+            && let Ok(value) = std::env::var(var)
+            && !value.trim().is_empty()
+        {
+            return Ok(Some((
+                Secret::new(value.trim()),
+                KeySource::Env(var.clone()),
+            )));
         }
         Ok(self
             .stored(&provider.name)?

@@ -170,10 +170,9 @@ impl Transport {
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(ms) = header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
-        }
+    let millis = header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok());
+    if let Some(ms) = millis.filter(|ms| ms.is_finite() && *ms >= 0.0) {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
     }
     header(RETRY_AFTER.as_str()).and_then(parse_retry_after)
 }

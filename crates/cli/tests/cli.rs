@@ -1,0 +1,721 @@
+//! The real `cox` binary against the scripted mock model on 127.0.0.1: end-to-end tasks, every
+//! fault, and the errors a person meets first. No test reaches the network.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use cox_testkit::{Fault, MockServer, Script, Turn};
+use serde_json::Value;
+
+const KEY: &str = "sk-test-cli-0123456789wxyz";
+
+/// A temp repository and COX_HOME, and a way to run cox in them.
+struct Env {
+    _root: tempfile::TempDir,
+    repo: PathBuf,
+    home: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let root = tempfile::tempdir().unwrap();
+        let repo = root.path().join("repo");
+        let home = root.path().join("cox-home");
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::write(repo.join("README.md"), "# Demo\nA tiny repository.\n").unwrap();
+        Env {
+            _root: root,
+            repo,
+            home,
+        }
+    }
+
+    /// `cox` with a clean environment: no provider variables from the machine running the tests.
+    fn cox(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cox"));
+        command
+            .current_dir(&self.repo)
+            .env("COX_HOME", &self.home)
+            .env("HOME", self.home.parent().unwrap())
+            .stdin(Stdio::null());
+        for var in [
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+            "ANTHROPIC_API_KEY",
+            "ANTHROPIC_BASE_URL",
+            "OLLAMA_BASE_URL",
+            "NO_COLOR",
+        ] {
+            command.env_remove(var);
+        }
+        command
+    }
+
+    /// `cox` pointed at `server` as the default (Responses) provider, with quick retries.
+    fn cox_with(&self, server: &MockServer) -> Command {
+        let mut command = self.cox();
+        command
+            .env("OPENAI_API_KEY", KEY)
+            .env("OPENAI_BASE_URL", format!("{}/v1", server.url()))
+            .args([
+                "-c",
+                "retry_base_delay_ms=10",
+                "-c",
+                "stream_idle_timeout_ms=400",
+            ]);
+        command
+    }
+
+    fn lines_of(&self, file: &str) -> usize {
+        std::fs::read_to_string(self.repo.join(file))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().expect("cox runs");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !all.contains(KEY),
+        "the API key leaked into the output:\n{all}"
+    );
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn three_turn_script() -> Script {
+    Script {
+        turns: vec![
+            Turn::text(&["I will read the README."]).with_call(
+                "read_file",
+                r#"{"path":"README.md"}"#,
+                3,
+            ),
+            Turn::call("shell", r#"{"command":["wc","-l","README.md"]}"#).with_usage(150, 100, 12),
+            Turn::text(&["README.md has ", "2 lines: a title and one sentence."]),
+        ],
+    }
+}
+
+#[test]
+fn three_turn_task_prints_only_the_answer() {
+    let env = Env::new();
+    let server = MockServer::start(three_turn_script()).unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["exec", "How long is the README?"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "README.md has 2 lines: a title and one sentence.\n"
+    );
+    let progress = stderr(&output);
+    assert!(progress.contains("› read_file: README.md"), "{progress}");
+    assert!(progress.contains("› shell: wc -l README.md"), "{progress}");
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    let last_input = requests[2].body["input"].as_array().unwrap();
+    let outputs: Vec<&str> = last_input
+        .iter()
+        .filter(|item| item["type"] == "function_call_output")
+        .map(|item| item["output"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            "     1\t# Demo\n     2\tA tiny repository.\n",
+            "exit code: 0\noutput:\n2 README.md\n"
+        ]
+    );
+    // Stateless Responses requests keyed for the prompt cache by the session id.
+    let key = requests[0].body["prompt_cache_key"].as_str().unwrap();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.body["prompt_cache_key"] == key && r.body["store"] == false)
+    );
+}
+
+#[test]
+fn prompt_without_subcommand_and_stdout_not_a_tty_behaves_like_exec() {
+    let env = Env::new();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::text(&["{\"plan\": true}"])],
+    })
+    .unwrap();
+    let output = run(env.cox_with(&server).arg("Output a plan as JSON."));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "{\"plan\": true}\n");
+}
+
+/// Replaces what changes from run to run (ids, times, paths) so the sequence can be snapshotted.
+fn redact(event: &mut Value) {
+    let Some(object) = event.as_object_mut() else {
+        return;
+    };
+    for (key, value) in object.iter_mut() {
+        match key.as_str() {
+            "ts" => *value = Value::String("[ts]".into()),
+            "session_id" => *value = Value::String("[session-id]".into()),
+            "cwd" => *value = Value::String("[cwd]".into()),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn json_event_sequence_of_a_three_turn_task() {
+    let env = Env::new();
+    let server = MockServer::start(three_turn_script()).unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["exec", "--json", "How long is the README?"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let mut events: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is one JSON event"))
+        .collect();
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] > w[0]),
+        "seq increases: {seqs:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["ts"].as_str().is_some_and(|ts| ts.ends_with('Z')))
+    );
+    events.iter_mut().for_each(redact);
+    let text = events
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!("json_three_turn_events", text);
+}
+
+/// Every fault, with a tool whose side effect appends a line to a file: the broken response streams
+/// the call, the retry streams it again, and the line is written exactly once.
+#[test]
+fn faults_recover_and_the_side_effect_happens_once() {
+    let append = r#"{"command":"echo ran >> side-effect.txt"}"#;
+    let faults = [
+        Fault::Status {
+            status: 429,
+            retry_after: Some("1".into()),
+            message: None,
+        },
+        Fault::Status {
+            status: 500,
+            retry_after: None,
+            message: None,
+        },
+        Fault::DropMidStream,
+        Fault::MalformedSse,
+        Fault::Stall { ms: 1500 },
+    ];
+    for fault in faults {
+        let env = Env::new();
+        let broken = Turn::text(&["Appending."])
+            .with_call("shell", append, 3)
+            .with_fault(fault.clone());
+        let good = Turn::text(&["Appending."]).with_call("shell", append, 3);
+        let server = MockServer::start(Script {
+            turns: vec![broken, good, Turn::text(&["Done."])],
+        })
+        .unwrap();
+        let output = run(env.cox_with(&server).args(["exec", "append a line"]));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{fault:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(stdout(&output), "Done.\n", "{fault:?}");
+        assert_eq!(
+            env.lines_of("side-effect.txt"),
+            1,
+            "{fault:?}: the tool ran once"
+        );
+        assert!(
+            stderr(&output).contains("retrying in"),
+            "{fault:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(server.requests().len(), 3, "{fault:?}");
+    }
+}
+
+#[test]
+fn invalid_tool_arguments_go_back_to_the_model() {
+    let env = Env::new();
+    let script = Script {
+        turns: vec![
+            Turn::call("shell", r#"{"command": "echo ran >> side-effect.txt"#),
+            Turn::call("shell", r#"{"command":"echo ran >> side-effect.txt"}"#),
+            Turn::text(&["Recovered."]),
+        ],
+    };
+    let server = MockServer::start(script).unwrap();
+    let output = run(env.cox_with(&server).args(["exec", "append"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "Recovered.\n");
+    assert_eq!(env.lines_of("side-effect.txt"), 1);
+    let second = &server.requests()[1].body["input"];
+    let result = second
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["type"] == "function_call_output")
+        .unwrap();
+    let text = result["output"].as_str().unwrap();
+    assert!(
+        text.starts_with("the arguments for shell are not valid JSON"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_tool_and_failed_command_do_not_end_the_session() {
+    let env = Env::new();
+    let script = Script {
+        turns: vec![
+            Turn::call("teleport", r#"{"to":"mars"}"#),
+            Turn::call("shell", r#"{"command":["false"]}"#),
+            Turn::text(&["Handled."]),
+        ],
+    };
+    let server = MockServer::start(script).unwrap();
+    let output = run(env.cox_with(&server).args(["exec", "go"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let outputs: Vec<String> = server.requests()[2].body["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["type"] == "function_call_output")
+        .map(|item| item["output"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        outputs[0],
+        "unknown tool `teleport`. The available tools are: shell, read_file."
+    );
+    assert_eq!(outputs[1], "exit code: 1\noutput:\n(no output)");
+}
+
+#[test]
+fn retries_exhausted_exit_3_with_the_reason() {
+    let env = Env::new();
+    let failing = || {
+        Turn::default().with_fault(Fault::Status {
+            status: 503,
+            retry_after: None,
+            message: None,
+        })
+    };
+    let server = MockServer::start(Script {
+        turns: vec![failing(), failing(), failing()],
+    })
+    .unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["-c", "max_retries=2", "exec", "hi"]));
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("server error (HTTP 503)"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(server.requests().len(), 3);
+    assert_eq!(stdout(&output), "");
+}
+
+#[test]
+fn auth_failure_exits_3_without_retrying() {
+    let env = Env::new();
+    let denied = Turn::default().with_fault(Fault::Status {
+        status: 401,
+        retry_after: None,
+        message: Some(format!("Incorrect API key provided: {KEY}")),
+    });
+    let server = MockServer::start(Script {
+        turns: vec![denied],
+    })
+    .unwrap();
+    let output = run(env.cox_with(&server).args(["exec", "hi"]));
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("authentication failed (HTTP 401)"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn max_turns_exits_1() {
+    let env = Env::new();
+    let call = || Turn::call("shell", r#"{"command":["true"]}"#);
+    let server = MockServer::start(Script {
+        turns: vec![call(), call(), call()],
+    })
+    .unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["exec", "--max-turns", "2", "loop"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("stopped after 2 model turns"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn missing_key_exits_3_and_says_how_to_set_one() {
+    let env = Env::new();
+    let output = run(env.cox().args(["exec", "hi"]));
+    assert_eq!(output.status.code(), Some(3));
+    let err = stderr(&output);
+    assert!(err.contains("no API key for provider `openai`"), "{err}");
+    assert!(
+        err.contains("set OPENAI_API_KEY, or run `cox auth login --provider openai`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn connection_refused_exits_3_naming_the_address() {
+    let env = Env::new();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let output = run(env
+        .cox()
+        .env("OPENAI_API_KEY", KEY)
+        .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{port}/v1"))
+        .args(["-c", "max_retries=0", "exec", "hi"]));
+    assert_eq!(output.status.code(), Some(3));
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!(
+            "cannot reach http://127.0.0.1:{port}/v1/responses"
+        )),
+        "{err}"
+    );
+    assert!(err.to_lowercase().contains("refused"), "{err}");
+}
+
+#[test]
+fn unknown_provider_exits_2() {
+    let env = Env::new();
+    let output = run(env.cox().args(["--provider", "nope", "exec", "hi"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output)
+            .contains("unknown provider `nope`; known providers: openai, openai-chat, anthropic"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn unknown_flag_exits_2() {
+    let env = Env::new();
+    let output = run(env.cox().args(["exec", "--frobnicate", "hi"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--frobnicate"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn missing_attachment_exits_2_before_any_model_call() {
+    let env = Env::new();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::text(&["never"])],
+    })
+    .unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["exec", "summarise @docs/missing.md please"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("docs/missing.md"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("no such file"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn prompt_from_stdin_with_attachment_and_cd() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.repo.join("docs")).unwrap();
+    std::fs::write(env.repo.join("docs/arch.md"), "Layers: a, b.\n").unwrap();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::text(&["ok"])],
+    })
+    .unwrap();
+    let mut child = env
+        .cox_with(&server)
+        .current_dir(env.home.parent().unwrap())
+        .args(["-C", env.repo.to_str().unwrap(), "exec", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Explain @docs/arch.md")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let body = &server.requests()[0].body;
+    let prompt = body["input"][0]["content"][0]["text"].as_str().unwrap();
+    assert_eq!(
+        prompt,
+        "Explain @docs/arch.md\n\n<file path=\"docs/arch.md\">\nLayers: a, b.\n</file>"
+    );
+    let instructions = body["instructions"].as_str().unwrap();
+    assert!(
+        instructions.contains(&format!(
+            "Working directory: {}",
+            canonical(&env.repo).display()
+        )),
+        "{instructions}"
+    );
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap()
+}
+
+#[test]
+fn provider_keys_are_hidden_from_commands() {
+    let env = Env::new();
+    let script = Script {
+        turns: vec![
+            Turn::call("shell", r#"{"command":"echo \"key=[$OPENAI_API_KEY]\""}"#),
+            Turn::text(&["ok"]),
+        ],
+    };
+    let server = MockServer::start(script).unwrap();
+    let output = run(env.cox_with(&server).args(["exec", "show env"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let body = server.requests()[1].body.to_string();
+    assert!(body.contains("key=[]"), "{body}");
+}
+
+#[test]
+fn anthropic_and_chat_providers_end_to_end() {
+    let env = Env::new();
+    let script = || Script {
+        turns: vec![
+            Turn::call("read_file", r#"{"path":"README.md"}"#),
+            Turn::text(&["Read ", "it."]),
+        ],
+    };
+    let server = MockServer::start(script()).unwrap();
+    let output = run(env
+        .cox()
+        .env("ANTHROPIC_API_KEY", KEY)
+        .env("ANTHROPIC_BASE_URL", server.url())
+        .args(["--provider", "anthropic", "exec", "read"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "Read it.\n");
+    assert_eq!(server.requests()[0].path, "/v1/messages");
+    assert_eq!(server.requests()[0].body["model"], "claude-opus-4-6");
+
+    // A local OpenAI-compatible server: the ollama preset needs no key, only a model.
+    let server = MockServer::start(script()).unwrap();
+    let base = format!("providers.ollama.base_url={}/v1", server.url());
+    let output = run(env.cox().args([
+        "--provider",
+        "ollama",
+        "-m",
+        "qwen2.5-coder",
+        "-c",
+        &base,
+        "exec",
+        "read",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "Read it.\n");
+    let request = &server.requests()[0];
+    assert_eq!(request.path, "/v1/chat/completions");
+    assert_eq!(request.body["model"], "qwen2.5-coder");
+    assert!(!request.headers.contains_key("authorization"));
+}
+
+#[test]
+fn custom_provider_from_config_file() {
+    let env = Env::new();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::text(&["custom ok"])],
+    })
+    .unwrap();
+    std::fs::create_dir_all(&env.home).unwrap();
+    let config = format!(
+        "provider = \"corp\"\n[providers.corp]\nwire = \"chat\"\nbase_url = \"{}/v1\"\napi_key_env = \"CORP_KEY\"\nmodel = \"corp-coder\"\n",
+        server.url()
+    );
+    std::fs::write(env.home.join("config.toml"), config).unwrap();
+    let output = run(env.cox().env("CORP_KEY", KEY).args(["exec", "hi"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "custom ok\n");
+    let request = &server.requests()[0];
+    assert_eq!(request.body["model"], "corp-coder");
+    assert_eq!(
+        request.headers.get("authorization"),
+        Some(&format!("Bearer {KEY}"))
+    );
+
+    let output = run(env.cox().args(["exec", "hi"]));
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains("set CORP_KEY"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn bad_config_exits_2_naming_the_key() {
+    let env = Env::new();
+    let output = run(env
+        .cox()
+        .env("OPENAI_API_KEY", KEY)
+        .args(["-c", "max_turn=5", "exec", "hi"]));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("unknown field `max_turn`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn auth_login_status_logout() {
+    let env = Env::new();
+    let mut login = env
+        .cox()
+        .args(["auth", "login", "--provider", "anthropic"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{KEY}\n").as_bytes())
+        .unwrap();
+    let output = login.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("saved the key sk-…wxyz for anthropic"),
+        "{}",
+        stderr(&output)
+    );
+    let auth = env.home.join("auth.json");
+    assert_eq!(
+        std::fs::metadata(&auth).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let status = run(env.cox().args(["auth", "status"]));
+    let text = stdout(&status);
+    assert!(
+        text.contains(&format!("anthropic    file {} · sk-…wxyz", auth.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "openai       not set (set OPENAI_API_KEY or run `cox auth login --provider openai`)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("ollama       no key needed"), "{text}");
+
+    // The environment wins over the stored key.
+    let status = run(env
+        .cox()
+        .env("ANTHROPIC_API_KEY", "sk-env-key-000000009999")
+        .args(["auth", "status", "--provider", "anthropic"]));
+    assert_eq!(
+        stdout(&status),
+        "anthropic    env ANTHROPIC_API_KEY · sk-…9999\n"
+    );
+
+    let logout = run(env
+        .cox()
+        .args(["auth", "logout", "--provider", "anthropic"]));
+    assert_eq!(logout.status.code(), Some(0));
+    assert!(stderr(&logout).contains("removed the stored key for anthropic"));
+    let status = run(env
+        .cox()
+        .args(["auth", "status", "--provider", "anthropic"]));
+    assert!(stdout(&status).contains("not set"), "{}", stdout(&status));
+}
+
+#[test]
+fn stored_key_is_used_for_requests() {
+    let env = Env::new();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::text(&["ok"])],
+    })
+    .unwrap();
+    let mut login = env
+        .cox()
+        .args(["auth", "login"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(KEY.as_bytes())
+        .unwrap();
+    assert!(login.wait().unwrap().success());
+    let output = run(env
+        .cox()
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url()))
+        .args(["exec", "hi"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        server.requests()[0].headers.get("authorization"),
+        Some(&format!("Bearer {KEY}"))
+    );
+}
