@@ -719,3 +719,85 @@ fn stored_key_is_used_for_requests() {
         Some(&format!("Bearer {KEY}"))
     );
 }
+
+/// True while `pid` is a live (not zombie) process.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Waits for a condition the child process brings about, with a deadline rather than a fixed sleep.
+fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_interrupts_the_task_kills_the_command_tree_and_exits_130() {
+    let env = Env::new();
+    let command = r#"{"command":"sleep 60 & echo $! > grandchild.pid; wait"}"#;
+    let script = Script {
+        turns: vec![Turn::call("shell", command), Turn::text(&["never asked"])],
+    };
+    let server = MockServer::start(script).unwrap();
+    let child = env
+        .cox_with(&server)
+        .args(["exec", "--json", "wait a minute"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid_file = env.repo.join("grandchild.pid");
+    wait_for("the command to start", || {
+        std::fs::read_to_string(&pid_file).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let grandchild: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(grandchild));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    // cox must not wait for the 60 s command: it kills the command's process group and exits.
+    let mut child = child;
+    wait_for("cox to exit after the interrupt", || {
+        child.try_wait().unwrap().is_some()
+    });
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    wait_for("the grandchild to be killed", || !alive(grandchild));
+    let last: Value = serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "session_completed");
+    assert_eq!(last["status"], "interrupted");
+    let result = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|event| event["type"] == "tool_result")
+        .unwrap();
+    assert!(
+        result["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted by the user"),
+        "{result}"
+    );
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "no model request after the interrupt"
+    );
+}

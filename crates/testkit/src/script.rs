@@ -131,3 +131,23 @@ impl Turn {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_script_in_the_repo_parses() {
+        let text = include_str!("../scripts/two-turn.json");
+        let script = Script::from_json(text).unwrap();
+        assert_eq!(script.turns.len(), 2);
+        assert_eq!(script.turns[0].tool_calls[0].chunks, 3);
+        assert_eq!(script.turns[1].usage.cached_input_tokens, 2048);
+    }
+
+    #[test]
+    fn unknown_script_fields_are_rejected() {
+        let error = Script::from_json(r#"{"turns":[{"txt":["typo"]}]}"#).unwrap_err();
+        assert!(error.to_string().contains("unknown field `txt`"), "{error}");
+    }
+}

@@ -1,0 +1,222 @@
+//! `cox-bench exec-overhead [--cox PATH] [--runs N]`: what the harness costs around the model.
+//!
+//! Runs the real `cox` binary against the scripted mock model at zero delay and reports medians of:
+//! `cox --version`; a 2-turn task (a `shell` call running `cat README.md`, then an answer) — wall
+//! time, start to first request, tool-call reply to next request, peak RSS; and a 10-tool-call
+//! session — harness time per turn (from the end of one response to the next request, tool
+//! included). Baselines timed in the same run: spawning `true`, and `curl` doing one streamed
+//! request to the same mock. Results are printed as a Markdown table for BENCHMARKS.md.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use cox_testkit::{MockServer, Script, Turn};
+use nix::sys::resource::{UsageWho, getrusage};
+
+struct Options {
+    cox: PathBuf,
+    runs: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let Some(command) = args.next() else {
+        bail!("usage: cox-bench exec-overhead [--cox PATH] [--runs N]");
+    };
+    if command != "exec-overhead" {
+        bail!("unknown benchmark {command:?}; available: exec-overhead");
+    }
+    let mut options = Options {
+        cox: PathBuf::from("target/release/cox"),
+        runs: 20,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--cox" => options.cox = PathBuf::from(args.next().context("--cox needs a path")?),
+            "--runs" => options.runs = args.next().context("--runs needs a number")?.parse()?,
+            other => bail!("unknown option {other:?}"),
+        }
+    }
+    if !options.cox.is_file() {
+        bail!(
+            "{} does not exist; build it with `cargo build --release -p cox`",
+            options.cox.display()
+        );
+    }
+    // The binary runs with the temp repository as its working directory.
+    options.cox = std::fs::canonicalize(&options.cox)?;
+    exec_overhead(&options)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn exec_overhead(options: &Options) -> anyhow::Result<()> {
+    let repo = tempfile::tempdir()?;
+    let home = tempfile::tempdir()?;
+    std::fs::write(
+        repo.path().join("README.md"),
+        "# Bench\nA small file to cat.\n",
+    )?;
+
+    let mut version = Command::new(&options.cox);
+    version.arg("--version");
+    let version_time = median(
+        (0..options.runs)
+            .map(|_| timed(clone(&version)))
+            .collect::<anyhow::Result<_>>()?,
+    );
+
+    let mut walls = Vec::new();
+    let mut first_requests = Vec::new();
+    let mut tool_gaps = Vec::new();
+    for _ in 0..options.runs {
+        let script = Script {
+            turns: vec![
+                Turn::call("shell", r#"{"command":["cat","README.md"]}"#),
+                Turn::text(&["Done."]),
+            ],
+        };
+        let server = MockServer::start(script)?;
+        let start = Instant::now();
+        let wall = timed(cox_exec(options, &server, repo.path(), home.path()))?;
+        let requests = server.requests();
+        if requests.len() != 2 {
+            bail!("expected 2 requests, saw {}", requests.len());
+        }
+        walls.push(wall);
+        first_requests.push(requests[0].received_at - start);
+        let answered = requests[0]
+            .answered_at
+            .context("first response not finished")?;
+        tool_gaps.push(requests[1].received_at - answered);
+    }
+
+    let mut per_turn = Vec::new();
+    for _ in 0..options.runs.min(10) {
+        let mut turns: Vec<Turn> = (0..10)
+            .map(|_| Turn::call("read_file", r#"{"path":"README.md"}"#))
+            .collect();
+        turns.push(Turn::text(&["Done."]));
+        let server = MockServer::start(Script { turns })?;
+        timed(cox_exec(options, &server, repo.path(), home.path()))?;
+        let requests = server.requests();
+        for pair in requests.windows(2) {
+            let answered = pair[0].answered_at.context("response not finished")?;
+            per_turn.push(pair[1].received_at - answered);
+        }
+    }
+
+    // Only cox has run so far, so the children's peak is cox's own.
+    let peak_rss_kib = getrusage(UsageWho::RUSAGE_CHILDREN)?.max_rss();
+    let spawn_true = median(
+        (0..options.runs)
+            .map(|_| timed(Command::new("true")))
+            .collect::<anyhow::Result<_>>()?,
+    );
+    let curl = curl_baseline(options.runs)?;
+
+    let two_turn = median(walls);
+    println!("| measure | median | ratio |");
+    println!("|---|---|---|");
+    println!("| baseline: spawn `true` | {} | 1.0 |", ms(spawn_true));
+    println!(
+        "| baseline: `curl` one streamed request to the mock | {} | {:.1}× true |",
+        ms(curl),
+        ratio(curl, spawn_true)
+    );
+    println!(
+        "| `cox --version` | {} | {:.1}× true |",
+        ms(version_time),
+        ratio(version_time, spawn_true)
+    );
+    println!(
+        "| 2-turn task, wall | {} | {:.1}× curl |",
+        ms(two_turn),
+        ratio(two_turn, curl)
+    );
+    println!(
+        "| 2-turn task, start → first request | {} | {:.1}× curl |",
+        ms(median(first_requests.clone())),
+        ratio(median(first_requests), curl)
+    );
+    println!(
+        "| 2-turn task, tool-call reply → next request (runs `cat`) | {} | {:.1}× true |",
+        ms(median(tool_gaps.clone())),
+        ratio(median(tool_gaps), spawn_true)
+    );
+    println!(
+        "| 10-tool-call session, per turn (read_file) | {} | |",
+        ms(median(per_turn))
+    );
+    println!(
+        "| peak RSS of cox (max over all runs above) | {:.1} MiB | |",
+        peak_rss_kib as f64 / 1024.0
+    );
+    Ok(())
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
+}
+
+fn clone(command: &Command) -> Command {
+    let mut copy = Command::new(command.get_program());
+    copy.args(command.get_args());
+    copy
+}
+
+fn cox_exec(options: &Options, server: &MockServer, repo: &Path, home: &Path) -> Command {
+    let mut command = Command::new(&options.cox);
+    command
+        .current_dir(repo)
+        .env("COX_HOME", home)
+        .env("OPENAI_API_KEY", "sk-bench-000000000000")
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url()))
+        .args(["exec", "cat the readme"]);
+    command
+}
+
+fn timed(mut command: Command) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let status = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+    let elapsed = start.elapsed();
+    if !status.success() {
+        bail!("{:?} failed: {status}", command.get_program());
+    }
+    Ok(elapsed)
+}
+
+fn curl_baseline(runs: usize) -> anyhow::Result<Duration> {
+    let turns = (0..runs).map(|_| Turn::text(&["Done."])).collect();
+    let server = MockServer::start(Script { turns })?;
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let mut command = Command::new("curl");
+        command.args([
+            "-sN",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "--data",
+            r#"{"model":"m","input":[],"stream":true}"#,
+            &format!("{}/v1/responses", server.url()),
+        ]);
+        times.push(timed(command)?);
+    }
+    Ok(median(times))
+}
