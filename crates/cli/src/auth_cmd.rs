@@ -76,11 +76,7 @@ fn login(shared: &Shared, home: &std::path::Path, store: &AuthStore) -> Result<E
         spec.name,
         store.path().display()
     );
-    if let Some(var) = spec
-        .api_key_env
-        .as_ref()
-        .filter(|var| std::env::var_os(var).is_some())
-    {
+    if let Some(var) = key_var_in_env(&spec) {
         eprintln!("note: {var} is set in the environment and takes precedence over the stored key");
     }
     Ok(ExitCode::SUCCESS)
@@ -125,12 +121,15 @@ fn logout(shared: &Shared, home: &std::path::Path, store: &AuthStore) -> Result<
             store.path().display()
         );
     }
-    if let Some(var) = spec
-        .api_key_env
-        .as_ref()
-        .filter(|var| std::env::var_os(var).is_some())
-    {
+    if let Some(var) = key_var_in_env(&spec) {
         eprintln!("note: {var} is still set in the environment");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The provider's key variable, when it is set (it then wins over the stored key).
+fn key_var_in_env(spec: &config::ProviderSpec) -> Option<&String> {
+    spec.api_key_env
+        .as_ref()
+        .filter(|var| std::env::var_os(var).is_some())
 }

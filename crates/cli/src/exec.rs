@@ -92,9 +92,16 @@ async fn drive(
 ) -> Result<ExitCode, Failure> {
     let mut session = cox_core::start(config, cwd)?;
     let ops = session.op_sender();
+    // Registered before the task starts, so an early Ctrl-C is an interrupt, never a hard kill.
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Failure {
+            code: exit::FAILED,
+            message: format!("cannot handle Ctrl-C: {e}"),
+            hint: None,
+        })?;
     tokio::spawn(async move {
         let mut presses = 0;
-        while tokio::signal::ctrl_c().await.is_ok() {
+        while interrupts.recv().await.is_some() {
             presses += 1;
             if presses > 1 {
                 std::process::exit(exit::INTERRUPTED.into());
@@ -119,7 +126,7 @@ async fn drive(
             progress.on_event(&envelope.event, &mut stderr.lock());
         }
         if let Event::SessionCompleted { status, answer, .. } = envelope.event {
-            if let Some(answer) = answer.filter(|_| !json && stdout_open) {
+            if let Some(answer) = answer.filter(|a| !json && stdout_open && !a.is_empty()) {
                 let mut out = stdout.lock();
                 let _ = write!(out, "{answer}");
                 if !answer.ends_with('\n') {

@@ -91,6 +91,13 @@ fn run(command: &mut Command) -> Output {
     output
 }
 
+/// The run failed with `code` and its stderr says `needle`.
+fn expect_failure(output: &Output, code: i32, needle: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{err}");
+    assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -359,12 +366,7 @@ fn auth_failure_exits_3_without_retrying() {
     })
     .unwrap();
     let output = run(env.cox_with(&server).args(["exec", "hi"]));
-    assert_eq!(output.status.code(), Some(3));
-    assert!(
-        stderr(&output).contains("authentication failed (HTTP 401)"),
-        "{}",
-        stderr(&output)
-    );
+    expect_failure(&output, 3, "authentication failed (HTTP 401)");
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -379,12 +381,7 @@ fn max_turns_exits_1() {
     let output = run(env
         .cox_with(&server)
         .args(["exec", "--max-turns", "2", "loop"]));
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).contains("stopped after 2 model turns"),
-        "{}",
-        stderr(&output)
-    );
+    expect_failure(&output, 1, "stopped after 2 model turns");
 }
 
 #[test]
@@ -440,12 +437,7 @@ fn unknown_provider_exits_2() {
 fn unknown_flag_exits_2() {
     let env = Env::new();
     let output = run(env.cox().args(["exec", "--frobnicate", "hi"]));
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("--frobnicate"),
-        "{}",
-        stderr(&output)
-    );
+    expect_failure(&output, 2, "--frobnicate");
 }
 
 #[test]
@@ -458,12 +450,7 @@ fn missing_attachment_exits_2_before_any_model_call() {
     let output = run(env
         .cox_with(&server)
         .args(["exec", "summarise @docs/missing.md please"]));
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("docs/missing.md"),
-        "{}",
-        stderr(&output)
-    );
+    expect_failure(&output, 2, "docs/missing.md");
     assert!(
         stderr(&output).contains("no such file"),
         "{}",
@@ -599,12 +586,7 @@ fn custom_provider_from_config_file() {
     );
 
     let output = run(env.cox().args(["exec", "hi"]));
-    assert_eq!(output.status.code(), Some(3));
-    assert!(
-        stderr(&output).contains("set CORP_KEY"),
-        "{}",
-        stderr(&output)
-    );
+    expect_failure(&output, 3, "set CORP_KEY");
 }
 
 #[test]
@@ -614,12 +596,7 @@ fn bad_config_exits_2_naming_the_key() {
         .cox()
         .env("OPENAI_API_KEY", KEY)
         .args(["-c", "max_turn=5", "exec", "hi"]));
-    assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr(&output).contains("unknown field `max_turn`"),
-        "{}",
-        stderr(&output)
-    );
+    expect_failure(&output, 2, "unknown field `max_turn`");
 }
 
 #[test]
