@@ -40,6 +40,11 @@ impl Progress {
                 let mark = if *ok { "ok" } else { "failed" };
                 writeln!(err, "  {mark} · {} · {lines} lines", cut(first, 100))?;
             }
+            Event::PatchApplied { diff, .. } => {
+                for line in diff.lines() {
+                    writeln!(err, "    {line}")?;
+                }
+            }
             Event::Retrying {
                 attempt,
                 max_attempts,

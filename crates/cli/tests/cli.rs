@@ -98,6 +98,15 @@ fn expect_failure(output: &Output, code: i32, needle: &str) {
     assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
 }
 
+/// A shell result with its varying `duration: N s` line made constant.
+fn timeless(text: &str) -> String {
+    text.lines()
+        .map(|line| if line.starts_with("duration: ") && line.ends_with(" s") { "duration: [d]" } else { line })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + if text.ends_with('\n') { "\n" } else { "" }
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -139,16 +148,16 @@ fn three_turn_task_prints_only_the_answer() {
     let requests = server.requests();
     assert_eq!(requests.len(), 3);
     let last_input = requests[2].body["input"].as_array().unwrap();
-    let outputs: Vec<&str> = last_input
+    let outputs: Vec<String> = last_input
         .iter()
         .filter(|item| item["type"] == "function_call_output")
-        .map(|item| item["output"].as_str().unwrap())
+        .map(|item| timeless(item["output"].as_str().unwrap()))
         .collect();
     assert_eq!(
         outputs,
         [
             "     1\t# Demo\n     2\tA tiny repository.\n",
-            "exit code: 0\noutput:\n2 README.md\n"
+            "exit code: 0\nduration: [d]\noutput:\n2 README.md\n"
         ]
     );
     // Stateless Responses requests keyed for the prompt cache by the session id.
@@ -182,6 +191,7 @@ fn redact(event: &mut Value) {
             "ts" => *value = Value::String("[ts]".into()),
             "session_id" => *value = Value::String("[session-id]".into()),
             "cwd" => *value = Value::String("[cwd]".into()),
+            "output" => *value = Value::String(timeless(value.as_str().unwrap_or_default())),
             _ => {}
         }
     }
@@ -323,7 +333,7 @@ fn unknown_tool_and_failed_command_do_not_end_the_session() {
         outputs[0],
         "unknown tool `teleport`. The available tools are: shell, read_file."
     );
-    assert_eq!(outputs[1], "exit code: 1\noutput:\n(no output)");
+    assert_eq!(timeless(&outputs[1]), "exit code: 1\nduration: [d]\noutput:\n(no output)");
 }
 
 #[test]

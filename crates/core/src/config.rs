@@ -18,8 +18,11 @@ use crate::Error;
 pub const DEFAULT_PROVIDER: &str = "openai";
 pub const DEFAULT_MODEL: &str = "gpt-5.3-codex";
 pub const DEFAULT_MAX_TURNS: u32 = 100;
-/// About 4,000 tokens of command output per call.
-pub const DEFAULT_TOOL_OUTPUT_BYTES: usize = 16 * 1024;
+/// Command output kept per call, in tokens (head and tail beyond it).
+pub const DEFAULT_TOOL_OUTPUT_TOKENS: usize = 4_000;
+/// Bytes per token assumed when turning the token budget into bytes: English text and code
+/// average about four bytes per token with OpenAI's and Anthropic's tokenizers.
+pub const BYTES_PER_TOKEN: usize = 4;
 
 /// The file's shape. Every field is optional; defaults are applied in [`Config::resolve`].
 #[derive(Debug, Default, Deserialize)]
@@ -32,7 +35,7 @@ pub struct ConfigFile {
     pub stream_idle_timeout_ms: Option<u64>,
     pub max_retries: Option<u32>,
     pub retry_base_delay_ms: Option<u64>,
-    pub tool_output_max_bytes: Option<usize>,
+    pub tool_output_max_tokens: Option<usize>,
     pub model_context_window: Option<u64>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderConfig>,
@@ -232,8 +235,9 @@ impl Config {
             max_output_tokens: file.max_output_tokens,
             retry,
             tool_output_max_bytes: file
-                .tool_output_max_bytes
-                .unwrap_or(DEFAULT_TOOL_OUTPUT_BYTES),
+                .tool_output_max_tokens
+                .unwrap_or(DEFAULT_TOOL_OUTPUT_TOKENS)
+                .saturating_mul(BYTES_PER_TOKEN),
             context_window,
             model,
         })

@@ -261,12 +261,21 @@ impl Session {
                     let ctx = ToolContext {
                         cwd: self.config.cwd.clone(),
                         workspace: self.config.cwd.clone(),
+                        writable_roots: vec![self.config.cwd.clone()],
                         max_output_bytes: self.config.tool_output_max_bytes,
                         hidden_env: self.config.hidden_env.clone(),
                         cancel: cancel.clone(),
                     };
                     self.tools.call(&call.name, &call.arguments, &ctx).await
                 };
+                if let Some(diff) = result.diff.clone() {
+                    self.emitter
+                        .emit(Event::PatchApplied {
+                            call_id: call.call_id.clone(),
+                            diff,
+                        })
+                        .await;
+                }
                 self.emitter
                     .emit(Event::ToolResult {
                         call_id: call.call_id.clone(),

@@ -80,6 +80,9 @@ pub enum Event {
         ok: bool,
         output: String,
     },
+    /// A tool call changed files; `diff` is their unified diff (for display; the model sees the
+    /// tool result only).
+    PatchApplied { call_id: CallId, diff: String },
     Usage {
         input_tokens: u64,
         cached_input_tokens: u64,

@@ -7,6 +7,9 @@
 //! A tool never fails the session: bad arguments, a missing file or a failed command come back as a
 //! [`ToolOutput`] with `ok: false` and a message that tells the model exactly what was wrong.
 
+pub mod apply_patch;
+mod patch;
+mod paths;
 pub mod read_file;
 pub mod shell;
 mod truncate;
@@ -19,6 +22,7 @@ use cox_protocol::ToolSpec;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
+pub use paths::Access;
 pub use truncate::HeadTail;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -27,7 +31,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolOutput {
     pub ok: bool,
+    /// What the model sees.
     pub output: String,
+    /// A unified diff of the files the call changed, for front ends (not sent to the model).
+    pub diff: Option<String>,
 }
 
 impl ToolOutput {
@@ -35,6 +42,7 @@ impl ToolOutput {
         ToolOutput {
             ok: true,
             output: output.into(),
+            diff: None,
         }
     }
 
@@ -42,6 +50,7 @@ impl ToolOutput {
         ToolOutput {
             ok: false,
             output: output.into(),
+            diff: None,
         }
     }
 }
@@ -51,8 +60,10 @@ impl ToolOutput {
 pub struct ToolContext {
     /// The session's working directory; relative paths are resolved against it.
     pub cwd: PathBuf,
-    /// The workspace root: commands may only be started inside it.
+    /// The workspace root: file tools read inside it, commands start inside it.
     pub workspace: PathBuf,
+    /// Where file tools may write (the workspace, or `--target`).
+    pub writable_roots: Vec<PathBuf>,
     /// Budget for a command's captured output, in bytes; head and tail are kept beyond it.
     pub max_output_bytes: usize,
     /// Environment variables removed from every child process (provider keys).
@@ -103,7 +114,11 @@ impl ToolRegistry {
     /// The tool set of an ordinary session.
     pub fn standard() -> Self {
         ToolRegistry {
-            tools: vec![Box::new(shell::Shell), Box::new(read_file::ReadFile)],
+            tools: vec![
+                Box::new(shell::Shell),
+                Box::new(apply_patch::ApplyPatch),
+                Box::new(read_file::ReadFile),
+            ],
         }
     }
 

@@ -25,7 +25,7 @@ use crate::{BoxFuture, HeadTail, Tool, ToolContext, ToolOutput, description, par
 /// Default time a command may run.
 pub const DEFAULT_TIMEOUT_MS: u64 = 600_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 enum Command {
     Argv(Vec<String>),
@@ -89,7 +89,36 @@ enum End {
     Interrupted,
 }
 
+/// Environment variable names that look like credentials; removed from every child process along
+/// with the provider keys the session names (`*_API_KEY`, `*_TOKEN`, `*_SECRET`, `*_PASSWORD`, …).
+pub fn looks_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    const SUFFIXES: &[&str] = &[
+        "API_KEY", "APIKEY", "_TOKEN", "_SECRET", "_SECRET_KEY", "_PASSWORD", "_PASSWD",
+        "_ACCESS_KEY", "_PRIVATE_KEY", "_CREDENTIALS",
+    ];
+    SUFFIXES.iter().any(|suffix| upper.ends_with(suffix))
+}
+
+/// A patch sent through the shell (`apply_patch <<'EOF' … EOF`) goes to the patch engine.
+fn shell_patch(command: &Command) -> Option<crate::patch::heredoc::ShellPatch> {
+    match command {
+        Command::Argv(argv) => crate::patch::heredoc::from_argv(argv),
+        Command::Line(line) => crate::patch::heredoc::from_script(line),
+    }
+}
+
 async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
+    if let Some(found) = shell_patch(&args.command) {
+        let dir = found.cd.as_deref().or(args.workdir.as_deref());
+        return match resolve_workdir(dir, ctx) {
+            Ok(cwd) => {
+                let ctx = ToolContext { cwd, ..ctx.clone() };
+                crate::apply_patch::run(&found.patch, &ctx)
+            }
+            Err(message) => ToolOutput::error(message),
+        };
+    }
     let argv = match args.command {
         Command::Argv(argv) if argv.is_empty() => {
             return ToolOutput::error(
@@ -128,6 +157,12 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
     for name in &ctx.hidden_env {
         command.env_remove(name);
     }
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(looks_secret) {
+            command.env_remove(name);
+        }
+    }
+    let started = std::time::Instant::now();
     let spawned = command.spawn();
     // Our copies of the pipe's write end must close, or the reader never sees end-of-file.
     drop(command);
@@ -159,6 +194,7 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
     }
     // Every writer in the group is dead; one that escaped it (setsid) cannot hold us for long.
     let _ = tokio::time::timeout(Duration::from_millis(500), reading).await;
+    let duration = format!("duration: {:.2} s", started.elapsed().as_secs_f64());
     let output = match capture.lock() {
         Ok(capture) => capture.render(),
         Err(poisoned) => poisoned.into_inner().render(),
@@ -168,24 +204,24 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
     } else {
         output
     };
-
-    match end {
+    let (ok, headline) = match end {
         End::Exited(status) => match status.code() {
-            Some(code) => ToolOutput {
-                ok: code == 0,
-                output: format!("exit code: {code}\noutput:\n{output}"),
-            },
-            None => ToolOutput::error(format!(
-                "killed by signal {}\noutput:\n{output}",
-                status.signal().unwrap_or(0)
-            )),
+            Some(code) => (code == 0, format!("exit code: {code}")),
+            None => (false, format!("killed by signal {}", status.signal().unwrap_or(0))),
         },
-        End::TimedOut(ms) => ToolOutput::error(format!(
-            "timed out after {ms} ms; the command and its child processes were killed\noutput:\n{output}"
-        )),
-        End::Interrupted => ToolOutput::error(format!(
-            "interrupted by the user; the command and its child processes were killed\noutput:\n{output}"
-        )),
+        End::TimedOut(ms) => (
+            false,
+            format!("timed out after {ms} ms; the command and its child processes were killed"),
+        ),
+        End::Interrupted => (
+            false,
+            "interrupted by the user; the command and its child processes were killed".to_string(),
+        ),
+    };
+    ToolOutput {
+        ok,
+        output: format!("{headline}\n{duration}\noutput:\n{output}"),
+        diff: None,
     }
 }
 

@@ -10,6 +10,7 @@ pub struct HeadTail {
     head: Vec<u8>,
     tail: std::collections::VecDeque<u8>,
     total: u64,
+    lines: u64,
 }
 
 impl HeadTail {
@@ -21,11 +22,13 @@ impl HeadTail {
             head: Vec::new(),
             tail: std::collections::VecDeque::new(),
             total: 0,
+            lines: 0,
         }
     }
 
     pub fn push(&mut self, mut bytes: &[u8]) {
         self.total += bytes.len() as u64;
+        self.lines += count_newlines(bytes);
         let room = self.limit_head - self.head.len();
         if room > 0 {
             let take = room.min(bytes.len());
@@ -47,19 +50,25 @@ impl HeadTail {
         self.total
     }
 
-    /// The kept text, with a marker where bytes were dropped.
+    /// The kept text, with a marker where bytes were dropped saying how many lines and bytes.
     pub fn render(&self) -> String {
         let kept = (self.head.len() + self.tail.len()) as u64;
-        let head = String::from_utf8_lossy(&self.head);
         let tail: Vec<u8> = self.tail.iter().copied().collect();
-        let tail = String::from_utf8_lossy(&tail);
+        let head_text = String::from_utf8_lossy(&self.head);
+        let tail_text = String::from_utf8_lossy(&tail);
         if kept == self.total {
-            format!("{head}{tail}")
-        } else {
-            let dropped = self.total - kept;
-            format!("{head}\n[… {dropped} bytes of output omitted …]\n{tail}")
+            return format!("{head_text}{tail_text}");
         }
+        let dropped = self.total - kept;
+        let lines = self
+            .lines
+            .saturating_sub(count_newlines(&self.head) + count_newlines(&tail));
+        format!("{head_text}\n[… {lines} lines ({dropped} bytes) of output omitted …]\n{tail_text}")
     }
+}
+
+fn count_newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 #[cfg(test)]
@@ -83,7 +92,7 @@ mod tests {
         assert_eq!(buffer.total(), 14);
         assert_eq!(
             buffer.render(),
-            "abcd\n[… 6 bytes of output omitted …]\nklmn"
+            "abcd\n[… 0 lines (6 bytes) of output omitted …]\nklmn"
         );
     }
 
@@ -91,6 +100,6 @@ mod tests {
     fn one_huge_chunk() {
         let mut buffer = HeadTail::new(4);
         buffer.push(&[b'x'; 1000]);
-        assert_eq!(buffer.render(), "xx\n[… 996 bytes of output omitted …]\nxx");
+        assert_eq!(buffer.render(), "xx\n[… 0 lines (996 bytes) of output omitted …]\nxx");
     }
 }

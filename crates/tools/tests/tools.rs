@@ -11,6 +11,7 @@ fn context(dir: &std::path::Path) -> ToolContext {
     ToolContext {
         cwd: dir.to_path_buf(),
         workspace: dir.to_path_buf(),
+        writable_roots: vec![dir.to_path_buf()],
         max_output_bytes: 1024,
         hidden_env: vec![],
         cancel: CancellationToken::new(),
@@ -21,6 +22,18 @@ async fn call(dir: &std::path::Path, name: &str, arguments: &str) -> ToolOutput 
     ToolRegistry::standard()
         .call(name, arguments, &context(dir))
         .await
+}
+
+/// The output with its `duration: N s` line removed (after checking it is there), for exact checks.
+fn timeless(mut output: ToolOutput) -> ToolOutput {
+    let lines: Vec<&str> = output.output.lines().collect();
+    assert!(
+        lines.get(1).is_some_and(|l| l.starts_with("duration: ") && l.ends_with(" s")),
+        "no duration line in {:?}",
+        output.output
+    );
+    output.output = output.output.replacen(&format!("{}\n", lines[1]), "", 1);
+    output
 }
 
 async fn call_hiding(dir: &std::path::Path, hidden: &str, arguments: &str) -> ToolOutput {
@@ -34,14 +47,14 @@ async fn call_hiding(dir: &std::path::Path, hidden: &str, arguments: &str) -> To
 #[tokio::test]
 async fn shell_runs_argv_and_strings_with_interleaved_output() {
     let dir = tempfile::tempdir().unwrap();
-    let argv = call(dir.path(), "shell", r#"{"command":["echo","hello"]}"#).await;
+    let argv = timeless(call(dir.path(), "shell", r#"{"command":["echo","hello"]}"#).await);
     assert_eq!(argv, ToolOutput::ok("exit code: 0\noutput:\nhello\n"));
-    let line = call(
+    let line = timeless(call(
         dir.path(),
         "shell",
         r#"{"command":"echo out; echo err >&2; echo out2; exit 3"}"#,
     )
-    .await;
+    .await);
     assert_eq!(
         line,
         ToolOutput::error("exit code: 3\noutput:\nout\nerr\nout2\n")
@@ -53,12 +66,14 @@ async fn shell_closes_stdin_and_hides_provider_keys() {
     let dir = tempfile::tempdir().unwrap();
     assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
     // CARGO_MANIFEST_DIR stands in for a key variable: it is set here, and hidden from the child.
-    let output = call_hiding(
-        dir.path(),
-        "CARGO_MANIFEST_DIR",
-        r#"{"command":["/bin/sh","-c","cat; echo \"[${CARGO_MANIFEST_DIR:-unset}]\""]}"#,
-    )
-    .await;
+    let output = timeless(
+        call_hiding(
+            dir.path(),
+            "CARGO_MANIFEST_DIR",
+            r#"{"command":["/bin/sh","-c","cat; echo \"[${CARGO_MANIFEST_DIR:-unset}]\""]}"#,
+        )
+        .await,
+    );
     assert_eq!(output.output, "exit code: 0\noutput:\n[unset]\n");
 }
 
@@ -138,7 +153,7 @@ async fn shell_cancel_stops_a_running_command() {
 #[tokio::test]
 async fn shell_keeps_head_and_tail_of_long_output() {
     let dir = tempfile::tempdir().unwrap();
-    let output = call(dir.path(), "shell", r#"{"command":"seq 1 5000"}"#).await;
+    let output = timeless(call(dir.path(), "shell", r#"{"command":"seq 1 5000"}"#).await);
     assert!(output.ok);
     assert!(
         output
@@ -148,7 +163,8 @@ async fn shell_keeps_head_and_tail_of_long_output() {
         output.output
     );
     assert!(output.output.ends_with("4999\n5000\n"));
-    assert!(output.output.contains("bytes of output omitted"));
+    // 1024 of 23,893 bytes kept (155 lines of head, 103 line ends in the tail): the rest is counted.
+    assert!(output.output.contains("[… 4742 lines (22869 bytes) of output omitted …]"), "{}", output.output);
     assert!(output.output.len() < 1200);
 }
 

@@ -1,0 +1,10 @@
+//! The patch engine: the Codex patch format parsed ([`parse`]), located with fuzzy matching
+//! ([`seek`]), applied all or nothing ([`apply`]), and recognised when a model sends it through the
+//! shell as a heredoc ([`heredoc`]).
+
+pub mod apply;
+pub mod heredoc;
+pub mod parse;
+pub mod seek;
+
+pub use apply::{ChangeKind, apply};
