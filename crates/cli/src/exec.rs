@@ -2,7 +2,7 @@
 //! with `--json`, every event as one JSON line; progress goes to stderr. Ctrl-C interrupts the task
 //! (exit 130); a second Ctrl-C quits at once.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -90,7 +90,9 @@ async fn drive(
     prompt: String,
     json: bool,
 ) -> Result<ExitCode, Failure> {
-    let mut session = cox_core::start(config, cwd)?;
+    // A person at the terminal can answer the model's questions; a pipe cannot.
+    let interactive = std::io::stdin().is_terminal();
+    let mut session = cox_core::start(config, cwd, interactive)?;
     let ops = session.op_sender();
     // Registered before the task starts, so an early Ctrl-C is an interrupt, never a hard kill.
     let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -124,6 +126,20 @@ async fn drive(
         }
         if !json {
             progress.on_event(&envelope.event, &mut stderr.lock());
+        }
+        if let Event::QuestionAsked { call_id, .. } = &envelope.event
+            && interactive
+        {
+            let ops = session.op_sender();
+            let call_id = call_id.clone();
+            // Reading the terminal blocks; the session goes on streaming meanwhile.
+            tokio::task::spawn_blocking(move || {
+                eprint!("answer> ");
+                let mut line = String::new();
+                let _ = std::io::stdin().read_line(&mut line);
+                let text = line.trim_end().to_string();
+                let _ = ops.blocking_send(Op::Answer { call_id, text });
+            });
         }
         if let Event::SessionCompleted { status, answer, .. } = envelope.event {
             if let Some(answer) = answer.filter(|a| !json && stdout_open && !a.is_empty()) {

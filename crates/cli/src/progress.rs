@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use cox_protocol::{Event, SessionStatus, Usage};
+use cox_protocol::{Event, SessionStatus, StepStatus, Usage};
 
 /// Prints events as progress lines. An agent message is held back until we know whether it is the
 /// final answer (which goes to stdout, not here) or commentary before tool calls.
@@ -40,6 +40,21 @@ impl Progress {
                 let mark = if *ok { "ok" } else { "failed" };
                 writeln!(err, "  {mark} · {} · {lines} lines", cut(first, 100))?;
             }
+            Event::PlanUpdated { steps, explanation } => {
+                writeln!(err, "plan:")?;
+                for step in steps {
+                    let mark = match step.status {
+                        StepStatus::Completed => "[x]",
+                        StepStatus::InProgress => "[>]",
+                        StepStatus::Pending => "[ ]",
+                    };
+                    writeln!(err, "  {mark} {}", step.step)?;
+                }
+                if let Some(explanation) = explanation {
+                    writeln!(err, "  ({explanation})")?;
+                }
+            }
+            Event::QuestionAsked { question, .. } => writeln!(err, "question: {question}")?,
             Event::PatchApplied { diff, .. } => {
                 for line in diff.lines() {
                     writeln!(err, "    {line}")?;

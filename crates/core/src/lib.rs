@@ -20,8 +20,8 @@ pub use error::Error;
 pub use session::{SessionConfig, SessionHandle};
 
 /// Starts a session for `config` in `cwd`, resolving the provider's key (an error when it needs one
-/// and none is set).
-pub fn start(config: &Config, cwd: PathBuf) -> Result<SessionHandle, Error> {
+/// and none is set). `interactive`: a person can answer the model's questions (`ask_user`).
+pub fn start(config: &Config, cwd: PathBuf, interactive: bool) -> Result<SessionHandle, Error> {
     let auth = AuthStore::new(&config.home);
     let api_key = auth.require(&config.provider)?;
     let endpoint = cox_model::Endpoint {
@@ -45,6 +45,7 @@ pub fn start(config: &Config, cwd: PathBuf) -> Result<SessionHandle, Error> {
         tool_output_max_bytes: config.tool_output_max_bytes,
         context_window: config.context_window,
         hidden_env,
+        interactive,
     };
     Ok(session::spawn(
         session_config,

@@ -10,8 +10,10 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use cox_model::{ModelClient, ModelError, ModelRequest, ModelResponse, StreamEvent};
-use cox_protocol::{ErrorKind, Event, EventEnvelope, Item, Op, SessionId, SessionStatus, Usage};
-use cox_tools::{ToolContext, ToolRegistry};
+use cox_protocol::{
+    CallId, ErrorKind, Event, EventEnvelope, Item, Op, SessionId, SessionStatus, ToolCall, Usage,
+};
+use cox_tools::{Effect, Question, ToolContext, ToolOutput, ToolRegistry};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +29,8 @@ pub struct SessionConfig {
     pub context_window: Option<u64>,
     /// Environment variables kept from tool processes (provider keys).
     pub hidden_env: Vec<String>,
+    /// A person is there to answer `ask_user` (through `Op::Answer`).
+    pub interactive: bool,
 }
 
 /// A front end's end of a session.
@@ -150,19 +154,23 @@ impl Session {
                 None if shutting_down || !ops_open => break,
                 None => match ops.recv().await {
                     Some(Op::UserInput { text }) => text,
-                    Some(Op::Interrupt) => continue,
+                    Some(Op::Interrupt | Op::Answer { .. }) => continue,
                     Some(Op::Shutdown) | None => break,
                 },
             };
             let cancel = CancellationToken::new();
+            let (answers_tx, mut answers_rx) = mpsc::channel(4);
             let outcome = {
-                let task = self.run_task(text, cancel.clone());
+                let task = self.run_task(text, cancel.clone(), &mut answers_rx);
                 tokio::pin!(task);
                 loop {
                     tokio::select! {
                         outcome = &mut task => break outcome,
                         op = ops.recv(), if ops_open => match op {
                             Some(Op::Interrupt) => cancel.cancel(),
+                            Some(Op::Answer { call_id, text }) => {
+                                let _ = answers_tx.try_send((call_id, text));
+                            }
                             Some(Op::UserInput { text }) => queued.push_back(text),
                             Some(Op::Shutdown) => shutting_down = true,
                             None => {
@@ -195,7 +203,12 @@ impl Session {
             .await;
     }
 
-    async fn run_task(&mut self, text: String, cancel: CancellationToken) -> Outcome {
+    async fn run_task(
+        &mut self,
+        text: String,
+        cancel: CancellationToken,
+        answers: &mut mpsc::Receiver<(CallId, String)>,
+    ) -> Outcome {
         self.history.push(Item::User { text });
         for _ in 0..self.config.max_turns {
             self.turn += 1;
@@ -258,23 +271,23 @@ impl Session {
                         "not run: the user interrupted before this call started",
                     )
                 } else {
-                    let ctx = ToolContext {
-                        cwd: self.config.cwd.clone(),
-                        workspace: self.config.cwd.clone(),
-                        writable_roots: vec![self.config.cwd.clone()],
-                        max_output_bytes: self.config.tool_output_max_bytes,
-                        hidden_env: self.config.hidden_env.clone(),
-                        cancel: cancel.clone(),
-                    };
-                    self.tools.call(&call.name, &call.arguments, &ctx).await
+                    self.run_tool(&call, &cancel, answers).await
                 };
-                if let Some(diff) = result.diff.clone() {
-                    self.emitter
-                        .emit(Event::PatchApplied {
-                            call_id: call.call_id.clone(),
-                            diff,
-                        })
-                        .await;
+                match result.effect.clone() {
+                    Some(Effect::Diff(diff)) => {
+                        self.emitter
+                            .emit(Event::PatchApplied {
+                                call_id: call.call_id.clone(),
+                                diff,
+                            })
+                            .await;
+                    }
+                    Some(Effect::Plan { steps, explanation }) => {
+                        self.emitter
+                            .emit(Event::PlanUpdated { steps, explanation })
+                            .await;
+                    }
+                    None => {}
                 }
                 self.emitter
                     .emit(Event::ToolResult {
@@ -340,6 +353,56 @@ impl Session {
         tokio::select! {
             (result, ()) = async { tokio::join!(response, forward) } => result.map_err(StreamEnd::Failed),
             _ = cancel.cancelled() => Err(StreamEnd::Cancelled),
+        }
+    }
+
+    /// Runs one tool call. When a person can answer (`interactive`), an `ask_user` question is
+    /// announced as `question_asked` and the call waits for the matching `Op::Answer`.
+    async fn run_tool(
+        &mut self,
+        call: &ToolCall,
+        cancel: &CancellationToken,
+        answers: &mut mpsc::Receiver<(CallId, String)>,
+    ) -> ToolOutput {
+        let (asker, mut questions) = mpsc::channel::<Question>(1);
+        let ctx = ToolContext {
+            cwd: self.config.cwd.clone(),
+            workspace: self.config.cwd.clone(),
+            writable_roots: vec![self.config.cwd.clone()],
+            max_output_bytes: self.config.tool_output_max_bytes,
+            hidden_env: self.config.hidden_env.clone(),
+            asker: self.config.interactive.then_some(asker),
+            cancel: cancel.clone(),
+        };
+        let running = self.tools.call(&call.name, &call.arguments, &ctx);
+        tokio::pin!(running);
+        loop {
+            tokio::select! {
+                output = &mut running => return output,
+                Some(question) = questions.recv() => {
+                    self.emitter
+                        .emit(Event::QuestionAsked {
+                            call_id: call.call_id.clone(),
+                            question: question.text,
+                        })
+                        .await;
+                    // Answers to other calls (late, or mistaken) are dropped; an interrupt stops
+                    // the wait (the unanswered question then ends the tool call).
+                    let answer = loop {
+                        tokio::select! {
+                            answer = answers.recv() => match answer {
+                                Some((call_id, text)) if call_id == call.call_id => break Some(text),
+                                Some(_) => continue,
+                                None => break None,
+                            },
+                            _ = cancel.cancelled() => break None,
+                        }
+                    };
+                    if let Some(text) = answer {
+                        let _ = question.reply.send(text);
+                    }
+                }
+            }
         }
     }
 

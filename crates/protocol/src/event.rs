@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CallId, SessionId};
+use crate::{CallId, PlanStep, SessionId};
 
 /// An event with its sequence number and wall-clock time, as printed by `--json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,7 +82,20 @@ pub enum Event {
     },
     /// A tool call changed files; `diff` is their unified diff (for display; the model sees the
     /// tool result only).
-    PatchApplied { call_id: CallId, diff: String },
+    PatchApplied {
+        call_id: CallId,
+        diff: String,
+    },
+    /// The model's plan changed (`update_plan`).
+    PlanUpdated {
+        steps: Vec<PlanStep>,
+        explanation: Option<String>,
+    },
+    /// The model asks the person something (`ask_user`); answer with `Op::Answer`.
+    QuestionAsked {
+        call_id: CallId,
+        question: String,
+    },
     Usage {
         input_tokens: u64,
         cached_input_tokens: u64,

@@ -8,7 +8,7 @@ mod event;
 mod item;
 
 pub use event::{ErrorKind, Event, EventEnvelope, SessionStatus, Usage};
-pub use item::{CallId, Item, SessionId, ToolCall, ToolSpec};
+pub use item::{CallId, Item, PlanStep, SessionId, StepStatus, ToolCall, ToolSpec};
 
 /// An operation sent into a running session by a front end.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -18,6 +18,8 @@ pub enum Op {
     UserInput { text: String },
     /// Stop the current turn at once: cancel the model request and kill a running command.
     Interrupt,
+    /// The person's answer to the question of an `ask_user` call (see `Event::QuestionAsked`).
+    Answer { call_id: CallId, text: String },
     /// End the session after the current turn.
     Shutdown,
 }

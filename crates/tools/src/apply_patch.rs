@@ -35,7 +35,11 @@ impl Tool for ApplyPatch {
         }
     }
 
-    fn call<'a>(&'a self, arguments: serde_json::Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
+    fn call<'a>(
+        &'a self,
+        arguments: serde_json::Value,
+        ctx: &'a ToolContext,
+    ) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
             match parse_args::<Args>("apply_patch", arguments) {
                 Ok(args) => run(&args.input, ctx),
@@ -81,6 +85,6 @@ pub fn run(patch: &str, ctx: &ToolContext) -> ToolOutput {
     ToolOutput {
         ok: true,
         output: text,
-        diff: Some(diff),
+        effect: Some(crate::Effect::Diff(diff)),
     }
 }

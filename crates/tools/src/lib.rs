@@ -8,11 +8,15 @@
 //! [`ToolOutput`] with `ok: false` and a message that tells the model exactly what was wrong.
 
 pub mod apply_patch;
+pub mod ask_user;
+pub mod grep;
+pub mod list_dir;
 mod patch;
 mod paths;
 pub mod read_file;
 pub mod shell;
 mod truncate;
+pub mod update_plan;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -33,8 +37,27 @@ pub struct ToolOutput {
     pub ok: bool,
     /// What the model sees.
     pub output: String,
-    /// A unified diff of the files the call changed, for front ends (not sent to the model).
-    pub diff: Option<String>,
+    /// What the call did besides its result, for the engine to announce.
+    pub effect: Option<Effect>,
+}
+
+/// A tool call's consequence that front ends hear about as an event (not sent to the model).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Files changed; the unified diff.
+    Diff(String),
+    /// The model's plan.
+    Plan {
+        steps: Vec<cox_protocol::PlanStep>,
+        explanation: Option<String>,
+    },
+}
+
+/// A question from `ask_user` for the person, with where to send the answer.
+#[derive(Debug)]
+pub struct Question {
+    pub text: String,
+    pub reply: tokio::sync::oneshot::Sender<String>,
 }
 
 impl ToolOutput {
@@ -42,7 +65,7 @@ impl ToolOutput {
         ToolOutput {
             ok: true,
             output: output.into(),
-            diff: None,
+            effect: None,
         }
     }
 
@@ -50,7 +73,7 @@ impl ToolOutput {
         ToolOutput {
             ok: false,
             output: output.into(),
-            diff: None,
+            effect: None,
         }
     }
 }
@@ -68,6 +91,8 @@ pub struct ToolContext {
     pub max_output_bytes: usize,
     /// Environment variables removed from every child process (provider keys).
     pub hidden_env: Vec<String>,
+    /// Where `ask_user` sends its question when a person can answer; `None` when headless.
+    pub asker: Option<tokio::sync::mpsc::Sender<Question>>,
     pub cancel: CancellationToken,
 }
 
@@ -118,6 +143,10 @@ impl ToolRegistry {
                 Box::new(shell::Shell),
                 Box::new(apply_patch::ApplyPatch),
                 Box::new(read_file::ReadFile),
+                Box::new(list_dir::ListDir),
+                Box::new(grep::Grep),
+                Box::new(update_plan::UpdatePlan),
+                Box::new(ask_user::AskUser),
             ],
         }
     }

@@ -41,7 +41,10 @@ fn resolve_real(path: &Path) -> PathBuf {
             }
             return out;
         }
-        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+        match (
+            existing.file_name().map(|n| n.to_os_string()),
+            existing.parent(),
+        ) {
             (Some(name), Some(parent)) => {
                 rest.push(name);
                 existing = parent.to_path_buf();
@@ -105,7 +108,10 @@ mod tests {
 
     #[test]
     fn folds_dots() {
-        assert_eq!(normalise_lexically(Path::new("/a/b/../c/./d")), PathBuf::from("/a/c/d"));
+        assert_eq!(
+            normalise_lexically(Path::new("/a/b/../c/./d")),
+            PathBuf::from("/a/c/d")
+        );
         assert_eq!(normalise_lexically(Path::new("/../x")), PathBuf::from("/x"));
     }
 }

@@ -11,6 +11,7 @@ use cox_protocol::ToolSpec;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::paths::Access;
 use crate::{BoxFuture, Tool, ToolContext, ToolOutput, description, parse_args};
 
 pub const DEFAULT_LIMIT: usize = 2000;
@@ -58,7 +59,10 @@ impl Tool for ReadFile {
                 Ok(args) => args,
                 Err(output) => return output,
             };
-            let path = ctx.resolve(&args.path);
+            let path = match ctx.check_path(&args.path, Access::Read) {
+                Ok(path) => path,
+                Err(message) => return ToolOutput::error(message),
+            };
             let result = tokio::task::spawn_blocking(move || read(&path, &args)).await;
             match result {
                 Ok(Ok(text)) => ToolOutput::ok(text),

@@ -94,8 +94,16 @@ enum End {
 pub fn looks_secret(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     const SUFFIXES: &[&str] = &[
-        "API_KEY", "APIKEY", "_TOKEN", "_SECRET", "_SECRET_KEY", "_PASSWORD", "_PASSWD",
-        "_ACCESS_KEY", "_PRIVATE_KEY", "_CREDENTIALS",
+        "API_KEY",
+        "APIKEY",
+        "_TOKEN",
+        "_SECRET",
+        "_SECRET_KEY",
+        "_PASSWORD",
+        "_PASSWD",
+        "_ACCESS_KEY",
+        "_PRIVATE_KEY",
+        "_CREDENTIALS",
     ];
     SUFFIXES.iter().any(|suffix| upper.ends_with(suffix))
 }
@@ -207,7 +215,10 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
     let (ok, headline) = match end {
         End::Exited(status) => match status.code() {
             Some(code) => (code == 0, format!("exit code: {code}")),
-            None => (false, format!("killed by signal {}", status.signal().unwrap_or(0))),
+            None => (
+                false,
+                format!("killed by signal {}", status.signal().unwrap_or(0)),
+            ),
         },
         End::TimedOut(ms) => (
             false,
@@ -221,7 +232,7 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
     ToolOutput {
         ok,
         output: format!("{headline}\n{duration}\noutput:\n{output}"),
-        diff: None,
+        effect: None,
     }
 }
 

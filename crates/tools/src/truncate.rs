@@ -100,6 +100,9 @@ mod tests {
     fn one_huge_chunk() {
         let mut buffer = HeadTail::new(4);
         buffer.push(&[b'x'; 1000]);
-        assert_eq!(buffer.render(), "xx\n[… 0 lines (996 bytes) of output omitted …]\nxx");
+        assert_eq!(
+            buffer.render(),
+            "xx\n[… 0 lines (996 bytes) of output omitted …]\nxx"
+        );
     }
 }

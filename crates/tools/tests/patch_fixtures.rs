@@ -25,7 +25,10 @@ fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), std::fs::read(&path).unwrap());
+                files.insert(
+                    path.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&path).unwrap(),
+                );
             }
         }
     }
@@ -60,7 +63,10 @@ fn show(files: &BTreeMap<PathBuf, Vec<u8>>) -> String {
 #[test]
 fn patch_fixtures() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/patches");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     cases.sort();
     assert!(cases.len() >= 40, "only {} patch cases", cases.len());
     let record = std::env::var_os("COX_RECORD_PATCH_ERRORS").is_some();
@@ -80,6 +86,7 @@ fn patch_fixtures() {
             writable_roots: vec![dir.clone()],
             max_output_bytes: 16 * 1024,
             hidden_env: Vec::new(),
+            asker: None,
             cancel: CancellationToken::new(),
         };
         let mut output = cox_tools::apply_patch::run(&patch, &ctx);
@@ -92,19 +99,35 @@ fn patch_fixtures() {
             }
             let expected = std::fs::read_to_string(&error_file).unwrap();
             if output.ok || output.output != expected {
-                failures.push(format!("{name}: expected error\n{expected}\ngot (ok={})\n{}", output.ok, output.output));
+                failures.push(format!(
+                    "{name}: expected error\n{expected}\ngot (ok={})\n{}",
+                    output.ok, output.output
+                ));
             }
             if after != before {
-                failures.push(format!("{name}: a failed patch changed files:\n{}", show(&after)));
+                failures.push(format!(
+                    "{name}: a failed patch changed files:\n{}",
+                    show(&after)
+                ));
             }
         } else {
             let expected = files_under(&case.join("expected"));
             if !output.ok {
                 failures.push(format!("{name}: failed: {}", output.output));
             } else if after != expected {
-                failures.push(format!("{name}: files differ\nexpected:\n{}\ngot:\n{}", show(&expected), show(&after)));
+                failures.push(format!(
+                    "{name}: files differ\nexpected:\n{}\ngot:\n{}",
+                    show(&expected),
+                    show(&after)
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }

@@ -14,6 +14,7 @@ fn context(dir: &std::path::Path) -> ToolContext {
         writable_roots: vec![dir.to_path_buf()],
         max_output_bytes: 1024,
         hidden_env: vec![],
+        asker: None,
         cancel: CancellationToken::new(),
     }
 }
@@ -28,7 +29,9 @@ async fn call(dir: &std::path::Path, name: &str, arguments: &str) -> ToolOutput 
 fn timeless(mut output: ToolOutput) -> ToolOutput {
     let lines: Vec<&str> = output.output.lines().collect();
     assert!(
-        lines.get(1).is_some_and(|l| l.starts_with("duration: ") && l.ends_with(" s")),
+        lines
+            .get(1)
+            .is_some_and(|l| l.starts_with("duration: ") && l.ends_with(" s")),
         "no duration line in {:?}",
         output.output
     );
@@ -49,12 +52,14 @@ async fn shell_runs_argv_and_strings_with_interleaved_output() {
     let dir = tempfile::tempdir().unwrap();
     let argv = timeless(call(dir.path(), "shell", r#"{"command":["echo","hello"]}"#).await);
     assert_eq!(argv, ToolOutput::ok("exit code: 0\noutput:\nhello\n"));
-    let line = timeless(call(
-        dir.path(),
-        "shell",
-        r#"{"command":"echo out; echo err >&2; echo out2; exit 3"}"#,
-    )
-    .await);
+    let line = timeless(
+        call(
+            dir.path(),
+            "shell",
+            r#"{"command":"echo out; echo err >&2; echo out2; exit 3"}"#,
+        )
+        .await,
+    );
     assert_eq!(
         line,
         ToolOutput::error("exit code: 3\noutput:\nout\nerr\nout2\n")
@@ -164,7 +169,13 @@ async fn shell_keeps_head_and_tail_of_long_output() {
     );
     assert!(output.output.ends_with("4999\n5000\n"));
     // 1024 of 23,893 bytes kept (155 lines of head, 103 line ends in the tail): the rest is counted.
-    assert!(output.output.contains("[… 4742 lines (22869 bytes) of output omitted …]"), "{}", output.output);
+    assert!(
+        output
+            .output
+            .contains("[… 4742 lines (22869 bytes) of output omitted …]"),
+        "{}",
+        output.output
+    );
     assert!(output.output.len() < 1200);
 }
 
@@ -251,4 +262,245 @@ fn tool_descriptions_come_from_the_module_docs() {
     );
     assert!(!shell.description.contains("# shell"));
     assert_eq!(shell.parameters["required"][0], "command");
+}
+
+fn write(dir: &std::path::Path, path: &str, content: &str) {
+    let full = dir.join(path);
+    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+    std::fs::write(full, content).unwrap();
+}
+
+#[tokio::test]
+async fn list_dir_respects_gitignore_hidden_files_and_depth() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".gitignore", "target/\n*.log\n");
+    write(dir.path(), "src/lib.rs", "");
+    write(dir.path(), "src/deep/inner/x.rs", "");
+    write(dir.path(), "target/debug/big", "");
+    write(dir.path(), "run.log", "");
+    write(dir.path(), ".env", "SECRET=1");
+    write(dir.path(), "Cargo.toml", "");
+    let output = call(dir.path(), "list_dir", r#"{"depth": 2}"#).await;
+    assert_eq!(
+        output,
+        ToolOutput::ok("Cargo.toml\nsrc/\n  deep/\n  lib.rs\n")
+    );
+    let deeper = call(dir.path(), "list_dir", r#"{"path": "src", "depth": 5}"#).await;
+    assert_eq!(deeper.output, "deep/\n  inner/\n    x.rs\nlib.rs\n");
+}
+
+#[tokio::test]
+async fn list_dir_caps_long_listings_with_a_count() {
+    let dir = tempfile::tempdir().unwrap();
+    for n in 0..450 {
+        write(dir.path(), &format!("f{n:03}.txt"), "");
+    }
+    let output = call(dir.path(), "list_dir", "{}").await;
+    assert_eq!(output.output.lines().count(), 401);
+    assert!(
+        output
+            .output
+            .ends_with("[… 50 more entries not shown; list a subdirectory or lower depth]\n")
+    );
+}
+
+#[tokio::test]
+async fn grep_finds_sorted_matches_with_glob_and_skips_binary_and_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), ".gitignore", "ignored/\n");
+    write(dir.path(), "b.rs", "fn beta() {}\nlet x = beta();\n");
+    write(dir.path(), "a.rs", "fn alpha() {}\n");
+    write(dir.path(), "notes.md", "beta in prose\n");
+    write(dir.path(), "ignored/c.rs", "fn beta_ignored() {}\n");
+    std::fs::write(dir.path().join("blob.bin"), b"beta\0\x01\x02").unwrap();
+    let all = call(dir.path(), "grep", r#"{"pattern": "beta"}"#).await;
+    assert_eq!(
+        all.output,
+        "b.rs:1:fn beta() {}\nb.rs:2:let x = beta();\nnotes.md:1:beta in prose\n"
+    );
+    let rust = call(
+        dir.path(),
+        "grep",
+        r#"{"pattern": "fn \\w+", "glob": "*.rs"}"#,
+    )
+    .await;
+    assert_eq!(rust.output, "a.rs:1:fn alpha() {}\nb.rs:1:fn beta() {}\n");
+    let capped = call(
+        dir.path(),
+        "grep",
+        r#"{"pattern": "beta", "max_results": 2}"#,
+    )
+    .await;
+    assert_eq!(capped.output.lines().count(), 3, "{}", capped.output);
+    assert!(capped.output.contains("more than 2 matches"));
+    let insensitive = call(
+        dir.path(),
+        "grep",
+        r#"{"pattern": "ALPHA", "ignore_case": true}"#,
+    )
+    .await;
+    assert_eq!(insensitive.output, "a.rs:1:fn alpha() {}\n");
+    let none = call(dir.path(), "grep", r#"{"pattern": "gamma"}"#).await;
+    assert_eq!(none, ToolOutput::ok("no matches for `gamma`"));
+    let bad = call(dir.path(), "grep", r#"{"pattern": "("}"#).await;
+    assert!(
+        !bad.ok && bad.output.starts_with("invalid regular expression `(`"),
+        "{}",
+        bad.output
+    );
+}
+
+#[tokio::test]
+async fn file_tools_refuse_paths_outside_the_workspace() {
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "secret.txt", "top secret\n");
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+    let escape = call(dir.path(), "read_file", r#"{"path": "../x.txt"}"#).await;
+    assert!(
+        escape.output.contains("is outside the workspace"),
+        "{}",
+        escape.output
+    );
+    let via_link = call(dir.path(), "read_file", r#"{"path": "link/secret.txt"}"#).await;
+    assert!(!via_link.ok);
+    assert!(
+        via_link.output.contains("resolves through a symlink"),
+        "{}",
+        via_link.output
+    );
+    let grep = call(
+        dir.path(),
+        "grep",
+        r#"{"pattern": "secret", "path": "/etc"}"#,
+    )
+    .await;
+    assert!(
+        grep.output.contains("is outside the workspace"),
+        "{}",
+        grep.output
+    );
+    let patch = "*** Begin Patch\n*** Add File: link/evil.txt\n+x\n*** End Patch\n";
+    let write_through_link = call(
+        dir.path(),
+        "apply_patch",
+        &serde_json::json!({"input": patch}).to_string(),
+    )
+    .await;
+    assert!(
+        write_through_link
+            .output
+            .contains("resolves through a symlink"),
+        "{}",
+        write_through_link.output
+    );
+    assert!(!outside.path().join("evil.txt").exists());
+}
+
+#[tokio::test]
+async fn apply_patch_keeps_permissions_and_reports_a_diff() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "run.sh", "#!/bin/sh\necho old\n");
+    write(dir.path(), "b.txt", "b\n");
+    std::fs::set_permissions(
+        dir.path().join("run.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let patch = "*** Begin Patch\n*** Update File: run.sh\n@@\n #!/bin/sh\n-echo old\n+echo new\n*** Update File: b.txt\n*** Move to: c.txt\n@@\n-b\n+c\n*** End Patch\n";
+    let output = call(
+        dir.path(),
+        "apply_patch",
+        &serde_json::json!({"input": patch}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        output.output,
+        "Success. Updated the following files:\nM run.sh (+1 -1)\nR b.txt -> c.txt (+1 -1)\n"
+    );
+    let mode = std::fs::metadata(dir.path().join("run.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+    let Some(cox_tools::Effect::Diff(diff)) = output.effect else {
+        panic!("no diff")
+    };
+    assert_eq!(
+        diff,
+        "--- a/run.sh\n+++ b/run.sh\n@@ -1,2 +1,2 @@\n #!/bin/sh\n-echo old\n+echo new\n--- a/b.txt\n+++ b/c.txt\n@@ -1 +1 @@\n-b\n+c\n"
+    );
+}
+
+#[tokio::test]
+async fn shell_heredoc_goes_to_the_patch_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "sub/a.txt", "one\n");
+    let script = "cd sub && apply_patch <<'EOF'\n*** Begin Patch\n*** Update File: a.txt\n-one\n+two\n*** End Patch\nEOF\n";
+    let output = call(
+        dir.path(),
+        "shell",
+        &serde_json::json!({"command": script}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        output.output,
+        "Success. Updated the following files:\nM a.txt (+1 -1)\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("sub/a.txt")).unwrap(),
+        "two\n"
+    );
+    let argv = serde_json::json!({"command": ["apply_patch", "*** Begin Patch\n*** Delete File: sub/a.txt\n*** End Patch\n"]});
+    let deleted = call(dir.path(), "shell", &argv.to_string()).await;
+    assert!(deleted.ok, "{}", deleted.output);
+    assert!(!dir.path().join("sub/a.txt").exists());
+}
+
+#[tokio::test]
+async fn update_plan_validates_and_hands_over_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = r#"{"plan":[{"step":"read","status":"completed"},{"step":"fix","status":"in_progress"},{"step":"test","status":"pending"}],"explanation":"found it"}"#;
+    let output = call(dir.path(), "update_plan", good).await;
+    assert_eq!(output.output, "Plan updated: 1 of 3 steps completed.");
+    let Some(cox_tools::Effect::Plan { steps, explanation }) = output.effect else {
+        panic!("no plan")
+    };
+    assert_eq!(steps.len(), 3);
+    assert_eq!(explanation.as_deref(), Some("found it"));
+    let two_active =
+        r#"{"plan":[{"step":"a","status":"in_progress"},{"step":"b","status":"in_progress"}]}"#;
+    assert!(
+        call(dir.path(), "update_plan", two_active)
+            .await
+            .output
+            .contains("at most one step")
+    );
+    let bad_status = r#"{"plan":[{"step":"a","status":"done"}]}"#;
+    assert!(
+        call(dir.path(), "update_plan", bad_status)
+            .await
+            .output
+            .contains("unknown variant `done`")
+    );
+}
+
+#[tokio::test]
+async fn ask_user_headless_says_no_one_can_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = call(dir.path(), "ask_user", r#"{"question":"Which database?"}"#).await;
+    assert_eq!(output, ToolOutput::ok(cox_tools::ask_user::HEADLESS_ANSWER));
+}
+
+#[test]
+fn tool_schemas_stay_small() {
+    // Tool schemas are paid for on every request; BENCHMARKS.md has the token count.
+    let specs = ToolRegistry::standard().specs();
+    let bytes: usize = specs
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap().len())
+        .sum();
+    assert_eq!(specs.len(), 7);
+    assert!(bytes < 6_500, "tool schemas grew to {bytes} bytes");
 }

@@ -69,7 +69,9 @@ pub fn apply(text: &str, ctx: &ToolContext) -> Result<Applied, String> {
         let shown = ctx.display_path(&real);
         let mut claim = |path: &PathBuf, shown: &str| {
             if touched.contains(path) {
-                return Err(failed(format!("the patch changes {shown} more than once; merge those sections")));
+                return Err(failed(format!(
+                    "the patch changes {shown} more than once; merge those sections"
+                )));
             }
             touched.push(path.clone());
             Ok(())
@@ -87,15 +89,21 @@ pub fn apply(text: &str, ctx: &ToolContext) -> Result<Applied, String> {
             }
             FileOp::Delete { .. } => {
                 let old = read_text(&real, &shown).map_err(failed)?;
-                planned.originals.push((real.clone(), old.clone().into_bytes()));
+                planned
+                    .originals
+                    .push((real.clone(), old.clone().into_bytes()));
                 planned.removes.push(real.clone());
                 changes.push(change(ChangeKind::Deleted, shown, None, &old, ""));
             }
-            FileOp::Update { move_to, chunks, .. } => {
+            FileOp::Update {
+                move_to, chunks, ..
+            } => {
                 let old = read_text(&real, &shown).map_err(failed)?;
                 let permissions = std::fs::metadata(&real).ok().map(|m| m.permissions());
                 let new = update(&old, chunks, &shown, &mut notes).map_err(failed)?;
-                planned.originals.push((real.clone(), old.clone().into_bytes()));
+                planned
+                    .originals
+                    .push((real.clone(), old.clone().into_bytes()));
                 match move_to {
                     Some(target) => {
                         let target_real = ctx.check_path(target, Access::Write).map_err(failed)?;
@@ -108,10 +116,18 @@ pub fn apply(text: &str, ctx: &ToolContext) -> Result<Applied, String> {
                         }
                         planned.writes.push((target_real, new.clone(), permissions));
                         planned.removes.push(real.clone());
-                        changes.push(change(ChangeKind::Moved, shown, Some(target_shown), &old, &new));
+                        changes.push(change(
+                            ChangeKind::Moved,
+                            shown,
+                            Some(target_shown),
+                            &old,
+                            &new,
+                        ));
                     }
                     None => {
-                        planned.writes.push((real.clone(), new.clone(), permissions));
+                        planned
+                            .writes
+                            .push((real.clone(), new.clone(), permissions));
                         changes.push(change(ChangeKind::Modified, shown, None, &old, &new));
                     }
                 }
@@ -126,7 +142,9 @@ fn read_text(path: &Path, shown: &str) -> Result<String, String> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!("{shown} does not exist. Use `*** Add File: {shown}` to create it."));
+            return Err(format!(
+                "{shown} does not exist. Use `*** Add File: {shown}` to create it."
+            ));
         }
         Err(_) if path.is_dir() => return Err(format!("{shown} is a directory, not a file")),
         Err(e) => return Err(format!("cannot read {shown}: {e}")),
@@ -139,7 +157,13 @@ fn read_text(path: &Path, shown: &str) -> Result<String, String> {
     })
 }
 
-fn change(kind: ChangeKind, path: String, moved_to: Option<String>, old: &str, new: &str) -> Change {
+fn change(
+    kind: ChangeKind,
+    path: String,
+    moved_to: Option<String>,
+    old: &str,
+    new: &str,
+) -> Change {
     let diff = similar::TextDiff::from_lines(old, new);
     let (mut added, mut removed) = (0, 0);
     for op in diff.ops() {
@@ -151,13 +175,21 @@ fn change(kind: ChangeKind, path: String, moved_to: Option<String>, old: &str, n
             }
         }
     }
-    let from = if kind == ChangeKind::Added { "/dev/null".to_string() } else { format!("a/{path}") };
+    let from = if kind == ChangeKind::Added {
+        "/dev/null".to_string()
+    } else {
+        format!("a/{path}")
+    };
     let to = match (&kind, &moved_to) {
         (ChangeKind::Deleted, _) => "/dev/null".to_string(),
         (_, Some(target)) => format!("b/{target}"),
         _ => format!("b/{path}"),
     };
-    let unified = diff.unified_diff().context_radius(3).header(&from, &to).to_string();
+    let unified = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&from, &to)
+        .to_string();
     Change {
         kind,
         path,
@@ -169,8 +201,17 @@ fn change(kind: ChangeKind, path: String, moved_to: Option<String>, old: &str, n
 }
 
 /// Computes a file's new content from its chunks.
-fn update(content: &str, chunks: &[Chunk], shown: &str, notes: &mut Vec<String>) -> Result<String, String> {
-    let ending = if content.contains("\r\n") { "\r\n" } else { "\n" };
+fn update(
+    content: &str,
+    chunks: &[Chunk],
+    shown: &str,
+    notes: &mut Vec<String>,
+) -> Result<String, String> {
+    let ending = if content.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    };
     let final_newline = content.ends_with('\n') || content.is_empty();
     let mut lines: Vec<String> = content
         .split('\n')
@@ -205,7 +246,11 @@ fn update(content: &str, chunks: &[Chunk], shown: &str, notes: &mut Vec<String>)
             .map(|(_, text)| text.clone())
             .collect();
         if old.is_empty() {
-            let at = if chunk.hint.is_some() && !chunk.end_of_file { cursor } else { lines.len() };
+            let at = if chunk.hint.is_some() && !chunk.end_of_file {
+                cursor
+            } else {
+                lines.len()
+            };
             replacements.push((at, 0, added));
             continue;
         }
@@ -257,15 +302,30 @@ fn update(content: &str, chunks: &[Chunk], shown: &str, notes: &mut Vec<String>)
 }
 
 fn after_line(cursor: usize) -> String {
-    if cursor == 0 { String::new() } else { format!(" after line {cursor}") }
+    if cursor == 0 {
+        String::new()
+    } else {
+        format!(" after line {cursor}")
+    }
 }
 
 /// The message for a hunk that matched nowhere: what was expected, and the closest lines that exist.
-fn not_found(lines: &[String], old: &[&str], chunk: &Chunk, hunk: usize, shown: &str, cursor: usize) -> String {
+fn not_found(
+    lines: &[String],
+    old: &[&str],
+    chunk: &Chunk,
+    hunk: usize,
+    shown: &str,
+    cursor: usize,
+) -> String {
     let mut message = format!(
         "{shown}, hunk {hunk} (patch line {}): these lines were not found{}{}:\n",
         chunk.patch_line,
-        if chunk.end_of_file { " at the end of the file" } else { "" },
+        if chunk.end_of_file {
+            " at the end of the file"
+        } else {
+            ""
+        },
         after_line(cursor),
     );
     for line in old {
@@ -274,7 +334,10 @@ fn not_found(lines: &[String], old: &[&str], chunk: &Chunk, hunk: usize, shown: 
     if chunk.end_of_file {
         // Anchored hunks are about the end: show the end, not a look-alike elsewhere.
         let from = lines.len().saturating_sub(old.len().max(3));
-        let _ = writeln!(message, "The hunk ends with `*** End of File`, so these must be the last lines; {shown} ends with:");
+        let _ = writeln!(
+            message,
+            "The hunk ends with `*** End of File`, so these must be the last lines; {shown} ends with:"
+        );
         for (k, line) in lines[from..].iter().enumerate() {
             let _ = writeln!(message, "  {:>5} | {line}", from + k + 1);
         }
@@ -309,10 +372,15 @@ fn not_found(lines: &[String], old: &[&str], chunk: &Chunk, hunk: usize, shown: 
                 1 => "1 line".to_string(),
                 n => format!("{n} lines"),
             };
-            let _ = writeln!(message, "No line of {shown} resembles them ({count} in the file).");
+            let _ = writeln!(
+                message,
+                "No line of {shown} resembles them ({count} in the file)."
+            );
         }
     }
-    message.push_str("Read the file again and resend the patch with the context and `-` lines copied exactly.");
+    message.push_str(
+        "Read the file again and resend the patch with the context and `-` lines copied exactly.",
+    );
     message
 }
 
@@ -326,7 +394,10 @@ fn commit(planned: Planned) -> Result<(), String> {
     };
     for (n, (target, content, permissions)) in planned.writes.iter().enumerate() {
         let dir = target.parent().unwrap_or(Path::new("."));
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let temp = dir.join(format!(".{name}.cox-patch-{}-{n}.tmp", std::process::id()));
         let written = std::fs::create_dir_all(dir)
             .and_then(|()| std::fs::write(&temp, content))
@@ -358,14 +429,20 @@ fn commit(planned: Planned) -> Result<(), String> {
             }
         }
     }
-    let Some(failure) = failure else { return Ok(()) };
+    let Some(failure) = failure else {
+        return Ok(());
+    };
     // Put back what was already changed: originals rewritten, new files removed.
     cleanup(&temps);
     for (path, bytes) in &planned.originals {
         let _ = std::fs::write(path, bytes);
     }
     for path in done {
-        if !planned.originals.iter().any(|(original, _)| *original == path) {
+        if !planned
+            .originals
+            .iter()
+            .any(|(original, _)| *original == path)
+        {
             let _ = std::fs::remove_file(path);
         }
     }

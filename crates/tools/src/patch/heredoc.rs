@@ -20,8 +20,11 @@ pub fn from_argv(argv: &[String]) -> Option<ShellPatch> {
             cd: None,
             patch: patch.clone(),
         }),
-        [shell, flag, script] if matches!(shell.as_str(), "bash" | "sh" | "zsh" | "/bin/bash" | "/bin/sh")
-            && matches!(flag.as_str(), "-c" | "-lc") =>
+        [shell, flag, script]
+            if matches!(
+                shell.as_str(),
+                "bash" | "sh" | "zsh" | "/bin/bash" | "/bin/sh"
+            ) && matches!(flag.as_str(), "-c" | "-lc") =>
         {
             from_script(script)
         }
@@ -60,7 +63,11 @@ pub fn from_script(script: &str) -> Option<ShellPatch> {
     let mut lines = body.lines();
     let mut closed = false;
     for line in lines.by_ref() {
-        let line = if strip_tabs { line.trim_start_matches('\t') } else { line };
+        let line = if strip_tabs {
+            line.trim_start_matches('\t')
+        } else {
+            line
+        };
         if line.trim_end() == delimiter {
             closed = true;
             break;
@@ -86,10 +93,21 @@ mod tests {
     #[test]
     fn recognises_heredoc_forms() {
         let found = from_script(&format!("apply_patch <<'EOF'\n{PATCH}EOF\n")).unwrap();
-        assert_eq!(found, ShellPatch { cd: None, patch: PATCH.into() });
-        let found = from_script(&format!("cd sub && apply_patch <<\"PATCH\"\n{PATCH}PATCH")).unwrap();
+        assert_eq!(
+            found,
+            ShellPatch {
+                cd: None,
+                patch: PATCH.into()
+            }
+        );
+        let found =
+            from_script(&format!("cd sub && apply_patch <<\"PATCH\"\n{PATCH}PATCH")).unwrap();
         assert_eq!(found.cd.as_deref(), Some("sub"));
-        let argv = vec!["bash".to_string(), "-lc".to_string(), format!("applypatch <<EOF\n{PATCH}EOF")];
+        let argv = vec![
+            "bash".to_string(),
+            "-lc".to_string(),
+            format!("applypatch <<EOF\n{PATCH}EOF"),
+        ];
         assert!(from_argv(&argv).is_some());
         assert!(from_argv(&["apply_patch".to_string(), PATCH.to_string()]).is_some());
     }
@@ -97,7 +115,9 @@ mod tests {
     #[test]
     fn leaves_other_scripts_alone() {
         assert!(from_script("echo apply_patch").is_none());
-        assert!(from_script(&format!("apply_patch <<'EOF'\n{PATCH}EOF\nrm -rf /tmp/x\n")).is_none());
+        assert!(
+            from_script(&format!("apply_patch <<'EOF'\n{PATCH}EOF\nrm -rf /tmp/x\n")).is_none()
+        );
         assert!(from_script(&format!("apply_patch <<'EOF'\n{PATCH}")).is_none());
         assert!(from_script("apply_patchx <<EOF\nEOF").is_none());
     }

@@ -38,8 +38,13 @@ impl Chunk {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOp {
-    Add { path: String, contents: String },
-    Delete { path: String },
+    Add {
+        path: String,
+        contents: String,
+    },
+    Delete {
+        path: String,
+    },
     Update {
         path: String,
         move_to: Option<String>,
@@ -50,7 +55,9 @@ pub enum FileOp {
 impl FileOp {
     pub fn path(&self) -> &str {
         match self {
-            FileOp::Add { path, .. } | FileOp::Delete { path } | FileOp::Update { path, .. } => path,
+            FileOp::Add { path, .. } | FileOp::Delete { path } | FileOp::Update { path, .. } => {
+                path
+            }
         }
     }
 }
@@ -79,21 +86,39 @@ fn error(line: usize, message: impl Into<String>) -> ParseError {
 
 /// Parses a whole patch.
 pub fn parse(text: &str) -> Result<Vec<FileOp>, ParseError> {
-    let all: Vec<&str> = text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let all: Vec<&str> = text
+        .lines()
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
     // Envelope: the first and last meaningful lines, allowing a heredoc wrapper around them.
-    let meaningful = |line: &&str| {
+    let meaningful = |line: &str| {
         let t = line.trim();
         !t.is_empty() && !is_heredoc_wrapper(t)
     };
-    let Some(first) = all.iter().position(|l| meaningful(&l)) else {
-        return Err(error(1, format!("the patch is empty; it must start with `{BEGIN}`")));
+    let Some(first) = all.iter().position(|l| meaningful(l)) else {
+        return Err(error(
+            1,
+            format!("the patch is empty; it must start with `{BEGIN}`"),
+        ));
     };
-    let last = all.iter().rposition(|l| meaningful(&l)).unwrap_or(first);
+    let last = all.iter().rposition(|l| meaningful(l)).unwrap_or(first);
     if all[first].trim() != BEGIN {
-        return Err(error(first + 1, format!("the patch must start with `{BEGIN}`, found `{}`", all[first].trim())));
+        return Err(error(
+            first + 1,
+            format!(
+                "the patch must start with `{BEGIN}`, found `{}`",
+                all[first].trim()
+            ),
+        ));
     }
     if last == first || all[last].trim() != END {
-        return Err(error(last + 1, format!("the patch must end with `{END}`, found `{}`", all[last].trim())));
+        return Err(error(
+            last + 1,
+            format!(
+                "the patch must end with `{END}`, found `{}`",
+                all[last].trim()
+            ),
+        ));
     }
 
     let mut ops = Vec::new();
@@ -116,10 +141,13 @@ pub fn parse(text: &str) -> Result<Vec<FileOp>, ParseError> {
                         contents.push('\n');
                     }
                     None => {
-                        return Err(error(i + 1, format!(
-                            "in `{ADD}{path}` every line must start with `+`, found `{}`",
-                            all[i]
-                        )));
+                        return Err(error(
+                            i + 1,
+                            format!(
+                                "in `{ADD}{path}` every line must start with `+`, found `{}`",
+                                all[i]
+                            ),
+                        ));
                     }
                 }
                 i += 1;
@@ -134,20 +162,30 @@ pub fn parse(text: &str) -> Result<Vec<FileOp>, ParseError> {
             let path = file_path(path, number)?;
             i += 1;
             let mut move_to = None;
-            if i < last && let Some(target) = all[i].strip_prefix(MOVE) {
+            if i < last
+                && let Some(target) = all[i].strip_prefix(MOVE)
+            {
                 move_to = Some(file_path(target, i + 1)?);
                 i += 1;
             }
             let (chunks, next) = parse_chunks(&all, i, last, &path)?;
             if chunks.is_empty() && move_to.is_none() {
-                return Err(error(number, format!("`{UPDATE}{path}` has no hunks; add `@@` sections with the change")));
+                return Err(error(
+                    number,
+                    format!("`{UPDATE}{path}` has no hunks; add `@@` sections with the change"),
+                ));
             }
             i = next;
-            ops.push(FileOp::Update { path, move_to, chunks });
+            ops.push(FileOp::Update {
+                path,
+                move_to,
+                chunks,
+            });
         } else {
-            return Err(error(number, format!(
-                "expected `{ADD}`, `{DELETE}`, `{UPDATE}` or `{END}`, found `{line}`"
-            )));
+            return Err(error(
+                number,
+                format!("expected `{ADD}`, `{DELETE}`, `{UPDATE}` or `{END}`, found `{line}`"),
+            ));
         }
     }
     if ops.is_empty() {
@@ -169,7 +207,12 @@ fn file_path(raw: &str, line: usize) -> Result<String, ParseError> {
 }
 
 /// Parses the hunks of one update, from line `i` up to the next file header or `last`.
-fn parse_chunks(all: &[&str], mut i: usize, last: usize, path: &str) -> Result<(Vec<Chunk>, usize), ParseError> {
+fn parse_chunks(
+    all: &[&str],
+    mut i: usize,
+    last: usize,
+    path: &str,
+) -> Result<(Vec<Chunk>, usize), ParseError> {
     let mut chunks: Vec<Chunk> = Vec::new();
     let mut current: Option<Chunk> = None;
     while i < last {
@@ -201,7 +244,10 @@ fn parse_chunks(all: &[&str], mut i: usize, last: usize, path: &str) -> Result<(
             continue;
         }
         if line.starts_with("*** ") {
-            return Err(error(i + 1, format!("unexpected `{}` inside `{UPDATE}{path}`", line.trim_end())));
+            return Err(error(
+                i + 1,
+                format!("unexpected `{}` inside `{UPDATE}{path}`", line.trim_end()),
+            ));
         }
         let (kind, text) = match line.chars().next() {
             Some(' ') => (LineKind::Context, &line[1..]),
@@ -210,9 +256,12 @@ fn parse_chunks(all: &[&str], mut i: usize, last: usize, path: &str) -> Result<(
             // An empty line is an empty context line whose leading space was lost.
             None => (LineKind::Context, ""),
             Some(_) => {
-                return Err(error(i + 1, format!(
-                    "in `{UPDATE}{path}`, hunk lines start with ` ` (context), `-` (remove) or `+` (add); found `{line}`"
-                )));
+                return Err(error(
+                    i + 1,
+                    format!(
+                        "in `{UPDATE}{path}`, hunk lines start with ` ` (context), `-` (remove) or `+` (add); found `{line}`"
+                    ),
+                ));
             }
         };
         let chunk = current.get_or_insert_with(|| Chunk {
@@ -222,7 +271,10 @@ fn parse_chunks(all: &[&str], mut i: usize, last: usize, path: &str) -> Result<(
             patch_line: i + 1,
         });
         if chunk.end_of_file {
-            return Err(error(i + 1, format!("lines after `{EOF_MARKER}` in `{UPDATE}{path}`; start a new `@@` hunk")));
+            return Err(error(
+                i + 1,
+                format!("lines after `{EOF_MARKER}` in `{UPDATE}{path}`; start a new `@@` hunk"),
+            ));
         }
         chunk.lines.push((kind, text.to_string()));
         i += 1;
@@ -231,10 +283,15 @@ fn parse_chunks(all: &[&str], mut i: usize, last: usize, path: &str) -> Result<(
         chunks.push(done);
     }
     for chunk in &chunks {
-        if chunk.lines.iter().all(|(kind, _)| *kind == LineKind::Context) {
-            return Err(error(chunk.patch_line, format!(
-                "a hunk in `{UPDATE}{path}` changes nothing: it has no `-` or `+` lines"
-            )));
+        if chunk
+            .lines
+            .iter()
+            .all(|(kind, _)| *kind == LineKind::Context)
+        {
+            return Err(error(
+                chunk.patch_line,
+                format!("a hunk in `{UPDATE}{path}` changes nothing: it has no `-` or `+` lines"),
+            ));
         }
     }
     Ok((chunks, i))
@@ -249,9 +306,27 @@ mod tests {
         let patch = "*** Begin Patch\n*** Add File: a.txt\n+one\n+two\n*** Delete File: b.txt\n*** Update File: c.rs\n*** Move to: d.rs\n@@ fn main() {\n context\n-old\n+new\n*** End of File\n*** End Patch\n";
         let ops = parse(patch).unwrap();
         assert_eq!(ops.len(), 3);
-        assert_eq!(ops[0], FileOp::Add { path: "a.txt".into(), contents: "one\ntwo\n".into() });
-        assert_eq!(ops[1], FileOp::Delete { path: "b.txt".into() });
-        let FileOp::Update { path, move_to, chunks } = &ops[2] else { panic!() };
+        assert_eq!(
+            ops[0],
+            FileOp::Add {
+                path: "a.txt".into(),
+                contents: "one\ntwo\n".into()
+            }
+        );
+        assert_eq!(
+            ops[1],
+            FileOp::Delete {
+                path: "b.txt".into()
+            }
+        );
+        let FileOp::Update {
+            path,
+            move_to,
+            chunks,
+        } = &ops[2]
+        else {
+            panic!()
+        };
         assert_eq!((path.as_str(), move_to.as_deref()), ("c.rs", Some("d.rs")));
         assert_eq!(chunks[0].hint.as_deref(), Some("fn main() {"));
         assert!(chunks[0].end_of_file);
@@ -262,7 +337,10 @@ mod tests {
     fn envelope_errors_name_the_line() {
         assert_eq!(parse("").unwrap_err().line, 1);
         let err = parse("hello\n*** End Patch").unwrap_err();
-        assert_eq!(err.to_string(), "invalid patch, line 1: the patch must start with `*** Begin Patch`, found `hello`");
+        assert_eq!(
+            err.to_string(),
+            "invalid patch, line 1: the patch must start with `*** Begin Patch`, found `hello`"
+        );
         let err = parse("*** Begin Patch\n*** Add File: a\n+x\n").unwrap_err();
         assert!(err.message.contains("must end with `*** End Patch`"));
     }
@@ -271,13 +349,16 @@ mod tests {
     fn tolerates_heredoc_wrapper_and_missing_first_hunk_header() {
         let patch = "apply_patch <<'EOF'\n*** Begin Patch\n*** Update File: a\n-x\n+y\n*** End Patch\nEOF\n";
         let ops = parse(patch).unwrap();
-        let FileOp::Update { chunks, .. } = &ops[0] else { panic!() };
+        let FileOp::Update { chunks, .. } = &ops[0] else {
+            panic!()
+        };
         assert_eq!(chunks[0].lines.len(), 2);
     }
 
     #[test]
     fn rejects_unprefixed_hunk_lines() {
-        let err = parse("*** Begin Patch\n*** Update File: a\n@@\n-x\nnot prefixed\n*** End Patch").unwrap_err();
+        let err = parse("*** Begin Patch\n*** Update File: a\n@@\n-x\nnot prefixed\n*** End Patch")
+            .unwrap_err();
         assert_eq!(err.line, 5);
     }
 }

@@ -43,10 +43,11 @@ pub fn normalise(text: &str) -> Cow<'_, str> {
         match c {
             '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' => out.push('\''),
             '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' => out.push('"'),
-            '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}' | '\u{2212}' => {
-                out.push('-')
+            '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}'
+            | '\u{2212}' => out.push('-'),
+            '\u{00A0}' | '\u{2002}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => {
+                out.push(' ')
             }
-            '\u{00A0}' | '\u{2002}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => out.push(' '),
             '\u{2026}' => out.push_str("..."),
             other => out.push(other),
         }
@@ -55,7 +56,12 @@ pub fn normalise(text: &str) -> Cow<'_, str> {
 }
 
 /// Finds `pattern` in `lines` at or after `start`. With `at_end` the pattern must end the file.
-pub fn seek(lines: &[String], pattern: &[&str], start: usize, at_end: bool) -> Option<(usize, Level)> {
+pub fn seek(
+    lines: &[String],
+    pattern: &[&str],
+    start: usize,
+    at_end: bool,
+) -> Option<(usize, Level)> {
     if pattern.len() > lines.len() {
         return None;
     }
@@ -137,9 +143,18 @@ mod tests {
     #[test]
     fn levels_in_order() {
         let file = lines("  let x = 1;  \nprintln!(\u{201C}hi\u{201D}); // \u{2014} done");
-        assert_eq!(seek(&file, &["  let x = 1;"], 0, false), Some((0, Level::TrailingWhitespace)));
-        assert_eq!(seek(&file, &["let x = 1;"], 0, false), Some((0, Level::SurroundingWhitespace)));
-        assert_eq!(seek(&file, &["println!(\"hi\"); // - done"], 0, false), Some((1, Level::Punctuation)));
+        assert_eq!(
+            seek(&file, &["  let x = 1;"], 0, false),
+            Some((0, Level::TrailingWhitespace))
+        );
+        assert_eq!(
+            seek(&file, &["let x = 1;"], 0, false),
+            Some((0, Level::SurroundingWhitespace))
+        );
+        assert_eq!(
+            seek(&file, &["println!(\"hi\"); // - done"], 0, false),
+            Some((1, Level::Punctuation))
+        );
     }
 
     #[test]

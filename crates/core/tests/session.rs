@@ -1,0 +1,104 @@
+//! The session actor driven directly through its handle, as a front end would: ops in, events out.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use cox_core::session::{self, SessionConfig};
+use cox_model::{Endpoint, RetryPolicy, Wire};
+use cox_protocol::{Event, Op, SessionStatus};
+use cox_testkit::{MockServer, Script, Turn};
+
+fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_core::SessionHandle {
+    let endpoint = Endpoint {
+        provider: "mock".into(),
+        wire: Wire::Chat,
+        base_url: format!("{}/v1", server.url()),
+        api_key: None,
+    };
+    let client = cox_model::client(endpoint, RetryPolicy::default()).unwrap();
+    let config = SessionConfig {
+        provider: "mock".into(),
+        model: "mock-model".into(),
+        cwd: std::fs::canonicalize(dir).unwrap(),
+        max_turns: 10,
+        max_output_tokens: None,
+        tool_output_max_bytes: 4096,
+        context_window: None,
+        hidden_env: Vec::new(),
+        interactive,
+    };
+    session::spawn(config, client, cox_tools::ToolRegistry::standard())
+}
+
+#[tokio::test]
+async fn ask_user_waits_for_the_persons_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let turns = vec![
+        Turn::call("ask_user", r#"{"question":"Which port?"}"#),
+        Turn::text(&["Using 8080."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut session = start(&server, dir.path(), true);
+    session
+        .submit(Op::UserInput {
+            text: "start the server".into(),
+        })
+        .await;
+    session.submit(Op::Shutdown).await;
+    let mut asked = None;
+    let status = loop {
+        let event = session
+            .next_event()
+            .await
+            .expect("events until completion")
+            .event;
+        match event {
+            Event::QuestionAsked { call_id, question } => {
+                assert_eq!(question, "Which port?");
+                asked = Some(call_id.clone());
+                session
+                    .submit(Op::Answer {
+                        call_id,
+                        text: "8080".into(),
+                    })
+                    .await;
+            }
+            Event::SessionCompleted { status, answer, .. } => {
+                assert_eq!(answer.as_deref(), Some("Using 8080."));
+                break status;
+            }
+            _ => {}
+        }
+    };
+    assert_eq!(status, SessionStatus::Completed);
+    assert!(asked.is_some());
+    let messages = server.requests()[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let tool = messages.iter().find(|m| m["role"] == "tool").unwrap();
+    assert_eq!(tool["content"], "The person answered: 8080");
+}
+
+#[tokio::test]
+async fn interrupt_while_waiting_for_an_answer_ends_the_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let turns = vec![
+        Turn::call("ask_user", r#"{"question":"Proceed?"}"#),
+        Turn::text(&["never"]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut session = start(&server, dir.path(), true);
+    session.submit(Op::UserInput { text: "go".into() }).await;
+    session.submit(Op::Shutdown).await;
+    let status = loop {
+        match session.next_event().await.expect("events").event {
+            Event::QuestionAsked { .. } => {
+                session.submit(Op::Interrupt).await;
+            }
+            Event::SessionCompleted { status, .. } => break status,
+            _ => {}
+        }
+    };
+    assert_eq!(status, SessionStatus::Interrupted);
+    assert_eq!(server.requests().len(), 1);
+}

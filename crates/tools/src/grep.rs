@@ -1,0 +1,204 @@
+#![doc = include_str!("grep.md")]
+//!
+//! ## Implementation notes
+//!
+//! ripgrep's own crates: `ignore` walks in parallel (one thread per core), `grep-regex` matches,
+//! `grep-searcher` reads files with memory maps where it pays and quits a file at its first NUL
+//! byte (binary). Results are sorted by path and line so the same search gives the same answer;
+//! once more than `max_results` matches are found the walk stops and the output says so.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use cox_protocol::ToolSpec;
+use grep_regex::RegexMatcherBuilder;
+use grep_searcher::{BinaryDetection, SearcherBuilder, sinks::Lossy};
+use ignore::WalkState;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::paths::Access;
+use crate::{BoxFuture, Tool, ToolContext, ToolOutput, description, parse_args};
+
+pub const DEFAULT_MAX_RESULTS: usize = 100;
+/// A matched line longer than this is cut.
+const MAX_LINE_CHARS: usize = 300;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    pattern: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    glob: Option<String>,
+    #[serde(default)]
+    max_results: Option<usize>,
+    #[serde(default)]
+    ignore_case: Option<bool>,
+}
+
+pub struct Grep;
+
+impl Tool for Grep {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "grep".to_string(),
+            description: description(include_str!("grep.md")),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "pattern": {"type": "string"},
+                    "path": {"type": "string"},
+                    "glob": {"type": "string"},
+                    "max_results": {"type": "integer"},
+                    "ignore_case": {"type": "boolean"}
+                },
+                "required": ["pattern"],
+                "additionalProperties": false
+            }),
+        }
+    }
+
+    fn call<'a>(
+        &'a self,
+        arguments: serde_json::Value,
+        ctx: &'a ToolContext,
+    ) -> BoxFuture<'a, ToolOutput> {
+        Box::pin(async move {
+            let args = match parse_args::<Args>("grep", arguments) {
+                Ok(args) => args,
+                Err(output) => return output,
+            };
+            let raw = args.path.clone().unwrap_or_else(|| ".".to_string());
+            let root = match ctx.check_path(&raw, Access::Read) {
+                Ok(root) => root,
+                Err(message) => return ToolOutput::error(message),
+            };
+            if !root.exists() {
+                return ToolOutput::error(format!("no such file or directory: {raw}"));
+            }
+            let cwd = ctx.cwd.clone();
+            match tokio::task::spawn_blocking(move || search(&args, &root, &cwd)).await {
+                Ok(Ok(text)) => ToolOutput::ok(text),
+                Ok(Err(message)) => ToolOutput::error(message),
+                Err(e) => ToolOutput::error(format!("grep failed: {e}")),
+            }
+        })
+    }
+}
+
+/// Runs a search; public for the benchmark harness.
+pub fn search_text(
+    pattern: &str,
+    root: &std::path::Path,
+    glob: Option<&str>,
+    max_results: usize,
+) -> Result<String, String> {
+    let args = Args {
+        pattern: pattern.to_string(),
+        path: None,
+        glob: glob.map(str::to_string),
+        max_results: Some(max_results),
+        ignore_case: None,
+    };
+    search(&args, root, root)
+}
+
+fn search(args: &Args, root: &std::path::Path, cwd: &std::path::Path) -> Result<String, String> {
+    let matcher = RegexMatcherBuilder::new()
+        .case_insensitive(args.ignore_case.unwrap_or(false))
+        .build(&args.pattern)
+        .map_err(|e| format!("invalid regular expression `{}`: {e}", args.pattern))?;
+    let max = args.max_results.unwrap_or(DEFAULT_MAX_RESULTS).max(1);
+    let mut walk = ignore::WalkBuilder::new(root);
+    walk.require_git(false)
+        .threads(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    if let Some(glob) = &args.glob {
+        let base = if root.is_dir() {
+            root
+        } else {
+            root.parent().unwrap_or(root)
+        };
+        let mut overrides = ignore::overrides::OverrideBuilder::new(base);
+        overrides
+            .add(glob)
+            .map_err(|e| format!("invalid glob `{glob}`: {e}"))?;
+        walk.overrides(
+            overrides
+                .build()
+                .map_err(|e| format!("invalid glob `{glob}`: {e}"))?,
+        );
+    }
+    let found = Arc::new(Mutex::new(Vec::<(String, u64, String)>::new()));
+    let count = Arc::new(AtomicUsize::new(0));
+    walk.build_parallel().run(|| {
+        let matcher = matcher.clone();
+        let found = Arc::clone(&found);
+        let count = Arc::clone(&count);
+        let mut searcher = SearcherBuilder::new()
+            .binary_detection(BinaryDetection::quit(0))
+            .line_number(true)
+            .build();
+        Box::new(move |entry| {
+            let Ok(entry) = entry else {
+                return WalkState::Continue;
+            };
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                return WalkState::Continue;
+            }
+            let path = entry.path();
+            let shown = path.strip_prefix(cwd).unwrap_or(path).display().to_string();
+            let mut local = Vec::new();
+            let _ = searcher.search_path(
+                &matcher,
+                path,
+                Lossy(|line_number, line| {
+                    local.push((
+                        shown.clone(),
+                        line_number,
+                        cut(line.trim_end_matches(['\n', '\r'])),
+                    ));
+                    Ok(count.load(Ordering::Relaxed) + local.len() <= max)
+                }),
+            );
+            let seen = count.fetch_add(local.len(), Ordering::Relaxed) + local.len();
+            if let Ok(mut found) = found.lock() {
+                found.extend(local);
+            }
+            if seen > max {
+                WalkState::Quit
+            } else {
+                WalkState::Continue
+            }
+        })
+    });
+    let mut found = match Arc::try_unwrap(found) {
+        Ok(mutex) => mutex.into_inner().unwrap_or_else(|p| p.into_inner()),
+        Err(shared) => shared.lock().map(|f| f.clone()).unwrap_or_default(),
+    };
+    found.sort();
+    let truncated = found.len() > max;
+    found.truncate(max);
+    if found.is_empty() {
+        return Ok(format!("no matches for `{}`", args.pattern));
+    }
+    let mut out = String::new();
+    for (path, line, text) in &found {
+        out.push_str(&format!("{path}:{line}:{text}\n"));
+    }
+    if truncated {
+        out.push_str(&format!(
+            "[… more than {max} matches; narrow the pattern, path or glob, or raise max_results]\n"
+        ));
+    }
+    Ok(out)
+}
+
+fn cut(line: &str) -> String {
+    if line.chars().count() <= MAX_LINE_CHARS {
+        line.to_string()
+    } else {
+        format!("{}…", line.chars().take(MAX_LINE_CHARS).collect::<String>())
+    }
+}
