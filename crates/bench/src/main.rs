@@ -1,4 +1,5 @@
-//! `cox-bench exec-overhead [--cox PATH] [--runs N]`: what the harness costs around the model.
+//! `cox-bench exec-overhead [--cox PATH] [--runs N]`: what the harness costs around the model;
+//! `cox-bench tools [--tree DIR] [--runs N]`: the file tools (see `tools.rs`).
 //!
 //! Runs the real `cox` binary against the scripted mock model at zero delay and reports medians of:
 //! `cox --version`; a 2-turn task (a `shell` call running `cat README.md`, then an answer) — wall
@@ -15,6 +16,8 @@ use anyhow::{Context, bail};
 use cox_testkit::{MockServer, Script, Turn};
 use nix::sys::resource::{UsageWho, getrusage};
 
+mod tools;
+
 struct Options {
     cox: PathBuf,
     runs: usize,
@@ -22,40 +25,50 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
+    let usage = "usage: cox-bench exec-overhead [--cox PATH] [--runs N] | cox-bench tools [--tree DIR] [--runs N]";
     let Some(command) = args.next() else {
-        bail!("usage: cox-bench exec-overhead [--cox PATH] [--runs N]");
+        bail!("{usage}")
     };
-    if command != "exec-overhead" {
-        bail!("unknown benchmark {command:?}; available: exec-overhead");
-    }
     let mut options = Options {
         cox: PathBuf::from("target/release/cox"),
         runs: 20,
     };
+    let mut tree = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--cox" => options.cox = PathBuf::from(args.next().context("--cox needs a path")?),
+            "--tree" => {
+                tree = Some(PathBuf::from(
+                    args.next().context("--tree needs a directory")?,
+                ))
+            }
             "--runs" => options.runs = args.next().context("--runs needs a number")?.parse()?,
-            other => bail!("unknown option {other:?}"),
+            other => bail!("unknown option {other:?}; {usage}"),
         }
     }
-    if !options.cox.is_file() {
-        bail!(
-            "{} does not exist; build it with `cargo build --release -p cox`",
-            options.cox.display()
-        );
+    match command.as_str() {
+        "exec-overhead" => {
+            if !options.cox.is_file() {
+                bail!(
+                    "{} does not exist; build it with `cargo build --release -p cox`",
+                    options.cox.display()
+                );
+            }
+            // The binary runs with the temp repository as its working directory.
+            options.cox = std::fs::canonicalize(&options.cox)?;
+            exec_overhead(&options)
+        }
+        "tools" => tools::run(tree, options.runs),
+        other => bail!("unknown benchmark {other:?}; {usage}"),
     }
-    // The binary runs with the temp repository as its working directory.
-    options.cox = std::fs::canonicalize(&options.cox)?;
-    exec_overhead(&options)
 }
 
-fn median(mut values: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
     values[values.len() / 2]
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 

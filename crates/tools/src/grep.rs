@@ -106,7 +106,10 @@ pub fn search_text(
 }
 
 fn search(args: &Args, root: &std::path::Path, cwd: &std::path::Path) -> Result<String, String> {
+    // With the line terminator declared, a match can never span lines, which lets the searcher
+    // run the regex over whole buffers instead of line by line (ripgrep does the same).
     let matcher = RegexMatcherBuilder::new()
+        .line_terminator(Some(b'\n'))
         .case_insensitive(args.ignore_case.unwrap_or(false))
         .build(&args.pattern)
         .map_err(|e| format!("invalid regular expression `{}`: {e}", args.pattern))?;

@@ -148,8 +148,30 @@ fn a_patch_from_a_random_edit_reproduces_the_edited_file() {
         let dir_path = std::fs::canonicalize(dir.path()).unwrap();
         std::fs::write(dir_path.join("f.txt"), render(&old, crlf, final_newline)).unwrap();
         let patch = make_patch("f.txt", &old, &new);
+        std::fs::write(
+            dir_path.join("before.txt"),
+            render(&old, crlf, final_newline),
+        )
+        .unwrap();
         let output = cox_tools::apply_patch::run(&patch, &context(&dir_path));
         assert!(output.ok, "seed {seed}: {}\npatch:\n{patch}", output.output);
+        if !crlf && final_newline && !old.is_empty() {
+            // The diff event must agree with GNU diff's unified output, hunk for hunk.
+            let Some(cox_tools::Effect::Diff(diff)) = &output.effect else {
+                panic!("seed {seed}: no diff")
+            };
+            let gnu = std::process::Command::new("diff")
+                .args(["-U3", "before.txt", "f.txt"])
+                .current_dir(&dir_path)
+                .output()
+                .unwrap();
+            let hunks = |text: &str| text.lines().skip(2).map(str::to_string).collect::<Vec<_>>();
+            assert_eq!(
+                hunks(diff),
+                hunks(&String::from_utf8_lossy(&gnu.stdout)),
+                "seed {seed}\npatch:\n{patch}"
+            );
+        }
         let result = std::fs::read_to_string(dir_path.join("f.txt")).unwrap();
         let expected_final_newline = final_newline || old.is_empty();
         // A file with no line end at all (empty, or one unterminated line) says nothing about CRLF.

@@ -85,26 +85,31 @@ pub fn apply(text: &str, ctx: &ToolContext) -> Result<Applied, String> {
                     )));
                 }
                 planned.writes.push((real.clone(), contents.clone(), None));
-                changes.push(change(ChangeKind::Added, shown, None, "", contents));
+                let edits = whole(&split_lines(contents), true);
+                changes.push(change(ChangeKind::Added, shown, None, &[], &edits));
             }
             FileOp::Delete { .. } => {
                 let old = read_text(&real, &shown).map_err(failed)?;
-                planned
-                    .originals
-                    .push((real.clone(), old.clone().into_bytes()));
+                let lines = split_lines(&old);
+                changes.push(change(
+                    ChangeKind::Deleted,
+                    shown,
+                    None,
+                    &lines,
+                    &whole(&lines, false),
+                ));
                 planned.removes.push(real.clone());
-                changes.push(change(ChangeKind::Deleted, shown, None, &old, ""));
+                planned.originals.push((real, old.into_bytes()));
             }
             FileOp::Update {
                 move_to, chunks, ..
             } => {
                 let old = read_text(&real, &shown).map_err(failed)?;
                 let permissions = std::fs::metadata(&real).ok().map(|m| m.permissions());
-                let new = update(&old, chunks, &shown, &mut notes).map_err(failed)?;
-                planned
-                    .originals
-                    .push((real.clone(), old.clone().into_bytes()));
-                match move_to {
+                let old_lines = split_lines(&old);
+                let (new, edits) =
+                    update(&old, &old_lines, chunks, &shown, &mut notes).map_err(failed)?;
+                let target = match move_to {
                     Some(target) => {
                         let target_real = ctx.check_path(target, Access::Write).map_err(failed)?;
                         let target_shown = ctx.display_path(&target_real);
@@ -114,23 +119,34 @@ pub fn apply(text: &str, ctx: &ToolContext) -> Result<Applied, String> {
                                 "cannot move {shown} to {target_shown}: {target_shown} already exists"
                             )));
                         }
-                        planned.writes.push((target_real, new.clone(), permissions));
-                        planned.removes.push(real.clone());
+                        Some((target_real, target_shown))
+                    }
+                    None => None,
+                };
+                match target {
+                    Some((target_real, target_shown)) => {
                         changes.push(change(
                             ChangeKind::Moved,
                             shown,
                             Some(target_shown),
-                            &old,
-                            &new,
+                            &old_lines,
+                            &edits,
                         ));
+                        planned.writes.push((target_real, new, permissions));
+                        planned.removes.push(real.clone());
                     }
                     None => {
-                        planned
-                            .writes
-                            .push((real.clone(), new.clone(), permissions));
-                        changes.push(change(ChangeKind::Modified, shown, None, &old, &new));
+                        changes.push(change(
+                            ChangeKind::Modified,
+                            shown,
+                            None,
+                            &old_lines,
+                            &edits,
+                        ));
+                        planned.writes.push((real.clone(), new, permissions));
                     }
                 }
+                planned.originals.push((real, old.into_bytes()));
             }
         }
     }
@@ -157,24 +173,36 @@ fn read_text(path: &Path, shown: &str) -> Result<String, String> {
     })
 }
 
+/// One changed region of a file: at old line `at` (0-based), `removed` lines replaced by `added`.
+#[derive(Debug, Clone)]
+struct Edit {
+    at: usize,
+    removed: Vec<String>,
+    added: Vec<String>,
+}
+
+impl Edit {
+    fn empty(at: usize) -> Self {
+        Edit {
+            at,
+            removed: Vec::new(),
+            added: Vec::new(),
+        }
+    }
+}
+
+/// Lines of context around each change in the unified diff.
+const DIFF_CONTEXT: usize = 3;
+
 fn change(
     kind: ChangeKind,
     path: String,
     moved_to: Option<String>,
-    old: &str,
-    new: &str,
+    old: &[&str],
+    edits: &[Edit],
 ) -> Change {
-    let diff = similar::TextDiff::from_lines(old, new);
-    let (mut added, mut removed) = (0, 0);
-    for op in diff.ops() {
-        for change in diff.iter_changes(op) {
-            match change.tag() {
-                similar::ChangeTag::Insert => added += 1,
-                similar::ChangeTag::Delete => removed += 1,
-                similar::ChangeTag::Equal => {}
-            }
-        }
-    }
+    let added = edits.iter().map(|e| e.added.len()).sum();
+    let removed = edits.iter().map(|e| e.removed.len()).sum();
     let from = if kind == ChangeKind::Added {
         "/dev/null".to_string()
     } else {
@@ -185,48 +213,135 @@ fn change(
         (_, Some(target)) => format!("b/{target}"),
         _ => format!("b/{path}"),
     };
-    let unified = diff
-        .unified_diff()
-        .context_radius(3)
-        .header(&from, &to)
-        .to_string();
+    let body = unified_diff(old, edits);
+    let diff = if body.is_empty() {
+        String::new()
+    } else {
+        format!("--- {from}\n+++ {to}\n{body}")
+    };
     Change {
         kind,
         path,
         moved_to,
         added,
         removed,
-        diff: unified,
+        diff,
     }
 }
 
-/// Computes a file's new content from its chunks.
-fn update(
-    content: &str,
-    chunks: &[Chunk],
-    shown: &str,
-    notes: &mut Vec<String>,
-) -> Result<String, String> {
-    let ending = if content.contains("\r\n") {
-        "\r\n"
-    } else {
-        "\n"
-    };
-    let final_newline = content.ends_with('\n') || content.is_empty();
-    let mut lines: Vec<String> = content
+/// `@@ -a,b +c,d @@` ranges: a count of 1 is left out; an empty range names the line before it.
+fn range(start: usize, len: usize) -> String {
+    match len {
+        0 => format!("{start},0"),
+        1 => format!("{}", start + 1),
+        _ => format!("{},{len}", start + 1),
+    }
+}
+
+/// A unified diff built from the edits themselves: no diff algorithm needed, since the patch
+/// already says exactly which lines changed.
+fn unified_diff(old: &[&str], edits: &[Edit]) -> String {
+    let mut out = String::new();
+    // New line number minus old line number before the current group.
+    let mut shift: isize = 0;
+    let mut i = 0;
+    while i < edits.len() {
+        // Edits whose context would touch or overlap form one hunk.
+        let mut j = i;
+        while j + 1 < edits.len()
+            && edits[j + 1].at <= edits[j].at + edits[j].removed.len() + 2 * DIFF_CONTEXT
+        {
+            j += 1;
+        }
+        let from = edits[i].at.saturating_sub(DIFF_CONTEXT);
+        let to = (edits[j].at + edits[j].removed.len() + DIFF_CONTEXT).min(old.len());
+        let mut body = String::new();
+        let mut cursor = from;
+        let mut new_len = 0;
+        let mut group_shift = 0isize;
+        for edit in &edits[i..=j] {
+            for line in &old[cursor..edit.at] {
+                let _ = writeln!(body, " {line}");
+                new_len += 1;
+            }
+            for line in &edit.removed {
+                let _ = writeln!(body, "-{line}");
+            }
+            for line in &edit.added {
+                let _ = writeln!(body, "+{line}");
+            }
+            new_len += edit.added.len();
+            group_shift += edit.added.len() as isize - edit.removed.len() as isize;
+            cursor = edit.at + edit.removed.len();
+        }
+        for line in &old[cursor..to] {
+            let _ = writeln!(body, " {line}");
+            new_len += 1;
+        }
+        let new_from = (from as isize + shift).max(0) as usize;
+        let _ = write!(
+            out,
+            "@@ -{} +{} @@\n{body}",
+            range(from, to - from),
+            range(new_from, new_len)
+        );
+        shift += group_shift;
+        i = j + 1;
+    }
+    out
+}
+
+/// Splits text into lines without their ends (`\n` or `\r\n`); a final line end adds no empty line.
+fn split_lines(content: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = content
         .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
         .collect();
     if content.ends_with('\n') || content.is_empty() {
         lines.pop();
     }
+    lines
+}
 
-    let mut replacements: Vec<(usize, usize, Vec<String>)> = Vec::new();
+/// The whole file as one edit (for added and deleted files).
+fn whole(lines: &[&str], added: bool) -> Vec<Edit> {
+    let all: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    if all.is_empty() {
+        return Vec::new();
+    }
+    let (removed, added) = if added {
+        (Vec::new(), all)
+    } else {
+        (all, Vec::new())
+    };
+    vec![Edit {
+        at: 0,
+        removed,
+        added,
+    }]
+}
+
+/// Computes a file's new content from its chunks, with the edits made.
+fn update(
+    content: &str,
+    lines: &[&str],
+    chunks: &[Chunk],
+    shown: &str,
+    notes: &mut Vec<String>,
+) -> Result<(String, Vec<Edit>), String> {
+    // The first line end decides: a CRLF file stays CRLF, without scanning megabytes for it.
+    let ending = match content.find('\n') {
+        Some(at) if content[..at].ends_with('\r') => "\r\n",
+        _ => "\n",
+    };
+    let final_newline = content.ends_with('\n') || content.is_empty();
+
+    let mut edits: Vec<Edit> = Vec::new();
     let mut cursor = 0;
     for (n, chunk) in chunks.iter().enumerate() {
         let hunk = n + 1;
         if let Some(hint) = &chunk.hint {
-            match seek_hint(&lines, hint, cursor) {
+            match seek_hint(lines, hint, cursor) {
                 Some(found) => cursor = found + 1,
                 None => {
                     return Err(format!(
@@ -239,29 +354,28 @@ fn update(
             }
         }
         let mut old = chunk.old_lines();
-        let added: Vec<String> = chunk
-            .lines
-            .iter()
-            .filter(|(kind, _)| *kind == LineKind::Add)
-            .map(|(_, text)| text.clone())
-            .collect();
         if old.is_empty() {
             let at = if chunk.hint.is_some() && !chunk.end_of_file {
                 cursor
             } else {
                 lines.len()
             };
-            replacements.push((at, 0, added));
+            let added = chunk.lines.iter().map(|(_, text)| text.clone()).collect();
+            edits.push(Edit {
+                at,
+                removed: Vec::new(),
+                added,
+            });
             continue;
         }
-        let mut found = seek(&lines, &old, cursor, chunk.end_of_file);
+        let mut found = seek(lines, &old, cursor, chunk.end_of_file);
         if found.is_none() && old.last() == Some(&"") {
             // A trailing blank context line is often an artefact of how the patch was written.
             old.pop();
-            found = seek(&lines, &old, cursor, chunk.end_of_file);
+            found = seek(lines, &old, cursor, chunk.end_of_file);
         }
         let Some((at, level)) = found else {
-            return Err(not_found(&lines, &old, chunk, hunk, shown, cursor));
+            return Err(not_found(lines, &old, chunk, hunk, shown, cursor));
         };
         if level != Level::Exact {
             notes.push(format!(
@@ -274,31 +388,63 @@ fn update(
                 }
             ));
         }
+        // Runs of removed and added lines between context lines are the edits; context lines stay
+        // as the file has them (they may have matched only fuzzily).
         let mut k = 0;
-        let mut replacement = Vec::new();
+        let mut pending: Option<Edit> = None;
         for (kind, text) in &chunk.lines {
             match kind {
                 LineKind::Context if k < old.len() => {
-                    replacement.push(lines[at + k].clone());
+                    edits.extend(pending.take());
                     k += 1;
                 }
                 LineKind::Context => {}
-                LineKind::Remove => k += 1,
-                LineKind::Add => replacement.push(text.clone()),
+                LineKind::Remove => {
+                    let edit = pending.get_or_insert_with(|| Edit::empty(at + k));
+                    edit.removed.push(lines[at + k].to_string());
+                    k += 1;
+                }
+                LineKind::Add => {
+                    let edit = pending.get_or_insert_with(|| Edit::empty(at + k));
+                    edit.added.push(text.clone());
+                }
             }
         }
-        replacements.push((at, old.len(), replacement));
+        edits.extend(pending.take());
         cursor = at + old.len();
     }
-    replacements.sort_by_key(|(at, _, _)| *at);
-    for (at, len, new) in replacements.into_iter().rev() {
-        lines.splice(at..at + len, new);
+    edits.sort_by_key(|edit| edit.at);
+
+    // Unchanged stretches are copied byte for byte (their line ends included, even mixed ones);
+    // only added lines are joined with the file's line end.
+    let offset = |line: usize| match lines.get(line) {
+        Some(text) => text.as_ptr() as usize - content.as_ptr() as usize,
+        None => content.len(),
+    };
+    let mut out = String::with_capacity(content.len() + 1024);
+    let mut next = 0;
+    for edit in &edits {
+        out.push_str(&content[offset(next)..offset(edit.at)]);
+        for line in &edit.added {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push_str(ending);
+            }
+            out.push_str(line);
+            out.push_str(ending);
+        }
+        next = edit.at + edit.removed.len();
     }
-    let mut out = lines.join(ending);
-    if final_newline && !lines.is_empty() {
+    out.push_str(&content[offset(next)..]);
+    if final_newline && !out.is_empty() && !out.ends_with('\n') {
         out.push_str(ending);
     }
-    Ok(out)
+    if !final_newline && out.ends_with('\n') {
+        out.truncate(out.len() - 1);
+        if out.ends_with('\r') {
+            out.truncate(out.len() - 1);
+        }
+    }
+    Ok((out, edits))
 }
 
 fn after_line(cursor: usize) -> String {
@@ -311,7 +457,7 @@ fn after_line(cursor: usize) -> String {
 
 /// The message for a hunk that matched nowhere: what was expected, and the closest lines that exist.
 fn not_found(
-    lines: &[String],
+    lines: &[&str],
     old: &[&str],
     chunk: &Chunk,
     hunk: usize,

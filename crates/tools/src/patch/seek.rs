@@ -57,7 +57,7 @@ pub fn normalise(text: &str) -> Cow<'_, str> {
 
 /// Finds `pattern` in `lines` at or after `start`. With `at_end` the pattern must end the file.
 pub fn seek(
-    lines: &[String],
+    lines: &[&str],
     pattern: &[&str],
     start: usize,
     at_end: bool,
@@ -90,20 +90,20 @@ pub fn seek(
 }
 
 /// Finds the line matching a `@@` hint at or after `start`.
-pub fn seek_hint(lines: &[String], hint: &str, start: usize) -> Option<usize> {
+pub fn seek_hint(lines: &[&str], hint: &str, start: usize) -> Option<usize> {
     for level in Level::ALL {
-        if let Some(found) = (start..lines.len()).find(|&i| level.same(&lines[i], hint)) {
+        if let Some(found) = (start..lines.len()).find(|&i| level.same(lines[i], hint)) {
             return Some(found);
         }
     }
     // A hint is often a fragment of the line (`fn main` for `pub fn main() {`).
     let wanted = normalise(hint);
-    (start..lines.len()).find(|&i| normalise(&lines[i]).contains(wanted.as_ref()))
+    (start..lines.len()).find(|&i| normalise(lines[i]).contains(wanted.as_ref()))
 }
 
 /// The window of `lines` most like `pattern` (most lines equal after normalisation), as
 /// `(start, lines that agree)`, for error messages. Bounded work on huge files.
-pub fn closest(lines: &[String], pattern: &[&str]) -> Option<(usize, usize)> {
+pub fn closest(lines: &[&str], pattern: &[&str]) -> Option<(usize, usize)> {
     if pattern.is_empty() || lines.is_empty() {
         return None;
     }
@@ -129,8 +129,8 @@ pub fn closest(lines: &[String], pattern: &[&str]) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
 
-    fn lines(text: &str) -> Vec<String> {
-        text.lines().map(str::to_string).collect()
+    fn lines(text: &str) -> Vec<&str> {
+        text.lines().collect()
     }
 
     #[test]
