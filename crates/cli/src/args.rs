@@ -48,6 +48,8 @@ pub enum Command {
         /// The task; `-` reads it from stdin. `@path` attaches a file.
         prompt: String,
     },
+    /// List the tools offered to the model and what their schemas cost per request.
+    Tools,
     /// Manage provider credentials.
     Auth {
         #[command(subcommand)]

@@ -6,6 +6,7 @@ mod auth_cmd;
 mod exec;
 mod exit;
 mod progress;
+mod tools_cmd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Exec { prompt }) => exec::run(&cli.shared, &prompt),
         Some(Command::Auth { action }) => auth_cmd::run(&cli.shared, action),
+        Some(Command::Tools) => tools_cmd::run(cli.shared.json),
         None => match cli.prompt {
             Some(prompt) => exec::run(&cli.shared, &prompt),
             None if !std::io::stdin().is_terminal() => exec::run(&cli.shared, "-"),

@@ -53,3 +53,8 @@ pub fn start(config: &Config, cwd: PathBuf, interactive: bool) -> Result<Session
         cox_tools::ToolRegistry::standard(),
     ))
 }
+
+/// The tools a session offers the model, as sent (name, description, JSON schema of arguments).
+pub fn tool_specs() -> Vec<cox_protocol::ToolSpec> {
+    cox_tools::ToolRegistry::standard().specs()
+}
