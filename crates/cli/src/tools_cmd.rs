@@ -11,7 +11,10 @@ const BYTES_PER_TOKEN: usize = 4;
 pub fn run(json: bool) -> Result<ExitCode, Failure> {
     let specs = cox_core::tool_specs();
     if json {
-        println!("{}", serde_json::to_string_pretty(&specs).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&specs).unwrap_or_default()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let mut total = 0;

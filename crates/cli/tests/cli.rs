@@ -537,7 +537,10 @@ fn provider_keys_are_hidden_from_commands() {
         ],
     };
     let server = MockServer::start(script).unwrap();
-    let output = run(env.cox_with(&server).env("DEPLOY_TOKEN", "tok-123").args(["exec", "show env"]));
+    let output = run(env
+        .cox_with(&server)
+        .env("DEPLOY_TOKEN", "tok-123")
+        .args(["exec", "show env"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let body = server.requests()[1].body.to_string();
     assert!(body.contains("key=[] token=[] home=[set]"), "{body}");
@@ -958,10 +961,30 @@ fn tools_lists_every_tool_with_its_schema_size() {
     let output = run(env.cox().arg("tools"));
     assert_eq!(output.status.code(), Some(0));
     let text = stdout(&output);
-    let names: Vec<&str> = text.lines().skip(1).map(|l| l.split_whitespace().next().unwrap()).collect();
-    assert_eq!(names, ["shell", "apply_patch", "read_file", "list_dir", "grep", "update_plan", "ask_user", "total"]);
-    assert!(text.lines().last().unwrap().contains("tokens per request"), "{text}");
-    let json: Value = serde_json::from_str(&stdout(&run(env.cox().args(["tools", "--json"])))).unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "shell",
+            "apply_patch",
+            "read_file",
+            "list_dir",
+            "grep",
+            "update_plan",
+            "ask_user",
+            "total"
+        ]
+    );
+    assert!(
+        text.lines().last().unwrap().contains("tokens per request"),
+        "{text}"
+    );
+    let json: Value =
+        serde_json::from_str(&stdout(&run(env.cox().args(["tools", "--json"])))).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 7);
     assert_eq!(json[1]["name"], "apply_patch");
 }

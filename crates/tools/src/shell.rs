@@ -279,10 +279,25 @@ mod tests {
 
     #[test]
     fn secret_looking_names() {
-        for name in ["OPENAI_API_KEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "DB_PASSWORD", "MY_SECRET", "npm_token", "STRIPE_APIKEY"] {
+        for name in [
+            "OPENAI_API_KEY",
+            "GITHUB_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "DB_PASSWORD",
+            "MY_SECRET",
+            "npm_token",
+            "STRIPE_APIKEY",
+        ] {
             assert!(looks_secret(name), "{name}");
         }
-        for name in ["PATH", "HOME", "TOKENIZERS_PARALLELISM", "CARGO_HOME", "SECRETARY"] {
+        for name in [
+            "PATH",
+            "HOME",
+            "TOKENIZERS_PARALLELISM",
+            "CARGO_HOME",
+            "SECRETARY",
+        ] {
             assert!(!looks_secret(name), "{name}");
         }
     }
