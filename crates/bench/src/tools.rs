@@ -144,6 +144,7 @@ fn patch_50_hunks(runs: usize) -> anyhow::Result<(Duration, Duration)> {
         workspace: root.clone(),
         writable_roots: vec![root.clone()],
         max_output_bytes: 16 * 1024,
+        capture_bytes: 16 * 1024,
         hidden_env: Vec::new(),
         asker: None,
         cancel: tokio_util::sync::CancellationToken::new(),

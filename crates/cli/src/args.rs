@@ -48,6 +48,18 @@ pub enum Command {
         /// The task; `-` reads it from stdin. `@path` attaches a file.
         prompt: String,
     },
+    /// Continue a recorded session: `cox resume ID [PROMPT]` or `cox resume --last [PROMPT]`.
+    Resume {
+        /// The newest session.
+        #[arg(long)]
+        last: bool,
+        /// Session id (a unique prefix is enough), then an optional new prompt; with `--last`, just
+        /// the optional prompt.
+        #[arg(value_name = "ID|PROMPT", num_args = 0..=2)]
+        words: Vec<String>,
+    },
+    /// List recorded sessions: id, date, status, directory, first prompt.
+    Sessions,
     /// List the tools offered to the model and what their schemas cost per request.
     Tools,
     /// Manage provider credentials.

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cox_core::{Config, Overrides};
+use cox_core::{Config, Overrides, SessionHandle};
 use cox_protocol::{Event, Op, SessionStatus};
 
 use crate::args::Shared;
@@ -19,15 +19,23 @@ pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
     let prompt = cox_core::prompt::expand_attachments(&prompt, &cwd)?;
     let home = cox_core::config::cox_home()?;
     let config = Config::load(&home, &overrides(shared))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    runtime()?.block_on(drive(
+        |interactive| cox_core::start(&config, cwd, interactive),
+        Some(prompt),
+        shared.json,
+    ))
+}
+
+/// The binary's runtime: one thread is plenty for one session, and keeps start-up small.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure {
             code: exit::FAILED,
             message: format!("cannot start the async runtime: {e}"),
             hint: None,
-        })?;
-    runtime.block_on(drive(&config, cwd, prompt, shared.json))
+        })
 }
 
 pub fn overrides(shared: &Shared) -> Overrides {
@@ -84,15 +92,14 @@ fn read_prompt(prompt: &str) -> Result<String, Failure> {
     Ok(text)
 }
 
-async fn drive(
-    config: &Config,
-    cwd: PathBuf,
-    prompt: String,
+pub async fn drive(
+    start: impl FnOnce(bool) -> Result<SessionHandle, cox_core::Error>,
+    prompt: Option<String>,
     json: bool,
 ) -> Result<ExitCode, Failure> {
     // A person at the terminal can answer the model's questions; a pipe cannot.
     let interactive = std::io::stdin().is_terminal();
-    let mut session = cox_core::start(config, cwd, interactive)?;
+    let mut session = start(interactive)?;
     let ops = session.op_sender();
     // Registered before the task starts, so an early Ctrl-C is an interrupt, never a hard kill.
     let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -111,7 +118,9 @@ async fn drive(
             let _ = ops.send(Op::Interrupt).await;
         }
     });
-    session.submit(Op::UserInput { text: prompt }).await;
+    if let Some(text) = prompt {
+        session.submit(Op::UserInput { text }).await;
+    }
     session.submit(Op::Shutdown).await;
 
     let stdout = std::io::stdout();

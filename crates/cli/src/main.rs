@@ -6,6 +6,7 @@ mod auth_cmd;
 mod exec;
 mod exit;
 mod progress;
+mod sessions_cmd;
 mod tools_cmd;
 
 use std::io::IsTerminal;
@@ -28,6 +29,8 @@ fn main() -> ExitCode {
         Some(Command::Exec { prompt }) => exec::run(&cli.shared, &prompt),
         Some(Command::Auth { action }) => auth_cmd::run(&cli.shared, action),
         Some(Command::Tools) => tools_cmd::run(cli.shared.json),
+        Some(Command::Resume { last, words }) => sessions_cmd::resume(&cli.shared, last, words),
+        Some(Command::Sessions) => sessions_cmd::list(),
         None => match cli.prompt {
             Some(prompt) => exec::run(&cli.shared, &prompt),
             None if !std::io::stdin().is_terminal() => exec::run(&cli.shared, "-"),

@@ -20,6 +20,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("session journal {0}")]
+    Journal(String),
+    #[error("cannot resume: {0}")]
+    Resume(String),
     #[error(transparent)]
     Model(#[from] cox_model::ModelError),
     #[error(transparent)]

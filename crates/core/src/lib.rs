@@ -2,13 +2,16 @@
 //! and the session actor with its turn loop ([`session`]).
 //!
 //! Front ends (`cox` the binary, later the terminal UI) depend on this crate and `cox-protocol`
-//! only; they start a session with [`start`] and read its events. Nothing here prints.
+//! only; they start a session with [`start`] (or continue one with [`resume`]) and read its events.
+//! Nothing here prints.
 
 pub mod auth;
 pub mod catalog;
 pub mod config;
 mod error;
+pub mod journal;
 pub mod prompt;
+pub mod resume;
 pub mod session;
 
 use std::path::PathBuf;
@@ -19,11 +22,94 @@ pub use cox_model::Secret;
 pub use error::Error;
 pub use session::{SessionConfig, SessionHandle};
 
-/// Starts a session for `config` in `cwd`, resolving the provider's key (an error when it needs one
-/// and none is set). `interactive`: a person can answer the model's questions (`ask_user`).
+/// Starts a new session for `config` in `cwd`, resolving the provider's key (an error when it needs
+/// one and none is set) and creating its journal. `interactive`: a person can answer the model's
+/// questions (`ask_user`).
 pub fn start(config: &Config, cwd: PathBuf, interactive: bool) -> Result<SessionHandle, Error> {
-    let auth = AuthStore::new(&config.home);
-    let api_key = auth.require(&config.provider)?;
+    let api_key = AuthStore::new(&config.home).require(&config.provider)?;
+    let id = session::new_id();
+    let header = journal::Record::Session {
+        version: journal::VERSION,
+        id: id.clone(),
+        created: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        cwd: cwd.display().to_string(),
+        provider: config.provider.name.clone(),
+        model: config.model.clone(),
+    };
+    let secrets = api_key.iter().cloned().collect();
+    let journal = journal::Journal::create(&config.home, &header, secrets)?;
+    launch(
+        config,
+        cwd,
+        interactive,
+        api_key,
+        id,
+        journal,
+        session::Start::default(),
+    )
+}
+
+/// Continues a recorded session: settles the calls it was running when it stopped, then goes on —
+/// with `prompt` as a new task, or, for a task that never finished, where it left off.
+pub fn resume(
+    config: &Config,
+    loaded: journal::Loaded,
+    prompt: Option<String>,
+    interactive: bool,
+) -> Result<SessionHandle, Error> {
+    let Some((id, _, cwd, _, _)) = loaded.header() else {
+        return Err(Error::Resume(format!(
+            "{} has no session header",
+            loaded.path.display()
+        )));
+    };
+    let id = id.clone();
+    let cwd = PathBuf::from(cwd);
+    if !cwd.is_dir() {
+        return Err(Error::Resume(format!(
+            "session {id} worked in {}, which no longer exists",
+            cwd.display()
+        )));
+    }
+    let restored = resume::restore(&loaded.records);
+    if prompt.is_none() {
+        match restored.last_status {
+            _ if restored.tasks == 0 => {
+                return Err(Error::Resume(format!(
+                    "session {id} has no task yet; give a prompt: cox resume {id} \"…\""
+                )));
+            }
+            Some(cox_protocol::SessionStatus::Completed) => {
+                return Err(Error::Resume(format!(
+                    "session {id} already completed its task; give a new prompt to continue it: \
+                     cox resume {id} \"…\""
+                )));
+            }
+            _ => {}
+        }
+    }
+    let api_key = AuthStore::new(&config.home).require(&config.provider)?;
+    let secrets = api_key.iter().cloned().collect();
+    let journal = journal::Journal::reopen(&loaded.path, loaded.valid_len, secrets)?;
+    let start = session::Start {
+        history: restored.history,
+        resume: Some(session::Resume {
+            pending: restored.pending,
+            prompt,
+        }),
+    };
+    launch(config, cwd, interactive, api_key, id, journal, start)
+}
+
+fn launch(
+    config: &Config,
+    cwd: PathBuf,
+    interactive: bool,
+    api_key: Option<Secret>,
+    id: cox_protocol::SessionId,
+    journal: journal::Journal,
+    start: session::Start,
+) -> Result<SessionHandle, Error> {
     let endpoint = cox_model::Endpoint {
         provider: config.provider.name.clone(),
         wire: config.provider.wire,
@@ -48,9 +134,12 @@ pub fn start(config: &Config, cwd: PathBuf, interactive: bool) -> Result<Session
         interactive,
     };
     Ok(session::spawn(
+        id,
         session_config,
         client,
         cox_tools::ToolRegistry::standard(),
+        journal,
+        start,
     ))
 }
 

@@ -26,7 +26,24 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         hidden_env: Vec::new(),
         interactive,
     };
-    session::spawn(config, client, cox_tools::ToolRegistry::standard())
+    let id = session::new_id();
+    let header = cox_core::journal::Record::Session {
+        version: cox_core::journal::VERSION,
+        id: id.clone(),
+        created: "2026-11-25T00:00:00Z".into(),
+        cwd: dir.display().to_string(),
+        provider: "mock".into(),
+        model: "mock-model".into(),
+    };
+    let journal = cox_core::journal::Journal::create(dir, &header, Vec::new()).unwrap();
+    session::spawn(
+        id,
+        config,
+        client,
+        cox_tools::ToolRegistry::standard(),
+        journal,
+        session::Start::default(),
+    )
 }
 
 #[tokio::test]

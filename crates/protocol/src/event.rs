@@ -36,6 +36,8 @@ pub enum ErrorKind {
     Provider,
     /// The model kept calling tools until `max_turns` ran out.
     MaxTurns,
+    /// The session journal could not be written; the task stopped before any unrecorded effect.
+    Journal,
 }
 
 /// How a session ended; also decides the exit code of `cox exec`.

@@ -86,5 +86,6 @@ pub fn run(patch: &str, ctx: &ToolContext) -> ToolOutput {
         ok: true,
         output: text,
         effect: Some(crate::Effect::Diff(diff)),
+        full: None,
     }
 }

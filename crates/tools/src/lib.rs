@@ -39,6 +39,8 @@ pub struct ToolOutput {
     pub output: String,
     /// What the call did besides its result, for the engine to announce.
     pub effect: Option<Effect>,
+    /// The longer output kept for the journal when `output` was shortened for the model.
+    pub full: Option<String>,
 }
 
 /// A tool call's consequence that front ends hear about as an event (not sent to the model).
@@ -66,6 +68,7 @@ impl ToolOutput {
             ok: true,
             output: output.into(),
             effect: None,
+            full: None,
         }
     }
 
@@ -74,6 +77,7 @@ impl ToolOutput {
             ok: false,
             output: output.into(),
             effect: None,
+            full: None,
         }
     }
 }
@@ -87,8 +91,10 @@ pub struct ToolContext {
     pub workspace: PathBuf,
     /// Where file tools may write (the workspace, or `--target`).
     pub writable_roots: Vec<PathBuf>,
-    /// Budget for a command's captured output, in bytes; head and tail are kept beyond it.
+    /// Budget for a command's output as the model sees it, in bytes; head and tail kept beyond it.
     pub max_output_bytes: usize,
+    /// Budget for the same output as the journal keeps it (larger).
+    pub capture_bytes: usize,
     /// Environment variables removed from every child process (provider keys).
     pub hidden_env: Vec<String>,
     /// Where `ask_user` sends its question when a person can answer; `None` when headless.

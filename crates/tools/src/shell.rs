@@ -182,7 +182,9 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
     };
     let pgid = child.id().map(|id| Pid::from_raw(id as i32));
 
-    let capture = Arc::new(Mutex::new(HeadTail::new(ctx.max_output_bytes)));
+    let capture = Arc::new(Mutex::new(HeadTail::new(
+        ctx.capture_bytes.max(ctx.max_output_bytes),
+    )));
     let reading = tokio::spawn(read_all(OwnedFd::from(reader), Arc::clone(&capture)));
 
     let end = tokio::select! {
@@ -203,15 +205,23 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
     // Every writer in the group is dead; one that escaped it (setsid) cannot hold us for long.
     let _ = tokio::time::timeout(Duration::from_millis(500), reading).await;
     let duration = format!("duration: {:.2} s", started.elapsed().as_secs_f64());
-    let output = match capture.lock() {
-        Ok(capture) => capture.render(),
-        Err(poisoned) => poisoned.into_inner().render(),
+    let (output, full) = {
+        let capture = capture
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        (
+            capture.render_within(ctx.max_output_bytes),
+            capture.render(),
+        )
     };
-    let output = if output.is_empty() {
-        "(no output)".to_string()
-    } else {
-        output
+    let nonempty = |text: String| {
+        if text.is_empty() {
+            "(no output)".to_string()
+        } else {
+            text
+        }
     };
+    let (output, full) = (nonempty(output), nonempty(full));
     let (ok, headline) = match end {
         End::Exited(status) => match status.code() {
             Some(code) => (code == 0, format!("exit code: {code}")),
@@ -229,10 +239,12 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
             "interrupted by the user; the command and its child processes were killed".to_string(),
         ),
     };
+    let full = (full != output).then(|| format!("{headline}\n{duration}\noutput:\n{full}"));
     ToolOutput {
         ok,
         output: format!("{headline}\n{duration}\noutput:\n{output}"),
         effect: None,
+        full,
     }
 }
 

@@ -52,18 +52,39 @@ impl HeadTail {
 
     /// The kept text, with a marker where bytes were dropped saying how many lines and bytes.
     pub fn render(&self) -> String {
-        let kept = (self.head.len() + self.tail.len()) as u64;
-        let tail: Vec<u8> = self.tail.iter().copied().collect();
-        let head_text = String::from_utf8_lossy(&self.head);
-        let tail_text = String::from_utf8_lossy(&tail);
+        self.render_within(self.limit_head + self.limit_tail)
+    }
+
+    /// Like [`HeadTail::render`], keeping at most `budget` bytes (half head, half tail): the same
+    /// capture can give the journal a long version and the model a short one.
+    pub fn render_within(&self, budget: usize) -> String {
+        let mut tail: Vec<u8> = self.tail.iter().copied().collect();
+        let mut head = self.head.clone();
+        if (head.len() + tail.len()) as u64 == self.total {
+            // Nothing was dropped while capturing: head and tail are one contiguous text.
+            head.append(&mut tail);
+            if head.len() <= budget {
+                return String::from_utf8_lossy(&head).into_owned();
+            }
+            tail = head.split_off(head.len() - (budget - budget / 2));
+        }
+        let head = &head[..head.len().min(budget / 2)];
+        let tail = &tail[tail.len() - tail.len().min(budget - budget / 2)..];
+        let kept = (head.len() + tail.len()) as u64;
         if kept == self.total {
-            return format!("{head_text}{tail_text}");
+            let mut all = head.to_vec();
+            all.extend_from_slice(tail);
+            return String::from_utf8_lossy(&all).into_owned();
         }
         let dropped = self.total - kept;
         let lines = self
             .lines
-            .saturating_sub(count_newlines(&self.head) + count_newlines(&tail));
-        format!("{head_text}\n[… {lines} lines ({dropped} bytes) of output omitted …]\n{tail_text}")
+            .saturating_sub(count_newlines(head) + count_newlines(tail));
+        format!(
+            "{}\n[… {lines} lines ({dropped} bytes) of output omitted …]\n{}",
+            String::from_utf8_lossy(head),
+            String::from_utf8_lossy(tail)
+        )
     }
 }
 
@@ -93,6 +114,17 @@ mod tests {
         assert_eq!(
             buffer.render(),
             "abcd\n[… 0 lines (6 bytes) of output omitted …]\nklmn"
+        );
+    }
+
+    #[test]
+    fn renders_within_a_smaller_budget() {
+        let mut buffer = HeadTail::new(100);
+        buffer.push(b"0123456789abcdefghij");
+        assert_eq!(buffer.render(), "0123456789abcdefghij");
+        assert_eq!(
+            buffer.render_within(8),
+            "0123\n[… 0 lines (12 bytes) of output omitted …]\nghij"
         );
     }
 

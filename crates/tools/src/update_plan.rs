@@ -90,6 +90,7 @@ impl Tool for UpdatePlan {
                     steps: args.plan,
                     explanation: args.explanation,
                 }),
+                full: None,
             }
         })
     }

@@ -85,6 +85,7 @@ fn patch_fixtures() {
             workspace: dir.clone(),
             writable_roots: vec![dir.clone()],
             max_output_bytes: 16 * 1024,
+            capture_bytes: 16 * 1024,
             hidden_env: Vec::new(),
             asker: None,
             cancel: CancellationToken::new(),

@@ -15,6 +15,7 @@ fn context(dir: &std::path::Path) -> ToolContext {
         workspace: dir.to_path_buf(),
         writable_roots: vec![dir.to_path_buf()],
         max_output_bytes: 16 * 1024,
+        capture_bytes: 16 * 1024,
         hidden_env: Vec::new(),
         asker: None,
         cancel: CancellationToken::new(),

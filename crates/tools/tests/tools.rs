@@ -13,6 +13,7 @@ fn context(dir: &std::path::Path) -> ToolContext {
         workspace: dir.to_path_buf(),
         writable_roots: vec![dir.to_path_buf()],
         max_output_bytes: 1024,
+        capture_bytes: 1024,
         hidden_env: vec![],
         asker: None,
         cancel: CancellationToken::new(),

@@ -1,0 +1,390 @@
+//! The session journal: one append-only JSON Lines file per session under `$COX_HOME/sessions/`,
+//! named by the session id (UUIDv7, so names sort by time).
+//!
+//! Each record is written with one `write` call and flushed *before* the side effect it announces
+//! (a tool call is journaled as started before it runs), so a process killed at any moment leaves a
+//! file that says what may have happened. Data reaches the kernel before the side effect; it is not
+//! `fsync`ed (a killed process loses nothing; a power cut may lose the last records).
+//!
+//! A torn last line (a crash mid-write) is ignored when loading, and cut off before appending.
+//! Every record passes through the redactor first: the session's API key never reaches the file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use cox_model::Secret;
+use cox_protocol::{CallId, SessionId, SessionStatus, ToolCall, Usage};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// Journal format version, in the header record.
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    /// The first line of every journal.
+    Session {
+        version: u32,
+        id: SessionId,
+        created: String,
+        cwd: String,
+        provider: String,
+        model: String,
+    },
+    User {
+        text: String,
+    },
+    /// A completed model response: the only source of tool calls.
+    Response {
+        text: String,
+        tool_calls: Vec<ToolCall>,
+        usage: Option<Usage>,
+    },
+    /// Written before the tool runs.
+    ToolStart {
+        call_id: CallId,
+    },
+    /// Written after: `output` as the model saw it, and `full` when that was shortened.
+    ToolEnd {
+        call_id: CallId,
+        ok: bool,
+        output: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        full: Option<String>,
+    },
+    TaskEnd {
+        status: SessionStatus,
+        answer: Option<String>,
+    },
+}
+
+/// An open journal, appending.
+pub struct Journal {
+    file: std::fs::File,
+    path: PathBuf,
+    secrets: Vec<Secret>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Journal({})", self.path.display())
+    }
+}
+
+/// Where the journals live.
+pub fn sessions_dir(home: &Path) -> PathBuf {
+    home.join("sessions")
+}
+
+fn journal_error(path: &Path, error: impl std::fmt::Display) -> Error {
+    Error::Journal(format!("{}: {error}", path.display()))
+}
+
+impl Journal {
+    /// Creates the journal of a new session and writes its header.
+    pub fn create(home: &Path, header: &Record, secrets: Vec<Secret>) -> Result<Journal, Error> {
+        let Record::Session { id, .. } = header else {
+            return Err(Error::Journal(
+                "a journal starts with a session record".into(),
+            ));
+        };
+        let dir = sessions_dir(home);
+        fs_err::create_dir_all(&dir).map_err(|e| Error::Journal(e.to_string()))?;
+        let path = dir.join(format!("{id}.jsonl"));
+        let file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| journal_error(&path, e))?;
+        let mut journal = Journal {
+            file,
+            path,
+            secrets,
+        };
+        journal.append(header)?;
+        Ok(journal)
+    }
+
+    /// Reopens an existing journal for appending, cutting off a torn last line first.
+    pub fn reopen(path: &Path, valid_len: u64, secrets: Vec<Secret>) -> Result<Journal, Error> {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| journal_error(path, e))?;
+        file.set_len(valid_len)
+            .map_err(|e| journal_error(path, e))?;
+        Ok(Journal {
+            file,
+            path: path.to_path_buf(),
+            secrets,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record and hands it to the kernel before returning.
+    pub fn append(&mut self, record: &Record) -> Result<(), Error> {
+        let mut line = serde_json::to_string(record).map_err(|e| journal_error(&self.path, e))?;
+        for secret in &self.secrets {
+            line = secret.redact(&line);
+        }
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.flush())
+            .map_err(|e| journal_error(&self.path, e))
+    }
+}
+
+/// A journal read back.
+#[derive(Debug)]
+pub struct Loaded {
+    pub path: PathBuf,
+    pub records: Vec<Record>,
+    /// Bytes up to the end of the last whole line (where appending resumes).
+    pub valid_len: u64,
+    /// The file ended in a torn line, which was ignored.
+    pub torn: bool,
+}
+
+impl Loaded {
+    pub fn header(&self) -> Option<(&SessionId, &str, &str, &str, &str)> {
+        match self.records.first() {
+            Some(Record::Session {
+                id,
+                created,
+                cwd,
+                provider,
+                model,
+                ..
+            }) => Some((id, created, cwd, provider, model)),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a journal. A torn last line is ignored; a bad line anywhere else is an error naming it.
+pub fn load(path: &Path) -> Result<Loaded, Error> {
+    let bytes = std::fs::read(path).map_err(|e| journal_error(path, e))?;
+    let mut records = Vec::new();
+    let mut valid_len = 0u64;
+    let mut torn = false;
+    let mut start = 0usize;
+    let mut number = 0usize;
+    while start < bytes.len() {
+        number += 1;
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| start + p);
+        let line = &bytes[start..end.unwrap_or(bytes.len())];
+        let parsed = serde_json::from_slice::<Record>(line);
+        match (parsed, end) {
+            (Ok(record), Some(end)) => {
+                records.push(record);
+                valid_len = end as u64 + 1;
+                start = end + 1;
+            }
+            // The last line, unterminated: written half when the process died.
+            (_, None) => {
+                torn = true;
+                break;
+            }
+            (Err(e), Some(_)) => {
+                return Err(journal_error(
+                    path,
+                    format!("line {number} is not a journal record ({e})"),
+                ));
+            }
+        }
+    }
+    match records.first() {
+        Some(Record::Session { version, .. }) if *version <= VERSION => {}
+        Some(Record::Session { version, .. }) => {
+            return Err(journal_error(
+                path,
+                format!("written by a newer cox (journal version {version})"),
+            ));
+        }
+        _ => {
+            return Err(journal_error(
+                path,
+                "not a cox session journal (no session header)",
+            ));
+        }
+    }
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        records,
+        valid_len,
+        torn,
+    })
+}
+
+/// One line of `cox sessions`.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub id: String,
+    pub created: String,
+    pub cwd: String,
+    pub first_prompt: String,
+    /// `completed`, `failed`, `interrupted`, `provider_error`, or `unfinished` (killed mid-task).
+    pub status: String,
+}
+
+/// Every journal in `home`, oldest first; unreadable files are listed as such, not skipped silently.
+pub fn list(home: &Path) -> Vec<Result<Summary, String>> {
+    let dir = sessions_dir(home);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|path| {
+            let loaded = load(path).map_err(|e| e.to_string())?;
+            let (id, created, cwd, ..) = loaded.header().ok_or("no header")?;
+            let first_prompt = loaded
+                .records
+                .iter()
+                .find_map(|r| match r {
+                    Record::User { text } => {
+                        Some(text.lines().next().unwrap_or_default().to_string())
+                    }
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let status = match loaded.records.last() {
+                Some(Record::TaskEnd { status, .. }) => serde_json::to_value(status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                _ => "unfinished".to_string(),
+            };
+            Ok(Summary {
+                id: id.0.clone(),
+                created: created.to_string(),
+                cwd: cwd.to_string(),
+                first_prompt,
+                status,
+            })
+        })
+        .collect()
+}
+
+/// Finds a journal by id (a unique prefix is enough), or the newest with `None`.
+pub fn find(home: &Path, id: Option<&str>) -> Result<PathBuf, Error> {
+    let dir = sessions_dir(home);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| p.extension().is_some_and(|x| x == "jsonl"));
+    paths.sort();
+    let Some(id) = id else {
+        return paths.pop().ok_or_else(|| {
+            Error::Resume(format!(
+                "there is no recorded session in {} yet",
+                dir.display()
+            ))
+        });
+    };
+    let matching: Vec<&PathBuf> = paths
+        .iter()
+        .filter(|p| {
+            p.file_stem()
+                .is_some_and(|s| s.to_string_lossy().starts_with(id))
+        })
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Error::Resume(format!(
+            "no session `{id}` in {}; `cox sessions` lists them",
+            dir.display()
+        ))),
+        _ => Err(Error::Resume(format!(
+            "`{id}` matches {} sessions; give more of the id",
+            matching.len()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(id: &str) -> Record {
+        Record::Session {
+            version: VERSION,
+            id: SessionId(id.into()),
+            created: "2026-11-25T00:00:00Z".into(),
+            cwd: "/w".into(),
+            provider: "openai".into(),
+            model: "m".into(),
+        }
+    }
+
+    #[test]
+    fn appends_loads_and_redacts() {
+        let home = tempfile::tempdir().unwrap();
+        let key = Secret::new("sk-secret-value-123456");
+        let mut journal = Journal::create(home.path(), &header("s1"), vec![key]).unwrap();
+        journal
+            .append(&Record::User {
+                text: "use sk-secret-value-123456".into(),
+            })
+            .unwrap();
+        let loaded = load(journal.path()).unwrap();
+        assert_eq!(loaded.records.len(), 2);
+        assert!(!loaded.torn);
+        let text = std::fs::read_to_string(journal.path()).unwrap();
+        assert!(!text.contains("sk-secret-value-123456"));
+        assert!(text.contains("sk-…3456"));
+    }
+
+    #[test]
+    fn torn_last_line_is_ignored_and_cut_before_appending() {
+        let home = tempfile::tempdir().unwrap();
+        let mut journal = Journal::create(home.path(), &header("s2"), Vec::new()).unwrap();
+        journal.append(&Record::User { text: "hi".into() }).unwrap();
+        let path = journal.path().to_path_buf();
+        drop(journal);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"{\"type\":\"user\",\"te").unwrap();
+        let loaded = load(&path).unwrap();
+        assert!(loaded.torn);
+        assert_eq!(loaded.records.len(), 2);
+        let mut journal = Journal::reopen(&path, loaded.valid_len, Vec::new()).unwrap();
+        journal
+            .append(&Record::User {
+                text: "again".into(),
+            })
+            .unwrap();
+        assert_eq!(load(&path).unwrap().records.len(), 3);
+    }
+
+    #[test]
+    fn corruption_in_the_middle_names_the_line() {
+        let home = tempfile::tempdir().unwrap();
+        let journal = Journal::create(home.path(), &header("s3"), Vec::new()).unwrap();
+        let path = journal.path().to_path_buf();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"garbage\n{\"type\":\"user\",\"text\":\"x\"}\n")
+            .unwrap();
+        let error = load(&path).unwrap_err().to_string();
+        assert!(error.contains("line 2 is not a journal record"), "{error}");
+    }
+}

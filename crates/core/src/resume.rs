@@ -1,0 +1,151 @@
+//! Rebuilding a session from its journal: the conversation as the model last saw it, and what was
+//! under way when the process stopped.
+//!
+//! A tool call journaled as started but never as ended may have run, partly or wholly: it is never
+//! run again; the model is told so. A call of the last response that never started is still owed
+//! and runs on resume. Nothing else is replayed: a side effect happens once.
+
+use cox_protocol::{CallId, Item, SessionStatus, ToolCall};
+
+use crate::journal::Record;
+
+/// The message the model gets for a call cut short by the end of the process.
+pub const CUT_SHORT: &str = "The session was stopped while this call was running: it may have run partly or \
+completely. Check the current state before doing it again.";
+
+/// A session's state, rebuilt.
+#[derive(Debug, Default)]
+pub struct Restored {
+    pub history: Vec<Item>,
+    /// Calls of the last response without a result, with whether each had started.
+    pub pending: Vec<(ToolCall, bool)>,
+    /// How the last task ended; `None` when it was cut short (killed mid-task).
+    pub last_status: Option<SessionStatus>,
+    pub last_answer: Option<String>,
+    pub tasks: usize,
+}
+
+/// Replays journal records (after the header) into a [`Restored`].
+pub fn restore(records: &[Record]) -> Restored {
+    let mut restored = Restored::default();
+    let mut started: Vec<CallId> = Vec::new();
+    for record in records {
+        match record {
+            Record::Session { .. } => {}
+            Record::User { text } => {
+                restored.history.push(Item::User { text: text.clone() });
+                restored.last_status = None;
+                restored.tasks += 1;
+            }
+            Record::Response {
+                text, tool_calls, ..
+            } => {
+                if !text.is_empty() {
+                    restored
+                        .history
+                        .push(Item::Assistant { text: text.clone() });
+                }
+                for call in tool_calls {
+                    restored.history.push(Item::ToolCall(call.clone()));
+                }
+                restored.pending = tool_calls.iter().map(|c| (c.clone(), false)).collect();
+                started.clear();
+            }
+            Record::ToolStart { call_id } => {
+                started.push(call_id.clone());
+                for (call, was_started) in &mut restored.pending {
+                    if call.call_id == *call_id {
+                        *was_started = true;
+                    }
+                }
+            }
+            Record::ToolEnd {
+                call_id,
+                ok,
+                output,
+                ..
+            } => {
+                restored.history.push(Item::ToolResult {
+                    call_id: call_id.clone(),
+                    ok: *ok,
+                    output: output.clone(),
+                });
+                restored
+                    .pending
+                    .retain(|(call, _)| call.call_id != *call_id);
+            }
+            Record::TaskEnd { status, answer } => {
+                restored.last_status = Some(*status);
+                restored.last_answer = answer.clone();
+                restored.pending.clear();
+            }
+        }
+    }
+    restored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(id: &str) -> ToolCall {
+        ToolCall {
+            call_id: CallId(id.into()),
+            name: "shell".into(),
+            arguments: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn a_task_killed_mid_call_leaves_the_call_started_and_the_next_owed() {
+        let records = vec![
+            Record::User { text: "go".into() },
+            Record::Response {
+                text: "two calls".into(),
+                tool_calls: vec![call("a"), call("b"), call("c")],
+                usage: None,
+            },
+            Record::ToolStart {
+                call_id: CallId("a".into()),
+            },
+            Record::ToolEnd {
+                call_id: CallId("a".into()),
+                ok: true,
+                output: "done".into(),
+                full: None,
+            },
+            Record::ToolStart {
+                call_id: CallId("b".into()),
+            },
+        ];
+        let restored = restore(&records);
+        assert_eq!(restored.last_status, None);
+        assert_eq!(restored.history.len(), 6);
+        let pending: Vec<(&str, bool)> = restored
+            .pending
+            .iter()
+            .map(|(c, started)| (c.call_id.0.as_str(), *started))
+            .collect();
+        assert_eq!(pending, [("b", true), ("c", false)]);
+    }
+
+    #[test]
+    fn a_finished_task_has_nothing_pending() {
+        let records = vec![
+            Record::User { text: "go".into() },
+            Record::Response {
+                text: "done".into(),
+                tool_calls: vec![],
+                usage: None,
+            },
+            Record::TaskEnd {
+                status: SessionStatus::Completed,
+                answer: Some("done".into()),
+            },
+        ];
+        let restored = restore(&records);
+        assert_eq!(restored.last_status, Some(SessionStatus::Completed));
+        assert!(restored.pending.is_empty());
+        assert_eq!(restored.tasks, 1);
+    }
+}

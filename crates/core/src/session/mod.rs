@@ -1,0 +1,239 @@
+//! The session actor: it alone owns the conversation. Front ends talk to it through a
+//! [`SessionHandle`] — [`Op`]s in, [`EventEnvelope`]s out — and learn everything from events.
+//!
+//! The actor takes one task at a time (a prompt, or the continuation of a resumed session) and runs
+//! the turn loop ([`turn`]) for it, while still listening for ops: an interrupt cancels the model
+//! request or kills the running command at once; an answer reaches a waiting `ask_user`. Every
+//! step is written to the session journal ([`crate::journal`]) before it takes effect.
+
+mod turn;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use cox_model::ModelClient;
+use cox_protocol::{
+    CallId, Event, EventEnvelope, Item, Op, SessionId, SessionStatus, ToolCall, Usage,
+};
+use cox_tools::ToolRegistry;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::journal::Journal;
+
+/// Everything a session needs besides its model client, tools and journal.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub provider: String,
+    pub model: String,
+    pub cwd: PathBuf,
+    pub max_turns: u32,
+    pub max_output_tokens: Option<u32>,
+    /// Tool output kept in the context, per call (head and tail beyond it).
+    pub tool_output_max_bytes: usize,
+    pub context_window: Option<u64>,
+    /// Environment variables kept from tool processes (provider keys).
+    pub hidden_env: Vec<String>,
+    /// A person is there to answer `ask_user` (through `Op::Answer`).
+    pub interactive: bool,
+}
+
+/// Command output kept for the journal, per call (the context gets `tool_output_max_bytes`).
+pub const JOURNAL_CAPTURE_BYTES: usize = 1024 * 1024;
+
+/// What a session starts from.
+#[derive(Debug, Default)]
+pub struct Start {
+    pub history: Vec<Item>,
+    /// A resumed session's unfinished business: calls owed (or cut short), and whether to continue
+    /// the turn loop without a new prompt.
+    pub resume: Option<Resume>,
+}
+
+#[derive(Debug)]
+pub struct Resume {
+    pub pending: Vec<(ToolCall, bool)>,
+    /// A prompt to add after the pending calls are settled; without one the model just goes on.
+    pub prompt: Option<String>,
+}
+
+/// A front end's end of a session.
+pub struct SessionHandle {
+    pub id: SessionId,
+    ops: mpsc::Sender<Op>,
+    events: mpsc::Receiver<EventEnvelope>,
+}
+
+impl SessionHandle {
+    /// Sends an operation; false when the session has ended.
+    pub async fn submit(&self, op: Op) -> bool {
+        self.ops.send(op).await.is_ok()
+    }
+
+    /// The next event; `None` once the session has ended and every event was read.
+    pub async fn next_event(&mut self) -> Option<EventEnvelope> {
+        self.events.recv().await
+    }
+
+    /// A sender for ops that can be moved to another task (a signal handler, a stdin reader).
+    pub fn op_sender(&self) -> mpsc::Sender<Op> {
+        self.ops.clone()
+    }
+}
+
+/// A new session id: UUIDv7, so ids (and journal names) sort by time.
+pub fn new_id() -> SessionId {
+    SessionId(uuid::Uuid::now_v7().to_string())
+}
+
+/// Starts a session actor on the current tokio runtime.
+pub fn spawn(
+    id: SessionId,
+    config: SessionConfig,
+    client: Box<dyn ModelClient>,
+    tools: ToolRegistry,
+    journal: Journal,
+    start: Start,
+) -> SessionHandle {
+    let (ops_tx, ops_rx) = mpsc::channel(32);
+    let (events_tx, events_rx) = mpsc::channel(256);
+    let date = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let instructions = crate::prompt::system_prompt(&config.cwd, &tools.names(), &date[..10]);
+    let session = Session {
+        id: id.clone(),
+        config,
+        client,
+        tools,
+        instructions,
+        history: start.history,
+        journal,
+        emitter: Emitter {
+            tx: events_tx,
+            seq: 0,
+        },
+        turn: 0,
+        usage: Usage::default(),
+    };
+    tokio::spawn(session.run(ops_rx, start.resume));
+    SessionHandle {
+        id,
+        ops: ops_tx,
+        events: events_rx,
+    }
+}
+
+struct Emitter {
+    tx: mpsc::Sender<EventEnvelope>,
+    seq: u64,
+}
+
+impl Emitter {
+    async fn emit(&mut self, event: Event) {
+        self.seq += 1;
+        let envelope = EventEnvelope {
+            seq: self.seq,
+            ts: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            event,
+        };
+        // A front end that went away does not stop the session from finishing its work cleanly.
+        let _ = self.tx.send(envelope).await;
+    }
+}
+
+/// How one task ended.
+enum Outcome {
+    Completed(String),
+    Failed,
+    ProviderError,
+    Interrupted,
+}
+
+/// What a task starts with.
+enum Task {
+    Prompt(String),
+    Resume(Resume),
+}
+
+struct Session {
+    id: SessionId,
+    config: SessionConfig,
+    client: Box<dyn ModelClient>,
+    tools: ToolRegistry,
+    instructions: String,
+    history: Vec<Item>,
+    journal: Journal,
+    emitter: Emitter,
+    turn: u32,
+    usage: Usage,
+}
+
+impl Session {
+    async fn run(mut self, mut ops: mpsc::Receiver<Op>, resume: Option<Resume>) {
+        self.emitter
+            .emit(Event::SessionStarted {
+                session_id: self.id.clone(),
+                provider: self.config.provider.clone(),
+                model: self.config.model.clone(),
+                cwd: self.config.cwd.display().to_string(),
+            })
+            .await;
+        let mut status = SessionStatus::Completed;
+        let mut answer = None;
+        let mut queued: VecDeque<Task> = resume.map(Task::Resume).into_iter().collect();
+        let mut shutting_down = false;
+        let mut ops_open = true;
+        loop {
+            let task = match queued.pop_front() {
+                Some(task) => task,
+                None if shutting_down || !ops_open => break,
+                None => match ops.recv().await {
+                    Some(Op::UserInput { text }) => Task::Prompt(text),
+                    Some(Op::Interrupt | Op::Answer { .. }) => continue,
+                    Some(Op::Shutdown) | None => break,
+                },
+            };
+            let cancel = CancellationToken::new();
+            let (answers_tx, mut answers_rx) = mpsc::channel::<(CallId, String)>(4);
+            let outcome = {
+                let running = self.run_task(task, cancel.clone(), &mut answers_rx);
+                tokio::pin!(running);
+                loop {
+                    tokio::select! {
+                        outcome = &mut running => break outcome,
+                        op = ops.recv(), if ops_open => match op {
+                            Some(Op::Interrupt) => cancel.cancel(),
+                            Some(Op::Answer { call_id, text }) => {
+                                let _ = answers_tx.try_send((call_id, text));
+                            }
+                            Some(Op::UserInput { text }) => queued.push_back(Task::Prompt(text)),
+                            Some(Op::Shutdown) => shutting_down = true,
+                            None => {
+                                // Nobody is listening any more: stop now rather than work unseen.
+                                ops_open = false;
+                                cancel.cancel();
+                            }
+                        },
+                    }
+                }
+            };
+            (status, answer) = match outcome {
+                Outcome::Completed(text) => (SessionStatus::Completed, Some(text)),
+                Outcome::Failed => (SessionStatus::Failed, None),
+                Outcome::ProviderError => (SessionStatus::ProviderError, None),
+                Outcome::Interrupted => {
+                    // An interrupted task ends a headless session; the queued input is dropped.
+                    queued.clear();
+                    (SessionStatus::Interrupted, None)
+                }
+            };
+        }
+        let usage = self.usage;
+        self.emitter
+            .emit(Event::SessionCompleted {
+                status,
+                answer,
+                usage,
+            })
+            .await;
+    }
+}

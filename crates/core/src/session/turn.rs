@@ -1,0 +1,353 @@
+//! The turn loop: send the history and tool schemas, stream the response (deltas become events),
+//! and when the response is complete, journal it and run its tool calls in order — each journaled as
+//! started before it runs and as ended after — then go again, until the model answers without
+//! calling a tool or `max_turns` is reached.
+
+use cox_model::{ModelError, ModelRequest, ModelResponse, StreamEvent};
+use cox_protocol::{CallId, ErrorKind, Event, Item, SessionStatus, ToolCall, Usage};
+use cox_tools::{Effect, Question, ToolContext, ToolOutput};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{JOURNAL_CAPTURE_BYTES, Outcome, Resume, Session, Task};
+use crate::journal::Record;
+use crate::resume::CUT_SHORT;
+
+enum StreamEnd {
+    Cancelled,
+    Failed(ModelError),
+}
+
+/// The task must stop: the journal could not record what was about to happen.
+struct JournalFailed;
+
+impl Session {
+    pub(super) async fn run_task(
+        &mut self,
+        task: Task,
+        cancel: CancellationToken,
+        answers: &mut mpsc::Receiver<(CallId, String)>,
+    ) -> Outcome {
+        let outcome = match self.begin(task, &cancel, answers).await {
+            Ok(()) if cancel.is_cancelled() => Outcome::Interrupted,
+            Ok(()) => self.run_turns(&cancel, answers).await,
+            Err(JournalFailed) => Outcome::Failed,
+        };
+        let (status, answer) = match &outcome {
+            Outcome::Completed(text) => (SessionStatus::Completed, Some(text.clone())),
+            Outcome::Failed => (SessionStatus::Failed, None),
+            Outcome::ProviderError => (SessionStatus::ProviderError, None),
+            Outcome::Interrupted => (SessionStatus::Interrupted, None),
+        };
+        // Best effort: a journal that cannot take the end marker was already reported.
+        let _ = self.record(&Record::TaskEnd { status, answer }).await;
+        outcome
+    }
+
+    /// Puts the task's input into the conversation: a prompt, or a resumed session's pending calls
+    /// (cut-short calls get their notice, owed calls run) and optional prompt.
+    async fn begin(
+        &mut self,
+        task: Task,
+        cancel: &CancellationToken,
+        answers: &mut mpsc::Receiver<(CallId, String)>,
+    ) -> Result<(), JournalFailed> {
+        let prompt = match task {
+            Task::Prompt(text) => Some(text),
+            Task::Resume(Resume { pending, prompt }) => {
+                let mut owed = Vec::new();
+                for (call, started) in pending {
+                    if started {
+                        let output = ToolOutput::error(CUT_SHORT);
+                        self.finish_call(&call, output).await?;
+                    } else {
+                        owed.push(call);
+                    }
+                }
+                self.run_calls(owed, cancel, answers).await?;
+                prompt
+            }
+        };
+        if let Some(text) = prompt {
+            self.record(&Record::User { text: text.clone() }).await?;
+            self.history.push(Item::User { text });
+        }
+        Ok(())
+    }
+
+    async fn run_turns(
+        &mut self,
+        cancel: &CancellationToken,
+        answers: &mut mpsc::Receiver<(CallId, String)>,
+    ) -> Outcome {
+        for _ in 0..self.config.max_turns {
+            self.turn += 1;
+            let turn = self.turn;
+            self.emitter.emit(Event::TurnStarted { turn }).await;
+            let request = ModelRequest {
+                model: self.config.model.clone(),
+                instructions: self.instructions.clone(),
+                items: self.history.clone(),
+                tools: self.tools.specs(),
+                session_id: self.id.clone(),
+                max_output_tokens: self.config.max_output_tokens,
+            };
+            let response = match self.stream(&request, cancel).await {
+                Ok(response) => response,
+                Err(StreamEnd::Cancelled) => {
+                    self.emitter.emit(Event::TurnCompleted { turn }).await;
+                    return Outcome::Interrupted;
+                }
+                Err(StreamEnd::Failed(error)) => {
+                    self.emitter
+                        .emit(Event::Error {
+                            kind: error.kind(),
+                            message: error.to_string(),
+                        })
+                        .await;
+                    self.emitter.emit(Event::TurnCompleted { turn }).await;
+                    return Outcome::ProviderError;
+                }
+            };
+            let ModelResponse {
+                text,
+                tool_calls,
+                usage,
+            } = response;
+            let record = Record::Response {
+                text: text.clone(),
+                tool_calls: tool_calls.clone(),
+                usage,
+            };
+            if self.record(&record).await.is_err() {
+                return Outcome::Failed;
+            }
+            if !text.is_empty() {
+                self.emitter
+                    .emit(Event::AgentMessage { text: text.clone() })
+                    .await;
+                self.history.push(Item::Assistant { text: text.clone() });
+            }
+            if let Some(usage) = usage {
+                self.record_usage(usage).await;
+            }
+            if tool_calls.is_empty() {
+                self.emitter.emit(Event::TurnCompleted { turn }).await;
+                return Outcome::Completed(text);
+            }
+            // The calls of one response stay together, as the model made them; results follow.
+            self.history
+                .extend(tool_calls.iter().cloned().map(Item::ToolCall));
+            if self.run_calls(tool_calls, cancel, answers).await.is_err() {
+                return Outcome::Failed;
+            }
+            self.emitter.emit(Event::TurnCompleted { turn }).await;
+            if cancel.is_cancelled() {
+                return Outcome::Interrupted;
+            }
+        }
+        self.emitter
+            .emit(Event::Error {
+                kind: ErrorKind::MaxTurns,
+                message: format!(
+                    "stopped after {} model turns without a final answer; allow more with --max-turns N \
+                     or -c max_turns=N",
+                    self.config.max_turns
+                ),
+            })
+            .await;
+        Outcome::Failed
+    }
+
+    /// Runs calls in order, each journaled before and after. After an interrupt the rest are not
+    /// run (and recorded as such).
+    async fn run_calls(
+        &mut self,
+        calls: Vec<ToolCall>,
+        cancel: &CancellationToken,
+        answers: &mut mpsc::Receiver<(CallId, String)>,
+    ) -> Result<(), JournalFailed> {
+        for call in calls {
+            self.emitter
+                .emit(Event::ToolCall {
+                    call_id: call.call_id.clone(),
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                })
+                .await;
+            let output = if cancel.is_cancelled() {
+                ToolOutput::error("not run: the user interrupted before this call started")
+            } else {
+                self.record(&Record::ToolStart {
+                    call_id: call.call_id.clone(),
+                })
+                .await?;
+                self.run_tool(&call, cancel, answers).await
+            };
+            self.finish_call(&call, output).await?;
+        }
+        Ok(())
+    }
+
+    /// Journals a call's result, announces its effects and result, and adds it to the history.
+    async fn finish_call(
+        &mut self,
+        call: &ToolCall,
+        output: ToolOutput,
+    ) -> Result<(), JournalFailed> {
+        self.record(&Record::ToolEnd {
+            call_id: call.call_id.clone(),
+            ok: output.ok,
+            output: output.output.clone(),
+            full: output.full.clone(),
+        })
+        .await?;
+        match output.effect {
+            Some(Effect::Diff(diff)) => {
+                self.emitter
+                    .emit(Event::PatchApplied {
+                        call_id: call.call_id.clone(),
+                        diff,
+                    })
+                    .await;
+            }
+            Some(Effect::Plan { steps, explanation }) => {
+                self.emitter
+                    .emit(Event::PlanUpdated { steps, explanation })
+                    .await;
+            }
+            None => {}
+        }
+        self.emitter
+            .emit(Event::ToolResult {
+                call_id: call.call_id.clone(),
+                ok: output.ok,
+                output: output.output.clone(),
+            })
+            .await;
+        self.history.push(Item::ToolResult {
+            call_id: call.call_id.clone(),
+            ok: output.ok,
+            output: output.output,
+        });
+        Ok(())
+    }
+
+    /// Appends to the journal; a failure is reported as an `error` event and stops the task.
+    async fn record(&mut self, record: &Record) -> Result<(), JournalFailed> {
+        match self.journal.append(record) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                self.emitter
+                    .emit(Event::Error {
+                        kind: ErrorKind::Journal,
+                        message: format!("{error}; stopping before anything goes unrecorded"),
+                    })
+                    .await;
+                Err(JournalFailed)
+            }
+        }
+    }
+
+    /// One model request, its deltas forwarded as events, abandoned at once on interrupt.
+    async fn stream(
+        &mut self,
+        request: &ModelRequest,
+        cancel: &CancellationToken,
+    ) -> Result<ModelResponse, StreamEnd> {
+        let (tx, mut rx) = mpsc::channel(64);
+        let client = &self.client;
+        let emitter = &mut self.emitter;
+        let response = client.stream(request, tx);
+        let forward = async move {
+            while let Some(event) = rx.recv().await {
+                let event = match event {
+                    StreamEvent::TextDelta(text) => Event::AgentMessageDelta { text },
+                    StreamEvent::ReasoningDelta(text) => Event::ReasoningDelta { text },
+                    StreamEvent::Retrying {
+                        attempt,
+                        max_attempts,
+                        reason,
+                        delay,
+                    } => Event::Retrying {
+                        attempt,
+                        max_attempts,
+                        reason,
+                        delay_ms: delay.as_millis() as u64,
+                    },
+                };
+                emitter.emit(event).await;
+            }
+        };
+        tokio::select! {
+            (result, ()) = async { tokio::join!(response, forward) } => result.map_err(StreamEnd::Failed),
+            _ = cancel.cancelled() => Err(StreamEnd::Cancelled),
+        }
+    }
+
+    /// Runs one tool call. When a person can answer (`interactive`), an `ask_user` question is
+    /// announced as `question_asked` and the call waits for the matching `Op::Answer`.
+    async fn run_tool(
+        &mut self,
+        call: &ToolCall,
+        cancel: &CancellationToken,
+        answers: &mut mpsc::Receiver<(CallId, String)>,
+    ) -> ToolOutput {
+        let (asker, mut questions) = mpsc::channel::<Question>(1);
+        let ctx = ToolContext {
+            cwd: self.config.cwd.clone(),
+            workspace: self.config.cwd.clone(),
+            writable_roots: vec![self.config.cwd.clone()],
+            max_output_bytes: self.config.tool_output_max_bytes,
+            capture_bytes: JOURNAL_CAPTURE_BYTES,
+            hidden_env: self.config.hidden_env.clone(),
+            asker: self.config.interactive.then_some(asker),
+            cancel: cancel.clone(),
+        };
+        let running = self.tools.call(&call.name, &call.arguments, &ctx);
+        tokio::pin!(running);
+        loop {
+            tokio::select! {
+                output = &mut running => return output,
+                Some(question) = questions.recv() => {
+                    self.emitter
+                        .emit(Event::QuestionAsked {
+                            call_id: call.call_id.clone(),
+                            question: question.text,
+                        })
+                        .await;
+                    // Answers to other calls (late, or mistaken) are dropped; an interrupt stops
+                    // the wait (the unanswered question then ends the tool call).
+                    let answer = loop {
+                        tokio::select! {
+                            answer = answers.recv() => match answer {
+                                Some((call_id, text)) if call_id == call.call_id => break Some(text),
+                                Some(_) => continue,
+                                None => break None,
+                            },
+                            _ = cancel.cancelled() => break None,
+                        }
+                    };
+                    if let Some(text) = answer {
+                        let _ = question.reply.send(text);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn record_usage(&mut self, usage: Usage) {
+        self.usage.input_tokens += usage.input_tokens;
+        self.usage.cached_input_tokens += usage.cached_input_tokens;
+        self.usage.output_tokens += usage.output_tokens;
+        self.emitter
+            .emit(Event::Usage {
+                input_tokens: usage.input_tokens,
+                cached_input_tokens: usage.cached_input_tokens,
+                output_tokens: usage.output_tokens,
+                context_tokens: usage.input_tokens + usage.output_tokens,
+                context_window: self.config.context_window,
+            })
+            .await;
+    }
+}
