@@ -71,11 +71,31 @@ impl Progress {
                 *delay_ms as f64 / 1000.0
             )?,
             Event::Error { message, .. } => writeln!(err, "error: {message}")?,
-            Event::SessionCompleted { status, usage, .. } => {
+            Event::Warning { message } => writeln!(err, "warning: {message}")?,
+            Event::Compacted {
+                outputs_elided,
+                items_summarized,
+                tokens_before,
+                tokens_after,
+                ..
+            } => writeln!(
+                err,
+                "compacted: {tokens_before} → {tokens_after} tokens ({outputs_elided} outputs elided, \
+                 {items_summarized} items summarised)"
+            )?,
+            Event::SessionCompleted {
+                status,
+                usage,
+                cost_usd,
+                ..
+            } => {
                 if *status == SessionStatus::Interrupted {
                     writeln!(err, "interrupted")?;
                 }
-                writeln!(err, "{}", usage_line(usage))?;
+                match cost_usd {
+                    Some(cost) => writeln!(err, "{} · ≈${cost:.4}", usage_line(usage))?,
+                    None => writeln!(err, "{}", usage_line(usage))?,
+                }
             }
             Event::TurnStarted { .. }
             | Event::AgentMessageDelta { .. }

@@ -18,6 +18,7 @@ use crate::Error;
 pub const DEFAULT_PROVIDER: &str = "openai";
 pub const DEFAULT_MODEL: &str = "gpt-5.3-codex";
 pub const DEFAULT_MAX_TURNS: u32 = 100;
+pub const DEFAULT_COMPACT_THRESHOLD: f64 = 0.85;
 /// Command output kept per call, in tokens (head and tail beyond it).
 pub const DEFAULT_TOOL_OUTPUT_TOKENS: usize = 4_000;
 /// Bytes per token assumed when turning the token budget into bytes: English text and code
@@ -37,6 +38,8 @@ pub struct ConfigFile {
     pub retry_base_delay_ms: Option<u64>,
     pub tool_output_max_tokens: Option<usize>,
     pub model_context_window: Option<u64>,
+    /// Compact automatically when the context reaches this fraction of the window (default 0.85).
+    pub compact_threshold: Option<f64>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderConfig>,
 }
@@ -163,7 +166,10 @@ pub struct Config {
     pub max_output_tokens: Option<u32>,
     pub retry: RetryPolicy,
     pub tool_output_max_bytes: usize,
-    pub context_window: Option<u64>,
+    pub context_window: u64,
+    /// The window is a guess: neither the catalog nor `model_context_window` knows the model.
+    pub context_window_assumed: bool,
+    pub compact_threshold: f64,
 }
 
 /// `$COX_HOME`, else `~/.cox`.
@@ -222,9 +228,16 @@ impl Config {
                 .map(Duration::from_millis)
                 .unwrap_or(defaults.idle_timeout),
         };
-        let context_window = file
+        let known_window = file
             .model_context_window
             .or_else(|| crate::catalog::context_window(&model));
+        let compact_threshold = file.compact_threshold.unwrap_or(DEFAULT_COMPACT_THRESHOLD);
+        if !(0.1..=1.0).contains(&compact_threshold) {
+            return Err(Error::Config(format!(
+                "compact_threshold = {compact_threshold} is out of range; use a fraction of the window \
+                 between 0.1 and 1.0 (default {DEFAULT_COMPACT_THRESHOLD})"
+            )));
+        }
         Ok(Config {
             home: home.to_path_buf(),
             provider,
@@ -238,7 +251,9 @@ impl Config {
                 .tool_output_max_tokens
                 .unwrap_or(DEFAULT_TOOL_OUTPUT_TOKENS)
                 .saturating_mul(BYTES_PER_TOKEN),
-            context_window,
+            context_window: known_window.unwrap_or_else(crate::catalog::default_context_window),
+            context_window_assumed: known_window.is_none(),
+            compact_threshold,
             model,
         })
     }

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use cox_model::Secret;
-use cox_protocol::{CallId, SessionId, SessionStatus, ToolCall, Usage};
+use cox_protocol::{CallId, Item, PlanStep, SessionId, SessionStatus, ToolCall, Usage};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -57,6 +57,14 @@ pub enum Record {
     TaskEnd {
         status: SessionStatus,
         answer: Option<String>,
+    },
+    /// The model's plan changed (it is pinned in every request).
+    Plan {
+        steps: Vec<PlanStep>,
+    },
+    /// The history after a compaction, in full.
+    Compacted {
+        history: Vec<Item>,
     },
 }
 

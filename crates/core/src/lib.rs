@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod context;
 mod error;
 pub mod journal;
 pub mod prompt;
@@ -93,6 +94,12 @@ pub fn resume(
     let journal = journal::Journal::reopen(&loaded.path, loaded.valid_len, secrets)?;
     let start = session::Start {
         history: restored.history,
+        pinned: context::Pinned {
+            task: restored.task,
+            agents: context::agents_md(&cwd),
+            plan: restored.plan,
+            directives: Vec::new(),
+        },
         resume: Some(session::Resume {
             pending: restored.pending,
             prompt,
@@ -130,6 +137,8 @@ fn launch(
         max_output_tokens: config.max_output_tokens,
         tool_output_max_bytes: config.tool_output_max_bytes,
         context_window: config.context_window,
+        context_window_assumed: config.context_window_assumed,
+        compact_threshold: config.compact_threshold,
         hidden_env,
         interactive,
     };

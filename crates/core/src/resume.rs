@@ -5,7 +5,7 @@
 //! run again; the model is told so. A call of the last response that never started is still owed
 //! and runs on resume. Nothing else is replayed: a side effect happens once.
 
-use cox_protocol::{CallId, Item, SessionStatus, ToolCall};
+use cox_protocol::{CallId, Item, PlanStep, SessionStatus, ToolCall};
 
 use crate::journal::Record;
 
@@ -23,6 +23,9 @@ pub struct Restored {
     pub last_status: Option<SessionStatus>,
     pub last_answer: Option<String>,
     pub tasks: usize,
+    /// The first prompt (pinned as the task) and the latest plan.
+    pub task: Option<String>,
+    pub plan: Option<Vec<PlanStep>>,
 }
 
 /// Replays journal records (after the header) into a [`Restored`].
@@ -33,6 +36,7 @@ pub fn restore(records: &[Record]) -> Restored {
         match record {
             Record::Session { .. } => {}
             Record::User { text } => {
+                restored.task.get_or_insert_with(|| text.clone());
                 restored.history.push(Item::User { text: text.clone() });
                 restored.last_status = None;
                 restored.tasks += 1;
@@ -74,6 +78,8 @@ pub fn restore(records: &[Record]) -> Restored {
                     .pending
                     .retain(|(call, _)| call.call_id != *call_id);
             }
+            Record::Plan { steps } => restored.plan = Some(steps.clone()),
+            Record::Compacted { history } => restored.history = history.clone(),
             Record::TaskEnd { status, answer } => {
                 restored.last_status = Some(*status);
                 restored.last_answer = answer.clone();

@@ -22,7 +22,9 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         max_turns: 10,
         max_output_tokens: None,
         tool_output_max_bytes: 4096,
-        context_window: None,
+        context_window: 100_000,
+        context_window_assumed: false,
+        compact_threshold: 0.85,
         hidden_env: Vec::new(),
         interactive,
     };

@@ -40,6 +40,18 @@ pub enum ErrorKind {
     Journal,
 }
 
+/// What started a compaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompactReason {
+    /// The context reached the configured fraction of the window.
+    Threshold,
+    /// The provider said the request did not fit.
+    Overflow,
+    /// Asked for (`Op::Compact`, `/compact`).
+    Requested,
+}
+
 /// How a session ended; also decides the exit code of `cox exec`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -104,8 +116,23 @@ pub enum Event {
         output_tokens: u64,
         /// Tokens the last request occupied in the context window.
         context_tokens: u64,
-        /// The model's window, when the catalog knows it.
-        context_window: Option<u64>,
+        /// The model's window (from the catalog, config, or a conservative default).
+        context_window: u64,
+        /// Estimated cost of this response in US dollars, when the catalog has the model's price.
+        cost_usd: Option<f64>,
+    },
+    /// Something the person should know that does not stop the session.
+    Warning {
+        message: String,
+    },
+    /// The history was compacted: old tool outputs elided and, if that was not enough, older turns
+    /// replaced by a summary. The pinned block is never touched.
+    Compacted {
+        reason: CompactReason,
+        outputs_elided: usize,
+        items_summarized: usize,
+        tokens_before: u64,
+        tokens_after: u64,
     },
     /// A model request failed in a way worth trying again; the engine waits `delay_ms` first.
     Retrying {
@@ -126,5 +153,6 @@ pub enum Event {
         /// The final answer, when the session completed with one.
         answer: Option<String>,
         usage: Usage,
+        cost_usd: Option<f64>,
     },
 }

@@ -7,7 +7,7 @@
 mod event;
 mod item;
 
-pub use event::{ErrorKind, Event, EventEnvelope, SessionStatus, Usage};
+pub use event::{CompactReason, ErrorKind, Event, EventEnvelope, SessionStatus, Usage};
 pub use item::{CallId, Item, PlanStep, SessionId, StepStatus, ToolCall, ToolSpec};
 
 /// An operation sent into a running session by a front end.
@@ -20,6 +20,8 @@ pub enum Op {
     Interrupt,
     /// The person's answer to the question of an `ask_user` call (see `Event::QuestionAsked`).
     Answer { call_id: CallId, text: String },
+    /// Compact the history before the next model request.
+    Compact,
     /// End the session after the current turn.
     Shutdown,
 }

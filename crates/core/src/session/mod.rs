@@ -6,10 +6,13 @@
 //! request or kills the running command at once; an answer reaches a waiting `ask_user`. Every
 //! step is written to the session journal ([`crate::journal`]) before it takes effect.
 
+mod compact;
 mod turn;
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use cox_model::ModelClient;
 use cox_protocol::{
@@ -31,7 +34,11 @@ pub struct SessionConfig {
     pub max_output_tokens: Option<u32>,
     /// Tool output kept in the context, per call (head and tail beyond it).
     pub tool_output_max_bytes: usize,
-    pub context_window: Option<u64>,
+    pub context_window: u64,
+    /// The window is a guess (unknown model): said once, as a warning.
+    pub context_window_assumed: bool,
+    /// Compact when the context reaches this fraction of the window.
+    pub compact_threshold: f64,
     /// Environment variables kept from tool processes (provider keys).
     pub hidden_env: Vec<String>,
     /// A person is there to answer `ask_user` (through `Op::Answer`).
@@ -45,6 +52,8 @@ pub const JOURNAL_CAPTURE_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Default)]
 pub struct Start {
     pub history: Vec<Item>,
+    /// The pinned block (task and plan restored on resume; AGENTS.md read afresh).
+    pub pinned: crate::context::Pinned,
     /// A resumed session's unfinished business: calls owed (or cut short), and whether to continue
     /// the turn loop without a new prompt.
     pub resume: Option<Resume>,
@@ -98,13 +107,20 @@ pub fn spawn(
     let (ops_tx, ops_rx) = mpsc::channel(32);
     let (events_tx, events_rx) = mpsc::channel(256);
     let date = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let instructions = crate::prompt::system_prompt(&config.cwd, &tools.names(), &date[..10]);
+    let base_instructions = crate::prompt::system_prompt(&config.cwd, &tools.names(), &date[..10]);
+    let instructions = format!("{base_instructions}{}", start.pinned.render());
+    let compact_requested = Arc::new(AtomicBool::new(false));
     let session = Session {
         id: id.clone(),
         config,
         client,
         tools,
+        base_instructions,
         instructions,
+        pinned: start.pinned,
+        baseline: None,
+        bytes_since: 0,
+        compact_requested: Arc::clone(&compact_requested),
         history: start.history,
         journal,
         emitter: Emitter {
@@ -114,7 +130,7 @@ pub fn spawn(
         turn: 0,
         usage: Usage::default(),
     };
-    tokio::spawn(session.run(ops_rx, start.resume));
+    tokio::spawn(session.run(ops_rx, start.resume, compact_requested));
     SessionHandle {
         id,
         ops: ops_tx,
@@ -159,7 +175,17 @@ struct Session {
     config: SessionConfig,
     client: Box<dyn ModelClient>,
     tools: ToolRegistry,
+    /// The system prompt without the pinned block.
+    base_instructions: String,
+    /// The system prompt as sent: base and pinned block, re-rendered only when the block changes.
     instructions: String,
+    pinned: crate::context::Pinned,
+    /// Context tokens after the last response, as the provider counted them.
+    baseline: Option<u64>,
+    /// Bytes added to the history since that count.
+    bytes_since: usize,
+    /// Set by `Op::Compact`; read before the next request.
+    compact_requested: Arc<AtomicBool>,
     history: Vec<Item>,
     journal: Journal,
     emitter: Emitter,
@@ -168,7 +194,12 @@ struct Session {
 }
 
 impl Session {
-    async fn run(mut self, mut ops: mpsc::Receiver<Op>, resume: Option<Resume>) {
+    async fn run(
+        mut self,
+        mut ops: mpsc::Receiver<Op>,
+        resume: Option<Resume>,
+        compact: Arc<AtomicBool>,
+    ) {
         self.emitter
             .emit(Event::SessionStarted {
                 session_id: self.id.clone(),
@@ -177,6 +208,14 @@ impl Session {
                 cwd: self.config.cwd.display().to_string(),
             })
             .await;
+        if self.config.context_window_assumed {
+            let message = format!(
+                "the catalog does not know model `{}`; assuming a {}-token context window (set \
+                 model_context_window in config.toml)",
+                self.config.model, self.config.context_window
+            );
+            self.warn(message).await;
+        }
         let mut status = SessionStatus::Completed;
         let mut answer = None;
         let mut queued: VecDeque<Task> = resume.map(Task::Resume).into_iter().collect();
@@ -188,6 +227,10 @@ impl Session {
                 None if shutting_down || !ops_open => break,
                 None => match ops.recv().await {
                     Some(Op::UserInput { text }) => Task::Prompt(text),
+                    Some(Op::Compact) => {
+                        compact.store(true, Ordering::Relaxed);
+                        continue;
+                    }
                     Some(Op::Interrupt | Op::Answer { .. }) => continue,
                     Some(Op::Shutdown) | None => break,
                 },
@@ -202,6 +245,7 @@ impl Session {
                         outcome = &mut running => break outcome,
                         op = ops.recv(), if ops_open => match op {
                             Some(Op::Interrupt) => cancel.cancel(),
+                            Some(Op::Compact) => compact.store(true, Ordering::Relaxed),
                             Some(Op::Answer { call_id, text }) => {
                                 let _ = answers_tx.try_send((call_id, text));
                             }
@@ -228,11 +272,13 @@ impl Session {
             };
         }
         let usage = self.usage;
+        let cost_usd = crate::catalog::cost(&self.config.model, &usage);
         self.emitter
             .emit(Event::SessionCompleted {
                 status,
                 answer,
                 usage,
+                cost_usd,
             })
             .await;
     }

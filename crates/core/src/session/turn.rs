@@ -4,7 +4,7 @@
 //! calling a tool or `max_turns` is reached.
 
 use cox_model::{ModelError, ModelRequest, ModelResponse, StreamEvent};
-use cox_protocol::{CallId, ErrorKind, Event, Item, SessionStatus, ToolCall, Usage};
+use cox_protocol::{CallId, CompactReason, ErrorKind, Event, Item, SessionStatus, ToolCall, Usage};
 use cox_tools::{Effect, Question, ToolContext, ToolOutput};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +19,7 @@ enum StreamEnd {
 }
 
 /// The task must stop: the journal could not record what was about to happen.
-struct JournalFailed;
+pub(super) struct JournalFailed;
 
 impl Session {
     pub(super) async fn run_task(
@@ -70,6 +70,11 @@ impl Session {
         };
         if let Some(text) = prompt {
             self.record(&Record::User { text: text.clone() }).await?;
+            if self.pinned.task.is_none() {
+                self.pinned.task = Some(text.clone());
+                self.render_instructions();
+            }
+            self.bytes_since += text.len();
             self.history.push(Item::User { text });
         }
         Ok(())
@@ -84,15 +89,14 @@ impl Session {
             self.turn += 1;
             let turn = self.turn;
             self.emitter.emit(Event::TurnStarted { turn }).await;
-            let request = ModelRequest {
-                model: self.config.model.clone(),
-                instructions: self.instructions.clone(),
-                items: self.history.clone(),
-                tools: self.tools.specs(),
-                session_id: self.id.clone(),
-                max_output_tokens: self.config.max_output_tokens,
-            };
-            let response = match self.stream(&request, cancel).await {
+            self.maybe_compact().await;
+            let mut result = self.stream(&self.request(), cancel).await;
+            if let Err(StreamEnd::Failed(ModelError::ContextOverflow { .. })) = &result {
+                // The provider counts differently than we estimated: compact, and try once more.
+                self.compact(CompactReason::Overflow).await;
+                result = self.stream(&self.request(), cancel).await;
+            }
+            let response = match result {
                 Ok(response) => response,
                 Err(StreamEnd::Cancelled) => {
                     self.emitter.emit(Event::TurnCompleted { turn }).await;
@@ -128,6 +132,9 @@ impl Session {
                     .await;
                 self.history.push(Item::Assistant { text: text.clone() });
             }
+            // The provider's count covers everything up to this response.
+            self.bytes_since = tool_calls.iter().map(|c| c.arguments.len()).sum();
+            self.baseline = usage.map(|u| u.input_tokens + u.output_tokens);
             if let Some(usage) = usage {
                 self.record_usage(usage).await;
             }
@@ -212,6 +219,12 @@ impl Session {
                     .await;
             }
             Some(Effect::Plan { steps, explanation }) => {
+                self.record(&Record::Plan {
+                    steps: steps.clone(),
+                })
+                .await?;
+                self.pinned.plan = Some(steps.clone());
+                self.render_instructions();
                 self.emitter
                     .emit(Event::PlanUpdated { steps, explanation })
                     .await;
@@ -225,6 +238,7 @@ impl Session {
                 output: output.output.clone(),
             })
             .await;
+        self.bytes_since += output.output.len();
         self.history.push(Item::ToolResult {
             call_id: call.call_id.clone(),
             ok: output.ok,
@@ -233,8 +247,24 @@ impl Session {
         Ok(())
     }
 
+    fn request(&self) -> ModelRequest {
+        ModelRequest {
+            model: self.config.model.clone(),
+            instructions: self.instructions.clone(),
+            items: self.history.clone(),
+            tools: self.tools.specs(),
+            session_id: self.id.clone(),
+            max_output_tokens: self.config.max_output_tokens,
+        }
+    }
+
+    /// Re-renders the system prompt after the pinned block changed.
+    fn render_instructions(&mut self) {
+        self.instructions = format!("{}{}", self.base_instructions, self.pinned.render());
+    }
+
     /// Appends to the journal; a failure is reported as an `error` event and stops the task.
-    async fn record(&mut self, record: &Record) -> Result<(), JournalFailed> {
+    pub(super) async fn record(&mut self, record: &Record) -> Result<(), JournalFailed> {
         match self.journal.append(record) {
             Ok(()) => Ok(()),
             Err(error) => {
@@ -347,6 +377,7 @@ impl Session {
                 output_tokens: usage.output_tokens,
                 context_tokens: usage.input_tokens + usage.output_tokens,
                 context_window: self.config.context_window,
+                cost_usd: crate::catalog::cost(&self.config.model, &usage),
             })
             .await;
     }
