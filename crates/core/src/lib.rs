@@ -39,15 +39,14 @@ pub fn start(config: &Config, cwd: PathBuf, interactive: bool) -> Result<Session
     };
     let secrets = api_key.iter().cloned().collect();
     let journal = journal::Journal::create(&config.home, &header, secrets)?;
-    launch(
-        config,
-        cwd,
-        interactive,
-        api_key,
-        id,
-        journal,
-        session::Start::default(),
-    )
+    let start = session::Start {
+        pinned: context::Pinned {
+            agents: context::agents_md(&cwd),
+            ..context::Pinned::default()
+        },
+        ..session::Start::default()
+    };
+    launch(config, cwd, interactive, api_key, id, journal, start)
 }
 
 /// Continues a recorded session: settles the calls it was running when it stopped, then goes on —

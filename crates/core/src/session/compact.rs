@@ -99,6 +99,14 @@ impl Session {
     pub(super) async fn compact(&mut self, reason: CompactReason) {
         let before = self.estimate_tokens();
         let keep_from = self.keep_from();
+        if keep_from == 0 {
+            let message = format!(
+                "the context is at about {before} of {} tokens, but every turn is recent: nothing to compact yet",
+                self.config.context_window
+            );
+            self.warn(message).await;
+            return;
+        }
         let mut elided = 0;
         for item in &mut self.history[..keep_from] {
             if let Item::ToolResult { output, .. } = item
@@ -116,15 +124,15 @@ impl Session {
         self.baseline = None;
         self.bytes_since = 0;
         let mut summarized = 0;
-        if self.estimate_tokens() >= self.threshold() && keep_from > 0 {
-            if let Some(summary) = self.summarize(keep_from).await {
-                summarized = keep_from;
-                let mut history = vec![Item::User {
-                    text: format!("{SUMMARY_HEADER}\n{summary}"),
-                }];
-                history.extend(self.history.drain(keep_from..));
-                self.history = history;
-            }
+        if self.estimate_tokens() >= self.threshold()
+            && let Some(summary) = self.summarize(keep_from).await
+        {
+            summarized = keep_from;
+            let mut history = vec![Item::User {
+                text: format!("{SUMMARY_HEADER}\n{summary}"),
+            }];
+            history.extend(self.history.drain(keep_from..));
+            self.history = history;
         }
         let after = self.estimate_tokens();
         // Journaled with the history it produced, so a resumed session sees what the model saw.
