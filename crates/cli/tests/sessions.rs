@@ -102,6 +102,38 @@ fn a_finished_session_is_listed_and_resumes_only_with_a_new_prompt() {
         ]
     );
 
+    // A long output is shortened for the model but kept whole in the journal.
+    let long = Env::new();
+    let server_long = MockServer::start(Script {
+        turns: vec![
+            Turn::call("shell", r#"{"command":["seq","1","20000"]}"#),
+            Turn::text(&["ok"]),
+        ],
+    })
+    .unwrap();
+    let run_long = long
+        .cox(&server_long)
+        .args(["exec", "count"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        run_long.status.code(),
+        Some(0),
+        "{}",
+        text(&run_long.stderr)
+    );
+    let records = load_journal(&long.journals()[0]);
+    let end = records.iter().find(|r| r["type"] == "tool_end").unwrap();
+    assert!(
+        end["output"].as_str().unwrap().contains("lines ("),
+        "shortened for the model"
+    );
+    assert!(end["full"].as_str().unwrap().ends_with("19999\n20000\n"));
+    assert!(
+        end["full"].as_str().unwrap().contains("\n10000\n"),
+        "the middle is in the journal"
+    );
+
     let list = env.cox(&server).arg("sessions").output().unwrap();
     let listing = text(&list.stdout);
     assert!(listing.contains("completed"), "{listing}");

@@ -121,3 +121,60 @@ async fn interrupt_while_waiting_for_an_answer_ends_the_task() {
     assert_eq!(status, SessionStatus::Interrupted);
     assert_eq!(server.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn compact_on_request_elides_old_outputs_before_the_next_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = |n: u32| Turn::call("shell", &format!(r#"{{"command":["seq","1","{n}"]}}"#));
+    let turns = vec![
+        big(300),
+        big(2),
+        big(3),
+        Turn::text(&["First done."]),
+        Turn::text(&["Second done."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut session = start(&server, dir.path(), false);
+    session
+        .submit(Op::UserInput {
+            text: "first".into(),
+        })
+        .await;
+    let mut compactions = Vec::new();
+    loop {
+        match session.next_event().await.expect("events").event {
+            Event::AgentMessage { text } if text == "First done." => {
+                // Asked for between tasks: applies before the next request.
+                session.submit(Op::Compact).await;
+                session
+                    .submit(Op::UserInput {
+                        text: "second".into(),
+                    })
+                    .await;
+                session.submit(Op::Shutdown).await;
+            }
+            Event::Compacted {
+                reason,
+                outputs_elided,
+                ..
+            } => compactions.push((reason, outputs_elided)),
+            Event::SessionCompleted { status, .. } => {
+                assert_eq!(status, SessionStatus::Completed);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(compactions.len(), 1, "{compactions:?}");
+    assert_eq!(compactions[0].0, cox_protocol::CompactReason::Requested);
+    let requests = server.requests();
+    let elided = requests
+        .iter()
+        .filter(|r| {
+            r.body
+                .to_string()
+                .contains("[output elided when the context was compacted")
+        })
+        .count();
+    assert!(elided >= 1, "no request carried an elided output");
+}

@@ -7,6 +7,8 @@
 //! what is compacted. Each compaction is journaled with the resulting history, so a resumed session
 //! sees what the model saw.
 
+use std::borrow::Cow;
+
 use cox_model::ModelRequest;
 use cox_protocol::{CompactReason, Event, Item};
 use tokio::sync::mpsc;
@@ -33,36 +35,48 @@ impl Session {
     /// Tokens the next request would occupy: the provider's last count plus an estimate of what was
     /// added since; near the threshold (or with no count yet), the whole request counted.
     pub(super) fn estimate_tokens(&self) -> u64 {
-        let rough = match self.baseline {
-            Some(baseline) => baseline + context::approximate(self.bytes_since),
-            None => context::approximate(self.request_texts().iter().map(|t| t.len()).sum()),
+        // With the provider's count, only what was added since needs estimating; without, all.
+        let (known, texts) = match self.baseline {
+            Some(baseline) => (
+                baseline,
+                self.item_texts(self.counted_items.min(self.history.len())),
+            ),
+            None => {
+                let mut texts = self.fixed_texts();
+                texts.extend(self.item_texts(0));
+                (0, texts)
+            }
         };
+        let rough = known + context::approximate(texts.iter().map(|t| t.len()).sum());
         // Far from the threshold the rough figure decides; the tokenizer is loaded only near it.
         if rough < self.threshold() * 7 / 10 {
             return rough;
         }
-        context::count(&self.config.model, &self.request_texts())
+        known + context::count(&self.config.model, &texts)
     }
 
     fn threshold(&self) -> u64 {
         (self.config.context_window as f64 * self.config.compact_threshold) as u64
     }
 
-    /// The texts of the whole request: system prompt with the pinned block, tool schemas, history.
-    fn request_texts(&self) -> Vec<std::borrow::Cow<'_, str>> {
+    /// The system prompt (with the pinned block) and the tool schemas.
+    fn fixed_texts(&self) -> Vec<Cow<'_, str>> {
         let tools = serde_json::to_string(&self.tools.specs()).unwrap_or_default();
-        let mut texts = vec![
-            std::borrow::Cow::Borrowed(self.instructions.as_str()),
-            std::borrow::Cow::Owned(tools),
-        ];
-        for item in &self.history {
-            texts.push(std::borrow::Cow::Borrowed(match item {
-                Item::User { text } | Item::Assistant { text } => text.as_str(),
-                Item::ToolCall(call) => call.arguments.as_str(),
-                Item::ToolResult { output, .. } => output.as_str(),
-            }));
-        }
-        texts
+        vec![Cow::Borrowed(self.instructions.as_str()), Cow::Owned(tools)]
+    }
+
+    /// The texts of the history from item `from` on.
+    fn item_texts(&self, from: usize) -> Vec<Cow<'_, str>> {
+        self.history[from..]
+            .iter()
+            .map(|item| {
+                Cow::Borrowed(match item {
+                    Item::User { text } | Item::Assistant { text } => text.as_str(),
+                    Item::ToolCall(call) => call.arguments.as_str(),
+                    Item::ToolResult { output, .. } => output.as_str(),
+                })
+            })
+            .collect()
     }
 
     /// Compacts when the threshold is reached or a compaction was asked for.
@@ -122,7 +136,7 @@ impl Session {
             }
         }
         self.baseline = None;
-        self.bytes_since = 0;
+        self.counted_items = 0;
         let mut summarized = 0;
         if self.estimate_tokens() >= self.threshold()
             && let Some(summary) = self.summarize(keep_from).await

@@ -119,7 +119,7 @@ pub fn spawn(
         instructions,
         pinned: start.pinned,
         baseline: None,
-        bytes_since: 0,
+        counted_items: 0,
         compact_requested: Arc::clone(&compact_requested),
         history: start.history,
         journal,
@@ -182,8 +182,8 @@ struct Session {
     pinned: crate::context::Pinned,
     /// Context tokens after the last response, as the provider counted them.
     baseline: Option<u64>,
-    /// Bytes added to the history since that count.
-    bytes_since: usize,
+    /// History items that count covers; those after it are estimated.
+    counted_items: usize,
     /// Set by `Op::Compact`; read before the next request.
     compact_requested: Arc<AtomicBool>,
     history: Vec<Item>,

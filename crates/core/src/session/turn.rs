@@ -74,7 +74,6 @@ impl Session {
                 self.pinned.task = Some(text.clone());
                 self.render_instructions();
             }
-            self.bytes_since += text.len();
             self.history.push(Item::User { text });
         }
         Ok(())
@@ -132,9 +131,9 @@ impl Session {
                     .await;
                 self.history.push(Item::Assistant { text: text.clone() });
             }
-            // The provider's count covers everything up to this response.
-            self.bytes_since = tool_calls.iter().map(|c| c.arguments.len()).sum();
+            // The provider's count covers everything up to and including this response.
             self.baseline = usage.map(|u| u.input_tokens + u.output_tokens);
+            self.counted_items = self.history.len() + tool_calls.len();
             if let Some(usage) = usage {
                 self.record_usage(usage).await;
             }
@@ -238,7 +237,6 @@ impl Session {
                 output: output.output.clone(),
             })
             .await;
-        self.bytes_since += output.output.len();
         self.history.push(Item::ToolResult {
             call_id: call.call_id.clone(),
             ok: output.ok,
