@@ -281,6 +281,13 @@ fn sigkill_at_random_moments_then_resume_repeats_no_side_effect() {
         } else if journals.is_empty() {
             expect(&resumed, 2, "there is no recorded session");
             "killed before the journal existed"
+        } else if !load_journal(&journals[0])
+            .iter()
+            .any(|r| r["type"] == "user")
+        {
+            // Killed between creating the journal and recording the prompt: nothing to continue.
+            expect(&resumed, 2, "has no task yet; give a prompt");
+            "killed before the task was recorded"
         } else {
             let records = load_journal(&journals[0]);
             assert_eq!(

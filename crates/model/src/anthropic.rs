@@ -70,13 +70,14 @@ pub fn body(request: &ModelRequest) -> Value {
             })
         })
         .collect();
+    // Fixed parts first, the growing conversation last (see `responses::body`).
     json!({
         "model": request.model,
         "max_tokens": request.max_output_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
         "system": request.instructions,
-        "messages": messages,
         "tools": tools,
         "stream": true,
+        "messages": messages,
     })
 }
 

@@ -70,9 +70,9 @@ pub fn body(request: &ModelRequest) -> Value {
             })
         })
         .collect();
+    // Fixed parts first, the growing conversation last (see `responses::body`).
     let mut body = json!({
         "model": request.model,
-        "messages": messages,
         "tools": tools,
         "tool_choice": "auto",
         "stream": true,
@@ -81,6 +81,7 @@ pub fn body(request: &ModelRequest) -> Value {
     if let Some(max) = request.max_output_tokens {
         body["max_tokens"] = json!(max);
     }
+    body["messages"] = json!(messages);
     body
 }
 

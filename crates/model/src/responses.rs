@@ -29,10 +29,11 @@ pub fn body(request: &ModelRequest) -> Value {
             })
         })
         .collect();
+    // What stays the same through a session comes first and the growing history last, so that
+    // each request's body starts with the previous one's, byte for byte.
     let mut body = json!({
         "model": request.model,
         "instructions": request.instructions,
-        "input": input,
         "tools": tools,
         "tool_choice": "auto",
         "parallel_tool_calls": true,
@@ -43,6 +44,7 @@ pub fn body(request: &ModelRequest) -> Value {
     if let Some(max) = request.max_output_tokens {
         body["max_output_tokens"] = json!(max);
     }
+    body["input"] = json!(input);
     body
 }
 
