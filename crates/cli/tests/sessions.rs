@@ -258,7 +258,9 @@ fn sigkill_at_random_moments_then_resume_repeats_no_side_effect() {
                 turn
             })
             .collect();
-        turns.push(Turn::text(&["Done."]));
+        // Spare answers: a run killed while the final answer streamed has used one up unrecorded,
+        // and its resumed run asks again.
+        turns.extend((0..3).map(|_| Turn::text(&["Done."])));
         let server = MockServer::start(Script { turns }).unwrap();
         let mut child = env
             .cox(&server)
@@ -288,6 +290,18 @@ fn sigkill_at_random_moments_then_resume_repeats_no_side_effect() {
             // Killed between creating the journal and recording the prompt: nothing to continue.
             expect(&resumed, 2, "has no task yet; give a prompt");
             "killed before the task was recorded"
+        } else if resumed.status.code() == Some(2)
+            && text(&resumed.stderr).contains("already completed")
+        {
+            // Killed after the final answer was recorded: the task was done.
+            let records = load_journal(&journals[0]);
+            let last_response = records
+                .iter()
+                .rev()
+                .find(|r| r["type"] == "response")
+                .unwrap();
+            assert_eq!(last_response["text"], "Done.", "round {round}");
+            "killed after the answer"
         } else {
             let records = load_journal(&journals[0]);
             assert_eq!(

@@ -32,10 +32,13 @@ pub struct Restored {
 pub fn restore(records: &[Record]) -> Restored {
     let mut restored = Restored::default();
     let mut started: Vec<CallId> = Vec::new();
+    // A final answer recorded without its task end (killed in between) still ended the task.
+    let mut answered: Option<String> = None;
     for record in records {
         match record {
             Record::Session { .. } => {}
             Record::User { text } => {
+                answered = None;
                 restored.task.get_or_insert_with(|| text.clone());
                 restored.history.push(Item::User { text: text.clone() });
                 restored.last_status = None;
@@ -54,6 +57,7 @@ pub fn restore(records: &[Record]) -> Restored {
                 }
                 restored.pending = tool_calls.iter().map(|c| (c.clone(), false)).collect();
                 started.clear();
+                answered = tool_calls.is_empty().then(|| text.clone());
             }
             Record::ToolStart { call_id } => {
                 started.push(call_id.clone());
@@ -81,11 +85,16 @@ pub fn restore(records: &[Record]) -> Restored {
             Record::Plan { steps } => restored.plan = Some(steps.clone()),
             Record::Compacted { history } => restored.history = history.clone(),
             Record::TaskEnd { status, answer } => {
+                answered = None;
                 restored.last_status = Some(*status);
                 restored.last_answer = answer.clone();
                 restored.pending.clear();
             }
         }
+    }
+    if let Some(text) = answered.filter(|_| restored.last_status.is_none()) {
+        restored.last_status = Some(SessionStatus::Completed);
+        restored.last_answer = Some(text);
     }
     restored
 }
@@ -133,6 +142,21 @@ mod tests {
             .map(|(c, started)| (c.call_id.0.as_str(), *started))
             .collect();
         assert_eq!(pending, [("b", true), ("c", false)]);
+    }
+
+    #[test]
+    fn a_final_answer_without_its_task_end_completed_the_task() {
+        let records = vec![
+            Record::User { text: "go".into() },
+            Record::Response {
+                text: "the answer".into(),
+                tool_calls: vec![],
+                usage: None,
+            },
+        ];
+        let restored = restore(&records);
+        assert_eq!(restored.last_status, Some(SessionStatus::Completed));
+        assert_eq!(restored.last_answer.as_deref(), Some("the answer"));
     }
 
     #[test]
