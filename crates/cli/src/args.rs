@@ -39,6 +39,13 @@ pub struct Shared {
     /// Stop after this many model turns without a final answer (default 100).
     #[arg(long, value_name = "N", global = true)]
     pub max_turns: Option<u32>,
+    /// Accept steering while the agent works: with stdin not a terminal, stdin carries JSON Lines
+    /// control ops ({"op":"pause"}, {"op":"resume"}, {"op":"steer","text":"…"}, {"op":"interrupt"}).
+    #[arg(long, global = true)]
+    pub steerable: bool,
+    /// With --steerable: how long each write or command is announced before it runs (0: off).
+    #[arg(long, value_name = "MS", global = true)]
+    pub steer_grace: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

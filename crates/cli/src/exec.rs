@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cox_core::{Config, Overrides, SessionHandle};
+use cox_core::{Config, Overrides, RunOptions, SessionHandle};
 use cox_protocol::{Event, Op, SessionStatus};
 
 use crate::args::Shared;
@@ -19,11 +19,74 @@ pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
     let prompt = cox_core::prompt::expand_attachments(&prompt, &cwd)?;
     let home = cox_core::config::cox_home()?;
     let config = Config::load(&home, &overrides(shared))?;
+    let options = run_options(shared)?;
     runtime()?.block_on(drive(
-        |interactive| cox_core::start(&config, cwd, interactive),
+        |options| cox_core::start(&config, cwd, options),
+        options,
         Some(prompt),
         shared.json,
     ))
+}
+
+/// How to run: steering from stdin, or a person at the terminal for `ask_user`.
+pub fn run_options(shared: &Shared) -> Result<RunOptions, Failure> {
+    let stdin_tty = std::io::stdin().is_terminal();
+    if shared.steerable && stdin_tty {
+        return Err(Failure::usage(
+            "--steerable on a terminal needs the live terminal UI, which is not built yet",
+            "pipe JSON Lines control ops on stdin, e.g. {\"op\":\"pause\"}",
+        ));
+    }
+    if shared.steer_grace.is_some() && !shared.steerable {
+        return Err(Failure::usage(
+            "--steer-grace works with --steerable",
+            "add --steerable",
+        ));
+    }
+    Ok(RunOptions {
+        // With steering, stdin is the control channel; otherwise a terminal can answer questions.
+        interactive: stdin_tty,
+        steerable: shared.steerable,
+        steer_grace_ms: shared
+            .steer_grace
+            .unwrap_or(cox_core::DEFAULT_STEER_GRACE_MS),
+        one_shot: shared.steerable,
+    })
+}
+
+/// Forwards JSON Lines control ops from stdin to the session. A line that is not an op is reported
+/// and skipped. At the end of input the session is told to finish — and, if the last word was
+/// `pause`, interrupted, since no one is left to resume it.
+fn read_control(ops: tokio::sync::mpsc::Sender<Op>) {
+    std::thread::spawn(move || {
+        let mut paused = false;
+        for (number, line) in std::io::stdin().lines().enumerate() {
+            let Ok(line) = line else { break };
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Op>(&line) {
+                Ok(op) => {
+                    paused = match &op {
+                        Op::Pause => true,
+                        Op::Resume | Op::Steer { .. } | Op::Interrupt => false,
+                        _ => paused,
+                    };
+                    if ops.blocking_send(op).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => eprintln!(
+                    "steering: line {} of stdin is not a control op ({e}); expected e.g. {{\"op\":\"pause\"}}",
+                    number + 1
+                ),
+            }
+        }
+        if paused {
+            let _ = ops.blocking_send(Op::Interrupt);
+        }
+        let _ = ops.blocking_send(Op::Shutdown);
+    });
 }
 
 /// The binary's runtime: one thread is plenty for one session, and keeps start-up small.
@@ -93,13 +156,13 @@ fn read_prompt(prompt: &str) -> Result<String, Failure> {
 }
 
 pub async fn drive(
-    start: impl FnOnce(bool) -> Result<SessionHandle, cox_core::Error>,
+    start: impl FnOnce(RunOptions) -> Result<SessionHandle, cox_core::Error>,
+    options: RunOptions,
     prompt: Option<String>,
     json: bool,
 ) -> Result<ExitCode, Failure> {
-    // A person at the terminal can answer the model's questions; a pipe cannot.
-    let interactive = std::io::stdin().is_terminal();
-    let mut session = start(interactive)?;
+    let interactive = options.interactive;
+    let mut session = start(options)?;
     let ops = session.op_sender();
     // Registered before the task starts, so an early Ctrl-C is an interrupt, never a hard kill.
     let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -121,7 +184,11 @@ pub async fn drive(
     if let Some(text) = prompt {
         session.submit(Op::UserInput { text }).await;
     }
-    session.submit(Op::Shutdown).await;
+    if options.steerable {
+        read_control(session.op_sender());
+    } else {
+        session.submit(Op::Shutdown).await;
+    }
 
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();

@@ -72,6 +72,12 @@ impl Progress {
             )?,
             Event::Error { message, .. } => writeln!(err, "error: {message}")?,
             Event::Warning { message } => writeln!(err, "warning: {message}")?,
+            Event::Paused => writeln!(err, "PAUSED — nothing new starts until resume or steer")?,
+            Event::Resumed => writeln!(err, "resumed")?,
+            Event::Steered { text } => writeln!(err, "steered: {text}")?,
+            Event::ActionPending { name, grace_ms, .. } => {
+                writeln!(err, "  ({name} starts in {grace_ms} ms; pause to hold it)")?
+            }
             Event::Compacted {
                 outputs_elided,
                 items_summarized,

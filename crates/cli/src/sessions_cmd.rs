@@ -6,7 +6,7 @@ use cox_core::journal;
 use cox_core::{Config, Overrides};
 
 use crate::args::Shared;
-use crate::exec::{drive, overrides, runtime};
+use crate::exec::{drive, overrides, run_options, runtime};
 use crate::exit::Failure;
 
 pub fn list() -> Result<ExitCode, Failure> {
@@ -85,8 +85,10 @@ pub fn resume(shared: &Shared, last: bool, words: Vec<String>) -> Result<ExitCod
         }
     }
     let config = Config::load(&home, &wanted)?;
+    let options = run_options(shared)?;
     runtime()?.block_on(drive(
-        |interactive| cox_core::resume(&config, loaded, prompt, interactive),
+        |options| cox_core::resume(&config, loaded, prompt, options),
+        options,
         None,
         shared.json,
     ))

@@ -67,6 +67,16 @@ impl Pinned {
     }
 }
 
+/// How a steering directive enters the conversation (it is also pinned).
+pub fn directive_message(text: &str) -> String {
+    format!(
+        "[Correction from the user, from now on] {text}\nAcknowledge it in one line, adjust your plan (update_plan if you keep one), and continue."
+    )
+}
+
+/// Marks the text of a response cut short by a pause.
+pub const CUT_MARKER: &str = "\n[cut short: the user paused here]";
+
 /// The `AGENTS.md` files from the repository root (nearest ancestor with `.git`, else the working
 /// directory) down to the working directory, outermost first, each under its path; capped.
 pub fn agents_md(cwd: &Path) -> Option<String> {

@@ -66,6 +66,14 @@ pub enum Record {
     Compacted {
         history: Vec<Item>,
     },
+    /// A response cut short by a pause: its text so far stays in the conversation.
+    Cut {
+        text: String,
+    },
+    /// A steering directive, applied (in the conversation, and pinned from then on).
+    Steer {
+        text: String,
+    },
 }
 
 /// An open journal, appending.

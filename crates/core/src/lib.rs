@@ -23,10 +23,24 @@ pub use cox_model::Secret;
 pub use error::Error;
 pub use session::{SessionConfig, SessionHandle};
 
+/// How a front end runs a session.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// A person can answer the model's questions (`ask_user`).
+    pub interactive: bool,
+    /// Steering is on: writes and commands are announced and held `steer_grace_ms` first.
+    pub steerable: bool,
+    pub steer_grace_ms: u64,
+    /// End after a task that was not interrupted (an interrupted one waits for the next op).
+    pub one_shot: bool,
+}
+
+/// Default grace window of `--steerable`, in milliseconds.
+pub const DEFAULT_STEER_GRACE_MS: u64 = 300;
+
 /// Starts a new session for `config` in `cwd`, resolving the provider's key (an error when it needs
-/// one and none is set) and creating its journal. `interactive`: a person can answer the model's
-/// questions (`ask_user`).
-pub fn start(config: &Config, cwd: PathBuf, interactive: bool) -> Result<SessionHandle, Error> {
+/// one and none is set) and creating its journal.
+pub fn start(config: &Config, cwd: PathBuf, options: RunOptions) -> Result<SessionHandle, Error> {
     let api_key = AuthStore::new(&config.home).require(&config.provider)?;
     let id = session::new_id();
     let header = journal::Record::Session {
@@ -46,7 +60,7 @@ pub fn start(config: &Config, cwd: PathBuf, interactive: bool) -> Result<Session
         },
         ..session::Start::default()
     };
-    launch(config, cwd, interactive, api_key, id, journal, start)
+    launch(config, cwd, options, api_key, id, journal, start)
 }
 
 /// Continues a recorded session: settles the calls it was running when it stopped, then goes on —
@@ -55,7 +69,7 @@ pub fn resume(
     config: &Config,
     loaded: journal::Loaded,
     prompt: Option<String>,
-    interactive: bool,
+    options: RunOptions,
 ) -> Result<SessionHandle, Error> {
     let Some((id, _, cwd, _, _)) = loaded.header() else {
         return Err(Error::Resume(format!(
@@ -97,20 +111,20 @@ pub fn resume(
             task: restored.task,
             agents: context::agents_md(&cwd),
             plan: restored.plan,
-            directives: Vec::new(),
+            directives: restored.directives,
         },
         resume: Some(session::Resume {
             pending: restored.pending,
             prompt,
         }),
     };
-    launch(config, cwd, interactive, api_key, id, journal, start)
+    launch(config, cwd, options, api_key, id, journal, start)
 }
 
 fn launch(
     config: &Config,
     cwd: PathBuf,
-    interactive: bool,
+    options: RunOptions,
     api_key: Option<Secret>,
     id: cox_protocol::SessionId,
     journal: journal::Journal,
@@ -139,7 +153,10 @@ fn launch(
         context_window_assumed: config.context_window_assumed,
         compact_threshold: config.compact_threshold,
         hidden_env,
-        interactive,
+        interactive: options.interactive,
+        steerable: options.steerable,
+        steer_grace_ms: options.steer_grace_ms,
+        one_shot: options.one_shot,
     };
     Ok(session::spawn(
         id,

@@ -26,6 +26,7 @@ pub struct Restored {
     /// The first prompt (pinned as the task) and the latest plan.
     pub task: Option<String>,
     pub plan: Option<Vec<PlanStep>>,
+    pub directives: Vec<String>,
 }
 
 /// Replays journal records (after the header) into a [`Restored`].
@@ -84,6 +85,15 @@ pub fn restore(records: &[Record]) -> Restored {
             }
             Record::Plan { steps } => restored.plan = Some(steps.clone()),
             Record::Compacted { history } => restored.history = history.clone(),
+            Record::Cut { text } => restored
+                .history
+                .push(Item::Assistant { text: text.clone() }),
+            Record::Steer { text } => {
+                restored.history.push(Item::User {
+                    text: crate::context::directive_message(text),
+                });
+                restored.directives.push(text.clone());
+            }
             Record::TaskEnd { status, answer } => {
                 answered = None;
                 restored.last_status = Some(*status);

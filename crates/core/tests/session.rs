@@ -25,6 +25,9 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         context_window: 100_000,
         context_window_assumed: false,
         compact_threshold: 0.85,
+        steerable: false,
+        steer_grace_ms: 0,
+        one_shot: false,
         hidden_env: Vec::new(),
         interactive,
     };

@@ -121,6 +121,20 @@ pub enum Event {
         /// Estimated cost of this response in US dollars, when the catalog has the model's price.
         cost_usd: Option<f64>,
     },
+    /// The barrier is up: from this event on, no tool call starts until `resumed` or `steered`.
+    Paused,
+    Resumed,
+    /// A directive was applied: it is in the conversation and pinned from now on.
+    Steered {
+        text: String,
+    },
+    /// A write or command is about to run; with `--steerable` it waits `grace_ms` first, and a
+    /// pause in that window stops it before it touches anything.
+    ActionPending {
+        call_id: CallId,
+        name: String,
+        grace_ms: u64,
+    },
     /// Something the person should know that does not stop the session.
     Warning {
         message: String,

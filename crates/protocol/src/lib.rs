@@ -18,6 +18,13 @@ pub enum Op {
     UserInput { text: String },
     /// Stop the current turn at once: cancel the model request and kill a running command.
     Interrupt,
+    /// The barrier: cancel the model request in flight, start no tool call until `resume` or
+    /// `steer` (a command already running may finish).
+    Pause,
+    /// Go on where the session stopped.
+    Resume,
+    /// A correction: added to the conversation and pinned for the rest of the session, then go on.
+    Steer { text: String },
     /// The person's answer to the question of an `ask_user` call (see `Event::QuestionAsked`).
     Answer { call_id: CallId, text: String },
     /// Compact the history before the next model request.

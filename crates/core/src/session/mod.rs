@@ -7,6 +7,7 @@
 //! step is written to the session journal ([`crate::journal`]) before it takes effect.
 
 mod compact;
+mod gate;
 mod turn;
 
 use std::collections::VecDeque;
@@ -43,6 +44,12 @@ pub struct SessionConfig {
     pub hidden_env: Vec<String>,
     /// A person is there to answer `ask_user` (through `Op::Answer`).
     pub interactive: bool,
+    /// Steering is on: writes and commands wait `steer_grace_ms` after being announced.
+    pub steerable: bool,
+    pub steer_grace_ms: u64,
+    /// End the session after a task that was not interrupted (headless steering: an interrupted
+    /// task waits for the next op instead).
+    pub one_shot: bool,
 }
 
 /// Command output kept for the journal, per call (the context gets `tool_output_max_bytes`).
@@ -125,8 +132,9 @@ pub fn spawn(
         journal,
         emitter: Emitter {
             tx: events_tx,
-            seq: 0,
+            seq: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         },
+        gate: Arc::new(gate::Gate::new()),
         turn: 0,
         usage: Usage::default(),
     };
@@ -138,16 +146,20 @@ pub fn spawn(
     }
 }
 
+/// Sends events. The actor's op loop and the running task each hold one; they share the sequence
+/// counter, and the bounded channel hands out places in the order they were asked for, so `seq`
+/// arrives in order.
+#[derive(Clone)]
 struct Emitter {
     tx: mpsc::Sender<EventEnvelope>,
-    seq: u64,
+    seq: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Emitter {
     async fn emit(&mut self, event: Event) {
-        self.seq += 1;
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let envelope = EventEnvelope {
-            seq: self.seq,
+            seq,
             ts: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             event,
         };
@@ -189,6 +201,7 @@ struct Session {
     history: Vec<Item>,
     journal: Journal,
     emitter: Emitter,
+    gate: Arc<gate::Gate>,
     turn: u32,
     usage: Usage,
 }
@@ -231,12 +244,38 @@ impl Session {
                         compact.store(true, Ordering::Relaxed);
                         continue;
                     }
+                    // Idle, a directive is a new task: the model goes on with it applied.
+                    Some(Op::Steer { text }) => {
+                        self.emitter
+                            .emit(Event::Steered { text: text.clone() })
+                            .await;
+                        self.gate.steer(text);
+                        Task::Resume(Resume {
+                            pending: Vec::new(),
+                            prompt: None,
+                        })
+                    }
+                    Some(Op::Pause) => {
+                        if self.gate.pause() {
+                            self.emitter.emit(Event::Paused).await;
+                        }
+                        continue;
+                    }
+                    Some(Op::Resume) => {
+                        if self.gate.resume() {
+                            self.emitter.emit(Event::Resumed).await;
+                        }
+                        continue;
+                    }
                     Some(Op::Interrupt | Op::Answer { .. }) => continue,
                     Some(Op::Shutdown) | None => break,
                 },
             };
             let cancel = CancellationToken::new();
             let (answers_tx, mut answers_rx) = mpsc::channel::<(CallId, String)>(4);
+            // The op loop flips the gate and announces it at once, whatever the task is doing.
+            let gate = Arc::clone(&self.gate);
+            let mut announcer = self.emitter.clone();
             let outcome = {
                 let running = self.run_task(task, cancel.clone(), &mut answers_rx);
                 tokio::pin!(running);
@@ -244,6 +283,20 @@ impl Session {
                     tokio::select! {
                         outcome = &mut running => break outcome,
                         op = ops.recv(), if ops_open => match op {
+                            Some(Op::Pause) => {
+                                if gate.pause() {
+                                    announcer.emit(Event::Paused).await;
+                                }
+                            }
+                            Some(Op::Resume) => {
+                                if gate.resume() {
+                                    announcer.emit(Event::Resumed).await;
+                                }
+                            }
+                            Some(Op::Steer { text }) => {
+                                announcer.emit(Event::Steered { text: text.clone() }).await;
+                                gate.steer(text);
+                            }
                             Some(Op::Interrupt) => cancel.cancel(),
                             Some(Op::Compact) => compact.store(true, Ordering::Relaxed),
                             Some(Op::Answer { call_id, text }) => {
@@ -260,16 +313,20 @@ impl Session {
                     }
                 }
             };
+            let interrupted = matches!(outcome, Outcome::Interrupted);
             (status, answer) = match outcome {
                 Outcome::Completed(text) => (SessionStatus::Completed, Some(text)),
                 Outcome::Failed => (SessionStatus::Failed, None),
                 Outcome::ProviderError => (SessionStatus::ProviderError, None),
                 Outcome::Interrupted => {
-                    // An interrupted task ends a headless session; the queued input is dropped.
+                    // Queued input is dropped: the person stopped the work to say something new.
                     queued.clear();
                     (SessionStatus::Interrupted, None)
                 }
             };
+            if self.config.one_shot && !interrupted && queued.is_empty() {
+                break;
+            }
         }
         let usage = self.usage;
         let cost_usd = crate::catalog::cost(&self.config.model, &usage);

@@ -15,6 +15,8 @@ use crate::resume::CUT_SHORT;
 
 enum StreamEnd {
     Cancelled,
+    /// A pause or steer cut the response short; its text so far.
+    Paused(String),
     Failed(ModelError),
 }
 
@@ -88,15 +90,40 @@ impl Session {
             self.turn += 1;
             let turn = self.turn;
             self.emitter.emit(Event::TurnStarted { turn }).await;
+            // Read before the barrier: a pause or steer from here on cuts the request short.
+            let epoch = self.gate.epoch();
+            if self.barrier(cancel).await.is_err() {
+                return Outcome::Failed;
+            }
+            if cancel.is_cancelled() {
+                self.emitter.emit(Event::TurnCompleted { turn }).await;
+                return Outcome::Interrupted;
+            }
             self.maybe_compact().await;
-            let mut result = self.stream(&self.request(), cancel).await;
+            let mut result = self.stream(&self.request(), cancel, epoch).await;
             if let Err(StreamEnd::Failed(ModelError::ContextOverflow { .. })) = &result {
                 // The provider counts differently than we estimated: compact, and try once more.
                 self.compact(CompactReason::Overflow).await;
-                result = self.stream(&self.request(), cancel).await;
+                result = self.stream(&self.request(), cancel, epoch).await;
             }
             let response = match result {
                 Ok(response) => response,
+                Err(StreamEnd::Paused(partial)) => {
+                    // The partial text stays, marked as cut; the next turn waits at the barrier.
+                    if !partial.is_empty() {
+                        let text = format!("{partial}{}", crate::context::CUT_MARKER);
+                        if self
+                            .record(&Record::Cut { text: text.clone() })
+                            .await
+                            .is_err()
+                        {
+                            return Outcome::Failed;
+                        }
+                        self.history.push(Item::Assistant { text });
+                    }
+                    self.emitter.emit(Event::TurnCompleted { turn }).await;
+                    continue;
+                }
                 Err(StreamEnd::Cancelled) => {
                     self.emitter.emit(Event::TurnCompleted { turn }).await;
                     return Outcome::Interrupted;
@@ -181,8 +208,13 @@ impl Session {
                     arguments: call.arguments.clone(),
                 })
                 .await;
+            let steered = self.hold(&call, cancel).await?;
             let output = if cancel.is_cancelled() {
                 ToolOutput::error("not run: the user interrupted before this call started")
+            } else if let Some(directive) = steered {
+                ToolOutput::error(format!(
+                    "not run: the user steered before this call started (\"{directive}\"); decide again"
+                ))
             } else {
                 self.record(&Record::ToolStart {
                     call_id: call.call_id.clone(),
@@ -193,6 +225,57 @@ impl Session {
             self.finish_call(&call, output).await?;
         }
         Ok(())
+    }
+
+    /// Waits at the steering gate, then applies the directives given meanwhile. Returns the last
+    /// directive applied, if any.
+    async fn barrier(
+        &mut self,
+        cancel: &CancellationToken,
+    ) -> Result<Option<String>, JournalFailed> {
+        if self.gate.is_paused() {
+            self.gate.wait_open(cancel).await;
+        }
+        let mut last = None;
+        for text in self.gate.take_directives() {
+            self.record(&Record::Steer { text: text.clone() }).await?;
+            self.history.push(Item::User {
+                text: crate::context::directive_message(&text),
+            });
+            self.pinned.directives.push(text.clone());
+            self.render_instructions();
+            last = Some(text);
+        }
+        Ok(last)
+    }
+
+    /// Before a call starts: with steering on, a write or command is announced and held for the
+    /// grace window (a pause in it holds the call at the barrier); every call passes the barrier.
+    /// Returns a directive given meanwhile: the call is then not run.
+    async fn hold(
+        &mut self,
+        call: &ToolCall,
+        cancel: &CancellationToken,
+    ) -> Result<Option<String>, JournalFailed> {
+        let acts = matches!(call.name.as_str(), "shell" | "apply_patch");
+        if self.config.steerable && acts && self.config.steer_grace_ms > 0 {
+            // Read before the announcement, so a pause that answers it is never missed.
+            let epoch = self.gate.epoch();
+            self.emitter
+                .emit(Event::ActionPending {
+                    call_id: call.call_id.clone(),
+                    name: call.name.clone(),
+                    grace_ms: self.config.steer_grace_ms,
+                })
+                .await;
+            let grace = std::time::Duration::from_millis(self.config.steer_grace_ms);
+            tokio::select! {
+                _ = tokio::time::sleep(grace) => {}
+                _ = self.gate.changed_since(epoch) => {}
+                _ = cancel.cancelled() => {}
+            }
+        }
+        self.barrier(cancel).await
     }
 
     /// Journals a call's result, announces its effects and result, and adds it to the history.
@@ -277,20 +360,26 @@ impl Session {
         }
     }
 
-    /// One model request, its deltas forwarded as events, abandoned at once on interrupt.
+    /// One model request, its deltas forwarded as events, abandoned at once on interrupt or pause.
     async fn stream(
         &mut self,
         request: &ModelRequest,
         cancel: &CancellationToken,
+        epoch: u64,
     ) -> Result<ModelResponse, StreamEnd> {
         let (tx, mut rx) = mpsc::channel(64);
         let client = &self.client;
         let emitter = &mut self.emitter;
+        let gate = std::sync::Arc::clone(&self.gate);
+        let mut partial = String::new();
         let response = client.stream(request, tx);
-        let forward = async move {
+        let forward = async {
             while let Some(event) = rx.recv().await {
                 let event = match event {
-                    StreamEvent::TextDelta(text) => Event::AgentMessageDelta { text },
+                    StreamEvent::TextDelta(text) => {
+                        partial.push_str(&text);
+                        Event::AgentMessageDelta { text }
+                    }
                     StreamEvent::ReasoningDelta(text) => Event::ReasoningDelta { text },
                     StreamEvent::Retrying {
                         attempt,
@@ -307,9 +396,15 @@ impl Session {
                 emitter.emit(event).await;
             }
         };
-        tokio::select! {
-            (result, ()) = async { tokio::join!(response, forward) } => result.map_err(StreamEnd::Failed),
-            _ = cancel.cancelled() => Err(StreamEnd::Cancelled),
+        let outcome = tokio::select! {
+            (result, ()) = async { tokio::join!(response, forward) } => Some(result),
+            _ = cancel.cancelled() => None,
+            _ = gate.changed_since(epoch) => None,
+        };
+        match outcome {
+            Some(result) => result.map_err(StreamEnd::Failed),
+            None if cancel.is_cancelled() => Err(StreamEnd::Cancelled),
+            None => Err(StreamEnd::Paused(partial)),
         }
     }
 

@@ -1,0 +1,299 @@
+//! Headless steering: `--steerable` with JSON Lines control ops on stdin, against a mock model that
+//! streams slowly. The barrier guarantee — after `paused`, no tool call starts until `resume` or
+//! `steer` — is checked on the file system and on the mock's request log.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use cox_testkit::{MockServer, Script, Turn};
+use serde_json::Value;
+
+struct Run {
+    _root: tempfile::TempDir,
+    repo: PathBuf,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    events: Receiver<Value>,
+    seen: Vec<Value>,
+}
+
+fn start(server: &MockServer, extra: &[&str]) -> Run {
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cox"))
+        .current_dir(&repo)
+        .env("COX_HOME", root.path().join("home"))
+        .env("OPENAI_API_KEY", "sk-test-steering-0000001")
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url()))
+        .args(["exec", "--json", "--steerable"])
+        .args(extra)
+        .arg("do the work")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, events) = channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(event) = serde_json::from_str::<Value>(&line) {
+                let _ = tx.send(event);
+            }
+        }
+    });
+    let stdin = child.stdin.take();
+    Run {
+        _root: root,
+        repo,
+        child,
+        stdin,
+        events,
+        seen: Vec::new(),
+    }
+}
+
+impl Run {
+    /// Waits for the next event of `kind` (bounded: a missing event fails the test, it never hangs).
+    fn wait(&mut self, kind: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event = self
+                .events
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no `{kind}` event; saw {:?}", self.kinds()));
+            self.seen.push(event.clone());
+            if event["type"] == kind {
+                return event;
+            }
+        }
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or("?").to_string())
+            .collect()
+    }
+
+    fn send(&mut self, op: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{op}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Closes stdin (the end of control input) and waits for cox to exit. The run (and its temp
+    /// directory) stays alive for inspection.
+    fn finish(&mut self) -> (i32, Vec<String>, PathBuf) {
+        drop(self.stdin.take());
+        let status = self.child.wait().unwrap();
+        while let Ok(event) = self.events.recv_timeout(Duration::from_secs(5)) {
+            self.seen.push(event);
+        }
+        let kinds = self.kinds();
+        (status.code().unwrap_or(-1), kinds, self.repo.clone())
+    }
+
+    fn file(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.repo.join(name)).ok()
+    }
+}
+
+fn slow_text(chunks: &[&str], delay_ms: u64) -> Turn {
+    let mut turn = Turn::text(chunks);
+    turn.delay_ms = delay_ms;
+    turn
+}
+
+fn append(word: &str) -> String {
+    format!(r#"{{"command":["sh","-c","echo {word} >> log.txt"]}}"#)
+}
+
+#[test]
+fn pause_during_text_stops_everything_and_a_steer_is_pinned_from_then_on() {
+    let first = slow_text(&["I will ", "delete ", "the ", "wrapper ", "now."], 150).with_call(
+        "shell",
+        &append("deleted"),
+        1,
+    );
+    let after =
+        Turn::text(&["Acknowledged: keeping the wrapper."]).with_call("shell", &append("kept"), 1);
+    let server = MockServer::start(Script {
+        turns: vec![first, after, Turn::text(&["Done."])],
+    })
+    .unwrap();
+    let mut run = start(&server, &["--steer-grace", "0"]);
+    run.wait("agent_message_delta");
+    run.send(r#"{"op":"pause"}"#);
+    run.wait("paused");
+    assert_eq!(run.file("log.txt"), None, "nothing ran");
+    run.send(r#"{"op":"steer","text":"Keep the wrapper, mark it @deprecated"}"#);
+    run.wait("steered");
+    let (code, kinds, repo) = run.finish();
+    assert_eq!(code, 0, "{kinds:?}");
+    // The cut response's call never ran; the steered one did.
+    assert_eq!(
+        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        "kept\n"
+    );
+    let requests = server.requests();
+    assert_eq!(
+        requests.len(),
+        3,
+        "the cut request, the steered one, the last"
+    );
+    for request in &requests[1..] {
+        let instructions = request.body["instructions"].as_str().unwrap();
+        assert!(
+            instructions.contains("- Keep the wrapper, mark it @deprecated"),
+            "pinned in every later request"
+        );
+    }
+    let input = requests[1].body["input"].to_string();
+    assert!(
+        input.contains("[cut short: the user paused here]"),
+        "{input}"
+    );
+    assert!(
+        input.contains("[Correction from the user, from now on] Keep the wrapper"),
+        "{input}"
+    );
+}
+
+#[test]
+fn pause_while_tool_call_arguments_stream_then_resume() {
+    let mut first = Turn::text(&["Working."]).with_call("shell", &append("first"), 12);
+    first.delay_ms = 120;
+    let again = Turn::call("shell", &append("second"));
+    let server = MockServer::start(Script {
+        turns: vec![first, again, Turn::text(&["Done."])],
+    })
+    .unwrap();
+    let mut run = start(&server, &["--steer-grace", "0"]);
+    run.wait("agent_message_delta");
+    run.send(r#"{"op":"pause"}"#);
+    run.wait("paused");
+    run.send(r#"{"op":"resume"}"#);
+    run.wait("resumed");
+    let (code, kinds, repo) = run.finish();
+    assert_eq!(code, 0, "{kinds:?}");
+    // The call whose arguments were streaming when the pause came was never completed, never run.
+    assert_eq!(
+        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        "second\n"
+    );
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[test]
+fn a_pause_in_the_grace_window_holds_the_command_until_resume() {
+    let turns = vec![Turn::call("shell", &append("held")), Turn::text(&["Done."])];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut run = start(&server, &["--steer-grace", "400"]);
+    run.wait("action_pending");
+    run.send(r#"{"op":"pause"}"#);
+    run.wait("paused");
+    // Well past the grace window: the command is held at the barrier, not run.
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        run.file("log.txt"),
+        None,
+        "the held command ran while paused"
+    );
+    assert!(!run.kinds().contains(&"tool_result".to_string()));
+    run.send(r#"{"op":"resume"}"#);
+    let (code, kinds, repo) = run.finish();
+    assert_eq!(code, 0, "{kinds:?}");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        "held\n"
+    );
+}
+
+#[test]
+fn a_steer_in_the_grace_window_cancels_the_command() {
+    let turns = vec![
+        Turn::call("shell", &append("unwanted")),
+        Turn::call("shell", &append("wanted")),
+        Turn::text(&["Done."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut run = start(&server, &["--steer-grace", "2000"]);
+    run.wait("action_pending");
+    run.send(r#"{"op":"steer","text":"Do not touch log.txt that way"}"#);
+    let (code, kinds, repo) = run.finish();
+    assert_eq!(code, 0, "{kinds:?}");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        "wanted\n"
+    );
+    let outputs = server.requests()[1].body["input"].to_string();
+    assert!(
+        outputs.contains("not run: the user steered before this call started"),
+        "{outputs}"
+    );
+}
+
+/// True while `pid` is a live (not zombie) process.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn interrupt_kills_the_command_tree_and_the_session_waits_for_a_directive() {
+    let command =
+        r#"{"command":["sh","-c","sleep 100 & echo $! > child.pid; echo $$ > shell.pid; wait"]}"#;
+    let turns = vec![
+        Turn::call("shell", command),
+        Turn::text(&["Stopped as asked."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut run = start(&server, &["--steer-grace", "0"]);
+    run.wait("tool_call");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while run.file("child.pid").is_none_or(|t| !t.ends_with('\n'))
+        || run.file("shell.pid").is_none()
+    {
+        assert!(Instant::now() < deadline, "the command never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pids: Vec<u32> = ["child.pid", "shell.pid"]
+        .iter()
+        .map(|f| run.file(f).unwrap().trim().parse().unwrap())
+        .collect();
+    run.send(r#"{"op":"interrupt"}"#);
+    let result = run.wait("tool_result");
+    assert!(
+        result["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted by the user"),
+        "{result}"
+    );
+    for pid in &pids {
+        assert!(!alive(*pid), "process {pid} survived the interrupt");
+    }
+    // The session did not end: a directive starts the next turn, which sees the interrupted call.
+    run.send(r#"{"op":"steer","text":"Leave the server alone."}"#);
+    let (code, kinds, _) = run.finish();
+    assert_eq!(code, 0, "{kinds:?}");
+    let next = server.requests()[1].body["input"].to_string();
+    assert!(next.contains("interrupted by the user"), "{next}");
+    assert!(next.contains("Leave the server alone."), "{next}");
+}

@@ -1,0 +1,136 @@
+//! The steering gate: pause, resume and steer, shared by the actor's op loop (which flips it the
+//! moment an op arrives) and the running task (which obeys it).
+//!
+//! The guarantee: once `paused` is emitted, the gate is closed, and every tool call and model request
+//! passes [`Gate::wait_open`] before it starts — so nothing new starts until `resume` or `steer`.
+//! Every pause or steer also bumps an epoch, which cancels a model request in flight even when the
+//! gate was opened again before the task noticed (a steer is a pause and a resume at once).
+
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct State {
+    paused: bool,
+    epoch: u64,
+}
+
+#[derive(Debug)]
+pub(super) struct Gate {
+    state: watch::Sender<State>,
+    directives: Mutex<Vec<String>>,
+}
+
+impl Gate {
+    pub(super) fn new() -> Self {
+        Gate {
+            state: watch::Sender::new(State {
+                paused: false,
+                epoch: 0,
+            }),
+            directives: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Closes the gate; false if it was closed already.
+    pub(super) fn pause(&self) -> bool {
+        self.state.send_if_modified(|state| {
+            let changed = !state.paused;
+            state.paused = true;
+            state.epoch += 1;
+            changed
+        })
+    }
+
+    /// Opens the gate; false if it was open.
+    pub(super) fn resume(&self) -> bool {
+        self.state.send_if_modified(|state| {
+            let changed = state.paused;
+            state.paused = false;
+            changed
+        })
+    }
+
+    /// Queues a directive and lets the task go on: it applies the directive before anything else.
+    pub(super) fn steer(&self, text: String) {
+        self.directives
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(text);
+        self.state.send_modify(|state| {
+            state.paused = false;
+            state.epoch += 1;
+        });
+    }
+
+    pub(super) fn epoch(&self) -> u64 {
+        self.state.borrow().epoch
+    }
+
+    pub(super) fn is_paused(&self) -> bool {
+        self.state.borrow().paused
+    }
+
+    /// Completes when a pause or steer happens after `epoch`.
+    pub(super) async fn changed_since(&self, epoch: u64) {
+        let mut watcher = self.state.subscribe();
+        let _ = watcher.wait_for(|state| state.epoch != epoch).await;
+    }
+
+    /// Waits while the gate is closed; false when interrupted meanwhile.
+    pub(super) async fn wait_open(&self, cancel: &CancellationToken) -> bool {
+        let mut watcher = self.state.subscribe();
+        tokio::select! {
+            result = watcher.wait_for(|state| !state.paused) => result.is_ok(),
+            _ = cancel.cancelled() => false,
+        }
+    }
+
+    /// The directives given since the last call, in order.
+    pub(super) fn take_directives(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .directives
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn steer_cancels_in_flight_work_even_when_the_gate_is_open_again() {
+        let gate = Gate::new();
+        let before = gate.epoch();
+        gate.steer("keep the wrapper".into());
+        assert!(!gate.is_paused());
+        gate.changed_since(before).await;
+        assert_eq!(gate.take_directives(), ["keep the wrapper"]);
+        assert!(gate.take_directives().is_empty());
+    }
+
+    #[tokio::test]
+    async fn wait_open_holds_until_resume_or_interrupt() {
+        let gate = std::sync::Arc::new(Gate::new());
+        assert!(gate.pause());
+        assert!(!gate.pause(), "already paused");
+        let cancel = CancellationToken::new();
+        let waiter = {
+            let gate = std::sync::Arc::clone(&gate);
+            let cancel = cancel.clone();
+            tokio::spawn(async move { gate.wait_open(&cancel).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        assert!(gate.resume());
+        assert!(waiter.await.unwrap());
+        gate.pause();
+        cancel.cancel();
+        assert!(!gate.wait_open(&cancel).await);
+    }
+}
