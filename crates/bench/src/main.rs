@@ -1,6 +1,7 @@
 //! `cox-bench exec-overhead [--cox PATH] [--runs N]`: what the harness costs around the model;
 //! `cox-bench tools [--tree DIR] [--runs N]`: the file tools (see `tools.rs`);
-//! `cox-bench context [--cox PATH] [--runs N]`: large contexts and the prompt-cache prefix (`context.rs`).
+//! `cox-bench context [--cox PATH] [--runs N]`: large contexts and the prompt-cache prefix (`context.rs`);
+//! `cox-bench steering [--cox PATH] [--runs N]`: pause latency (`steering.rs`).
 //!
 //! Runs the real `cox` binary against the scripted mock model at zero delay and reports medians of:
 //! `cox --version`; a 2-turn task (a `shell` call running `cat README.md`, then an answer) — wall
@@ -18,6 +19,7 @@ use cox_testkit::{MockServer, Script, Turn};
 use nix::sys::resource::{UsageWho, getrusage};
 
 mod context;
+mod steering;
 mod tools;
 
 struct Options {
@@ -27,7 +29,7 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: cox-bench exec-overhead|context [--cox PATH] [--runs N] | cox-bench tools [--tree DIR] [--runs N]";
+    let usage = "usage: cox-bench exec-overhead|context|steering [--cox PATH] [--runs N] | cox-bench tools [--tree DIR] [--runs N]";
     let Some(command) = args.next() else {
         bail!("{usage}")
     };
@@ -64,6 +66,10 @@ fn main() -> anyhow::Result<()> {
         "context" => {
             let cox = std::fs::canonicalize(&options.cox)?;
             context::run(&cox, options.runs)
+        }
+        "steering" => {
+            let cox = std::fs::canonicalize(&options.cox)?;
+            steering::run(&cox, options.runs)
         }
         other => bail!("unknown benchmark {other:?}; {usage}"),
     }

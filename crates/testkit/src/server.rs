@@ -30,6 +30,8 @@ pub struct Recorded {
     pub received_at: Instant,
     /// When the last frame of the answer was handed to the connection.
     pub answered_at: Option<Instant>,
+    /// When the mock found the client gone before the answer was complete (a cancelled request).
+    pub aborted_at: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -204,6 +206,7 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<Incoming>) -> Result<
             body,
             received_at,
             answered_at: None,
+            aborted_at: None,
         });
         let index = state.requests.len() - 1;
         let turn_no = state.next_turn;
@@ -249,11 +252,19 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<Incoming>) -> Result<
 
     let frames = frames::render(wire, &turn, turn_no + 1);
     let (tx, rx) = mpsc::channel(16);
+    let aborted = Arc::clone(&state);
     tokio::spawn(async move {
         let delay = Duration::from_millis(turn.delay_ms);
         let send = |text: String| {
             let tx = tx.clone();
-            async move { tx.send(Ok(Bytes::from(text))).await.is_ok() }
+            let aborted = Arc::clone(&aborted);
+            async move {
+                let sent = tx.send(Ok(Bytes::from(text))).await.is_ok();
+                if !sent && let Some(recorded) = lock(&aborted).requests.get_mut(index) {
+                    recorded.aborted_at.get_or_insert_with(Instant::now);
+                }
+                sent
+            }
         };
         for (n, text) in frames.body.into_iter().enumerate() {
             if n > 0 && !delay.is_zero() {

@@ -86,7 +86,9 @@ impl Session {
         cancel: &CancellationToken,
         answers: &mut mpsc::Receiver<(CallId, String)>,
     ) -> Outcome {
-        for _ in 0..self.config.max_turns {
+        // Responses cut short by a pause do not count: the limit is on the model's own turns.
+        let mut used = 0;
+        while used < self.config.max_turns {
             self.turn += 1;
             let turn = self.turn;
             self.emitter.emit(Event::TurnStarted { turn }).await;
@@ -139,6 +141,7 @@ impl Session {
                     return Outcome::ProviderError;
                 }
             };
+            used += 1;
             let ModelResponse {
                 text,
                 tool_calls,
