@@ -33,8 +33,8 @@ pub fn run_options(shared: &Shared) -> Result<RunOptions, Failure> {
     let stdin_tty = std::io::stdin().is_terminal();
     if shared.steerable && stdin_tty {
         return Err(Failure::usage(
-            "--steerable on a terminal needs the live terminal UI, which is not built yet",
-            "pipe JSON Lines control ops on stdin, e.g. {\"op\":\"pause\"}",
+            "`cox exec --steerable` reads control ops from stdin, which is a terminal here",
+            "run `cox` for the live session (SPACE pauses), or pipe JSON Lines ops such as {\"op\":\"pause\"}",
         ));
     }
     if shared.steer_grace.is_some() && !shared.steerable {
@@ -110,7 +110,7 @@ pub fn overrides(shared: &Shared) -> Overrides {
     }
 }
 
-fn working_dir(shared: &Shared) -> Result<PathBuf, Failure> {
+pub fn working_dir(shared: &Shared) -> Result<PathBuf, Failure> {
     let dir = match &shared.cd {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().map_err(|e| Failure {
@@ -133,7 +133,7 @@ fn working_dir(shared: &Shared) -> Result<PathBuf, Failure> {
     Ok(canonical)
 }
 
-fn read_prompt(prompt: &str) -> Result<String, Failure> {
+pub fn read_prompt(prompt: &str) -> Result<String, Failure> {
     let text = if prompt == "-" {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).map_err(|e| {

@@ -5,6 +5,7 @@ mod args;
 mod auth_cmd;
 mod exec;
 mod exit;
+mod interactive;
 mod progress;
 mod sessions_cmd;
 mod tools_cmd;
@@ -31,12 +32,15 @@ fn main() -> ExitCode {
         Some(Command::Tools) => tools_cmd::run(cli.shared.json),
         Some(Command::Resume { last, words }) => sessions_cmd::resume(&cli.shared, last, words),
         Some(Command::Sessions) => sessions_cmd::list(),
+        // On a terminal, `cox [PROMPT]` is the live session; piped, it is `cox exec`.
         None => match cli.prompt {
+            Some(prompt) if cox_term::available() => interactive::run(&cli.shared, Some(prompt)),
             Some(prompt) => exec::run(&cli.shared, &prompt),
+            None if cox_term::available() => interactive::run(&cli.shared, None),
             None if !std::io::stdin().is_terminal() => exec::run(&cli.shared, "-"),
             None => Err(Failure::usage(
-                "the interactive terminal session is not built yet",
-                "give the task as an argument: cox \"fix the failing test\" (or cox exec PROMPT)",
+                "stdout is not a terminal, so there is no live session to open",
+                "give the task as an argument: cox exec \"fix the failing test\"",
             )),
         },
     };

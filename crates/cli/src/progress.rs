@@ -103,7 +103,8 @@ impl Progress {
                     None => writeln!(err, "{}", usage_line(usage))?,
                 }
             }
-            Event::TurnStarted { .. }
+            Event::TaskCompleted { .. }
+            | Event::TurnStarted { .. }
             | Event::AgentMessageDelta { .. }
             | Event::ReasoningDelta { .. }
             | Event::Usage { .. }

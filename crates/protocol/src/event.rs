@@ -159,6 +159,11 @@ pub enum Event {
         kind: ErrorKind,
         message: String,
     },
+    /// One task (a prompt, or a resumed task) ended; the session waits for the next op.
+    TaskCompleted {
+        status: SessionStatus,
+        answer: Option<String>,
+    },
     TurnCompleted {
         turn: u32,
     },

@@ -42,7 +42,15 @@ impl Session {
             Outcome::Interrupted => (SessionStatus::Interrupted, None),
         };
         // Best effort: a journal that cannot take the end marker was already reported.
-        let _ = self.record(&Record::TaskEnd { status, answer }).await;
+        let _ = self
+            .record(&Record::TaskEnd {
+                status,
+                answer: answer.clone(),
+            })
+            .await;
+        self.emitter
+            .emit(Event::TaskCompleted { status, answer })
+            .await;
         outcome
     }
 

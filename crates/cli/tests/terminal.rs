@@ -1,0 +1,185 @@
+//! The real binary in a real terminal (tmux): type a prompt, watch the stream, SPACE, type a
+//! directive, Enter. The screen must show PAUSED, then the steer and the model's acknowledgement.
+//! Needs `tmux` (`.ci/run` installs it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cox_testkit::{MockServer, Script, Turn};
+
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let output = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Waits (bounded) until the screen shows `text`.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the screen never showed {text:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+/// The screen with what varies between runs made constant: where exactly the pause cut the stream,
+/// elapsed time, token counts, durations, the directory.
+fn normalise(screen: &str, repo: &str) -> String {
+    let mut out = Vec::new();
+    let mut after_prompt = false;
+    for line in screen.lines() {
+        let mut line = line.replace(repo, "[repo]");
+        if after_prompt {
+            line = "[the stream, cut where the pause came]".to_string();
+            after_prompt = false;
+        } else if line.starts_with("› rewrite the helper") {
+            after_prompt = true;
+        }
+        let states = ["READY · ", "WORKING · ", "PAUSED · "];
+        if states.iter().any(|s| line.starts_with(s)) {
+            // STATE · model · Ns · T tok [· ctx P%] · hints
+            let parts: Vec<&str> = line.split(" · ").collect();
+            let hints: Vec<&str> = parts[2..]
+                .iter()
+                .copied()
+                .filter(|p| !p.ends_with('s') || p.contains(' '))
+                .filter(|p| !p.ends_with(" tok") && !p.starts_with("ctx "))
+                .collect();
+            line = format!(
+                "{} · {} · [time] · [tokens] · {}",
+                parts[0],
+                parts[1],
+                hints.join(" · ")
+            );
+        }
+        if let Some(at) = line.find("duration: ") {
+            let end = line[at..].find(" s").map_or(line.len(), |e| at + e + 2);
+            line = format!("{}duration: [d]{}", &line[..at], &line[end..]);
+        }
+        out.push(line.trim_end().to_string());
+    }
+    while out.last().is_some_and(|l| l.is_empty()) {
+        out.pop();
+    }
+    out.join("\n")
+}
+
+#[test]
+fn space_pauses_and_a_typed_directive_steers_in_a_real_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        panic!("tmux is not installed: apt-get install tmux (.ci/run does)");
+    }
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let mut slow = Turn::text(&[
+        "I will ",
+        "read the ",
+        "README ",
+        "and then ",
+        "rewrite ",
+        "the whole ",
+        "thing ",
+        "from ",
+        "scratch ",
+        "right ",
+        "away.",
+    ])
+    .with_call(
+        "shell",
+        r#"{"command":["sh","-c","echo rewritten >> log.txt"]}"#,
+        1,
+    );
+    slow.delay_ms = 300;
+    let ack = Turn::text(&[
+        "Acknowledged. ",
+        "Adjusting plan: ",
+        "I will keep the wrapper.",
+    ])
+    .with_call(
+        "shell",
+        r#"{"command":["sh","-c","echo kept >> log.txt"]}"#,
+        1,
+    );
+    let server = MockServer::start(Script {
+        turns: vec![slow, ack, Turn::text(&["Done: kept the wrapper."])],
+    })
+    .unwrap();
+    let name = format!("cox-test-{}", std::process::id());
+    let command = format!(
+        "cd '{}' && env -u NO_COLOR COX_HOME='{}' OPENAI_API_KEY=sk-test-terminal-0001 OPENAI_BASE_URL='{}/v1' TERM=xterm-256color '{}'; sleep 60",
+        repo.display(),
+        root.path().join("home").display(),
+        server.url(),
+        env!("CARGO_BIN_EXE_cox"),
+    );
+    let status = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "100",
+            "-y",
+            "30",
+            &command,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tmux = Tmux { name };
+    tmux.wait_for("READY");
+    tmux.keys(&["rewrite the helper", "Enter"]);
+    tmux.wait_for("I will ");
+    tmux.keys(&["Space"]);
+    tmux.wait_for("PAUSED");
+    assert!(
+        !repo.join("log.txt").exists(),
+        "nothing ran after the pause"
+    );
+    tmux.keys(&["Keep the wrapper", "Enter"]);
+    tmux.wait_for("Done: kept the wrapper.");
+    let screen = tmux.wait_for("READY");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        "kept\n"
+    );
+    let canonical = std::fs::canonicalize(&repo).unwrap().display().to_string();
+    insta::assert_snapshot!("steering_in_tmux", normalise(&screen, &canonical));
+    tmux.keys(&["/quit", "Enter"]);
+}

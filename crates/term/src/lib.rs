@@ -1,0 +1,369 @@
+//! The inline terminal UI: the session's stream written into the normal scrollback (no alternate
+//! screen, so it survives), with a live area at the bottom — the line being streamed, the input
+//! line, and a status line updated in place. Keys: SPACE pauses (the barrier), Enter with text
+//! steers, Enter on an empty line resumes, Esc interrupts, Ctrl-C twice quits.
+//!
+//! This crate sees only `cox-protocol`: events come in on a channel, ops go out on another. It owns
+//! the terminal while it runs (raw mode, restored on every exit path by a guard).
+
+mod render;
+mod screen;
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use cox_protocol::{Event, EventEnvelope, Op, SessionStatus};
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use tokio::sync::mpsc;
+
+use screen::Screen;
+
+/// Whether the live UI can run here: stdin and stdout are terminals and `TERM` is not `dumb`.
+pub fn available() -> bool {
+    std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal()
+        && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
+/// What the UI shows in its header and status line.
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub model: String,
+    pub provider: String,
+}
+
+/// How the UI ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// `/quit`, Ctrl-D, or the session ended.
+    Done,
+    /// Ctrl-C twice.
+    Interrupted,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Mode {
+    /// Waiting for a prompt.
+    Prompt,
+    Running,
+    /// Paused: the input line takes a directive.
+    Paused,
+    /// `ask_user`: the input line takes the answer.
+    Answer(cox_protocol::CallId),
+    /// Shutting down: waiting for the session to end.
+    Quitting,
+}
+
+/// Runs the UI until the session ends or the person quits. `initial` is sent as the first task.
+pub async fn run(
+    header: Header,
+    ops: mpsc::Sender<Op>,
+    mut events: mpsc::Receiver<EventEnvelope>,
+    initial: Option<String>,
+) -> std::io::Result<Exit> {
+    let _raw = RawMode::enable()?;
+    let mut keys = spawn_key_reader();
+    let mut ui = Ui::new(header);
+    if let Some(text) = initial {
+        ui.screen.line(&format!("› {text}"), render::Tone::Prompt)?;
+        ops.send(Op::UserInput { text }).await.ok();
+        ui.mode = Mode::Running;
+    }
+    ui.redraw()?;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(envelope) => {
+                    if let Event::SessionCompleted { .. } = envelope.event {
+                        ui.on_event(&envelope.event)?;
+                        ui.screen.finish()?;
+                        return Ok(ui.exit);
+                    }
+                    ui.on_event(&envelope.event)?;
+                }
+                None => {
+                    ui.screen.finish()?;
+                    return Ok(ui.exit);
+                }
+            },
+            key = keys.recv() => match key {
+                Some(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => {
+                    for op in ui.on_key(key)? {
+                        ops.send(op).await.ok();
+                    }
+                }
+                Some(TermEvent::Resize(width, _)) => ui.screen.resize(width)?,
+                Some(_) => {}
+                None => {}
+            },
+            _ = tick.tick() => ui.redraw()?,
+        }
+    }
+}
+
+/// Puts the terminal in raw mode for the UI's lifetime.
+struct RawMode;
+
+impl RawMode {
+    fn enable() -> std::io::Result<RawMode> {
+        crossterm::terminal::enable_raw_mode()?;
+        Ok(RawMode)
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+/// Terminal events from a thread of their own (reading blocks), so a keypress reaches the UI loop
+/// within milliseconds whatever the session is doing.
+fn spawn_key_reader() -> mpsc::Receiver<TermEvent> {
+    let (tx, rx) = mpsc::channel(64);
+    std::thread::spawn(move || {
+        while let Ok(event) = crossterm::event::read() {
+            if tx.blocking_send(event).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+struct Ui {
+    screen: Screen,
+    mode: Mode,
+    input: String,
+    history: Vec<String>,
+    history_at: Option<usize>,
+    header: Header,
+    started: Instant,
+    tokens: u64,
+    context: Option<(u64, u64)>,
+    last_ctrl_c: Option<Instant>,
+    plan: Vec<String>,
+    exit: Exit,
+}
+
+impl Ui {
+    fn new(header: Header) -> Ui {
+        Ui {
+            screen: Screen::new(),
+            mode: Mode::Prompt,
+            input: String::new(),
+            history: Vec::new(),
+            history_at: None,
+            header,
+            started: Instant::now(),
+            tokens: 0,
+            context: None,
+            last_ctrl_c: None,
+            plan: Vec::new(),
+            exit: Exit::Done,
+        }
+    }
+
+    fn state_word(&self) -> &'static str {
+        match self.mode {
+            Mode::Prompt => "READY",
+            Mode::Running => "WORKING",
+            Mode::Paused => "PAUSED",
+            Mode::Answer(_) => "QUESTION",
+            Mode::Quitting => "QUITTING",
+        }
+    }
+
+    fn redraw(&mut self) -> std::io::Result<()> {
+        let hints = match self.mode {
+            Mode::Prompt => "Enter send · Alt+Enter newline · /status /plan /compact /quit",
+            Mode::Running => "SPACE pause · Esc interrupt · Ctrl-C×2 quit",
+            Mode::Paused => "Enter resume · type + Enter steer · Esc interrupt",
+            Mode::Answer(_) => "type the answer + Enter",
+            Mode::Quitting => "finishing…",
+        };
+        let context = match self.context {
+            Some((used, window)) if window > 0 => format!(" · ctx {}%", used * 100 / window),
+            _ => String::new(),
+        };
+        let status = format!(
+            "{} · {} · {}s · {} tok{context} · {hints}",
+            self.state_word(),
+            self.header.model,
+            self.started.elapsed().as_secs(),
+            self.tokens
+        );
+        let prompt = match self.mode {
+            Mode::Prompt => Some(format!("› {}", self.input)),
+            Mode::Paused => Some(format!("steer› {}", self.input)),
+            Mode::Answer(_) => Some(format!("answer› {}", self.input)),
+            Mode::Running | Mode::Quitting => None,
+        };
+        let paused = self.mode == Mode::Paused;
+        self.screen.draw_live(prompt.as_deref(), &status, paused)
+    }
+
+    fn on_event(&mut self, event: &Event) -> std::io::Result<()> {
+        render::event(self, event)?;
+        self.redraw()
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> std::io::Result<Vec<Op>> {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let mut ops = Vec::new();
+        if ctrl && key.code == KeyCode::Char('c') {
+            let again = self
+                .last_ctrl_c
+                .is_some_and(|at| at.elapsed() < Duration::from_secs(2));
+            self.last_ctrl_c = Some(Instant::now());
+            if again || self.mode == Mode::Prompt {
+                self.exit = if again { Exit::Interrupted } else { Exit::Done };
+                self.mode = Mode::Quitting;
+                ops.extend([Op::Interrupt, Op::Shutdown]);
+            } else {
+                self.screen
+                    .line("interrupting — Ctrl-C again to quit", render::Tone::Warn)?;
+                ops.push(Op::Interrupt);
+            }
+            self.redraw()?;
+            return Ok(ops);
+        }
+        match (&self.mode, key.code) {
+            (Mode::Running, KeyCode::Char(' ')) => {
+                self.mode = Mode::Paused;
+                ops.push(Op::Pause);
+            }
+            (Mode::Running | Mode::Paused, KeyCode::Esc) => {
+                self.input.clear();
+                self.mode = Mode::Running;
+                ops.push(Op::Interrupt);
+            }
+            (Mode::Prompt | Mode::Paused | Mode::Answer(_), KeyCode::Enter)
+                if key.modifiers.contains(KeyModifiers::ALT) =>
+            {
+                self.input.push('\n');
+            }
+            (Mode::Paused, KeyCode::Enter) => {
+                let text = std::mem::take(&mut self.input);
+                self.mode = Mode::Running;
+                ops.push(if text.trim().is_empty() {
+                    Op::Resume
+                } else {
+                    Op::Steer { text }
+                });
+            }
+            (Mode::Answer(call_id), KeyCode::Enter) => {
+                let text = std::mem::take(&mut self.input);
+                ops.push(Op::Answer {
+                    call_id: call_id.clone(),
+                    text,
+                });
+                self.mode = Mode::Running;
+            }
+            (Mode::Prompt, KeyCode::Enter) => ops.extend(self.submit()?),
+            (Mode::Prompt, KeyCode::Char('d')) if ctrl && self.input.is_empty() => {
+                self.mode = Mode::Quitting;
+                ops.push(Op::Shutdown);
+            }
+            (Mode::Prompt, KeyCode::Up) => self.browse(-1),
+            (Mode::Prompt, KeyCode::Down) => self.browse(1),
+            (Mode::Prompt | Mode::Paused | Mode::Answer(_), KeyCode::Backspace) => {
+                self.input.pop();
+            }
+            (Mode::Prompt | Mode::Paused | Mode::Answer(_), KeyCode::Char(c)) if !ctrl => {
+                self.input.push(c);
+            }
+            _ => {}
+        }
+        self.redraw()?;
+        Ok(ops)
+    }
+
+    fn browse(&mut self, step: isize) {
+        if self.history.is_empty() {
+            return;
+        }
+        let last = self.history.len() as isize - 1;
+        let at = match self.history_at {
+            None if step < 0 => last,
+            None => return,
+            Some(at) => at as isize + step,
+        };
+        if at > last {
+            self.history_at = None;
+            self.input.clear();
+        } else {
+            let at = at.clamp(0, last) as usize;
+            self.history_at = Some(at);
+            self.input = self.history[at].clone();
+        }
+    }
+
+    /// The prompt line's Enter: a slash command, or a new task.
+    fn submit(&mut self) -> std::io::Result<Vec<Op>> {
+        let text = std::mem::take(&mut self.input);
+        self.history_at = None;
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.history.push(text.clone());
+        match trimmed {
+            "/quit" | "/exit" => {
+                self.mode = Mode::Quitting;
+                Ok(vec![Op::Shutdown])
+            }
+            "/status" => {
+                let line = format!(
+                    "{} · {} · {} tokens so far{}",
+                    self.header.provider,
+                    self.header.model,
+                    self.tokens,
+                    match self.context {
+                        Some((used, window)) => format!(" · context {used} of {window}"),
+                        None => String::new(),
+                    }
+                );
+                self.screen.line(&line, render::Tone::Dim)?;
+                Ok(Vec::new())
+            }
+            "/plan" => {
+                if self.plan.is_empty() {
+                    self.screen.line("no plan yet", render::Tone::Dim)?;
+                }
+                for step in self.plan.clone() {
+                    self.screen.line(&step, render::Tone::Dim)?;
+                }
+                Ok(Vec::new())
+            }
+            "/compact" => {
+                self.screen
+                    .line("compacting before the next request", render::Tone::Dim)?;
+                Ok(vec![Op::Compact])
+            }
+            command if command.starts_with('/') => {
+                self.screen.line(
+                    &format!("unknown command {command}; try /status, /plan, /compact, /quit"),
+                    render::Tone::Warn,
+                )?;
+                Ok(Vec::new())
+            }
+            _ => {
+                self.screen
+                    .line(&format!("› {text}"), render::Tone::Prompt)?;
+                self.mode = Mode::Running;
+                Ok(vec![Op::UserInput { text }])
+            }
+        }
+    }
+
+    fn task_done(&mut self, status: SessionStatus) {
+        if self.mode != Mode::Quitting {
+            self.mode = Mode::Prompt;
+        }
+        if status == SessionStatus::Interrupted {
+            self.input.clear();
+        }
+    }
+}
