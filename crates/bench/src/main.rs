@@ -1,7 +1,8 @@
 //! `cox-bench exec-overhead [--cox PATH] [--runs N]`: what the harness costs around the model;
 //! `cox-bench tools [--tree DIR] [--runs N]`: the file tools (see `tools.rs`);
 //! `cox-bench context [--cox PATH] [--runs N]`: large contexts and the prompt-cache prefix (`context.rs`);
-//! `cox-bench steering [--cox PATH] [--runs N]`: pause latency (`steering.rs`).
+//! `cox-bench steering [--cox PATH] [--runs N]`: pause latency (`steering.rs`);
+//! `cox-bench render [--cox PATH] [--runs N]`: the live UI's streaming throughput (`render.rs`).
 //!
 //! Runs the real `cox` binary against the scripted mock model at zero delay and reports medians of:
 //! `cox --version`; a 2-turn task (a `shell` call running `cat README.md`, then an answer) — wall
@@ -19,6 +20,7 @@ use cox_testkit::{MockServer, Script, Turn};
 use nix::sys::resource::{UsageWho, getrusage};
 
 mod context;
+mod render;
 mod steering;
 mod tools;
 
@@ -29,7 +31,7 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: cox-bench exec-overhead|context|steering [--cox PATH] [--runs N] | cox-bench tools [--tree DIR] [--runs N]";
+    let usage = "usage: cox-bench exec-overhead|context|steering|render [--cox PATH] [--runs N] | cox-bench tools [--tree DIR] [--runs N]";
     let Some(command) = args.next() else {
         bail!("{usage}")
     };
@@ -66,6 +68,10 @@ fn main() -> anyhow::Result<()> {
         "context" => {
             let cox = std::fs::canonicalize(&options.cox)?;
             context::run(&cox, options.runs)
+        }
+        "render" => {
+            let cox = std::fs::canonicalize(&options.cox)?;
+            render::run(&cox, options.runs)
         }
         "steering" => {
             let cox = std::fs::canonicalize(&options.cox)?;

@@ -69,7 +69,7 @@ fn normalise(screen: &str, repo: &str) -> String {
         } else if line.starts_with("› rewrite the helper") {
             after_prompt = true;
         }
-        let states = ["READY · ", "WORKING · ", "PAUSED · "];
+        let states = ["READY · ", "THINKING · ", "PAUSED · "];
         if states.iter().any(|s| line.starts_with(s)) {
             // STATE · model · Ns · T tok [· ctx P%] · hints
             let parts: Vec<&str> = line.split(" · ").collect();
@@ -181,5 +181,71 @@ fn space_pauses_and_a_typed_directive_steers_in_a_real_terminal() {
     );
     let canonical = std::fs::canonicalize(&repo).unwrap().display().to_string();
     insta::assert_snapshot!("steering_in_tmux", normalise(&screen, &canonical));
+    tmux.keys(&["/quit", "Enter"]);
+}
+
+#[test]
+fn a_fast_stream_reaches_the_scrollback_complete_and_in_order() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    // 4,000 deltas at full speed, a line break after every tenth: 400 lines, within tmux's default
+    // scrollback of 2,000.
+    let chunks: Vec<String> = (0..4000)
+        .map(|n| {
+            if n % 10 == 9 {
+                format!("w{n:04}\n")
+            } else {
+                format!("w{n:04} ")
+            }
+        })
+        .collect();
+    let refs: Vec<&str> = chunks.iter().map(String::as_str).collect();
+    let mut text = Turn::text(&refs);
+    text.text.push("END-OF-STREAM".into());
+    let server = MockServer::start(Script { turns: vec![text] }).unwrap();
+    let name = format!("cox-render-{}", std::process::id());
+    let command = format!(
+        "cd '{}' && COX_HOME='{}' OPENAI_API_KEY=sk-test-terminal-0002 OPENAI_BASE_URL='{}/v1' TERM=xterm-256color NO_COLOR=1 '{}' 'stream please'; sleep 60",
+        repo.display(),
+        root.path().join("home").display(),
+        server.url(),
+        env!("CARGO_BIN_EXE_cox"),
+    );
+    let status = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &command,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tmux = Tmux { name };
+    tmux.wait_for("READY");
+    let output = Command::new("tmux")
+        .args(["capture-pane", "-p", "-S", "-", "-t", &tmux.name])
+        .output()
+        .unwrap();
+    let scrollback = String::from_utf8_lossy(&output.stdout);
+    let words: Vec<&str> = scrollback
+        .split_whitespace()
+        .filter(|w| {
+            w.len() == 5 && w.starts_with('w') && w[1..].chars().all(|c| c.is_ascii_digit())
+        })
+        .collect();
+    let expected: Vec<String> = (0..4000).map(|n| format!("w{n:04}")).collect();
+    assert_eq!(words.len(), 4000, "dropped or duplicated text");
+    assert!(
+        words.iter().zip(&expected).all(|(a, b)| *a == b.as_str()),
+        "text out of order"
+    );
+    assert!(scrollback.contains("END-OF-STREAM"));
     tmux.keys(&["/quit", "Enter"]);
 }

@@ -144,6 +144,8 @@ struct Ui {
     context: Option<(u64, u64)>,
     last_ctrl_c: Option<Instant>,
     plan: Vec<String>,
+    /// What the agent is doing, for the status line while it works.
+    activity: String,
     exit: Exit,
 }
 
@@ -161,17 +163,18 @@ impl Ui {
             context: None,
             last_ctrl_c: None,
             plan: Vec::new(),
+            activity: "THINKING".to_string(),
             exit: Exit::Done,
         }
     }
 
-    fn state_word(&self) -> &'static str {
+    fn state_word(&self) -> String {
         match self.mode {
-            Mode::Prompt => "READY",
-            Mode::Running => "WORKING",
-            Mode::Paused => "PAUSED",
-            Mode::Answer(_) => "QUESTION",
-            Mode::Quitting => "QUITTING",
+            Mode::Prompt => "READY".to_string(),
+            Mode::Running => self.activity.clone(),
+            Mode::Paused => "PAUSED".to_string(),
+            Mode::Answer(_) => "WAITING FOR YOUR ANSWER".to_string(),
+            Mode::Quitting => "QUITTING".to_string(),
         }
     }
 

@@ -37,13 +37,21 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
         } => {
             screen.line(&format!("cox · {provider} · {model} · {cwd}"), Tone::Dim)?;
         }
-        Event::AgentMessageDelta { text } => screen.stream(text)?,
+        Event::AgentMessageDelta { text } => {
+            screen.end_reasoning()?;
+            screen.stream(text)?;
+        }
         Event::AgentMessage { .. } => screen.flush_partial()?,
-        Event::ReasoningDelta { .. } | Event::TurnStarted { .. } | Event::TurnCompleted { .. } => {}
+        // Reasoning summaries stream dimmed, apart from the answer.
+        Event::ReasoningDelta { text } => screen.reason(text)?,
+        Event::TurnStarted { .. } => ui.activity = "THINKING".to_string(),
+        Event::TurnCompleted { .. } => {}
         Event::ToolCall {
             name, arguments, ..
         } => {
+            screen.end_reasoning()?;
             screen.flush_partial()?;
+            ui.activity = format!("RUNNING {name}");
             for line in actions(name, arguments) {
                 screen.line(&line, Tone::Action)?;
             }
@@ -55,6 +63,7 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             )?;
         }
         Event::ToolResult { ok, output, .. } => {
+            ui.activity = "THINKING".to_string();
             let tone = if *ok { Tone::Dim } else { Tone::Error };
             // A command's result: its exit line, then the first lines of what it printed.
             let (head, body) = match output.split_once("\noutput:\n") {

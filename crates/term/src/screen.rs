@@ -17,6 +17,8 @@ pub struct Screen {
     width: u16,
     /// Streamed text not yet ended by a newline.
     partial: String,
+    /// Streamed reasoning summary not yet ended by a newline.
+    reasoning: String,
     /// Lines of the live area currently on screen.
     live_drawn: u16,
 }
@@ -29,6 +31,7 @@ impl Screen {
             color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             width: crossterm::terminal::size().map_or(80, |(w, _)| w.max(20)),
             partial: String::new(),
+            reasoning: String::new(),
             live_drawn: 0,
         }
     }
@@ -92,6 +95,25 @@ impl Screen {
         while let Some(at) = self.partial.find('\n') {
             let done: String = self.partial.drain(..=at).collect();
             self.line(done.trim_end_matches('\n'), Tone::Plain)?;
+        }
+        Ok(())
+    }
+
+    /// Streams a reasoning summary, dimmed, line by line.
+    pub fn reason(&mut self, delta: &str) -> std::io::Result<()> {
+        self.reasoning.push_str(delta);
+        while let Some(at) = self.reasoning.find('\n') {
+            let done: String = self.reasoning.drain(..=at).collect();
+            self.line(&format!("  {}", done.trim_end_matches('\n')), Tone::Dim)?;
+        }
+        Ok(())
+    }
+
+    /// Commits what is left of a reasoning summary when the answer or an action begins.
+    pub fn end_reasoning(&mut self) -> std::io::Result<()> {
+        if !self.reasoning.is_empty() {
+            let rest = std::mem::take(&mut self.reasoning);
+            self.line(&format!("  {rest}"), Tone::Dim)?;
         }
         Ok(())
     }
