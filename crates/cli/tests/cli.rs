@@ -852,6 +852,14 @@ fn a_patch_edits_two_files_and_the_diff_is_an_event() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    let call = events
+        .iter()
+        .find(|e| e["type"] == "tool_call")
+        .expect("tool_call event");
+    assert_eq!(
+        call["preview"],
+        serde_json::json!(["Modify src.rs line 2", "Modify README.md line 2"])
+    );
     let diff = events
         .iter()
         .find(|e| e["type"] == "patch_applied")

@@ -88,6 +88,9 @@ pub enum Event {
         call_id: CallId,
         name: String,
         arguments: String,
+        /// For calls that edit files: what they will change, e.g. `Modify src/db.js lines 45-89`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        preview: Vec<String>,
     },
     ToolResult {
         call_id: CallId,

@@ -47,12 +47,21 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
         Event::TurnStarted { .. } => ui.activity = "THINKING".to_string(),
         Event::TurnCompleted { .. } => {}
         Event::ToolCall {
-            name, arguments, ..
+            name,
+            arguments,
+            preview,
+            ..
         } => {
             screen.end_reasoning()?;
             screen.flush_partial()?;
             ui.activity = format!("RUNNING {name}");
-            for line in actions(name, arguments) {
+            // The engine's preview knows the line ranges a patch will touch; else describe the call.
+            let lines = if preview.is_empty() {
+                actions(name, arguments)
+            } else {
+                preview.iter().map(|p| format!("● {p}")).collect()
+            };
+            for line in lines {
                 screen.line(&line, Tone::Action)?;
             }
         }

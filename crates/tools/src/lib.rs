@@ -165,6 +165,22 @@ impl ToolRegistry {
         self.tools.iter().map(|tool| tool.spec().name).collect()
     }
 
+    /// What a call will change, for the action line shown before it runs: only calls that edit
+    /// files (`apply_patch`, or a patch sent through `shell`) have one.
+    pub fn preview(&self, name: &str, arguments: &str, ctx: &ToolContext) -> Vec<String> {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(arguments) else {
+            return Vec::new();
+        };
+        let patch = match name {
+            "apply_patch" => value["input"].as_str().map(str::to_string),
+            "shell" => shell::patch_text(&value),
+            _ => None,
+        };
+        patch
+            .and_then(|text| patch::preview(&text, ctx))
+            .unwrap_or_default()
+    }
+
     /// Runs the named tool with the model's raw arguments text.
     pub async fn call(&self, name: &str, arguments: &str, ctx: &ToolContext) -> ToolOutput {
         let Some(tool) = self.tools.iter().find(|tool| tool.spec().name == name) else {

@@ -108,6 +108,15 @@ pub fn looks_secret(name: &str) -> bool {
     SUFFIXES.iter().any(|suffix| upper.ends_with(suffix))
 }
 
+/// The patch in a `shell` call's arguments, when the command is `apply_patch` (for previews; the
+/// directory from `cd DIR &&` is not applied here).
+pub(crate) fn patch_text(arguments: &serde_json::Value) -> Option<String> {
+    let command: Command = serde_json::from_value(arguments.get("command")?.clone()).ok()?;
+    shell_patch(&command)
+        .filter(|found| found.cd.is_none())
+        .map(|found| found.patch)
+}
+
 /// A patch sent through the shell (`apply_patch <<'EOF' … EOF`) goes to the patch engine.
 fn shell_patch(command: &Command) -> Option<crate::patch::heredoc::ShellPatch> {
     match command {

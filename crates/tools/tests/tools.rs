@@ -505,3 +505,41 @@ fn tool_schemas_stay_small() {
     assert_eq!(specs.len(), 7);
     assert!(bytes < 6_500, "tool schemas grew to {bytes} bytes");
 }
+
+#[test]
+fn patch_preview_names_files_and_line_ranges_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (1..=100).map(|n| format!("line {n}\n")).collect();
+    write(dir.path(), "big.txt", &lines);
+    write(dir.path(), "old.txt", "x\n");
+    let patch = "*** Begin Patch\n*** Update File: big.txt\n@@\n line 44\n-line 45\n+LINE 45\n@@\n line 88\n-line 89\n+LINE 89\n*** Add File: new.txt\n+a\n+b\n*** Delete File: old.txt\n*** End Patch\n";
+    let args = serde_json::json!({ "input": patch }).to_string();
+    let preview = ToolRegistry::standard().preview("apply_patch", &args, &context(dir.path()));
+    assert_eq!(
+        preview,
+        [
+            "Modify big.txt lines 45-89",
+            "Create new.txt (2 lines)",
+            "Delete old.txt"
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("big.txt")).unwrap(),
+        lines,
+        "nothing written"
+    );
+    assert!(dir.path().join("old.txt").exists());
+    let heredoc =
+        serde_json::json!({ "command": format!("apply_patch <<'EOF'\n{patch}EOF") }).to_string();
+    assert_eq!(
+        ToolRegistry::standard()
+            .preview("shell", &heredoc, &context(dir.path()))
+            .len(),
+        3
+    );
+    assert!(
+        ToolRegistry::standard()
+            .preview("shell", r#"{"command":["ls"]}"#, &context(dir.path()))
+            .is_empty()
+    );
+}

@@ -212,11 +212,17 @@ impl Session {
         answers: &mut mpsc::Receiver<(CallId, String)>,
     ) -> Result<(), JournalFailed> {
         for call in calls {
+            let preview = self.tools.preview(
+                &call.name,
+                &call.arguments,
+                &self.tool_context(cancel, None),
+            );
             self.emitter
                 .emit(Event::ToolCall {
                     call_id: call.call_id.clone(),
                     name: call.name.clone(),
                     arguments: call.arguments.clone(),
+                    preview,
                 })
                 .await;
             let steered = self.hold(&call, cancel).await?;
@@ -339,6 +345,23 @@ impl Session {
         Ok(())
     }
 
+    fn tool_context(
+        &self,
+        cancel: &CancellationToken,
+        asker: Option<mpsc::Sender<Question>>,
+    ) -> ToolContext {
+        ToolContext {
+            cwd: self.config.cwd.clone(),
+            workspace: self.config.cwd.clone(),
+            writable_roots: vec![self.config.cwd.clone()],
+            max_output_bytes: self.config.tool_output_max_bytes,
+            capture_bytes: JOURNAL_CAPTURE_BYTES,
+            hidden_env: self.config.hidden_env.clone(),
+            asker,
+            cancel: cancel.clone(),
+        }
+    }
+
     fn request(&self) -> ModelRequest {
         ModelRequest {
             model: self.config.model.clone(),
@@ -428,16 +451,7 @@ impl Session {
         answers: &mut mpsc::Receiver<(CallId, String)>,
     ) -> ToolOutput {
         let (asker, mut questions) = mpsc::channel::<Question>(1);
-        let ctx = ToolContext {
-            cwd: self.config.cwd.clone(),
-            workspace: self.config.cwd.clone(),
-            writable_roots: vec![self.config.cwd.clone()],
-            max_output_bytes: self.config.tool_output_max_bytes,
-            capture_bytes: JOURNAL_CAPTURE_BYTES,
-            hidden_env: self.config.hidden_env.clone(),
-            asker: self.config.interactive.then_some(asker),
-            cancel: cancel.clone(),
-        };
+        let ctx = self.tool_context(cancel, self.config.interactive.then_some(asker));
         let running = self.tools.call(&call.name, &call.arguments, &ctx);
         tokio::pin!(running);
         loop {

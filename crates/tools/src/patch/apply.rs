@@ -52,6 +52,54 @@ struct Planned {
     originals: Vec<(PathBuf, Vec<u8>)>,
 }
 
+/// What a patch will do, file by file, without doing it: `Create src/a.rs (12 lines)`,
+/// `Modify src/db.js lines 45-89`, `Delete old.rs`, `Move a.rs → b.rs lines 3-4`. For the action
+/// line a front end shows before the call runs. `None` when the patch would not apply (the call
+/// itself then reports why).
+pub fn preview(text: &str, ctx: &ToolContext) -> Option<Vec<String>> {
+    let ops = parse(text).ok()?;
+    let mut lines = Vec::new();
+    for op in &ops {
+        let real = ctx.check_path(op.path(), Access::Write).ok()?;
+        let shown = ctx.display_path(&real);
+        match op {
+            FileOp::Add { contents, .. } => {
+                lines.push(format!(
+                    "Create {shown} ({} lines)",
+                    split_lines(contents).len()
+                ));
+            }
+            FileOp::Delete { .. } => lines.push(format!("Delete {shown}")),
+            FileOp::Update {
+                move_to, chunks, ..
+            } => {
+                let old = std::fs::read_to_string(&real).ok()?;
+                let old_lines = split_lines(&old);
+                let (_, edits) = update(&old, &old_lines, chunks, &shown, &mut Vec::new()).ok()?;
+                let range = match (edits.first(), edits.last()) {
+                    (Some(first), Some(last)) => {
+                        let (start, end) = (
+                            first.at + 1,
+                            (last.at + last.removed.len().max(1)).max(first.at + 1),
+                        );
+                        if start == end {
+                            format!(" line {start}")
+                        } else {
+                            format!(" lines {start}-{end}")
+                        }
+                    }
+                    _ => String::new(),
+                };
+                match move_to {
+                    Some(target) => lines.push(format!("Move {shown} → {target}{range}")),
+                    None => lines.push(format!("Modify {shown}{range}")),
+                }
+            }
+        }
+    }
+    Some(lines)
+}
+
 /// Parses and applies `text`; on any failure returns a message for the model and changes nothing.
 pub fn apply(text: &str, ctx: &ToolContext) -> Result<Applied, String> {
     let ops = parse(text).map_err(|e| format!("apply_patch failed; no file was changed.\n{e}"))?;
