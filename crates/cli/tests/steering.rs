@@ -296,4 +296,8 @@ fn interrupt_kills_the_command_tree_and_the_session_waits_for_a_directive() {
     let next = server.requests()[1].body["input"].to_string();
     assert!(next.contains("interrupted by the user"), "{next}");
     assert!(next.contains("Leave the server alone."), "{next}");
+    assert!(
+        next.contains("The user interrupted the work here."),
+        "{next}"
+    );
 }

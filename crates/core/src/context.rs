@@ -74,6 +74,10 @@ pub fn directive_message(text: &str) -> String {
     )
 }
 
+/// Added to the conversation when the user interrupts a task.
+pub const INTERRUPTED_NOTE: &str =
+    "[The user interrupted the work here. Wait for their next message before doing more.]";
+
 /// Marks the text of a response cut short by a pause.
 pub const CUT_MARKER: &str = "\n[cut short: the user paused here]";
 

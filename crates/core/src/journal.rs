@@ -70,6 +70,8 @@ pub enum Record {
     Cut {
         text: String,
     },
+    /// The user interrupted the task (a note to the model follows in the conversation).
+    Interrupted,
     /// A steering directive, applied (in the conversation, and pinned from then on).
     Steer {
         text: String,

@@ -85,6 +85,9 @@ pub fn restore(records: &[Record]) -> Restored {
             }
             Record::Plan { steps } => restored.plan = Some(steps.clone()),
             Record::Compacted { history } => restored.history = history.clone(),
+            Record::Interrupted => restored.history.push(Item::User {
+                text: crate::context::INTERRUPTED_NOTE.to_string(),
+            }),
             Record::Cut { text } => restored
                 .history
                 .push(Item::Assistant { text: text.clone() }),

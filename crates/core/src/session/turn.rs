@@ -14,7 +14,8 @@ use crate::journal::Record;
 use crate::resume::CUT_SHORT;
 
 enum StreamEnd {
-    Cancelled,
+    /// Interrupted; the response's text so far.
+    Cancelled(String),
     /// A pause or steer cut the response short; its text so far.
     Paused(String),
     Failed(ModelError),
@@ -35,6 +36,13 @@ impl Session {
             Ok(()) => self.run_turns(&cancel, answers).await,
             Err(JournalFailed) => Outcome::Failed,
         };
+        if matches!(outcome, Outcome::Interrupted) {
+            // The model learns it was stopped, not that it finished.
+            let _ = self.record(&Record::Interrupted).await;
+            self.history.push(Item::User {
+                text: crate::context::INTERRUPTED_NOTE.to_string(),
+            });
+        }
         let (status, answer) = match &outcome {
             Outcome::Completed(text) => (SessionStatus::Completed, Some(text.clone())),
             Outcome::Failed => (SessionStatus::Failed, None),
@@ -134,7 +142,18 @@ impl Session {
                     self.emitter.emit(Event::TurnCompleted { turn }).await;
                     continue;
                 }
-                Err(StreamEnd::Cancelled) => {
+                Err(StreamEnd::Cancelled(partial)) => {
+                    if !partial.is_empty() {
+                        let text = format!("{partial}{}", crate::context::CUT_MARKER);
+                        if self
+                            .record(&Record::Cut { text: text.clone() })
+                            .await
+                            .is_err()
+                        {
+                            return Outcome::Failed;
+                        }
+                        self.history.push(Item::Assistant { text });
+                    }
                     self.emitter.emit(Event::TurnCompleted { turn }).await;
                     return Outcome::Interrupted;
                 }
@@ -437,7 +456,7 @@ impl Session {
         };
         match outcome {
             Some(result) => result.map_err(StreamEnd::Failed),
-            None if cancel.is_cancelled() => Err(StreamEnd::Cancelled),
+            None if cancel.is_cancelled() => Err(StreamEnd::Cancelled(partial)),
             None => Err(StreamEnd::Paused(partial)),
         }
     }
