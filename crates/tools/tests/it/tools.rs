@@ -1,7 +1,5 @@
 //! The tools as the engine calls them: through the registry, with the model's raw arguments text.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::{Duration, Instant};
 
 use cox_tools::{ToolContext, ToolOutput, ToolRegistry};

@@ -1,13 +1,12 @@
 //! The real `cox` binary against the scripted mock model on 127.0.0.1: end-to-end tasks, every
 //! fault, and the errors a person meets first. No test reaches the network.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use crate::common::{alive, wait_for};
 use cox_testkit::{Fault, MockServer, Script, Turn};
 use serde_json::Value;
 
@@ -720,31 +719,6 @@ fn stored_key_is_used_for_requests() {
         server.requests()[0].headers.get("authorization"),
         Some(&format!("Bearer {KEY}"))
     );
-}
-
-/// True while `pid` is a live (not zombie) process.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
-        Err(_) => false,
-    }
-}
-
-/// Waits for a condition the child process brings about, with a deadline rather than a fixed sleep.
-fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !condition() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -3,8 +3,6 @@
 //! of a random file turns that file into exactly the edited file — with LF or CRLF line ends, with
 //! or without a final newline.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use cox_tools::ToolContext;
 use similar::{Algorithm, DiffOp, capture_diff_slices, group_diff_ops};
 use tokio_util::sync::CancellationToken;

@@ -5,8 +5,6 @@
 //!
 //! `COX_RECORD_PATCH_ERRORS=1` writes the `error` files from the current messages (review the diff).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

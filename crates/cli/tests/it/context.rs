@@ -1,8 +1,6 @@
 //! The context under pressure: compaction keeps every pinned item verbatim, and the request prefix
 //! stays byte-identical from turn to turn.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 

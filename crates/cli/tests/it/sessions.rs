@@ -1,11 +1,10 @@
 //! Sessions survive: the journal, `cox sessions`, `cox resume`, and SIGKILL at random moments.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::common::text;
 use cox_testkit::{MockServer, Script, Turn};
 
 const KEY: &str = "sk-test-sessions-0123456789";
@@ -50,10 +49,6 @@ impl Env {
         paths.sort();
         paths
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn expect(output: &Output, code: i32, needle: &str) {

@@ -2,14 +2,13 @@
 //! streams slowly. The barrier guarantee — after `paused`, no tool call starts until `resume` or
 //! `steer` — is checked on the file system and on the mock's request log.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
+use crate::common::alive;
 use cox_testkit::{MockServer, Script, Turn};
 use serde_json::Value;
 
@@ -240,19 +239,6 @@ fn a_steer_in_the_grace_window_cancels_the_command() {
         outputs.contains("not run: the user steered before this call started"),
         "{outputs}"
     );
-}
-
-/// True while `pid` is a live (not zombie) process.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
-        Err(_) => false,
-    }
 }
 
 #[test]

@@ -2,8 +2,6 @@
 //! directive, Enter. The screen must show PAUSED, then the steer and the model's acknowledgement.
 //! Needs `tmux` (`.ci/run` installs it).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,11 @@
+//! End-to-end tests of the `cox` binary, one test binary for the crate: the real binary against the
+//! scripted mock model on 127.0.0.1. No test reaches the network.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod context;
+mod exec;
+mod sessions;
+mod steering;
+mod terminal;
