@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
 mod context;
+mod errors;
 mod exec;
+mod harness;
 mod sessions;
 mod steering;
 mod terminal;
+mod tool_calls;

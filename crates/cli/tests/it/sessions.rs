@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::common::text;
+use crate::harness::text;
 use cox_testkit::{MockServer, Script, Turn};
 
 const KEY: &str = "sk-test-sessions-0123456789";

@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use crate::common::alive;
+use crate::harness::alive;
 use cox_testkit::{MockServer, Script, Turn};
 use serde_json::Value;
 
