@@ -41,6 +41,7 @@ pub fn run(cox: &Path, runs: usize) -> anyhow::Result<()> {
             tools: tools.clone(),
             session_id: SessionId("bench".into()),
             max_output_tokens: None,
+            output_schema: None,
         };
         let body = cox_model::responses::body(&request).to_string();
         times.push(start.elapsed());

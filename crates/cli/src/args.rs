@@ -69,6 +69,11 @@ pub enum Command {
     Sessions,
     /// List the tools offered to the model and what their schemas cost per request.
     Tools,
+    /// Analyse without changing anything and print a plan document (JSON) on stdout.
+    Plan {
+        /// What to plan; `-` reads it from stdin. `@path` attaches a file.
+        prompt: String,
+    },
     /// Manage provider credentials.
     Auth {
         #[command(subcommand)]

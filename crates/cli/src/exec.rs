@@ -51,6 +51,7 @@ pub fn run_options(shared: &Shared) -> Result<RunOptions, Failure> {
             .steer_grace
             .unwrap_or(cox_core::DEFAULT_STEER_GRACE_MS),
         one_shot: shared.steerable,
+        planning: false,
     })
 }
 

@@ -28,6 +28,7 @@ pub fn run(shared: &Shared, prompt: Option<String>) -> Result<ExitCode, Failure>
             (false, _) => 0,
         },
         one_shot: false,
+        planning: false,
     };
     runtime()?.block_on(async {
         let mut session = cox_core::start(&config, cwd, options)?;

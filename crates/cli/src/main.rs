@@ -6,6 +6,7 @@ mod auth_cmd;
 mod exec;
 mod exit;
 mod interactive;
+mod plan_cmd;
 mod progress;
 mod sessions_cmd;
 mod tools_cmd;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         Some(Command::Exec { prompt }) => exec::run(&cli.shared, &prompt),
         Some(Command::Auth { action }) => auth_cmd::run(&cli.shared, action),
         Some(Command::Tools) => tools_cmd::run(cli.shared.json),
+        Some(Command::Plan { prompt }) => plan_cmd::run(&cli.shared, &prompt),
         Some(Command::Resume { last, words }) => sessions_cmd::resume(&cli.shared, last, words),
         Some(Command::Sessions) => sessions_cmd::list(),
         // On a terminal, `cox [PROMPT]` is the live session; piped, it is `cox exec`.

@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 mod error;
 pub mod journal;
+pub mod plan;
 pub mod prompt;
 pub mod resume;
 pub mod session;
@@ -33,7 +34,18 @@ pub struct RunOptions {
     pub steer_grace_ms: u64,
     /// End after a task that was not interrupted (an interrupted one waits for the next op).
     pub one_shot: bool,
+    /// `cox plan`: read-only tools, and the answer is a plan document (structured output where the
+    /// provider has it).
+    pub planning: bool,
 }
+
+/// What the model is told in planning mode, after the system prompt.
+const PLANNING: &str = "\n\nYou are in PLANNING mode: analyse, do not change anything. Your tools are \
+read-only (shell runs only commands that read). Explore the code as much as you need, then answer with \
+a plan document and nothing else: one JSON object with `goal` (string), `constraints` (strings the \
+work must respect), `context` (files worth reading), and `steps` (each with `id` like \"S1\", \
+`title`, `files`, `targets` such as function names, `details` precise enough for another engineer, \
+`status`: \"pending\", and `depends_on` with earlier step ids where order matters).";
 
 /// Default grace window of `--steerable`, in milliseconds.
 pub const DEFAULT_STEER_GRACE_MS: u64 = 300;
@@ -157,12 +169,21 @@ fn launch(
         steerable: options.steerable,
         steer_grace_ms: options.steer_grace_ms,
         one_shot: options.one_shot,
+        output_schema: options
+            .planning
+            .then(|| ("plan".to_string(), plan::schema())),
+        mode_instructions: options.planning.then(|| PLANNING.to_string()),
+    };
+    let tools = if options.planning {
+        cox_tools::ToolRegistry::read_only()
+    } else {
+        cox_tools::ToolRegistry::standard()
     };
     Ok(session::spawn(
         id,
         session_config,
         client,
-        cox_tools::ToolRegistry::standard(),
+        tools,
         journal,
         start,
     ))

@@ -28,6 +28,8 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         steerable: false,
         steer_grace_ms: 0,
         one_shot: false,
+        output_schema: None,
+        mode_instructions: None,
         hidden_env: Vec::new(),
         interactive,
     };

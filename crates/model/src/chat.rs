@@ -81,6 +81,9 @@ pub fn body(request: &ModelRequest) -> Value {
     if let Some(max) = request.max_output_tokens {
         body["max_tokens"] = json!(max);
     }
+    if let Some((name, schema)) = &request.output_schema {
+        body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": false}});
+    }
     body["messages"] = json!(messages);
     body
 }

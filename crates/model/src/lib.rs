@@ -41,6 +41,9 @@ pub struct ModelRequest {
     /// Sent as the prompt-cache key where the provider has one.
     pub session_id: SessionId,
     pub max_output_tokens: Option<u32>,
+    /// Structured output: the answer must be JSON matching this schema (name, schema), where the
+    /// provider supports it (Responses `text.format`, Chat `response_format`).
+    pub output_schema: Option<(String, serde_json::Value)>,
 }
 
 /// What arrives while a response streams.

@@ -44,6 +44,9 @@ pub fn body(request: &ModelRequest) -> Value {
     if let Some(max) = request.max_output_tokens {
         body["max_output_tokens"] = json!(max);
     }
+    if let Some((name, schema)) = &request.output_schema {
+        body["text"] = json!({"format": {"type": "json_schema", "name": name, "schema": schema, "strict": false}});
+    }
     body["input"] = json!(input);
     body
 }

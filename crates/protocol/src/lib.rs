@@ -6,9 +6,11 @@
 
 mod event;
 mod item;
+mod plan;
 
 pub use event::{CompactReason, ErrorKind, Event, EventEnvelope, SessionStatus, Usage};
 pub use item::{CallId, Item, PlanStep, SessionId, StepStatus, ToolCall, ToolSpec};
+pub use plan::{Plan, PlanStepDoc, StepState};
 
 /// An operation sent into a running session by a front end.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -146,12 +146,25 @@ impl ToolRegistry {
     pub fn standard() -> Self {
         ToolRegistry {
             tools: vec![
-                Box::new(shell::Shell),
+                Box::new(shell::Shell { read_only: false }),
                 Box::new(apply_patch::ApplyPatch),
                 Box::new(read_file::ReadFile),
                 Box::new(list_dir::ListDir),
                 Box::new(grep::Grep),
                 Box::new(update_plan::UpdatePlan),
+                Box::new(ask_user::AskUser),
+            ],
+        }
+    }
+
+    /// The tool set of planning: nothing that writes; `shell` runs only commands that read.
+    pub fn read_only() -> Self {
+        ToolRegistry {
+            tools: vec![
+                Box::new(shell::Shell { read_only: true }),
+                Box::new(read_file::ReadFile),
+                Box::new(list_dir::ListDir),
+                Box::new(grep::Grep),
                 Box::new(ask_user::AskUser),
             ],
         }

@@ -42,7 +42,11 @@ struct Args {
     timeout_ms: Option<u64>,
 }
 
-pub struct Shell;
+/// The `shell` tool. `read_only` (planning) admits only commands that read; the OS sandbox will
+/// make that a hard guarantee, this check is the in-process layer.
+pub struct Shell {
+    pub read_only: bool,
+}
 
 impl Tool for Shell {
     fn spec(&self) -> ToolSpec {
@@ -75,6 +79,10 @@ impl Tool for Shell {
     ) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
             match parse_args::<Args>("shell", arguments) {
+                Ok(args) if self.read_only => match read_only(&args.command) {
+                    Ok(()) => run(args, ctx).await,
+                    Err(message) => ToolOutput::error(message),
+                },
                 Ok(args) => run(args, ctx).await,
                 Err(output) => output,
             }
@@ -115,6 +123,66 @@ pub(crate) fn patch_text(arguments: &serde_json::Value) -> Option<String> {
     shell_patch(&command)
         .filter(|found| found.cd.is_none())
         .map(|found| found.patch)
+}
+
+/// Programs that only read (with the arguments checked below where they could write).
+const READERS: &[&str] = &[
+    "ls", "cat", "head", "tail", "wc", "grep", "rg", "find", "pwd", "tree", "file", "stat", "du",
+    "sort", "uniq", "cut", "tr", "diff", "echo", "which", "basename", "dirname", "realpath", "git",
+];
+/// git subcommands that only read.
+const GIT_READERS: &[&str] = &[
+    "status",
+    "log",
+    "diff",
+    "show",
+    "ls-files",
+    "grep",
+    "blame",
+    "rev-parse",
+    "branch",
+    "describe",
+];
+
+/// Admits a command in planning mode: every segment of a pipeline must start with a reading
+/// program; redirections, command lists, substitutions and background jobs are refused.
+fn read_only(command: &Command) -> Result<(), String> {
+    let line = match command {
+        Command::Argv(argv) => argv.join(" "),
+        Command::Line(line) => line.clone(),
+    };
+    let refuse = |why: &str| {
+        Err(format!(
+            "planning mode is read-only: `{line}` was not run ({why}). Use commands that only read \
+             (ls, cat, grep, rg, find, git log/diff/show, …) or the read_file, list_dir and grep tools."
+        ))
+    };
+    for forbidden in [">", ";", "&&", "||", "`", "$(", "&", "\n"] {
+        if line.contains(forbidden) {
+            return refuse(&format!("it contains `{}`", forbidden.escape_default()));
+        }
+    }
+    for segment in line.split('|') {
+        let words: Vec<&str> = segment.split_whitespace().collect();
+        let Some(program) = words.first() else {
+            return refuse("an empty pipeline segment");
+        };
+        let program = program.rsplit('/').next().unwrap_or(program);
+        if !READERS.contains(&program) {
+            return refuse(&format!("`{program}` is not a read-only command"));
+        }
+        if program == "git" && !words.get(1).is_some_and(|sub| GIT_READERS.contains(sub)) {
+            return refuse("that git subcommand may write");
+        }
+        if program == "find"
+            && words
+                .iter()
+                .any(|w| ["-delete", "-exec", "-execdir", "-fprint", "-ok"].contains(w))
+        {
+            return refuse("find may only search");
+        }
+    }
+    Ok(())
 }
 
 /// A patch sent through the shell (`apply_patch <<'EOF' … EOF`) goes to the patch engine.
@@ -297,6 +365,30 @@ fn resolve_workdir(workdir: Option<&str>, ctx: &ToolContext) -> Result<std::path
 #[cfg(test)]
 mod tests {
     use super::looks_secret;
+
+    #[test]
+    fn planning_admits_only_readers() {
+        use super::{Command, read_only};
+        let ok = |line: &str| read_only(&Command::Line(line.to_string())).is_ok();
+        assert!(ok("ls -la src"));
+        assert!(ok("grep -rn getUser src | head -20"));
+        assert!(ok("git log --oneline -5"));
+        assert!(!ok("rm -rf src"));
+        assert!(!ok("echo x > file"));
+        assert!(!ok("cat a; rm b"));
+        assert!(!ok("git commit -am x"));
+        assert!(!ok("find . -delete"));
+        assert!(!ok("cat $(rm x)"));
+        assert!(
+            read_only(&Command::Argv(vec![
+                "sed".into(),
+                "-i".into(),
+                "s/a/b/".into(),
+                "f".into()
+            ]))
+            .is_err()
+        );
+    }
 
     #[test]
     fn secret_looking_names() {

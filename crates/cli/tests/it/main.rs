@@ -7,6 +7,7 @@ mod context;
 mod errors;
 mod exec;
 mod harness;
+mod plan;
 mod sessions;
 mod steering;
 mod terminal;

@@ -180,6 +180,7 @@ impl Session {
             tools: Vec::new(),
             session_id: self.id.clone(),
             max_output_tokens: self.config.max_output_tokens,
+            output_schema: None,
         };
         let (tx, mut rx) = mpsc::channel(64);
         let drain = async move { while rx.recv().await.is_some() {} };

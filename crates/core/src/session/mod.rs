@@ -50,6 +50,10 @@ pub struct SessionConfig {
     /// End the session after a task that was not interrupted (headless steering: an interrupted
     /// task waits for the next op instead).
     pub one_shot: bool,
+    /// Answers must be JSON matching this schema (name, schema): `cox plan`.
+    pub output_schema: Option<(String, serde_json::Value)>,
+    /// Added to the system prompt (planning mode's rules).
+    pub mode_instructions: Option<String>,
 }
 
 /// Command output kept for the journal, per call (the context gets `tool_output_max_bytes`).
@@ -114,7 +118,11 @@ pub fn spawn(
     let (ops_tx, ops_rx) = mpsc::channel(32);
     let (events_tx, events_rx) = mpsc::channel(256);
     let date = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let base_instructions = crate::prompt::system_prompt(&config.cwd, &tools.names(), &date[..10]);
+    let base_instructions = format!(
+        "{}{}",
+        crate::prompt::system_prompt(&config.cwd, &tools.names(), &date[..10]),
+        config.mode_instructions.as_deref().unwrap_or_default()
+    );
     let instructions = format!("{base_instructions}{}", start.pinned.render());
     let compact_requested = Arc::new(AtomicBool::new(false));
     let session = Session {

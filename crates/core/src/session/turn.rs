@@ -389,6 +389,7 @@ impl Session {
             tools: self.tools.specs(),
             session_id: self.id.clone(),
             max_output_tokens: self.config.max_output_tokens,
+            output_schema: self.config.output_schema.clone(),
         }
     }
 

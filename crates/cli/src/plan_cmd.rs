@@ -1,0 +1,118 @@
+//! `cox plan PROMPT`: a read-only analysis whose answer is a plan document, printed as pretty JSON
+//! on stdout (progress on stderr), so `cox plan "…" > plan.json` captures exactly the plan. An
+//! invalid plan is sent back to the model with the exact problem, at most [`RETRIES`] times; it is
+//! never printed as if it were valid.
+
+use std::process::ExitCode;
+
+use cox_core::{Config, RunOptions};
+use cox_protocol::{Event, Op, SessionStatus, StepState};
+
+use crate::args::Shared;
+use crate::exec::{overrides, read_prompt, runtime, working_dir};
+use crate::exit::{self, Failure};
+use crate::progress::Progress;
+
+/// Corrections asked of the model after an invalid plan.
+pub const RETRIES: u32 = 2;
+
+pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
+    if shared.json || shared.steerable {
+        return Err(Failure::usage(
+            "cox plan prints the plan document on stdout; --json and --steerable are for exec",
+            "cox plan \"…\" > plan.json",
+        ));
+    }
+    let cwd = working_dir(shared)?;
+    let prompt = read_prompt(prompt)?;
+    let prompt = cox_core::prompt::expand_attachments(&prompt, &cwd)?;
+    let home = cox_core::config::cox_home()?;
+    let config = Config::load(&home, &overrides(shared))?;
+    let options = RunOptions {
+        planning: true,
+        ..RunOptions::default()
+    };
+    runtime()?.block_on(async {
+        let mut session = cox_core::start(&config, cwd, options)?;
+        session.submit(Op::UserInput { text: prompt }).await;
+        let mut progress = Progress::default();
+        let mut corrections = 0;
+        let mut result: Option<Result<String, Failure>> = None;
+        while let Some(envelope) = session.next_event().await {
+            progress.on_event(&envelope.event, &mut std::io::stderr().lock());
+            match envelope.event {
+                Event::TaskCompleted { status, answer } if result.is_none() => {
+                    let outcome = match (status, answer) {
+                        (SessionStatus::Completed, Some(answer)) => plan_from(&answer),
+                        (SessionStatus::Completed, None) => Err("the model gave no answer".to_string()),
+                        (other, _) => {
+                            result = Some(Err(Failure {
+                                code: match other {
+                                    SessionStatus::ProviderError => exit::PROVIDER,
+                                    SessionStatus::Interrupted => exit::INTERRUPTED,
+                                    _ => exit::FAILED,
+                                },
+                                message: "planning stopped before a plan was written".into(),
+                                hint: None,
+                            }));
+                            session.submit(Op::Shutdown).await;
+                            continue;
+                        }
+                    };
+                    match outcome {
+                        Ok(json) => {
+                            result = Some(Ok(json));
+                            session.submit(Op::Shutdown).await;
+                        }
+                        Err(problem) if corrections < RETRIES => {
+                            corrections += 1;
+                            eprintln!("the plan is not valid ({problem}); asking the model to correct it");
+                            let text = format!(
+                                "Your plan is not valid: {problem}. Answer again with the whole corrected plan \
+                                 as one JSON object, and nothing else."
+                            );
+                            session.submit(Op::UserInput { text }).await;
+                        }
+                        Err(problem) => {
+                            result = Some(Err(Failure {
+                                code: exit::FAILED,
+                                message: format!(
+                                    "the model did not produce a valid plan in {} attempts; the last problem: {problem}",
+                                    RETRIES + 1
+                                ),
+                                hint: Some("rephrase the request, or try another model with -m".into()),
+                            }));
+                            session.submit(Op::Shutdown).await;
+                        }
+                    }
+                }
+                Event::SessionCompleted { .. } => break,
+                _ => {}
+            }
+        }
+        match result {
+            Some(Ok(json)) => {
+                println!("{json}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(Err(failure)) => Err(failure),
+            None => Err(Failure {
+                code: exit::FAILED,
+                message: "the session ended without a plan".into(),
+                hint: None,
+            }),
+        }
+    })
+}
+
+/// Validates the answer as a plan; the pretty JSON to print (with `version` and each step's
+/// `status` filled in when the model left them out), or the problem in words the model can act on.
+fn plan_from(answer: &str) -> Result<String, String> {
+    let mut plan =
+        cox_core::plan::parse(cox_core::plan::extract(answer)).map_err(|e| e.to_string())?;
+    plan.version.get_or_insert(1);
+    for step in &mut plan.steps {
+        step.status.get_or_insert(StepState::Pending);
+    }
+    serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())
+}

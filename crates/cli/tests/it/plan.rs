@@ -1,0 +1,129 @@
+//! `cox plan`: read-only analysis, structured output, validation with corrections, a plan document
+//! on stdout and nothing else.
+
+use cox_testkit::{MockServer, Script, Turn};
+use serde_json::Value;
+
+use crate::harness::*;
+
+const VALID: &str = r#"{"goal": "Migrate routes to async/await", "constraints": ["Keep public names"], "steps": [{"id": "S1", "title": "Convert getUser", "files": ["src/routes/users.js"]}, {"id": "S2", "title": "Convert listUsers", "depends_on": ["S1"], "reviewer": "ana"}]}"#;
+
+#[test]
+fn an_invalid_plan_is_corrected_and_only_the_valid_plan_reaches_stdout() {
+    let env = Env::new();
+    let turns = vec![
+        Turn::call("read_file", r#"{"path":"README.md"}"#),
+        Turn::text(&[r#"{"goal": "Migrate routes"}"#]),
+        Turn::text(&["Here is the plan:\n```json\n", VALID, "\n```"]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["plan", "Analyze src/routes and plan the migration"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan: Value = serde_json::from_str(&stdout(&output)).expect("stdout is exactly the plan");
+    assert_eq!(plan["version"], 1);
+    assert_eq!(plan["steps"][0]["status"], "pending");
+    assert_eq!(
+        plan["steps"][1]["reviewer"], "ana",
+        "unknown fields are kept"
+    );
+    assert!(
+        stdout(&output).starts_with("{\n  \"version\": 1,\n  \"goal\""),
+        "pretty JSON"
+    );
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    let first = &requests[0].body;
+    assert_eq!(first["text"]["format"]["type"], "json_schema");
+    assert_eq!(first["text"]["format"]["name"], "plan");
+    let tools: Vec<&str> = first["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        ["shell", "read_file", "list_dir", "grep", "ask_user"],
+        "no tool that writes"
+    );
+    assert!(
+        first["instructions"]
+            .as_str()
+            .unwrap()
+            .contains("PLANNING mode")
+    );
+    let correction = requests[2].body["input"].to_string();
+    assert!(
+        correction.contains("Your plan is not valid: line 1, column 26: missing field `steps`"),
+        "{correction}"
+    );
+}
+
+#[test]
+fn planning_refuses_commands_that_write() {
+    let env = Env::new();
+    let turns = vec![
+        Turn::call("shell", r#"{"command":"rm README.md"}"#).with_call(
+            "apply_patch",
+            r#"{"input":"*** Begin Patch\n*** Delete File: README.md\n*** End Patch\n"}"#,
+            1,
+        ),
+        Turn::text(&[VALID]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env.cox_with(&server).args(["plan", "plan it"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        env.repo.join("README.md").exists(),
+        "planning changed a file"
+    );
+    let outputs = server.requests()[1].body["input"].to_string();
+    assert!(
+        outputs.contains("planning mode is read-only: `rm README.md` was not run"),
+        "{outputs}"
+    );
+    assert!(outputs.contains("unknown tool `apply_patch`"), "{outputs}");
+}
+
+#[test]
+fn three_invalid_plans_fail_with_exit_1_and_print_nothing() {
+    let env = Env::new();
+    let bad = || Turn::text(&["I think we should refactor things."]);
+    let server = MockServer::start(Script {
+        turns: vec![bad(), bad(), bad()],
+    })
+    .unwrap();
+    let output = run(env.cox_with(&server).args(["plan", "plan it"]));
+    expect_failure(&output, 1, "did not produce a valid plan in 3 attempts");
+    assert_eq!(stdout(&output), "");
+}
+
+#[test]
+fn chat_providers_get_response_format() {
+    let env = Env::new();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::text(&[VALID])],
+    })
+    .unwrap();
+    let base = format!("providers.ollama.base_url={}/v1", server.url());
+    let output = run(env.cox().args([
+        "--provider",
+        "ollama",
+        "-m",
+        "qwen2.5-coder",
+        "-c",
+        &base,
+        "plan",
+        "plan it",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let body = &server.requests()[0].body;
+    assert_eq!(body["response_format"]["type"], "json_schema");
+    assert_eq!(
+        body["response_format"]["json_schema"]["schema"]["required"],
+        serde_json::json!(["goal", "steps"])
+    );
+}
