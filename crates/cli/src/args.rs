@@ -74,6 +74,18 @@ pub enum Command {
         /// What to plan; `-` reads it from stdin. `@path` attaches a file.
         prompt: String,
     },
+    /// Execute a plan document step by step; statuses are written back into the file.
+    Run {
+        /// The plan document (`cox plan … > plan.json`).
+        #[arg(long, value_name = "FILE")]
+        plan: PathBuf,
+        /// Confine writes to this directory.
+        #[arg(long, value_name = "DIR")]
+        target: Option<PathBuf>,
+        /// Start over: every step back to pending.
+        #[arg(long)]
+        restart: bool,
+    },
     /// Manage provider credentials.
     Auth {
         #[command(subcommand)]

@@ -8,6 +8,7 @@ mod exit;
 mod interactive;
 mod plan_cmd;
 mod progress;
+mod run_cmd;
 mod sessions_cmd;
 mod tools_cmd;
 
@@ -32,6 +33,11 @@ fn main() -> ExitCode {
         Some(Command::Auth { action }) => auth_cmd::run(&cli.shared, action),
         Some(Command::Tools) => tools_cmd::run(cli.shared.json),
         Some(Command::Plan { prompt }) => plan_cmd::run(&cli.shared, &prompt),
+        Some(Command::Run {
+            plan,
+            target,
+            restart,
+        }) => run_cmd::run(&cli.shared, &plan, target.as_deref(), restart),
         Some(Command::Resume { last, words }) => sessions_cmd::resume(&cli.shared, last, words),
         Some(Command::Sessions) => sessions_cmd::list(),
         // On a terminal, `cox [PROMPT]` is the live session; piped, it is `cox exec`.

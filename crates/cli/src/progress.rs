@@ -47,6 +47,8 @@ impl Progress {
                         StepStatus::Completed => "[x]",
                         StepStatus::InProgress => "[>]",
                         StepStatus::Pending => "[ ]",
+                        StepStatus::Skipped => "[-]",
+                        StepStatus::Failed => "[!]",
                     };
                     writeln!(err, "  {mark} {}", step.step)?;
                 }

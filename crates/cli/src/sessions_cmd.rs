@@ -87,7 +87,15 @@ pub fn resume(shared: &Shared, last: bool, words: Vec<String>) -> Result<ExitCod
     let config = Config::load(&home, &wanted)?;
     let options = run_options(shared)?;
     runtime()?.block_on(drive(
-        |options| cox_core::resume(&config, loaded, prompt, options),
+        |options| {
+            cox_core::resume(
+                &config,
+                loaded,
+                prompt,
+                options,
+                cox_core::PlanRun::default(),
+            )
+        },
         options,
         None,
         shared.json,

@@ -28,6 +28,8 @@ pub const BYTES_PER_TOKEN: u64 = 4;
 pub struct Pinned {
     pub task: Option<String>,
     pub agents: Option<String>,
+    /// `cox run`: the plan document with every step's status and the current step, rendered.
+    pub plan_run: Option<String>,
     pub plan: Option<Vec<PlanStep>>,
     pub directives: Vec<String>,
 }
@@ -44,6 +46,10 @@ impl Pinned {
             out.push_str("\n\n## Pinned: project instructions (AGENTS.md)\n");
             out.push_str(agents);
         }
+        if let Some(run) = &self.plan_run {
+            out.push_str("\n\n## Pinned: the plan being executed (a fixed anchor: follow it)\n");
+            out.push_str(run);
+        }
         if let Some(plan) = &self.plan {
             out.push_str("\n\n## Pinned: plan\n");
             for step in plan {
@@ -51,6 +57,8 @@ impl Pinned {
                     StepStatus::Completed => "[x]",
                     StepStatus::InProgress => "[>]",
                     StepStatus::Pending => "[ ]",
+                    StepStatus::Skipped => "[-]",
+                    StepStatus::Failed => "[!]",
                 };
                 out.push_str(&format!("- {mark} {}\n", step.step));
             }
@@ -163,6 +171,7 @@ mod tests {
     #[test]
     fn pinned_block_renders_every_part() {
         let pinned = Pinned {
+            plan_run: None,
             task: Some("Migrate the routes".into()),
             agents: Some("NEVER touch the real DB".into()),
             plan: Some(vec![PlanStep {

@@ -39,6 +39,15 @@ pub struct RunOptions {
     pub planning: bool,
 }
 
+/// What a plan run adds to a session: the pinned plan block, and where writes may go.
+#[derive(Debug, Clone, Default)]
+pub struct PlanRun {
+    /// The plan block pinned in every request (goal, constraints, statuses, current step).
+    pub pinned: String,
+    /// `--target`: the only directory tools may write in (the working directory otherwise).
+    pub target: Option<PathBuf>,
+}
+
 /// What the model is told in planning mode, after the system prompt.
 const PLANNING: &str = "\n\nYou are in PLANNING mode: analyse, do not change anything. Your tools are \
 read-only (shell runs only commands that read). Explore the code as much as you need, then answer with \
@@ -53,6 +62,16 @@ pub const DEFAULT_STEER_GRACE_MS: u64 = 300;
 /// Starts a new session for `config` in `cwd`, resolving the provider's key (an error when it needs
 /// one and none is set) and creating its journal.
 pub fn start(config: &Config, cwd: PathBuf, options: RunOptions) -> Result<SessionHandle, Error> {
+    start_with(config, cwd, options, PlanRun::default())
+}
+
+/// [`start`] for one step of a plan run.
+pub fn start_with(
+    config: &Config,
+    cwd: PathBuf,
+    options: RunOptions,
+    run: PlanRun,
+) -> Result<SessionHandle, Error> {
     let api_key = AuthStore::new(&config.home).require(&config.provider)?;
     let id = session::new_id();
     let header = journal::Record::Session {
@@ -68,11 +87,14 @@ pub fn start(config: &Config, cwd: PathBuf, options: RunOptions) -> Result<Sessi
     let start = session::Start {
         pinned: context::Pinned {
             agents: context::agents_md(&cwd),
+            plan_run: (!run.pinned.is_empty()).then_some(run.pinned),
             ..context::Pinned::default()
         },
         ..session::Start::default()
     };
-    launch(config, cwd, options, api_key, id, journal, start)
+    launch(
+        config, cwd, options, run.target, api_key, id, journal, start,
+    )
 }
 
 /// Continues a recorded session: settles the calls it was running when it stopped, then goes on —
@@ -82,6 +104,7 @@ pub fn resume(
     loaded: journal::Loaded,
     prompt: Option<String>,
     options: RunOptions,
+    run: PlanRun,
 ) -> Result<SessionHandle, Error> {
     let Some((id, _, cwd, _, _)) = loaded.header() else {
         return Err(Error::Resume(format!(
@@ -122,6 +145,7 @@ pub fn resume(
         pinned: context::Pinned {
             task: restored.task,
             agents: context::agents_md(&cwd),
+            plan_run: (!run.pinned.is_empty()).then_some(run.pinned),
             plan: restored.plan,
             directives: restored.directives,
         },
@@ -130,13 +154,17 @@ pub fn resume(
             prompt,
         }),
     };
-    launch(config, cwd, options, api_key, id, journal, start)
+    launch(
+        config, cwd, options, run.target, api_key, id, journal, start,
+    )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn launch(
     config: &Config,
     cwd: PathBuf,
     options: RunOptions,
+    target: Option<PathBuf>,
     api_key: Option<Secret>,
     id: cox_protocol::SessionId,
     journal: journal::Journal,
@@ -154,6 +182,7 @@ fn launch(
         .filter_map(|p| p.api_key_env.map(str::to_string))
         .chain(config.provider.api_key_env.clone())
         .collect();
+    let writable_roots = vec![target.unwrap_or_else(|| cwd.clone())];
     let session_config = SessionConfig {
         provider: config.provider.name.clone(),
         model: config.model.clone(),
@@ -173,6 +202,7 @@ fn launch(
             .planning
             .then(|| ("plan".to_string(), plan::schema())),
         mode_instructions: options.planning.then(|| PLANNING.to_string()),
+        writable_roots,
     };
     let tools = if options.planning {
         cox_tools::ToolRegistry::read_only()
@@ -192,4 +222,9 @@ fn launch(
 /// The tools a session offers the model, as sent (name, description, JSON schema of arguments).
 pub fn tool_specs() -> Vec<cox_protocol::ToolSpec> {
     cox_tools::ToolRegistry::standard().specs()
+}
+
+/// An RFC 3339 UTC timestamp with milliseconds, for front ends that add their own events.
+pub fn timestamp(since_epoch: std::time::Duration) -> String {
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + since_epoch).to_string()
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cox_protocol::Plan;
+use cox_protocol::{Plan, StepState};
 use serde_json::{Value, json};
 
 /// Why a plan document is not valid.
@@ -107,6 +107,53 @@ pub fn check(plan: &Plan) -> Result<(), PlanError> {
         ));
     }
     Ok(())
+}
+
+/// The plan as pinned in every request of a run: goal, constraints, every step with its status, and
+/// the current step in full.
+pub fn render_for_run(plan: &Plan, current: &str) -> String {
+    let mut out = format!("Goal: {}\n", plan.goal);
+    if !plan.constraints.is_empty() {
+        out.push_str("Constraints (never break them):\n");
+        for constraint in &plan.constraints {
+            out.push_str(&format!("- {constraint}\n"));
+        }
+    }
+    if !plan.context.is_empty() {
+        out.push_str(&format!("Context: {}\n", plan.context.join(", ")));
+    }
+    out.push_str("Steps:\n");
+    for step in &plan.steps {
+        let status = match step.status.unwrap_or(StepState::Pending) {
+            StepState::Pending => "pending",
+            StepState::InProgress => "in progress",
+            StepState::Done => "done",
+            StepState::Skipped => "skipped",
+            StepState::Failed => "failed",
+        };
+        let marker = if step.id == current {
+            "  ← current"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "- {} {} ({status}){marker}\n",
+            step.id, step.title
+        ));
+    }
+    if let Some(step) = plan.steps.iter().find(|s| s.id == current) {
+        out.push_str(&format!("Current step {}: {}\n", step.id, step.title));
+        if !step.files.is_empty() {
+            out.push_str(&format!("Files: {}\n", step.files.join(", ")));
+        }
+        if !step.targets.is_empty() {
+            out.push_str(&format!("Targets: {}\n", step.targets.join(", ")));
+        }
+        if let Some(details) = &step.details {
+            out.push_str(&format!("Details: {details}\n"));
+        }
+    }
+    out
 }
 
 /// The plan document's JSON schema, for providers with structured output.

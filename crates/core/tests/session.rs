@@ -30,6 +30,7 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         one_shot: false,
         output_schema: None,
         mode_instructions: None,
+        writable_roots: vec![std::fs::canonicalize(dir).unwrap()],
         hidden_env: Vec::new(),
         interactive,
     };

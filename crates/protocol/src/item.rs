@@ -72,4 +72,7 @@ pub enum StepStatus {
     Pending,
     InProgress,
     Completed,
+    /// Plan runs only: the step was skipped, or failed.
+    Skipped,
+    Failed,
 }

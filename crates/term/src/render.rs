@@ -124,6 +124,8 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
                         StepStatus::Completed => "[x]",
                         StepStatus::InProgress => "[>]",
                         StepStatus::Pending => "[ ]",
+                        StepStatus::Skipped => "[-]",
+                        StepStatus::Failed => "[!]",
                     };
                     format!("  {mark} {}", step.step)
                 })

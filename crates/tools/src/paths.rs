@@ -76,8 +76,8 @@ impl ToolContext {
         }
         let shown: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
         let allowed = shown.join(", ");
-        let lexically_inside = roots.iter().any(|root| lexical.starts_with(root))
-            || lexical.starts_with(&self.workspace);
+        // Inside an allowed root by its name, outside by where it leads: a symlink points out.
+        let lexically_inside = roots.iter().any(|root| lexical.starts_with(root));
         Err(match (access, lexically_inside) {
             (_, true) => format!(
                 "{raw} resolves through a symlink to {}, outside {allowed}; file tools do not follow links out of the workspace",

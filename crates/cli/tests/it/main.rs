@@ -8,6 +8,7 @@ mod errors;
 mod exec;
 mod harness;
 mod plan;
+mod run;
 mod sessions;
 mod steering;
 mod terminal;

@@ -54,6 +54,8 @@ pub struct SessionConfig {
     pub output_schema: Option<(String, serde_json::Value)>,
     /// Added to the system prompt (planning mode's rules).
     pub mode_instructions: Option<String>,
+    /// Where file tools may write (the working directory, or `--target`).
+    pub writable_roots: Vec<PathBuf>,
 }
 
 /// Command output kept for the journal, per call (the context gets `tool_output_max_bytes`).

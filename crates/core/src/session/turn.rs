@@ -372,7 +372,7 @@ impl Session {
         ToolContext {
             cwd: self.config.cwd.clone(),
             workspace: self.config.cwd.clone(),
-            writable_roots: vec![self.config.cwd.clone()],
+            writable_roots: self.config.writable_roots.clone(),
             max_output_bytes: self.config.tool_output_max_bytes,
             capture_bytes: JOURNAL_CAPTURE_BYTES,
             hidden_env: self.config.hidden_env.clone(),

@@ -1,0 +1,237 @@
+//! `cox run --plan`: validation before any model call, steps in order with the plan pinned,
+//! statuses written back, `--target`, and resuming a run killed mid-step.
+
+use std::process::Stdio;
+
+use cox_testkit::{MockServer, Script, Turn};
+use serde_json::Value;
+
+use crate::harness::*;
+
+const PLAN: &str = r#"{
+  "version": 1,
+  "goal": "Tidy the notes",
+  "constraints": ["Never touch README.md"],
+  "owner": "team-a",
+  "steps": [
+    {"id": "S1", "title": "Add a heading to notes.txt", "files": ["notes.txt"], "details": "First line: # Notes", "status": "pending", "risk": "low"},
+    {"id": "S2", "title": "Log the tidy-up", "depends_on": ["S1"]}
+  ]
+}"#;
+
+fn patch(text: &str) -> Turn {
+    Turn::call(
+        "apply_patch",
+        &serde_json::json!({ "input": text }).to_string(),
+    )
+}
+
+fn read_plan(env: &Env) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(env.repo.join("plan.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn invalid_plan_files_exit_2_before_any_model_call() {
+    let env = Env::new();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::text(&["never"])],
+    })
+    .unwrap();
+    let cases = [
+        (
+            "{\n  \"goal\": \"x\",\n  \"steps\": [\n    {\"id\": \"S1\" \"title\": \"t\"}\n  ]\n}",
+            "plan.json: line 4, column 17: expected `,` or `}`",
+        ),
+        (
+            r#"{"goal": "x"}"#,
+            "plan.json: line 1, column 13: missing field `steps`",
+        ),
+        (
+            r#"{"goal": "x", "steps": [{"id": "A", "title": "a"}, {"id": "A", "title": "b"}]}"#,
+            "steps[1].id: `A` repeats steps[0].id",
+        ),
+        (
+            r#"{"goal": "x", "steps": [{"id": "A", "title": "a", "depends_on": ["Z"]}]}"#,
+            "steps[0].depends_on: names `Z`, which is not a step id",
+        ),
+    ];
+    for (text, message) in cases {
+        std::fs::write(env.repo.join("plan.json"), text).unwrap();
+        let output = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
+        expect_failure(&output, 2, message);
+    }
+    let missing = run(env.cox_with(&server).args(["run", "--plan", "nope.json"]));
+    expect_failure(&missing, 2, "cannot read the plan nope.json");
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn steps_run_in_order_with_the_plan_pinned_and_statuses_written_back() {
+    let env = Env::new();
+    std::fs::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
+    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    let turns = vec![
+        patch(
+            "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
+        ),
+        Turn::text(&["Added the heading."]),
+        Turn::call(
+            "shell",
+            r#"{"command":["sh","-c","echo tidied >> log.txt"]}"#,
+        ),
+        Turn::text(&["Logged."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("notes.txt")).unwrap(),
+        "# Notes\nbuy milk\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("log.txt")).unwrap(),
+        "tidied\n"
+    );
+    let plan = read_plan(&env);
+    assert_eq!(plan["steps"][0]["status"], "done");
+    assert_eq!(plan["steps"][1]["status"], "done");
+    assert_eq!(plan["owner"], "team-a", "unknown fields kept");
+    assert_eq!(plan["steps"][0]["risk"], "low");
+    assert!(plan["steps"][0]["cox_session"].is_string());
+    let requests = server.requests();
+    assert_eq!(requests.len(), 4);
+    let first = requests[0].body["instructions"].as_str().unwrap();
+    assert!(first.contains("Goal: Tidy the notes"), "{first}");
+    assert!(first.contains("- Never touch README.md"), "{first}");
+    assert!(
+        first.contains("- S1 Add a heading to notes.txt (in progress)  ← current"),
+        "{first}"
+    );
+    assert!(first.contains("Details: First line: # Notes"), "{first}");
+    let later = requests[2].body["instructions"].as_str().unwrap();
+    assert!(
+        later.contains("- S1 Add a heading to notes.txt (done)"),
+        "{later}"
+    );
+    assert!(
+        later.contains("- S2 Log the tidy-up (in progress)  ← current"),
+        "{later}"
+    );
+    assert!(
+        stderr(&output).contains("plan: 2 done, 0 failed"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("notes.txt (+1 -0)"),
+        "{}",
+        stderr(&output)
+    );
+
+    // Run again: nothing is left to do, no model call.
+    let again = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(server.requests().len(), 4);
+}
+
+#[test]
+fn a_failed_step_stops_the_run_with_exit_1() {
+    let env = Env::new();
+    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::text(&["STEP FAILED: notes.txt does not exist"])],
+    })
+    .unwrap();
+    let output = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let plan = read_plan(&env);
+    assert_eq!(plan["steps"][0]["status"], "failed");
+    assert_eq!(
+        plan["steps"][1]["status"],
+        Value::Null,
+        "a later step never started"
+    );
+}
+
+#[test]
+fn target_confines_writes() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.repo.join("src")).unwrap();
+    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    let turns = vec![
+        patch("*** Begin Patch\n*** Add File: outside.txt\n+x\n*** End Patch\n"),
+        patch("*** Begin Patch\n*** Add File: src/inside.txt\n+x\n*** End Patch\n"),
+        Turn::text(&["Done."]),
+        Turn::text(&["Done."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["run", "--plan", "plan.json", "--target", "src"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!env.repo.join("outside.txt").exists());
+    assert!(env.repo.join("src/inside.txt").exists());
+    let refused = server.requests()[1].body["input"].to_string();
+    assert!(
+        refused.contains("is outside the writable roots"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_run_killed_mid_step_resumes_without_repeating_an_edit() {
+    let env = Env::new();
+    std::fs::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
+    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    let turns = vec![
+        patch(
+            "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
+        ),
+        Turn::text(&["Added the heading."]),
+        Turn::call(
+            "shell",
+            r#"{"command":["sh","-c","echo tidied >> log.txt; sleep 30"]}"#,
+        ),
+        Turn::text(&["The log line was written before the stop; leaving it."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut child = env
+        .cox_with(&server)
+        .args(["run", "--plan", "plan.json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("step 2's command to run", || {
+        std::fs::read_to_string(env.repo.join("log.txt")).is_ok_and(|t| t == "tidied\n")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(read_plan(&env)["steps"][0]["status"], "done");
+    assert_eq!(read_plan(&env)["steps"][1]["status"], "in_progress");
+
+    let output = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("step S2: resuming its session"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("notes.txt")).unwrap(),
+        "# Notes\nbuy milk\n",
+        "step 1 not redone"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("log.txt")).unwrap(),
+        "tidied\n",
+        "the command was not run again"
+    );
+    let plan = read_plan(&env);
+    assert_eq!(plan["steps"][1]["status"], "done");
+    let resumed = server.requests()[3].body["input"].to_string();
+    assert!(
+        resumed.contains("The session was stopped while this call was running"),
+        "{resumed}"
+    );
+}
