@@ -85,6 +85,8 @@ pub enum Command {
         /// Start over: every step back to pending.
         #[arg(long)]
         restart: bool,
+        #[command(flatten)]
+        checks: CheckOptions,
     },
     /// Manage provider credentials.
     Auth {
@@ -101,4 +103,24 @@ pub enum AuthAction {
     Status,
     /// Remove the stored key of a provider.
     Logout,
+}
+
+/// Checks run after each step of `cox run` that changed files.
+#[derive(Debug, Args, Clone, Default)]
+pub struct CheckOptions {
+    /// Run the project's linter after each step and have the model fix what it reports.
+    #[arg(long)]
+    pub auto_fix_lint: bool,
+    /// The lint command (default: detected — ESLint, cargo clippy, ruff, golangci-lint).
+    #[arg(long, value_name = "CMD")]
+    pub lint_cmd: Option<String>,
+    /// The test command, run after each step (reported; fixed too with --auto-fix-test).
+    #[arg(long, value_name = "CMD")]
+    pub test_cmd: Option<String>,
+    /// Have the model fix failing tests.
+    #[arg(long)]
+    pub auto_fix_test: bool,
+    /// Fix rounds per check and step before the run gives up (exit 1).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub fix_rounds: u32,
 }

@@ -3,6 +3,7 @@
 
 mod args;
 mod auth_cmd;
+mod checks;
 mod exec;
 mod exit;
 mod interactive;
@@ -37,7 +38,8 @@ fn main() -> ExitCode {
             plan,
             target,
             restart,
-        }) => run_cmd::run(&cli.shared, &plan, target.as_deref(), restart),
+            checks,
+        }) => run_cmd::run(&cli.shared, &plan, target.as_deref(), restart, &checks),
         Some(Command::Resume { last, words }) => sessions_cmd::resume(&cli.shared, last, words),
         Some(Command::Sessions) => sessions_cmd::list(),
         // On a terminal, `cox [PROMPT]` is the live session; piped, it is `cox exec`.

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use cox_core::{Config, PlanRun, RunOptions};
 use cox_protocol::{Event, Op, Plan, PlanStep, SessionStatus, StepState, StepStatus};
 
-use crate::args::Shared;
+use crate::args::{CheckOptions, Shared};
 use crate::exec::{overrides, runtime, working_dir};
 use crate::exit::{self, Failure};
 use crate::progress::Progress;
@@ -27,6 +27,7 @@ pub fn run(
     path: &Path,
     target: Option<&Path>,
     restart: bool,
+    checks: &CheckOptions,
 ) -> Result<ExitCode, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Failure::usage(
@@ -57,6 +58,7 @@ pub fn run(
         })?),
         None => None,
     };
+    let checks = crate::checks::Checks::from_options(checks, &cwd)?;
     let home = cox_core::config::cox_home()?;
     let config = Config::load(&home, &overrides(shared))?;
     runtime()?.block_on(execute(
@@ -67,6 +69,7 @@ pub fn run(
         path,
         plan,
         shared.json,
+        &checks,
     ))
 }
 
@@ -83,6 +86,7 @@ fn next_step(plan: &Plan) -> Option<usize> {
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     config: &Config,
     home: &Path,
@@ -91,6 +95,7 @@ async fn execute(
     path: &Path,
     mut plan: Plan,
     json: bool,
+    checks: &crate::checks::Checks,
 ) -> Result<ExitCode, Failure> {
     let mut printer = Printer::new(json);
     let mut changed: Vec<(String, usize, usize)> = Vec::new();
@@ -146,22 +151,59 @@ async fn execute(
         if let Some(text) = prompt {
             session.submit(Op::UserInput { text }).await;
         }
+        let (mut status, mut answer, mut step_files) =
+            drive_task(&mut session, &mut printer, &mut changed).await;
+        // Checks after a step that changed files: lint, then tests, each fed back to the model for
+        // at most `rounds` fixes when asked to.
+        let mut check_failed = None;
+        if status == SessionStatus::Completed && !answer.as_deref().is_some_and(step_failed) {
+            for check in &checks.list {
+                if check.needs_changes && step_files.is_empty() {
+                    continue;
+                }
+                let mut round = 0;
+                loop {
+                    let result = check.run(&cwd, &step_files).await;
+                    printer.note(&format!(
+                        "{}: {}",
+                        check.name,
+                        if result.passed { "passed" } else { "failing" }
+                    ));
+                    if result.passed {
+                        break;
+                    }
+                    if !check.fix || round >= checks.rounds {
+                        check_failed =
+                            Some(format!("{} still failing:\n{}", check.name, result.output));
+                        break;
+                    }
+                    round += 1;
+                    let text = format!(
+                        "`{}` ({}) fails after your changes. Fix what it reports, then answer with a short summary.\n```\n{}\n```",
+                        check.command, check.name, result.output
+                    );
+                    session.submit(Op::UserInput { text }).await;
+                    let (s, a, more) = drive_task(&mut session, &mut printer, &mut changed).await;
+                    (status, answer) = (s, a);
+                    step_files.extend(more);
+                    if status != SessionStatus::Completed {
+                        break;
+                    }
+                }
+                if check_failed.is_some() || status != SessionStatus::Completed {
+                    break;
+                }
+            }
+        }
         session.submit(Op::Shutdown).await;
-        let mut status = SessionStatus::Failed;
-        let mut answer = None;
         while let Some(envelope) = session.next_event().await {
-            if let Event::PatchApplied { diff, .. } = &envelope.event {
-                count_changes(diff, &mut changed);
-            }
-            if let Event::TaskCompleted {
-                status: s,
-                answer: a,
-            } = &envelope.event
-            {
-                status = *s;
-                answer = a.clone();
-            }
             printer.event(envelope.event);
+        }
+        if let Some(report) = check_failed {
+            eprintln!("step {id}: {report}");
+            finish(&mut plan, index, true, path, &mut printer)?;
+            outcome = SessionStatus::Failed;
+            break;
         }
         match status {
             SessionStatus::Completed => {
@@ -193,6 +235,33 @@ async fn execute(
         SessionStatus::Interrupted => exit::INTERRUPTED,
     };
     Ok(ExitCode::from(code))
+}
+
+/// Runs a session's events until its current task ends; the task's status, answer, and the files
+/// its patches changed.
+async fn drive_task(
+    session: &mut cox_core::SessionHandle,
+    printer: &mut Printer,
+    changed: &mut Vec<(String, usize, usize)>,
+) -> (SessionStatus, Option<String>, Vec<String>) {
+    let mut files = Vec::new();
+    while let Some(envelope) = session.next_event().await {
+        if let Event::PatchApplied { diff, .. } = &envelope.event {
+            count_changes(diff, changed);
+            files.extend(
+                diff.lines()
+                    .filter_map(|l| l.strip_prefix("+++ b/"))
+                    .map(str::to_string),
+            );
+        }
+        if let Event::TaskCompleted { status, answer } = &envelope.event {
+            let result = (*status, answer.clone(), files);
+            printer.event(envelope.event);
+            return result;
+        }
+        printer.event(envelope.event);
+    }
+    (SessionStatus::Failed, None, files)
 }
 
 fn step_failed(answer: &str) -> bool {
@@ -332,6 +401,17 @@ impl Printer {
         } else {
             self.progress
                 .on_event(&event, &mut std::io::stderr().lock());
+        }
+    }
+
+    /// A line of the run's own (lint, test) on stderr, or a warning event with `--json`.
+    fn note(&mut self, message: &str) {
+        if self.json {
+            self.event(Event::Warning {
+                message: message.to_string(),
+            });
+        } else {
+            eprintln!("{message}");
         }
     }
 

@@ -235,3 +235,129 @@ fn a_run_killed_mid_step_resumes_without_repeating_an_edit() {
         "{resumed}"
     );
 }
+
+const PY_PLAN: &str = r#"{"goal": "Add a greeting", "steps": [{"id": "S1", "title": "Add greet() to app.py", "files": ["app.py"]}]}"#;
+
+fn python_project(env: &Env) {
+    assert!(
+        std::process::Command::new("ruff")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "ruff is not installed: pip install ruff (.ci/run does)"
+    );
+    std::fs::write(env.repo.join("ruff.toml"), "").unwrap();
+    std::fs::write(env.repo.join("app.py"), "def main():\n    return 1\n").unwrap();
+    std::fs::write(env.repo.join("plan.json"), PY_PLAN).unwrap();
+}
+
+const ADD_WITH_UNUSED_IMPORT: &str = "*** Begin Patch\n*** Update File: app.py\n@@\n+import os\n+\n+\n+def greet():\n+    return \"hi\"\n+\n+\n def main():\n*** End Patch\n";
+const REMOVE_IMPORT: &str = "*** Begin Patch\n*** Update File: app.py\n@@\n-import os\n-\n-\n def greet():\n*** End Patch\n";
+
+#[test]
+fn auto_fix_lint_feeds_a_real_linter_back_until_it_passes() {
+    let env = Env::new();
+    python_project(&env);
+    let turns = vec![
+        patch(ADD_WITH_UNUSED_IMPORT),
+        Turn::text(&["Added greet()."]),
+        patch(REMOVE_IMPORT),
+        Turn::text(&["Removed the unused import."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["run", "--plan", "plan.json", "--auto-fix-lint"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("app.py")).unwrap(),
+        "def greet():\n    return \"hi\"\n\n\ndef main():\n    return 1\n"
+    );
+    let feedback = server.requests()[2].body["input"].to_string();
+    assert!(
+        feedback.contains("`ruff check` (lint) fails after your changes"),
+        "{feedback}"
+    );
+    assert!(
+        feedback.contains("F401"),
+        "ruff's own report reaches the model: {feedback}"
+    );
+    assert!(
+        stderr(&output).contains("lint: failing"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("lint: passed"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(read_plan(&env)["steps"][0]["status"], "done");
+}
+
+#[test]
+fn lint_still_failing_after_the_rounds_fails_the_run() {
+    let env = Env::new();
+    python_project(&env);
+    let turns = vec![
+        patch(ADD_WITH_UNUSED_IMPORT),
+        Turn::text(&["Added greet()."]),
+        Turn::text(&["I believe it is fine."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env.cox_with(&server).args([
+        "run",
+        "--plan",
+        "plan.json",
+        "--auto-fix-lint",
+        "--fix-rounds",
+        "1",
+    ]));
+    expect_failure(&output, 1, "lint still failing");
+    assert!(stderr(&output).contains("F401"), "{}", stderr(&output));
+    assert_eq!(read_plan(&env)["steps"][0]["status"], "failed");
+}
+
+#[test]
+fn test_command_failures_are_reported_and_fixed_with_auto_fix_test() {
+    let env = Env::new();
+    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    std::fs::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
+    let turns = vec![
+        patch(
+            "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
+        ),
+        Turn::text(&["Added the heading."]),
+        patch("*** Begin Patch\n*** Add File: ok.txt\n+ok\n*** End Patch\n"),
+        Turn::text(&["Made the test pass."]),
+        Turn::call(
+            "shell",
+            r#"{"command":["sh","-c","echo tidied >> log.txt"]}"#,
+        ),
+        Turn::text(&["Logged."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env.cox_with(&server).args([
+        "run",
+        "--plan",
+        "plan.json",
+        "--test-cmd",
+        "test -f ok.txt || (echo 'ok.txt missing'; exit 1)",
+        "--auto-fix-test",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let feedback = server.requests()[2].body["input"].to_string();
+    assert!(feedback.contains("ok.txt missing"), "{feedback}");
+    assert!(env.repo.join("ok.txt").exists());
+}
+
+#[test]
+fn auto_fix_lint_without_a_linter_is_a_usage_error() {
+    let env = Env::new();
+    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    let server = MockServer::start(Script { turns: vec![] }).unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["run", "--plan", "plan.json", "--auto-fix-lint"]));
+    expect_failure(&output, 2, "--auto-fix-lint: no linter found");
+}
