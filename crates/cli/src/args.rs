@@ -43,6 +43,10 @@ pub struct Shared {
     /// control ops ({"op":"pause"}, {"op":"resume"}, {"op":"steer","text":"…"}, {"op":"interrupt"}).
     #[arg(long, global = true)]
     pub steerable: bool,
+    /// The model that plans (`cox plan`), as `provider:model` or a model name; default `[roles]
+    /// planner` in config.toml.
+    #[arg(long, value_name = "MODEL", global = true)]
+    pub planner_model: Option<String>,
     /// With --steerable: how long each write or command is announced before it runs (0: off).
     #[arg(long, value_name = "MS", global = true)]
     pub steer_grace: Option<u64>,

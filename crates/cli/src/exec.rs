@@ -102,6 +102,39 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         })
 }
 
+/// Which role a command runs as: `cox plan` plans, `cox run` works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Planner,
+    Worker,
+}
+
+/// The command line's overrides, with the role's model from `--planner-model` or `[roles]` when
+/// `-m`/`--provider` do not say otherwise.
+pub fn role_overrides(
+    shared: &Shared,
+    home: &std::path::Path,
+    role: Role,
+) -> Result<Overrides, Failure> {
+    let mut wanted = overrides(shared);
+    let file = cox_core::config::read_file(home, &shared.config)?;
+    let spec = match role {
+        Role::Planner => shared.planner_model.clone().or(file.roles.planner),
+        Role::Worker if shared.model.is_none() && shared.provider.is_none() => file.roles.worker,
+        Role::Worker => None,
+    };
+    if let Some(spec) = spec.filter(|_| {
+        role == Role::Worker || shared.model.is_none() || shared.planner_model.is_some()
+    }) {
+        let (provider, model) = cox_core::config::parse_role(&spec)?;
+        if provider.is_some() {
+            wanted.provider = provider;
+        }
+        wanted.model = Some(model);
+    }
+    Ok(wanted)
+}
+
 pub fn overrides(shared: &Shared) -> Overrides {
     Overrides {
         provider: shared.provider.clone(),

@@ -9,7 +9,7 @@ use cox_core::{Config, RunOptions};
 use cox_protocol::{Event, Op, SessionStatus, StepState};
 
 use crate::args::Shared;
-use crate::exec::{overrides, read_prompt, runtime, working_dir};
+use crate::exec::{Role, read_prompt, role_overrides, runtime, working_dir};
 use crate::exit::{self, Failure};
 use crate::progress::Progress;
 
@@ -27,7 +27,7 @@ pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
     let prompt = read_prompt(prompt)?;
     let prompt = cox_core::prompt::expand_attachments(&prompt, &cwd)?;
     let home = cox_core::config::cox_home()?;
-    let config = Config::load(&home, &overrides(shared))?;
+    let config = Config::load(&home, &role_overrides(shared, &home, Role::Planner)?)?;
     let options = RunOptions {
         planning: true,
         ..RunOptions::default()

@@ -15,7 +15,7 @@ use cox_core::{Config, PlanRun, RunOptions};
 use cox_protocol::{Event, Op, Plan, PlanStep, SessionStatus, StepState, StepStatus};
 
 use crate::args::{CheckOptions, Shared};
-use crate::exec::{overrides, runtime, working_dir};
+use crate::exec::{Role, role_overrides, runtime, working_dir};
 use crate::exit::{self, Failure};
 use crate::progress::Progress;
 
@@ -60,7 +60,7 @@ pub fn run(
     };
     let checks = crate::checks::Checks::from_options(checks, &cwd)?;
     let home = cox_core::config::cox_home()?;
-    let config = Config::load(&home, &overrides(shared))?;
+    let config = Config::load(&home, &role_overrides(shared, &home, Role::Worker)?)?;
     runtime()?.block_on(execute(
         &config,
         &home,

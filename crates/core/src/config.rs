@@ -42,6 +42,33 @@ pub struct ConfigFile {
     pub compact_threshold: Option<f64>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// `[roles]`: which model plans (`cox plan`) and which works (`cox run`), as `provider:model`.
+    #[serde(default)]
+    pub roles: Roles,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    pub planner: Option<String>,
+    pub worker: Option<String>,
+}
+
+/// Splits a role's `provider:model` (or a bare `model`) into its parts.
+pub fn parse_role(spec: &str) -> Result<(Option<String>, String), Error> {
+    let bad = || {
+        Error::Config(format!(
+            "`{spec}` is not a model: write `provider:model` (e.g. `anthropic:claude-opus-4-6`) or a model name"
+        ))
+    };
+    match spec.split_once(':') {
+        Some((provider, model)) if !provider.is_empty() && !model.is_empty() => {
+            Ok((Some(provider.to_string()), model.to_string()))
+        }
+        Some(_) => Err(bad()),
+        None if spec.trim().is_empty() => Err(bad()),
+        None => Ok((None, spec.to_string())),
+    }
 }
 
 /// `[providers.NAME]`: a custom provider, or changes to a built-in one.

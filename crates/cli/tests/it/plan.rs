@@ -127,3 +127,56 @@ fn chat_providers_get_response_format() {
         serde_json::json!(["goal", "steps"])
     );
 }
+
+#[test]
+fn roles_pick_the_planner_for_plan_and_the_worker_for_run() {
+    let env = Env::new();
+    std::fs::create_dir_all(&env.home).unwrap();
+    std::fs::write(
+        env.home.join("config.toml"),
+        "[roles]\nplanner = \"anthropic:claude-opus-4-6\"\nworker = \"openai:gpt-5.3-codex\"\n",
+    )
+    .unwrap();
+    let planner = MockServer::start(Script {
+        turns: vec![Turn::text(&[VALID])],
+    })
+    .unwrap();
+    let worker = MockServer::start(Script {
+        turns: vec![Turn::text(&["S1 done."]), Turn::text(&["S2 done."])],
+    })
+    .unwrap();
+    let output = run(env
+        .cox_with(&worker)
+        .env("ANTHROPIC_API_KEY", KEY)
+        .env("ANTHROPIC_BASE_URL", planner.url())
+        .args(["plan", "plan it"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(planner.requests()[0].body["model"], "claude-opus-4-6");
+    assert!(worker.requests().is_empty());
+    std::fs::write(env.repo.join("plan.json"), stdout(&output)).unwrap();
+
+    let output = run(env.cox_with(&worker).args(["run", "--plan", "plan.json"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(worker.requests()[0].body["model"], "gpt-5.3-codex");
+    assert_eq!(planner.requests().len(), 1);
+
+    let other = MockServer::start(Script {
+        turns: vec![Turn::text(&[VALID])],
+    })
+    .unwrap();
+    let base = format!("providers.ollama.base_url={}/v1", other.url());
+    let output = run(env.cox().args([
+        "--planner-model",
+        "ollama:qwen2.5-coder",
+        "-c",
+        &base,
+        "plan",
+        "plan it",
+    ]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(other.requests()[0].body["model"], "qwen2.5-coder");
+    let bad = run(env
+        .cox()
+        .args(["--planner-model", "ollama:", "plan", "plan it"]));
+    expect_failure(&bad, 2, "`ollama:` is not a model");
+}
