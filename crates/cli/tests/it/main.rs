@@ -13,3 +13,4 @@ mod sessions;
 mod steering;
 mod terminal;
 mod tool_calls;
+mod workflow;
