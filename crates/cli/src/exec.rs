@@ -59,6 +59,18 @@ pub fn run_options(shared: &Shared) -> Result<RunOptions, Failure> {
 /// and skipped. At the end of input the session is told to finish — and, if the last word was
 /// `pause`, interrupted, since no one is left to resume it.
 fn read_control(ops: tokio::sync::mpsc::Sender<Op>) {
+    read_control_into(ops);
+}
+
+/// Stdin's control ops on a channel, for a front end that hands them to more than one session
+/// (`cox run --steerable`: one session per step).
+pub fn spawn_control_reader() -> tokio::sync::mpsc::Receiver<Op> {
+    let (tx, rx) = tokio::sync::mpsc::channel(32);
+    read_control_into(tx);
+    rx
+}
+
+fn read_control_into(ops: tokio::sync::mpsc::Sender<Op>) {
     std::thread::spawn(move || {
         let mut paused = false;
         for (number, line) in std::io::stdin().lines().enumerate() {

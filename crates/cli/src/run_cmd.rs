@@ -58,9 +58,14 @@ pub fn run(
         })?),
         None => None,
     };
-    let checks = crate::checks::Checks::from_options(checks, &cwd)?;
     let home = cox_core::config::cox_home()?;
+    let file = cox_core::config::read_file(&home, &shared.config)?;
+    let mut checks = checks.clone();
+    checks.lint_cmd = checks.lint_cmd.or(file.lint_cmd);
+    checks.test_cmd = checks.test_cmd.or(file.test_cmd);
+    let checks = crate::checks::Checks::from_options(&checks, &cwd)?;
     let config = Config::load(&home, &role_overrides(shared, &home, Role::Worker)?)?;
+    let options = crate::exec::run_options(shared)?;
     runtime()?.block_on(execute(
         &config,
         &home,
@@ -70,6 +75,7 @@ pub fn run(
         plan,
         shared.json,
         &checks,
+        options,
     ))
 }
 
@@ -96,8 +102,14 @@ async fn execute(
     mut plan: Plan,
     json: bool,
     checks: &crate::checks::Checks,
+    options: RunOptions,
 ) -> Result<ExitCode, Failure> {
     let mut printer = Printer::new(json);
+    // With --steerable, stdin's control ops go to whichever step's session is running.
+    let mut control = options.steerable.then(crate::exec::spawn_control_reader);
+    let mut directives: Vec<String> = Vec::new();
+    let mut tokens = cox_protocol::Usage::default();
+    let mut check_state: Vec<(&'static str, bool)> = Vec::new();
     let mut changed: Vec<(String, usize, usize)> = Vec::new();
     let mut outcome = SessionStatus::Completed;
     while let Some(index) = next_step(&plan) {
@@ -112,8 +124,12 @@ async fn execute(
         let run = PlanRun {
             pinned: cox_core::plan::render_for_run(&plan, &id),
             target: target.clone(),
+            directives: directives.clone(),
         };
-        let options = RunOptions::default();
+        let options = RunOptions {
+            one_shot: false,
+            ..options
+        };
         let earlier = plan.steps[index]
             .extra
             .get(SESSION_FIELD)
@@ -151,8 +167,15 @@ async fn execute(
         if let Some(text) = prompt {
             session.submit(Op::UserInput { text }).await;
         }
-        let (mut status, mut answer, mut step_files) =
-            drive_task(&mut session, &mut printer, &mut changed).await;
+        let mut step = Step {
+            session: &mut session,
+            printer: &mut printer,
+            changed: &mut changed,
+            control: control.as_mut(),
+            directives: &mut directives,
+            tokens: &mut tokens,
+        };
+        let (mut status, mut answer, mut step_files) = step.drive().await;
         // Checks after a step that changed files: lint, then tests, each fed back to the model for
         // at most `rounds` fixes when asked to.
         let mut check_failed = None;
@@ -164,11 +187,13 @@ async fn execute(
                 let mut round = 0;
                 loop {
                     let result = check.run(&cwd, &step_files).await;
-                    printer.note(&format!(
+                    step.printer.note(&format!(
                         "{}: {}",
                         check.name,
                         if result.passed { "passed" } else { "failing" }
                     ));
+                    check_state.retain(|(name, _)| *name != check.name);
+                    check_state.push((check.name, result.passed));
                     if result.passed {
                         break;
                     }
@@ -182,8 +207,8 @@ async fn execute(
                         "`{}` ({}) fails after your changes. Fix what it reports, then answer with a short summary.\n```\n{}\n```",
                         check.command, check.name, result.output
                     );
-                    session.submit(Op::UserInput { text }).await;
-                    let (s, a, more) = drive_task(&mut session, &mut printer, &mut changed).await;
+                    step.session.submit(Op::UserInput { text }).await;
+                    let (s, a, more) = step.drive().await;
                     (status, answer) = (s, a);
                     step_files.extend(more);
                     if status != SessionStatus::Completed {
@@ -195,10 +220,8 @@ async fn execute(
                 }
             }
         }
-        session.submit(Op::Shutdown).await;
-        while let Some(envelope) = session.next_event().await {
-            printer.event(envelope.event);
-        }
+        step.session.submit(Op::Shutdown).await;
+        step.drain().await;
         if let Some(report) = check_failed {
             eprintln!("step {id}: {report}");
             finish(&mut plan, index, true, path, &mut printer)?;
@@ -221,7 +244,7 @@ async fn execute(
             }
         }
     }
-    summary(&plan, &changed);
+    summary(&plan, &changed, &check_state, &tokens);
     let code = match outcome {
         SessionStatus::Completed
             if plan.steps.iter().all(|s| {
@@ -237,31 +260,69 @@ async fn execute(
     Ok(ExitCode::from(code))
 }
 
-/// Runs a session's events until its current task ends; the task's status, answer, and the files
-/// its patches changed.
-async fn drive_task(
-    session: &mut cox_core::SessionHandle,
-    printer: &mut Printer,
-    changed: &mut Vec<(String, usize, usize)>,
-) -> (SessionStatus, Option<String>, Vec<String>) {
-    let mut files = Vec::new();
-    while let Some(envelope) = session.next_event().await {
-        if let Event::PatchApplied { diff, .. } = &envelope.event {
-            count_changes(diff, changed);
-            files.extend(
-                diff.lines()
-                    .filter_map(|l| l.strip_prefix("+++ b/"))
-                    .map(str::to_string),
-            );
+/// One step's session, as the runner drives it.
+struct Step<'a> {
+    session: &'a mut cox_core::SessionHandle,
+    printer: &'a mut Printer,
+    changed: &'a mut Vec<(String, usize, usize)>,
+    control: Option<&'a mut tokio::sync::mpsc::Receiver<Op>>,
+    /// Directives steered in, for the steps after this one.
+    directives: &'a mut Vec<String>,
+    tokens: &'a mut cox_protocol::Usage,
+}
+
+impl Step<'_> {
+    /// Runs the session until its current task ends: the task's status, answer, and the files its
+    /// patches changed. Control ops from stdin are passed on meanwhile.
+    async fn drive(&mut self) -> (SessionStatus, Option<String>, Vec<String>) {
+        let mut files = Vec::new();
+        loop {
+            let event = match self.control.as_deref_mut() {
+                Some(control) => tokio::select! {
+                    event = self.session.next_event() => event,
+                    op = control.recv() => {
+                        if let Some(op) = op {
+                            self.session.submit(op).await;
+                        }
+                        continue;
+                    }
+                },
+                None => self.session.next_event().await,
+            };
+            let Some(envelope) = event else { break };
+            match &envelope.event {
+                Event::PatchApplied { diff, .. } => {
+                    count_changes(diff, self.changed);
+                    files.extend(
+                        diff.lines()
+                            .filter_map(|l| l.strip_prefix("+++ b/"))
+                            .map(str::to_string),
+                    );
+                }
+                Event::Steered { text } => self.directives.push(text.clone()),
+                Event::TaskCompleted { status, answer } => {
+                    let result = (*status, answer.clone(), files);
+                    self.printer.event(envelope.event);
+                    return result;
+                }
+                _ => {}
+            }
+            self.printer.event(envelope.event);
         }
-        if let Event::TaskCompleted { status, answer } = &envelope.event {
-            let result = (*status, answer.clone(), files);
-            printer.event(envelope.event);
-            return result;
-        }
-        printer.event(envelope.event);
+        (SessionStatus::Failed, None, files)
     }
-    (SessionStatus::Failed, None, files)
+
+    /// Reads the session's remaining events (after `Shutdown`), counting its tokens.
+    async fn drain(&mut self) {
+        while let Some(envelope) = self.session.next_event().await {
+            if let Event::SessionCompleted { usage, .. } = &envelope.event {
+                self.tokens.input_tokens += usage.input_tokens;
+                self.tokens.cached_input_tokens += usage.cached_input_tokens;
+                self.tokens.output_tokens += usage.output_tokens;
+            }
+            self.printer.event(envelope.event);
+        }
+    }
 }
 
 fn step_failed(answer: &str) -> bool {
@@ -349,7 +410,12 @@ fn count_changes(diff: &str, changed: &mut Vec<(String, usize, usize)>) {
     }
 }
 
-fn summary(plan: &Plan, changed: &[(String, usize, usize)]) {
+fn summary(
+    plan: &Plan,
+    changed: &[(String, usize, usize)],
+    checks: &[(&str, bool)],
+    tokens: &cox_protocol::Usage,
+) {
     let count = |state: StepState| {
         plan.steps
             .iter()
@@ -370,6 +436,13 @@ fn summary(plan: &Plan, changed: &[(String, usize, usize)]) {
     for (path, added, removed) in changed {
         eprintln!("  {path} (+{added} -{removed})");
     }
+    for (name, passed) in checks {
+        eprintln!("{name}: {}", if *passed { "passing" } else { "failing" });
+    }
+    eprintln!(
+        "tokens: {} in ({} cached) · {} out",
+        tokens.input_tokens, tokens.cached_input_tokens, tokens.output_tokens
+    );
 }
 
 /// Progress on stderr, or, with `--json`, the events of every step's session on stdout with one

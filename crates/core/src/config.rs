@@ -42,6 +42,9 @@ pub struct ConfigFile {
     pub compact_threshold: Option<f64>,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// `cox run`'s checks when the command line names none.
+    pub lint_cmd: Option<String>,
+    pub test_cmd: Option<String>,
     /// `[roles]`: which model plans (`cox plan`) and which works (`cox run`), as `provider:model`.
     #[serde(default)]
     pub roles: Roles,

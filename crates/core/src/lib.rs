@@ -46,6 +46,8 @@ pub struct PlanRun {
     pub pinned: String,
     /// `--target`: the only directory tools may write in (the working directory otherwise).
     pub target: Option<PathBuf>,
+    /// Steering directives given in earlier steps: they hold for the whole run.
+    pub directives: Vec<String>,
 }
 
 /// What the model is told in planning mode, after the system prompt.
@@ -88,6 +90,7 @@ pub fn start_with(
         pinned: context::Pinned {
             agents: context::agents_md(&cwd),
             plan_run: (!run.pinned.is_empty()).then_some(run.pinned),
+            directives: run.directives,
             ..context::Pinned::default()
         },
         ..session::Start::default()
@@ -147,7 +150,11 @@ pub fn resume(
             agents: context::agents_md(&cwd),
             plan_run: (!run.pinned.is_empty()).then_some(run.pinned),
             plan: restored.plan,
-            directives: restored.directives,
+            directives: run
+                .directives
+                .into_iter()
+                .chain(restored.directives)
+                .collect(),
         },
         resume: Some(session::Resume {
             pending: restored.pending,

@@ -361,3 +361,117 @@ fn auto_fix_lint_without_a_linter_is_a_usage_error() {
         .args(["run", "--plan", "plan.json", "--auto-fix-lint"]));
     expect_failure(&output, 2, "--auto-fix-lint: no linter found");
 }
+
+#[test]
+fn a_directive_steered_into_a_run_holds_for_the_later_steps() {
+    use std::io::{BufRead, Write};
+    let env = Env::new();
+    std::fs::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
+    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    let mut slow = Turn::text(&[
+        "Working ", "on ", "the ", "heading ", "now ", "and ", "more.",
+    ]);
+    slow.delay_ms = 150;
+    let turns = vec![
+        slow,
+        Turn::text(&["Heading added, keeping it short."]),
+        Turn::text(&["Logged."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut child = env
+        .cox_with(&server)
+        .args([
+            "run",
+            "--plan",
+            "plan.json",
+            "--json",
+            "--steerable",
+            "--steer-grace",
+            "0",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut events = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let delta = line.contains("\"type\":\"agent_message_delta\"");
+        events.push(line);
+        if delta {
+            break;
+        }
+    }
+    writeln!(
+        stdin,
+        r#"{{"op":"steer","text":"Use British spelling throughout"}}"#
+    )
+    .unwrap();
+    drop(stdin);
+    events.extend(lines.map(|l| l.unwrap()));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{events:?}");
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] > w[0]),
+        "one increasing seq across the run's sessions"
+    );
+    let requests = server.requests();
+    assert_eq!(
+        requests.len(),
+        3,
+        "step 1 cut by the steer and sent again, then step 2"
+    );
+    for request in &requests[1..] {
+        let instructions = request.body["instructions"].as_str().unwrap();
+        assert!(
+            instructions.contains("- Use British spelling throughout"),
+            "pinned for the rest of the run"
+        );
+    }
+    assert!(
+        requests[2].body["instructions"]
+            .as_str()
+            .unwrap()
+            .contains("← current\nCurrent step S2")
+    );
+}
+
+#[test]
+fn lint_and_test_commands_from_config_and_the_summary() {
+    let env = Env::new();
+    std::fs::create_dir_all(&env.home).unwrap();
+    std::fs::write(
+        env.home.join("config.toml"),
+        "test_cmd = \"test -f notes.txt\"\n",
+    )
+    .unwrap();
+    std::fs::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
+    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    let turns = vec![
+        patch(
+            "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
+        ),
+        Turn::text(&["Added."]).with_usage(1000, 400, 50),
+        Turn::text(&["Nothing to change."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("tests: passing"), "{err}");
+    assert!(
+        err.contains("tokens: 1200 in (400 cached) · 90 out"),
+        "{err}"
+    );
+}
