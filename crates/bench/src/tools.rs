@@ -146,6 +146,7 @@ fn patch_50_hunks(runs: usize) -> anyhow::Result<(Duration, Duration)> {
         max_output_bytes: 16 * 1024,
         capture_bytes: 16 * 1024,
         hidden_env: Vec::new(),
+        sandbox: None,
         asker: None,
         cancel: tokio_util::sync::CancellationToken::new(),
     };

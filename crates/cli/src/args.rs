@@ -47,13 +47,52 @@ pub struct Shared {
     /// planner` in config.toml.
     #[arg(long, value_name = "MODEL", global = true)]
     pub planner_model: Option<String>,
+    /// How commands are confined: read-only, workspace-write (default: write only in the workspace,
+    /// --add-dir and the temp directories), or full-access (no sandbox).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        global = true,
+        default_value = "workspace-write"
+    )]
+    pub sandbox: SandboxArg,
+    /// Let commands open network sockets (off by default).
+    #[arg(long, global = true)]
+    pub network: bool,
+    /// Another directory commands and edits may write in.
+    #[arg(long = "add-dir", value_name = "DIR", global = true)]
+    pub add_dir: Vec<PathBuf>,
     /// With --steerable: how long each write or command is announced before it runs (0: off).
     #[arg(long, value_name = "MS", global = true)]
     pub steer_grace: Option<u64>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SandboxArg {
+    ReadOnly,
+    WorkspaceWrite,
+    FullAccess,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run one command under the current sandbox policy (for checking what it allows).
+    Sandbox {
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Internal: apply a sandbox policy to this process, then exec the command.
+    #[command(name = "__sandbox", hide = true)]
+    SandboxExec {
+        #[arg(long)]
+        write: Vec<PathBuf>,
+        #[arg(long)]
+        allow_network: bool,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Run one task headless: the final answer on stdout, progress on stderr.
     Exec {
         /// The task; `-` reads it from stdin. `@path` attaches a file.
@@ -127,4 +166,13 @@ pub struct CheckOptions {
     /// Fix rounds per check and step before the run gives up (exit 1).
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub fix_rounds: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -28,6 +28,67 @@ pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
     ))
 }
 
+/// The sandbox from `--sandbox`, `--network`, `--add-dir`, checked against the kernel.
+pub fn sandbox(shared: &Shared) -> Result<cox_core::Sandbox, Failure> {
+    let mode = match shared.sandbox {
+        crate::args::SandboxArg::ReadOnly => cox_core::SandboxMode::ReadOnly,
+        crate::args::SandboxArg::WorkspaceWrite => cox_core::SandboxMode::WorkspaceWrite,
+        crate::args::SandboxArg::FullAccess => cox_core::SandboxMode::FullAccess,
+    };
+    let mut add_dirs = Vec::new();
+    for dir in &shared.add_dir {
+        add_dirs.push(std::fs::canonicalize(dir).map_err(|e| {
+            Failure::usage(
+                format!("--add-dir {}: {e}", dir.display()),
+                "--add-dir takes an existing directory",
+            )
+        })?);
+    }
+    let sandbox = cox_core::Sandbox {
+        mode,
+        network: shared.network,
+        add_dirs,
+    };
+    cox_core::check_sandbox(&sandbox)?;
+    Ok(sandbox)
+}
+
+/// `cox sandbox -- CMD`: the command under the policy the session's commands would get here.
+pub fn sandbox_command(shared: &Shared, command: &[String]) -> Result<ExitCode, Failure> {
+    let cwd = working_dir(shared)?;
+    let sandbox = sandbox(shared)?;
+    let writable = match sandbox.mode {
+        cox_core::SandboxMode::FullAccess => {
+            let status = std::process::Command::new(&command[0])
+                .args(&command[1..])
+                .status()
+                .map_err(|e| {
+                    Failure::usage(
+                        format!("cannot run `{}`: {e}", command[0]),
+                        "check the command",
+                    )
+                })?;
+            return Ok(ExitCode::from(
+                status.code().unwrap_or(1).clamp(0, 255) as u8
+            ));
+        }
+        cox_core::SandboxMode::ReadOnly => Vec::new(),
+        cox_core::SandboxMode::WorkspaceWrite => {
+            let mut roots = vec![cwd];
+            roots.extend(sandbox.add_dirs.clone());
+            roots.push(PathBuf::from("/tmp"));
+            roots.extend(std::env::var_os("TMPDIR").map(PathBuf::from));
+            roots
+        }
+    };
+    let problem = cox_core::sandbox_exec(writable, sandbox.network, command);
+    Err(Failure {
+        code: 126,
+        message: problem,
+        hint: None,
+    })
+}
+
 /// How to run: steering from stdin, or a person at the terminal for `ask_user`.
 pub fn run_options(shared: &Shared) -> Result<RunOptions, Failure> {
     let stdin_tty = std::io::stdin().is_terminal();
@@ -44,6 +105,7 @@ pub fn run_options(shared: &Shared) -> Result<RunOptions, Failure> {
         ));
     }
     Ok(RunOptions {
+        sandbox: sandbox(shared)?,
         // With steering, stdin is the control channel; otherwise a terminal can answer questions.
         interactive: stdin_tty,
         steerable: shared.steerable,
@@ -208,6 +270,7 @@ pub async fn drive(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let interactive = options.interactive;
+    let steerable = options.steerable;
     let mut session = start(options)?;
     let ops = session.op_sender();
     // Registered before the task starts, so an early Ctrl-C is an interrupt, never a hard kill.
@@ -230,7 +293,7 @@ pub async fn drive(
     if let Some(text) = prompt {
         session.submit(Op::UserInput { text }).await;
     }
-    if options.steerable {
+    if steerable {
         read_control(session.op_sender());
     } else {
         session.submit(Op::Shutdown).await;

@@ -30,6 +30,17 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Some(Command::SandboxExec {
+            write,
+            allow_network,
+            command,
+        }) => {
+            // Only returns when the command could not be started.
+            let problem = cox_core::sandbox_exec(write, allow_network, &command);
+            eprintln!("{problem}");
+            return ExitCode::from(126);
+        }
+        Some(Command::Sandbox { command }) => exec::sandbox_command(&cli.shared, &command),
         Some(Command::Exec { prompt }) => exec::run(&cli.shared, &prompt),
         Some(Command::Auth { action }) => auth_cmd::run(&cli.shared, action),
         Some(Command::Tools) => tools_cmd::run(cli.shared.json),

@@ -30,6 +30,7 @@ pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
     let config = Config::load(&home, &role_overrides(shared, &home, Role::Planner)?)?;
     let options = RunOptions {
         planning: true,
+        sandbox: crate::exec::sandbox(shared)?,
         ..RunOptions::default()
     };
     runtime()?.block_on(async {

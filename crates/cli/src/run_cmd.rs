@@ -107,6 +107,7 @@ async fn execute(
     let mut printer = Printer::new(json);
     // With --steerable, stdin's control ops go to whichever step's session is running.
     let mut control = options.steerable.then(crate::exec::spawn_control_reader);
+    let options = &options;
     let mut directives: Vec<String> = Vec::new();
     let mut tokens = cox_protocol::Usage::default();
     let mut check_state: Vec<(&'static str, bool)> = Vec::new();
@@ -128,7 +129,7 @@ async fn execute(
         };
         let options = RunOptions {
             one_shot: false,
-            ..options
+            ..options.clone()
         };
         let earlier = plan.steps[index]
             .extra

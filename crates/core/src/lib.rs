@@ -24,8 +24,89 @@ pub use cox_model::Secret;
 pub use error::Error;
 pub use session::{SessionConfig, SessionHandle};
 
+/// How commands are confined (`--sandbox`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SandboxMode {
+    /// Commands may write nowhere but the temp directories' device files.
+    ReadOnly,
+    /// Commands may write in the writable roots (workspace or `--target`, `--add-dir`) and the
+    /// temp directories.
+    #[default]
+    WorkspaceWrite,
+    /// No OS sandbox.
+    FullAccess,
+}
+
+/// The sandbox of a session's commands.
+#[derive(Debug, Clone, Default)]
+pub struct Sandbox {
+    pub mode: SandboxMode,
+    /// `--network`: allow IPv4/IPv6 sockets.
+    pub network: bool,
+    /// `--add-dir`: more writable roots.
+    pub add_dirs: Vec<PathBuf>,
+}
+
+/// Checks at start-up that the sandbox can be enforced here; a sandboxed mode on a kernel without
+/// Landlock is an error, never a silent fallback.
+pub fn check_sandbox(sandbox: &Sandbox) -> Result<(), Error> {
+    if sandbox.mode != SandboxMode::FullAccess && !cox_sandbox::available() {
+        return Err(Error::Config(
+            "this kernel does not provide Landlock, so cox cannot sandbox commands; run with \
+             --sandbox full-access to go without (commands then run with your full rights)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The launcher argv that runs a command under `sandbox` (`None` for full access): this very
+/// binary as `cox __sandbox --write DIR… [--allow-network] -- CMD`.
+fn sandbox_launcher(sandbox: &Sandbox, roots: &[PathBuf]) -> Result<Option<Vec<String>>, Error> {
+    if sandbox.mode == SandboxMode::FullAccess {
+        return Ok(None);
+    }
+    let program = std::env::current_exe().map_err(|e| {
+        Error::Config(format!(
+            "cannot find cox's own binary to run the sandbox: {e}"
+        ))
+    })?;
+    let mut argv = vec![program.display().to_string(), "__sandbox".to_string()];
+    if sandbox.mode == SandboxMode::WorkspaceWrite {
+        let temp = std::env::var_os("TMPDIR").map(PathBuf::from);
+        for root in roots
+            .iter()
+            .cloned()
+            .chain(sandbox.add_dirs.iter().cloned())
+            .chain([PathBuf::from("/tmp")])
+            .chain(temp)
+        {
+            argv.push("--write".into());
+            argv.push(root.display().to_string());
+        }
+    }
+    if sandbox.network {
+        argv.push("--allow-network".into());
+    }
+    Ok(Some(argv))
+}
+
+/// `cox __sandbox`: restricts this process to the policy, then replaces it with the command.
+/// Returns only on failure.
+pub fn sandbox_exec(writable: Vec<PathBuf>, network: bool, argv: &[String]) -> String {
+    use std::os::unix::process::CommandExt;
+    if let Err(e) = cox_sandbox::apply(&cox_sandbox::Policy { writable, network }) {
+        return format!("sandbox: {e}");
+    }
+    let Some((program, args)) = argv.split_first() else {
+        return "sandbox: no command given".into();
+    };
+    let error = std::process::Command::new(program).args(args).exec();
+    format!("cannot run `{program}`: {error}")
+}
+
 /// How a front end runs a session.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// A person can answer the model's questions (`ask_user`).
     pub interactive: bool,
@@ -37,6 +118,7 @@ pub struct RunOptions {
     /// `cox plan`: read-only tools, and the answer is a plan document (structured output where the
     /// provider has it).
     pub planning: bool,
+    pub sandbox: Sandbox,
 }
 
 /// What a plan run adds to a session: the pinned plan block, and where writes may go.
@@ -189,7 +271,19 @@ fn launch(
         .filter_map(|p| p.api_key_env.map(str::to_string))
         .chain(config.provider.api_key_env.clone())
         .collect();
-    let writable_roots = vec![target.unwrap_or_else(|| cwd.clone())];
+    let mut writable_roots = vec![target.unwrap_or_else(|| cwd.clone())];
+    writable_roots.extend(options.sandbox.add_dirs.iter().cloned());
+    // Planning never writes: its commands run read-only whatever the mode.
+    let sandbox_settings =
+        if options.planning && options.sandbox.mode == SandboxMode::WorkspaceWrite {
+            Sandbox {
+                mode: SandboxMode::ReadOnly,
+                ..options.sandbox.clone()
+            }
+        } else {
+            options.sandbox.clone()
+        };
+    let sandbox = sandbox_launcher(&sandbox_settings, &writable_roots)?;
     let session_config = SessionConfig {
         provider: config.provider.name.clone(),
         model: config.model.clone(),
@@ -210,6 +304,7 @@ fn launch(
             .then(|| ("plan".to_string(), plan::schema())),
         mode_instructions: options.planning.then(|| PLANNING.to_string()),
         writable_roots,
+        sandbox,
     };
     let tools = if options.planning {
         cox_tools::ToolRegistry::read_only()

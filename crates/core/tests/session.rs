@@ -32,6 +32,7 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         mode_instructions: None,
         writable_roots: vec![std::fs::canonicalize(dir).unwrap()],
         hidden_env: Vec::new(),
+        sandbox: None,
         interactive,
     };
     let id = session::new_id();

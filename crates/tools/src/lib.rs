@@ -97,6 +97,9 @@ pub struct ToolContext {
     pub capture_bytes: usize,
     /// Environment variables removed from every child process (provider keys).
     pub hidden_env: Vec<String>,
+    /// Run commands through this launcher (`cox __sandbox … --`), which applies the OS sandbox to
+    /// itself and then execs the command; `None` runs them directly (full access).
+    pub sandbox: Option<Vec<String>>,
     /// Where `ask_user` sends its question when a person can answer; `None` when headless.
     pub asker: Option<tokio::sync::mpsc::Sender<Question>>,
     pub cancel: CancellationToken,

@@ -230,6 +230,16 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
         Ok(w) => w,
         Err(e) => return ToolOutput::error(format!("cannot create an output pipe: {e}")),
     };
+    // Sandboxed: the launcher restricts itself, then execs the command in its place.
+    let argv: Vec<String> = match &ctx.sandbox {
+        Some(launcher) => launcher
+            .iter()
+            .cloned()
+            .chain(["--".to_string()])
+            .chain(argv)
+            .collect(),
+        None => argv,
+    };
     let mut command = tokio::process::Command::new(&argv[0]);
     command
         .args(&argv[1..])

@@ -56,6 +56,8 @@ pub struct SessionConfig {
     pub mode_instructions: Option<String>,
     /// Where file tools may write (the working directory, or `--target`).
     pub writable_roots: Vec<PathBuf>,
+    /// The sandbox launcher for commands (`cox __sandbox --write … --`); `None`: full access.
+    pub sandbox: Option<Vec<String>>,
 }
 
 /// Command output kept for the journal, per call (the context gets `tool_output_max_bytes`).

@@ -376,6 +376,7 @@ impl Session {
             max_output_bytes: self.config.tool_output_max_bytes,
             capture_bytes: JOURNAL_CAPTURE_BYTES,
             hidden_env: self.config.hidden_env.clone(),
+            sandbox: self.config.sandbox.clone(),
             asker,
             cancel: cancel.clone(),
         }

@@ -85,6 +85,7 @@ fn patch_fixtures() {
             max_output_bytes: 16 * 1024,
             capture_bytes: 16 * 1024,
             hidden_env: Vec::new(),
+            sandbox: None,
             asker: None,
             cancel: CancellationToken::new(),
         };

@@ -15,6 +15,7 @@ fn context(dir: &std::path::Path) -> ToolContext {
         max_output_bytes: 16 * 1024,
         capture_bytes: 16 * 1024,
         hidden_env: Vec::new(),
+        sandbox: None,
         asker: None,
         cancel: CancellationToken::new(),
     }

@@ -13,6 +13,7 @@ fn context(dir: &std::path::Path) -> ToolContext {
         max_output_bytes: 1024,
         capture_bytes: 1024,
         hidden_env: vec![],
+        sandbox: None,
         asker: None,
         cancel: CancellationToken::new(),
     }
