@@ -9,6 +9,7 @@ mod exec;
 mod harness;
 mod plan;
 mod run;
+mod sandbox;
 mod sessions;
 mod steering;
 mod terminal;

@@ -1,0 +1,195 @@
+//! The escape suite: from a `shell` tool call in workspace-write mode, every way out is tried and
+//! must fail; the same writes inside the roots, and the network with `--network`, must work.
+//! The repository and the "outside" live under cargo's target directory, not under /tmp (which the
+//! sandbox leaves writable for commands' temporary files).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use cox_testkit::{MockServer, Script, Turn};
+
+use crate::harness::*;
+
+struct Place {
+    _root: tempfile::TempDir,
+    repo: PathBuf,
+    outside: PathBuf,
+    home: PathBuf,
+}
+
+fn place() -> Place {
+    let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let repo = root.path().join("repo");
+    let outside = root.path().join("outside");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("victim.txt"), "original\n").unwrap();
+    Place {
+        repo: std::fs::canonicalize(&repo).unwrap(),
+        outside: std::fs::canonicalize(&outside).unwrap(),
+        home: root.path().join("home"),
+        _root: root,
+    }
+}
+
+/// Runs one shell command as the model's tool call under cox, returns the tool's output.
+fn attempt(place: &Place, command: &str, extra: &[&str]) -> String {
+    let args = serde_json::json!({ "command": ["sh", "-c", command] }).to_string();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::call("shell", &args), Turn::text(&["done"])],
+    })
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cox"))
+        .current_dir(&place.repo)
+        .env("COX_HOME", &place.home)
+        .env("OPENAI_API_KEY", KEY)
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url()))
+        .args(extra)
+        .args(["exec", "try it"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let body = server.requests()[1].body.to_string();
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    value["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "function_call_output")
+        .unwrap()["output"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn every_escape_attempt_fails_and_the_same_writes_inside_succeed() {
+    let place = place();
+    let out = place.outside.display().to_string();
+    let victim = place.outside.join("victim.txt").display().to_string();
+    let proc_root = format!("/proc/self/root{out}/via-proc.txt");
+    std::os::unix::fs::symlink(&place.outside, place.repo.join("link-out")).unwrap();
+    let escapes: Vec<(&str, String)> = vec![
+        ("absolute path", format!("echo x > {out}/abs.txt")),
+        ("../", "echo x > ../outside/rel.txt".to_string()),
+        (
+            "symlink pointing out",
+            "echo x > link-out/via-link.txt".to_string(),
+        ),
+        ("/proc/self/root", format!("echo x > {proc_root}")),
+        ("cd / && touch", format!("cd / && touch {out}/cd.txt")),
+        (
+            "python one-liner",
+            format!("python3 -c \"open('{out}/py.txt','w').write('x')\""),
+        ),
+        (
+            "perl one-liner",
+            format!("perl -e 'open(F, \">{out}/pl.txt\") or die \"$!\\n\"; print F 1'"),
+        ),
+        (
+            "hard link to a file outside",
+            format!("ln {victim} hard && echo changed > hard"),
+        ),
+        (
+            "overwrite a file outside",
+            format!("echo changed > {victim}"),
+        ),
+        ("remove a file outside", format!("rm -f {victim}")),
+    ];
+    let mut escaped = Vec::new();
+    for (name, command) in &escapes {
+        let output = attempt(&place, command, &[]);
+        let outside_files: Vec<String> = std::fs::read_dir(&place.outside)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let victim_text =
+            std::fs::read_to_string(place.outside.join("victim.txt")).unwrap_or_default();
+        if outside_files != ["victim.txt"] || victim_text != "original\n" {
+            escaped.push(format!("{name}: {output}"));
+        }
+        assert!(
+            output.starts_with("exit code: ") && !output.starts_with("exit code: 0"),
+            "{name} did not fail: {output}"
+        );
+    }
+    // The network, off by default.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connect = format!(
+        "python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2); print('connected')\""
+    );
+    let offline = attempt(&place, &connect, &[]);
+    if offline.contains("connected") {
+        escaped.push(format!("TCP connect: {offline}"));
+    }
+    eprintln!(
+        "sandbox escape suite: {} attempts, {} escapes",
+        escapes.len() + 1,
+        escaped.len()
+    );
+    assert!(escaped.is_empty(), "escapes: {escaped:#?}");
+
+    // The same inside: they work.
+    let inside = attempt(
+        &place,
+        "echo x > abs-in.txt && mkdir -p d && cd d && touch t && python3 -c \"open('py-in.txt','w').write('x')\" && echo ok > /tmp/cox-sandbox-ok-$$ && rm /tmp/cox-sandbox-ok-$$",
+        &[],
+    );
+    assert!(inside.starts_with("exit code: 0"), "{inside}");
+    assert!(place.repo.join("d/py-in.txt").exists());
+    let online = attempt(&place, &connect, &["--network"]);
+    assert!(online.contains("connected"), "{online}");
+    drop(listener);
+}
+
+#[test]
+fn read_only_mode_writes_nowhere_and_full_access_everywhere() {
+    let place = place();
+    let read_only = attempt(&place, "echo x > inside.txt", &["--sandbox", "read-only"]);
+    assert!(read_only.contains("Permission denied"), "{read_only}");
+    assert!(!place.repo.join("inside.txt").exists());
+    let out = place.outside.display().to_string();
+    let full = attempt(
+        &place,
+        &format!("echo x > {out}/full.txt"),
+        &["--sandbox", "full-access"],
+    );
+    assert!(full.starts_with("exit code: 0"), "{full}");
+}
+
+#[test]
+fn cox_sandbox_runs_one_command_under_the_policy() {
+    let place = place();
+    let out = place.outside.display().to_string();
+    let denied = Command::new(env!("CARGO_BIN_EXE_cox"))
+        .current_dir(&place.repo)
+        .args([
+            "sandbox",
+            "--",
+            "sh",
+            "-c",
+            &format!("echo x > {out}/s.txt"),
+        ])
+        .output()
+        .unwrap();
+    assert_ne!(denied.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("Permission denied"));
+    let allowed = Command::new(env!("CARGO_BIN_EXE_cox"))
+        .current_dir(&place.repo)
+        .args(["sandbox", "--", "sh", "-c", "echo x > s.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        allowed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+}
