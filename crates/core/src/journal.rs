@@ -111,18 +111,29 @@ impl Journal {
         let dir = sessions_dir(home);
         fs_err::create_dir_all(&dir).map_err(|e| Error::Journal(e.to_string()))?;
         let path = dir.join(format!("{id}.jsonl"));
-        let file = std::fs::OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| journal_error(&path, e))?;
-        let mut journal = Journal {
-            file,
-            path,
+        // The header goes in by rename, so a journal never exists without its first line, even if
+        // the process dies while creating it.
+        let staging = dir.join(format!("{id}.jsonl.new"));
+        let mut first = Journal {
+            file: std::fs::OpenOptions::new()
+                .create_new(true)
+                .append(true)
+                .open(&staging)
+                .map_err(|e| journal_error(&staging, e))?,
+            path: staging.clone(),
             secrets,
         };
-        journal.append(header)?;
-        Ok(journal)
+        first.append(header)?;
+        if path.exists() {
+            let _ = std::fs::remove_file(&staging);
+            return Err(journal_error(
+                &path,
+                "a session with this id exists already",
+            ));
+        }
+        std::fs::rename(&staging, &path).map_err(|e| journal_error(&path, e))?;
+        first.path = path;
+        Ok(first)
     }
 
     /// Reopens an existing journal for appending, cutting off a torn last line first.

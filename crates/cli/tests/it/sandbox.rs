@@ -1,7 +1,7 @@
 //! The escape suite: from a `shell` tool call in workspace-write mode, every way out is tried and
 //! must fail; the same writes inside the roots, and the network with `--network`, must work.
-//! The repository and the "outside" live under cargo's target directory, not under /tmp (which the
-//! sandbox leaves writable for commands' temporary files).
+//! The repository and the "outside" must not live under /tmp or $TMPDIR, which the sandbox leaves
+//! writable for commands' temporary files: they go under /var/tmp, or cargo's target directory.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -17,8 +17,25 @@ struct Place {
     home: PathBuf,
 }
 
+/// A directory for the suite outside every root the sandbox leaves writable.
+fn base() -> PathBuf {
+    let temp_roots: Vec<PathBuf> = [
+        Some(PathBuf::from("/tmp")),
+        std::env::var_os("TMPDIR").map(PathBuf::from),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|p| std::fs::canonicalize(p).ok())
+    .collect();
+    ["/var/tmp", env!("CARGO_TARGET_TMPDIR")]
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .find(|p| !temp_roots.iter().any(|t| p.starts_with(t)))
+        .expect("no directory outside /tmp and $TMPDIR to run the escape suite in")
+}
+
 fn place() -> Place {
-    let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let root = tempfile::tempdir_in(base()).unwrap();
     let repo = root.path().join("repo");
     let outside = root.path().join("outside");
     std::fs::create_dir_all(&repo).unwrap();
