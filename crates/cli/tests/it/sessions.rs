@@ -46,6 +46,8 @@ impl Env {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(self.home.join("sessions"))
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
+        // A journal being created is staged as `<id>.jsonl.new`: not a journal yet.
+        paths.retain(|p| p.extension().is_some_and(|x| x == "jsonl"));
         paths.sort();
         paths
     }
