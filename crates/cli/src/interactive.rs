@@ -34,10 +34,10 @@ pub fn run(shared: &Shared, prompt: Option<String>) -> Result<ExitCode, Failure>
     runtime()?.block_on(async {
         let mut session = cox_core::start(&config, cwd, options)?;
         let ops = session.op_sender();
-        let (events_tx, events_rx) = tokio::sync::mpsc::channel(256);
+        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(event) = session.next_event().await {
-                if events_tx.send(event).await.is_err() {
+                if events_tx.send(event).is_err() {
                     break;
                 }
             }
@@ -46,7 +46,7 @@ pub fn run(shared: &Shared, prompt: Option<String>) -> Result<ExitCode, Failure>
             model: config.model.clone(),
             provider: config.provider.name.clone(),
         };
-        let exit = cox_term::run(header, ops, events_rx, prompt)
+        let exit = cox_term::run(header, ops, events_rx, prompt, false)
             .await
             .map_err(|e| Failure {
                 code: exit::FAILED,

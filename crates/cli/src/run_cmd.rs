@@ -65,7 +65,22 @@ pub fn run(
     checks.test_cmd = checks.test_cmd.or(file.test_cmd);
     let checks = crate::checks::Checks::from_options(&checks, &cwd)?;
     let config = Config::load(&home, &role_overrides(shared, &home, Role::Worker)?)?;
-    let options = crate::exec::run_options(shared)?;
+    // On a terminal, --steerable drives the run through the live UI.
+    let live = shared.steerable && cox_term::available();
+    let options = if live {
+        RunOptions {
+            interactive: true,
+            steerable: true,
+            steer_grace_ms: shared
+                .steer_grace
+                .unwrap_or(cox_core::DEFAULT_STEER_GRACE_MS),
+            one_shot: false,
+            planning: false,
+            sandbox: crate::exec::sandbox(shared)?,
+        }
+    } else {
+        crate::exec::run_options(shared)?
+    };
     runtime()?.block_on(execute(
         &config,
         &home,
@@ -105,8 +120,25 @@ async fn execute(
     options: RunOptions,
 ) -> Result<ExitCode, Failure> {
     let mut printer = Printer::new(json);
-    // With --steerable, stdin's control ops go to whichever step's session is running.
-    let mut control = options.steerable.then(crate::exec::spawn_control_reader);
+    // With --steerable, control ops go to whichever step's session is running: from the live UI's
+    // keys on a terminal, else from stdin's JSON Lines.
+    let live = options.interactive && options.steerable;
+    let mut ui_task = None;
+    let mut control = if live {
+        let (ops_tx, ops_rx) = tokio::sync::mpsc::channel(32);
+        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+        printer.ui = Some(events_tx);
+        let header = cox_term::Header {
+            model: config.model.clone(),
+            provider: config.provider.name.clone(),
+        };
+        ui_task = Some(tokio::spawn(cox_term::run(
+            header, ops_tx, events_rx, None, true,
+        )));
+        Some(ops_rx)
+    } else {
+        options.steerable.then(crate::exec::spawn_control_reader)
+    };
     let options = &options;
     let mut directives: Vec<String> = Vec::new();
     let mut tokens = cox_protocol::Usage::default();
@@ -115,10 +147,10 @@ async fn execute(
     let mut outcome = SessionStatus::Completed;
     while let Some(index) = next_step(&plan) {
         if plan.steps[index].status == Some(StepState::Failed) {
-            eprintln!(
+            printer.note(&format!(
                 "step {} failed before; running it again",
                 plan.steps[index].id
-            );
+            ));
         }
         plan.steps[index].status = Some(StepState::InProgress);
         let id = plan.steps[index].id.clone();
@@ -152,7 +184,7 @@ async fn execute(
                     finish(&mut plan, index, failed, path, &mut printer)?;
                     continue;
                 }
-                eprintln!("step {id}: resuming its session");
+                printer.note(&format!("step {id}: resuming its session"));
                 (cox_core::resume(config, loaded, None, options, run)?, None)
             }
             None => {
@@ -224,7 +256,7 @@ async fn execute(
         step.session.submit(Op::Shutdown).await;
         step.drain().await;
         if let Some(report) = check_failed {
-            eprintln!("step {id}: {report}");
+            printer.note(&format!("step {id}: {report}"));
             finish(&mut plan, index, true, path, &mut printer)?;
             outcome = SessionStatus::Failed;
             break;
@@ -244,6 +276,11 @@ async fn execute(
                 break;
             }
         }
+    }
+    if let Some(task) = ui_task {
+        // The last word to the UI ends it and gives the terminal back before the summary.
+        printer.finish_ui(&tokens);
+        let _ = task.await;
     }
     summary(&plan, &changed, &check_state, &tokens);
     let code = match outcome {
@@ -452,6 +489,8 @@ struct Printer {
     json: bool,
     seq: u64,
     progress: Progress,
+    /// The live UI's event channel, when the run is shown there.
+    ui: Option<tokio::sync::mpsc::UnboundedSender<cox_protocol::EventEnvelope>>,
 }
 
 impl Printer {
@@ -460,10 +499,23 @@ impl Printer {
             json,
             seq: 0,
             progress: Progress::default(),
+            ui: None,
         }
     }
 
     fn event(&mut self, event: Event) {
+        if let Some(ui) = &self.ui {
+            // A step's session ending is not the run ending: the UI stays.
+            if !matches!(event, Event::SessionCompleted { .. }) {
+                self.seq += 1;
+                let _ = ui.send(cox_protocol::EventEnvelope {
+                    seq: self.seq,
+                    ts: now(),
+                    event,
+                });
+            }
+            return;
+        }
         if self.json {
             self.seq += 1;
             let envelope = cox_protocol::EventEnvelope {
@@ -479,8 +531,23 @@ impl Printer {
     }
 
     /// A line of the run's own (lint, test) on stderr, or a warning event with `--json`.
+    fn finish_ui(&mut self, usage: &cox_protocol::Usage) {
+        if let Some(ui) = self.ui.take() {
+            let _ = ui.send(cox_protocol::EventEnvelope {
+                seq: self.seq + 1,
+                ts: now(),
+                event: Event::SessionCompleted {
+                    status: SessionStatus::Completed,
+                    answer: None,
+                    usage: *usage,
+                    cost_usd: None,
+                },
+            });
+        }
+    }
+
     fn note(&mut self, message: &str) {
-        if self.json {
+        if self.json || self.ui.is_some() {
             self.event(Event::Warning {
                 message: message.to_string(),
             });

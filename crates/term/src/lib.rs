@@ -54,16 +54,21 @@ enum Mode {
     Quitting,
 }
 
-/// Runs the UI until the session ends or the person quits. `initial` is sent as the first task.
+/// Runs the UI until the session ends or the person quits. `initial` is sent as the first task;
+/// `working` starts the UI as if a task were running (a plan run drives the sessions itself).
 pub async fn run(
     header: Header,
     ops: mpsc::Sender<Op>,
-    mut events: mpsc::Receiver<EventEnvelope>,
+    mut events: mpsc::UnboundedReceiver<EventEnvelope>,
     initial: Option<String>,
+    working: bool,
 ) -> std::io::Result<Exit> {
     let _raw = RawMode::enable()?;
     let mut keys = spawn_key_reader();
     let mut ui = Ui::new(header);
+    if working {
+        ui.mode = Mode::Running;
+    }
     if let Some(text) = initial {
         ui.screen.line(&format!("› {text}"), render::Tone::Prompt)?;
         ops.send(Op::UserInput { text }).await.ok();

@@ -44,7 +44,13 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
         Event::AgentMessage { .. } => screen.flush_partial()?,
         // Reasoning summaries stream dimmed, apart from the answer.
         Event::ReasoningDelta { text } => screen.reason(text)?,
-        Event::TurnStarted { .. } => ui.activity = "THINKING".to_string(),
+        Event::TurnStarted { .. } => {
+            ui.activity = "THINKING".to_string();
+            // A task the UI did not start itself (the next step of a plan run) is work too.
+            if ui.mode == Mode::Prompt {
+                ui.mode = Mode::Running;
+            }
+        }
         Event::TurnCompleted { .. } => {}
         Event::ToolCall {
             name,

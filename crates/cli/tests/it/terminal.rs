@@ -247,3 +247,84 @@ fn a_fast_stream_reaches_the_scrollback_complete_and_in_order() {
     assert!(scrollback.contains("END-OF-STREAM"));
     tmux.keys(&["/quit", "Enter"]);
 }
+
+#[test]
+fn a_plan_run_is_steered_live_in_a_real_terminal() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("plan.json"),
+        r#"{"goal": "Tidy", "steps": [{"id": "S1", "title": "Write the log"}, {"id": "S2", "title": "Finish"}]}"#,
+    )
+    .unwrap();
+    let mut slow = Turn::text(&[
+        "Starting ",
+        "step ",
+        "one ",
+        "slowly ",
+        "so ",
+        "there ",
+        "is ",
+        "time ",
+        "to ",
+        "pause.",
+    ]);
+    slow.delay_ms = 250;
+    let turns = vec![
+        slow,
+        Turn::text(&["Acknowledged: log only."]).with_call(
+            "shell",
+            r#"{"command":["sh","-c","echo s1 >> log.txt"]}"#,
+            1,
+        ),
+        Turn::text(&["Step one done."]),
+        Turn::text(&["Step two done."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let name = format!("cox-run-{}", std::process::id());
+    let command = format!(
+        "cd '{}' && COX_HOME='{}' OPENAI_API_KEY=sk-test-terminal-0003 OPENAI_BASE_URL='{}/v1' TERM=xterm-256color NO_COLOR=1 '{}' run --plan plan.json --steerable --steer-grace 0; echo EXIT=$?; sleep 60",
+        repo.display(),
+        root.path().join("home").display(),
+        server.url(),
+        env!("CARGO_BIN_EXE_cox"),
+    );
+    let status = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "110",
+            "-y",
+            "40",
+            &command,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tmux = Tmux { name };
+    tmux.wait_for("Starting ");
+    tmux.keys(&["Space"]);
+    tmux.wait_for("PAUSED");
+    tmux.keys(&["Only write the log", "Enter"]);
+    let screen = tmux.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(screen.contains("steered: Only write the log"), "{screen}");
+    assert!(screen.contains("plan: 2 done, 0 failed"), "{screen}");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        "s1\n"
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["steps"][1]["status"], "done");
+    // The directive holds for step 2 too.
+    let last = server.requests().last().unwrap().body["instructions"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(last.contains("- Only write the log"), "{last}");
+}
