@@ -475,3 +475,35 @@ fn lint_and_test_commands_from_config_and_the_summary() {
         "{err}"
     );
 }
+
+#[test]
+fn restart_runs_every_step_again() {
+    let env = Env::new();
+    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    let turns = vec![
+        Turn::text(&["one"]),
+        Turn::text(&["two"]),
+        Turn::text(&["one again"]),
+        Turn::text(&["two again"]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    assert_eq!(
+        run(env.cox_with(&server).args(["run", "--plan", "plan.json"]))
+            .status
+            .code(),
+        Some(0)
+    );
+    let first_session = read_plan(&env)["steps"][0]["cox_session"].clone();
+    assert_eq!(server.requests().len(), 2);
+    let again = run(env
+        .cox_with(&server)
+        .args(["run", "--plan", "plan.json", "--restart"]));
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(server.requests().len(), 4, "both steps ran again");
+    let plan = read_plan(&env);
+    assert_eq!(plan["steps"][1]["status"], "done");
+    assert_ne!(
+        plan["steps"][0]["cox_session"], first_session,
+        "a new session per step"
+    );
+}
