@@ -127,32 +127,16 @@ impl Session {
             let response = match result {
                 Ok(response) => response,
                 Err(StreamEnd::Paused(partial)) => {
-                    // The partial text stays, marked as cut; the next turn waits at the barrier.
-                    if !partial.is_empty() {
-                        let text = format!("{partial}{}", crate::context::CUT_MARKER);
-                        if self
-                            .record(&Record::Cut { text: text.clone() })
-                            .await
-                            .is_err()
-                        {
-                            return Outcome::Failed;
-                        }
-                        self.history.push(Item::Assistant { text });
+                    // The next turn waits at the barrier.
+                    if self.keep_cut(partial).await.is_err() {
+                        return Outcome::Failed;
                     }
                     self.emitter.emit(Event::TurnCompleted { turn }).await;
                     continue;
                 }
                 Err(StreamEnd::Cancelled(partial)) => {
-                    if !partial.is_empty() {
-                        let text = format!("{partial}{}", crate::context::CUT_MARKER);
-                        if self
-                            .record(&Record::Cut { text: text.clone() })
-                            .await
-                            .is_err()
-                        {
-                            return Outcome::Failed;
-                        }
-                        self.history.push(Item::Assistant { text });
+                    if self.keep_cut(partial).await.is_err() {
+                        return Outcome::Failed;
                     }
                     self.emitter.emit(Event::TurnCompleted { turn }).await;
                     return Outcome::Interrupted;
@@ -260,6 +244,18 @@ impl Session {
             };
             self.finish_call(&call, output).await?;
         }
+        Ok(())
+    }
+
+    /// Keeps the text of a response cut short (by a pause or an interrupt) in the conversation,
+    /// marked as cut, and journaled.
+    async fn keep_cut(&mut self, partial: String) -> Result<(), JournalFailed> {
+        if partial.is_empty() {
+            return Ok(());
+        }
+        let text = format!("{partial}{}", crate::context::CUT_MARKER);
+        self.record(&Record::Cut { text: text.clone() }).await?;
+        self.history.push(Item::Assistant { text });
         Ok(())
     }
 
