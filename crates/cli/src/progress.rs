@@ -74,6 +74,9 @@ impl Progress {
             )?,
             Event::Error { message, .. } => writeln!(err, "error: {message}")?,
             Event::Warning { message } => writeln!(err, "warning: {message}")?,
+            Event::RuleBlocked {
+                rule_id, reason, ..
+            } => writeln!(err, "  blocked by rule {rule_id}: {reason}")?,
             Event::Paused => writeln!(err, "PAUSED — nothing new starts until resume or steer")?,
             Event::Resumed => writeln!(err, "resumed")?,
             Event::Steered { text } => writeln!(err, "steered: {text}")?,

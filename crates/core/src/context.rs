@@ -28,6 +28,8 @@ pub const BYTES_PER_TOKEN: u64 = 4;
 pub struct Pinned {
     pub task: Option<String>,
     pub agents: Option<String>,
+    /// `.cox/rules.toml`: every rule's text (their checks are enforced, not just read).
+    pub rules: Option<String>,
     /// `cox run`: the plan document with every step's status and the current step, rendered.
     pub plan_run: Option<String>,
     pub plan: Option<Vec<PlanStep>>,
@@ -45,6 +47,12 @@ impl Pinned {
         if let Some(agents) = &self.agents {
             out.push_str("\n\n## Pinned: project instructions (AGENTS.md)\n");
             out.push_str(agents);
+        }
+        if let Some(rules) = &self.rules {
+            out.push_str(
+                "\n\n## Pinned: project rules (enforced: an action that breaks one is blocked)\n",
+            );
+            out.push_str(rules);
         }
         if let Some(run) = &self.plan_run {
             out.push_str("\n\n## Pinned: the plan being executed (a fixed anchor: follow it)\n");
@@ -171,6 +179,7 @@ mod tests {
     #[test]
     fn pinned_block_renders_every_part() {
         let pinned = Pinned {
+            rules: None,
             plan_run: None,
             task: Some("Migrate the routes".into()),
             agents: Some("NEVER touch the real DB".into()),

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod plan;
 pub mod prompt;
 pub mod resume;
+pub mod rules;
 pub mod session;
 
 use std::path::PathBuf;
@@ -230,6 +231,7 @@ pub fn resume(
         pinned: context::Pinned {
             task: restored.task,
             agents: context::agents_md(&cwd),
+            rules: None,
             plan_run: (!run.pinned.is_empty()).then_some(run.pinned),
             plan: restored.plan,
             directives: run
@@ -271,6 +273,10 @@ fn launch(
         .filter_map(|p| p.api_key_env.map(str::to_string))
         .chain(config.provider.api_key_env.clone())
         .collect();
+    // The rules are read once per session: pinned as text, enforced as checks.
+    let rules = rules::Rules::load(&cwd)?;
+    let mut start = start;
+    start.pinned.rules = rules.pinned();
     let mut writable_roots = vec![target.unwrap_or_else(|| cwd.clone())];
     writable_roots.extend(options.sandbox.add_dirs.iter().cloned());
     // Planning never writes: its commands run read-only whatever the mode.
@@ -305,6 +311,7 @@ fn launch(
         mode_instructions: options.planning.then(|| PLANNING.to_string()),
         writable_roots,
         sandbox,
+        rules: std::sync::Arc::new(rules),
     };
     let tools = if options.planning {
         cox_tools::ToolRegistry::read_only()

@@ -33,6 +33,7 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         writable_roots: vec![std::fs::canonicalize(dir).unwrap()],
         hidden_env: Vec::new(),
         sandbox: None,
+        rules: Default::default(),
         interactive,
     };
     let id = session::new_id();

@@ -103,6 +103,12 @@ pub enum Event {
         call_id: CallId,
         diff: String,
     },
+    /// A project rule blocked a tool call before it ran; the model got the rule as the result.
+    RuleBlocked {
+        call_id: CallId,
+        rule_id: String,
+        reason: String,
+    },
     /// The model's plan changed (`update_plan`).
     PlanUpdated {
         steps: Vec<PlanStep>,

@@ -13,6 +13,8 @@
 //! Where the kernel lacks Landlock the sandbox refuses to pretend: [`available`] says so and the
 //! caller must choose to run unsandboxed.
 
+pub mod command;
+
 use std::path::{Path, PathBuf};
 
 use landlock::{

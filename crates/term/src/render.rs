@@ -171,6 +171,12 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             )?;
         }
         Event::Error { message, .. } => screen.line(&format!("error: {message}"), Tone::Error)?,
+        Event::RuleBlocked {
+            rule_id, reason, ..
+        } => screen.line(
+            &format!("  ⛔ blocked by rule {rule_id}: {reason}"),
+            Tone::Warn,
+        )?,
         Event::Warning { message } => screen.line(&format!("warning: {message}"), Tone::Warn)?,
         Event::Paused => {
             screen.flush_partial()?;

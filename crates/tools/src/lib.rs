@@ -117,6 +117,14 @@ impl ToolContext {
     }
 }
 
+/// What a tool call would do (see [`ToolRegistry::intent`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Intent {
+    pub command: Option<String>,
+    /// (path as given, lines added)
+    pub edits: Vec<(String, String)>,
+}
+
 /// One tool.
 pub trait Tool: Send + Sync {
     fn spec(&self) -> ToolSpec;
@@ -195,6 +203,30 @@ impl ToolRegistry {
         patch
             .and_then(|text| patch::preview(&text, ctx))
             .unwrap_or_default()
+    }
+
+    /// What a call would do, for rule checks: the shell line it runs, and the files it edits with
+    /// the lines it adds.
+    pub fn intent(&self, name: &str, arguments: &str) -> Intent {
+        let mut intent = Intent::default();
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(arguments) else {
+            return intent;
+        };
+        match name {
+            "shell" => {
+                intent.command = shell::command_line(&value);
+                if let Some(text) = shell::patch_text(&value) {
+                    intent.edits = patch::edits(&text).unwrap_or_default();
+                }
+            }
+            "apply_patch" => {
+                if let Some(text) = value["input"].as_str() {
+                    intent.edits = patch::edits(text).unwrap_or_default();
+                }
+            }
+            _ => {}
+        }
+        intent
     }
 
     /// Runs the named tool with the model's raw arguments text.

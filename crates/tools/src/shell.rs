@@ -116,6 +116,23 @@ pub fn looks_secret(name: &str) -> bool {
     SUFFIXES.iter().any(|suffix| upper.ends_with(suffix))
 }
 
+/// The command line a `shell` call runs (argv joined by spaces), for rule checks.
+pub(crate) fn command_line(arguments: &serde_json::Value) -> Option<String> {
+    let command: Command = serde_json::from_value(arguments.get("command")?.clone()).ok()?;
+    Some(match command {
+        Command::Argv(argv) => match argv.as_slice() {
+            // `bash -lc SCRIPT`: the script is the command line.
+            [shell, flag, script]
+                if matches!(flag.as_str(), "-c" | "-lc") && shell.ends_with("sh") =>
+            {
+                script.clone()
+            }
+            _ => argv.join(" "),
+        },
+        Command::Line(line) => line,
+    })
+}
+
 /// The patch in a `shell` call's arguments, when the command is `apply_patch` (for previews; the
 /// directory from `cd DIR &&` is not applied here).
 pub(crate) fn patch_text(arguments: &serde_json::Value) -> Option<String> {

@@ -8,6 +8,7 @@ mod errors;
 mod exec;
 mod harness;
 mod plan;
+mod rules;
 mod run;
 mod sandbox;
 mod sessions;

@@ -58,6 +58,8 @@ pub struct SessionConfig {
     pub writable_roots: Vec<PathBuf>,
     /// The sandbox launcher for commands (`cox __sandbox --write … --`); `None`: full access.
     pub sandbox: Option<Vec<String>>,
+    /// The project's rules, checked before every tool call.
+    pub rules: Arc<crate::rules::Rules>,
 }
 
 /// Command output kept for the journal, per call (the context gets `tool_output_max_bytes`).

@@ -228,6 +228,21 @@ impl Session {
                     preview,
                 })
                 .await;
+            if let Some(violation) = self.violation(&call) {
+                self.emitter
+                    .emit(Event::RuleBlocked {
+                        call_id: call.call_id.clone(),
+                        rule_id: violation.rule_id.clone(),
+                        reason: violation.reason.clone(),
+                    })
+                    .await;
+                let output = ToolOutput::error(format!(
+                    "blocked by project rule `{}`: {} ({}). Do it another way that keeps the rule.",
+                    violation.rule_id, violation.rule_text, violation.reason
+                ));
+                self.finish_call(&call, output).await?;
+                continue;
+            }
             let steered = self.hold(&call, cancel).await?;
             let output = if cancel.is_cancelled() {
                 ToolOutput::error("not run: the user interrupted before this call started")
@@ -245,6 +260,28 @@ impl Session {
             self.finish_call(&call, output).await?;
         }
         Ok(())
+    }
+
+    /// The project rule a call would break, checked before it runs.
+    fn violation(&self, call: &ToolCall) -> Option<crate::rules::Violation> {
+        if self.config.rules.is_empty() {
+            return None;
+        }
+        let intent = self.tools.intent(&call.name, &call.arguments);
+        if let Some(line) = &intent.command
+            && let Some(violation) = self.config.rules.check_command(line)
+        {
+            return Some(violation);
+        }
+        let edits: Vec<crate::rules::FileEdit> = intent
+            .edits
+            .into_iter()
+            .map(|(path, added)| crate::rules::FileEdit {
+                path: path.trim_start_matches("./").to_string(),
+                added,
+            })
+            .collect();
+        self.config.rules.check_edits(&edits)
     }
 
     /// Keeps the text of a response cut short (by a pause or an interrupt) in the conversation,

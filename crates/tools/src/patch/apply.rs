@@ -52,6 +52,36 @@ struct Planned {
     originals: Vec<(PathBuf, Vec<u8>)>,
 }
 
+/// The files a patch touches (its targets too, for moves) with the lines it adds, for rule checks.
+/// `None` when the patch does not parse.
+pub fn edits(text: &str) -> Option<Vec<(String, String)>> {
+    let ops = parse(text).ok()?;
+    let mut out = Vec::new();
+    for op in ops {
+        match op {
+            FileOp::Add { path, contents } => out.push((path, contents)),
+            FileOp::Delete { path } => out.push((path, String::new())),
+            FileOp::Update {
+                path,
+                move_to,
+                chunks,
+            } => {
+                let added: String = chunks
+                    .iter()
+                    .flat_map(|c| c.lines.iter())
+                    .filter(|(kind, _)| *kind == LineKind::Add)
+                    .map(|(_, text)| format!("{text}\n"))
+                    .collect();
+                if let Some(target) = move_to {
+                    out.push((target, added.clone()));
+                }
+                out.push((path, added));
+            }
+        }
+    }
+    Some(out)
+}
+
 /// What a patch will do, file by file, without doing it: `Create src/a.rs (12 lines)`,
 /// `Modify src/db.js lines 45-89`, `Delete old.rs`, `Move a.rs → b.rs lines 3-4`. For the action
 /// line a front end shows before the call runs. `None` when the patch would not apply (the call

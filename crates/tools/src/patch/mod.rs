@@ -7,4 +7,4 @@ pub mod heredoc;
 pub mod parse;
 pub mod seek;
 
-pub use apply::{ChangeKind, apply, preview};
+pub use apply::{ChangeKind, apply, edits, preview};

@@ -1,0 +1,106 @@
+//! Project rules end to end: the "no-real-db" rule blocks a test that connects to Postgres and a
+//! `psql` command before they run, the model sees the rule, and the in-memory mock goes through.
+
+use cox_testkit::{MockServer, Script, Turn};
+use serde_json::Value;
+
+use crate::harness::*;
+
+const RULES: &str = r#"[[rule]]
+id = "no-real-db"
+text = "NEVER use the real database in tests; only in-memory mocks."
+deny_command = ["psql *", "*DATABASE_URL=postgres*"]
+deny_content = { paths = ["tests/**"], regex = "pg\\.connect|new Pool\\(" }
+deny_write = ["migrations/**"]
+"#;
+
+fn add(path: &str, body: &str) -> Turn {
+    let lines: String = body.lines().map(|l| format!("+{l}\n")).collect();
+    let patch = format!("*** Begin Patch\n*** Add File: {path}\n{lines}*** End Patch\n");
+    Turn::call(
+        "apply_patch",
+        &serde_json::json!({ "input": patch }).to_string(),
+    )
+}
+
+#[test]
+fn the_no_real_db_rule_blocks_before_anything_runs() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.repo.join(".git")).unwrap();
+    std::fs::create_dir_all(env.repo.join(".cox")).unwrap();
+    std::fs::write(env.repo.join(".cox/rules.toml"), RULES).unwrap();
+    let turns = vec![
+        add("tests/db.test.js", "const { Pool } = require('pg');\nconst pool = new Pool();\npool.connect();"),
+        Turn::call("shell", r#"{"command":"git status && psql -c 'select 1' > out.txt"}"#),
+        Turn::call("shell", r#"{"command":["sh","-c","echo applying > migrations.log"]}"#)
+            .with_call("apply_patch", &serde_json::json!({"input": "*** Begin Patch\n*** Add File: migrations/002.sql\n+drop table users;\n*** End Patch\n"}).to_string(), 1),
+        add("tests/db.test.js", "const db = createInMemoryDb();\ntest('finds a user', () => db.find(1));"),
+        Turn::text(&["The test uses an in-memory mock."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["exec", "--json", "write a db test"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(env.repo.join("tests/db.test.js")).unwrap(),
+        "const db = createInMemoryDb();\ntest('finds a user', () => db.find(1));\n"
+    );
+    assert!(!env.repo.join("out.txt").exists(), "psql's line never ran");
+    assert!(!env.repo.join("migrations/002.sql").exists());
+    assert!(
+        env.repo.join("migrations.log").exists(),
+        "an unrelated command in the same response ran"
+    );
+    let events: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let blocked: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "rule_blocked")
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        blocked,
+        [
+            "`new Pool(` may not appear in tests/db.test.js",
+            "the command `psql -c select 1` is denied",
+            "writing migrations/002.sql is denied"
+        ]
+    );
+    let requests = server.requests();
+    for request in &requests {
+        let instructions = request.body["instructions"].as_str().unwrap();
+        assert!(instructions.contains(
+            "- [no-real-db] NEVER use the real database in tests; only in-memory mocks."
+        ));
+    }
+    let seen = requests[1].body["input"].to_string();
+    assert!(
+        seen.contains("blocked by project rule `no-real-db`: NEVER use the real database in tests"),
+        "{seen}"
+    );
+}
+
+#[test]
+fn a_malformed_rules_file_stops_before_any_model_call() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.repo.join(".cox")).unwrap();
+    std::fs::write(
+        env.repo.join(".cox/rules.toml"),
+        "[[rule]]\nid = \"x\"\ntext = \"t\"\ndeny_comand = [\"a\"]\n",
+    )
+    .unwrap();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::text(&["never"])],
+    })
+    .unwrap();
+    let output = run(env.cox_with(&server).args(["exec", "hi"]));
+    expect_failure(
+        &output,
+        2,
+        ".cox/rules.toml: line 4: unknown field `deny_comand`",
+    );
+    assert!(server.requests().is_empty());
+}

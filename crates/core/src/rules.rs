@@ -1,0 +1,343 @@
+//! Project rules (`.cox/rules.toml` at the repository root): each rule's text is pinned in every
+//! request, and the checks a rule carries block the offending action before it runs.
+//!
+//! ```toml
+//! [[rule]]
+//! id = "no-real-db"
+//! text = "NEVER use the real database in tests; only in-memory mocks."
+//! deny_command = ["psql *", "*DATABASE_URL=postgres*"]
+//! deny_content = { paths = ["tests/**"], regex = "pg\\.connect|new Pool\\(" }
+//! deny_write = ["migrations/**"]
+//! ```
+//!
+//! `deny_command` globs are matched against every simple command of a shell line (split by
+//! `cox_sandbox::command`, so `ls && psql` is caught) and against the whole line; `deny_write` globs
+//! against the paths an edit touches; `deny_content` against the lines an edit adds to files whose
+//! path matches. A line the shell splitter cannot read is blocked when any rule checks commands.
+
+use std::path::Path;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+use crate::Error;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default, rename = "rule")]
+    rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    id: String,
+    text: String,
+    #[serde(default)]
+    deny_command: Vec<String>,
+    #[serde(default)]
+    deny_content: Option<ContentSpec>,
+    #[serde(default)]
+    deny_write: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContentSpec {
+    paths: Vec<String>,
+    regex: String,
+}
+
+/// One rule, compiled.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: String,
+    pub text: String,
+    commands: Option<GlobSet>,
+    content: Option<(GlobSet, regex::Regex)>,
+    writes: Option<GlobSet>,
+}
+
+/// The project's rules.
+#[derive(Debug, Default)]
+pub struct Rules {
+    pub rules: Vec<Rule>,
+}
+
+/// Why an action was blocked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub rule_id: String,
+    pub rule_text: String,
+    /// What matched, e.g. "command `psql -c …` matches `psql *`".
+    pub reason: String,
+}
+
+/// What an edit does to one file, for the content and write checks.
+#[derive(Debug, Clone)]
+pub struct FileEdit {
+    /// Relative to the repository root where possible.
+    pub path: String,
+    pub added: String,
+}
+
+fn globs(patterns: &[String], file: &Path, field: &str) -> Result<Option<GlobSet>, Error> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = Glob::new(pattern).map_err(|e| {
+            Error::Config(format!(
+                "{}: {field}: `{pattern}` is not a valid glob ({e})",
+                file.display()
+            ))
+        })?;
+        builder.add(glob);
+    }
+    builder
+        .build()
+        .map(Some)
+        .map_err(|e| Error::Config(format!("{}: {field}: {e}", file.display())))
+}
+
+impl Rules {
+    /// Reads `.cox/rules.toml` from the repository root above `cwd` (absent: no rules). A malformed
+    /// file is an error naming line and field, never a rule silently ignored.
+    pub fn load(cwd: &Path) -> Result<Rules, Error> {
+        let root = cwd
+            .ancestors()
+            .find(|dir| dir.join(".git").exists())
+            .unwrap_or(cwd);
+        let path = [root.join(".cox/rules.toml"), cwd.join(".cox/rules.toml")]
+            .into_iter()
+            .find(|p| p.is_file());
+        let Some(path) = path else {
+            return Ok(Rules::default());
+        };
+        let text = fs_err::read_to_string(&path)?;
+        Rules::parse(&text, &path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Rules, Error> {
+        let file: RulesFile = toml::from_str(text).map_err(|e| {
+            let place = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: ")
+                })
+                .unwrap_or_default();
+            Error::Config(format!("{}: {place}{}", path.display(), e.message()))
+        })?;
+        let mut rules = Vec::new();
+        for (n, spec) in file.rules.into_iter().enumerate() {
+            let field = |name: &str| format!("rule[{n}] ({}).{name}", spec.id);
+            if spec.id.trim().is_empty() || spec.text.trim().is_empty() {
+                return Err(Error::Config(format!(
+                    "{}: rule[{n}] needs an `id` and a `text`",
+                    path.display()
+                )));
+            }
+            let content = match &spec.deny_content {
+                Some(content) => {
+                    let paths = globs(&content.paths, path, &field("deny_content.paths"))?
+                        .unwrap_or_else(GlobSet::empty);
+                    let regex = regex::Regex::new(&content.regex).map_err(|e| {
+                        Error::Config(format!(
+                            "{}: {}: {e}",
+                            path.display(),
+                            field("deny_content.regex")
+                        ))
+                    })?;
+                    Some((paths, regex))
+                }
+                None => None,
+            };
+            rules.push(Rule {
+                commands: globs(&spec.deny_command, path, &field("deny_command"))?,
+                writes: globs(&spec.deny_write, path, &field("deny_write"))?,
+                content,
+                id: spec.id,
+                text: spec.text,
+            });
+        }
+        Ok(Rules { rules })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The rules' texts, for the pinned block.
+    pub fn pinned(&self) -> Option<String> {
+        (!self.rules.is_empty()).then(|| {
+            self.rules
+                .iter()
+                .map(|r| format!("- [{}] {}", r.id, r.text))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
+    /// Checks a shell command line.
+    pub fn check_command(&self, line: &str) -> Option<Violation> {
+        let checking: Vec<&Rule> = self.rules.iter().filter(|r| r.commands.is_some()).collect();
+        if checking.is_empty() {
+            return None;
+        }
+        let commands = match cox_sandbox::command::split(line) {
+            Ok(commands) => commands,
+            Err(e) => {
+                let rule = checking[0];
+                return Some(Violation {
+                    rule_id: rule.id.clone(),
+                    rule_text: rule.text.clone(),
+                    reason: format!("{e}, so the rules cannot be checked; write it more simply"),
+                });
+            }
+        };
+        let mut candidates: Vec<String> = commands.iter().map(|c| c.text()).collect();
+        candidates.push(line.to_string());
+        for rule in checking {
+            let Some(globs) = &rule.commands else {
+                continue;
+            };
+            if let Some(hit) = candidates.iter().find(|c| globs.is_match(c.as_str())) {
+                return Some(Violation {
+                    rule_id: rule.id.clone(),
+                    rule_text: rule.text.clone(),
+                    reason: format!("the command `{hit}` is denied"),
+                });
+            }
+        }
+        None
+    }
+
+    /// Checks the files an edit touches and the lines it adds.
+    pub fn check_edits(&self, edits: &[FileEdit]) -> Option<Violation> {
+        for rule in &self.rules {
+            for edit in edits {
+                if rule.writes.as_ref().is_some_and(|g| g.is_match(&edit.path)) {
+                    return Some(Violation {
+                        rule_id: rule.id.clone(),
+                        rule_text: rule.text.clone(),
+                        reason: format!("writing {} is denied", edit.path),
+                    });
+                }
+                if let Some((paths, regex)) = &rule.content
+                    && paths.is_match(&edit.path)
+                    && let Some(found) = regex.find(&edit.added)
+                {
+                    return Some(Violation {
+                        rule_id: rule.id.clone(),
+                        rule_text: rule.text.clone(),
+                        reason: format!("`{}` may not appear in {}", found.as_str(), edit.path),
+                    });
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: &str = r#"
+[[rule]]
+id = "no-real-db"
+text = "NEVER use the real database in tests; only in-memory mocks."
+deny_command = ["psql *", "*DATABASE_URL=postgres*"]
+deny_content = { paths = ["tests/**"], regex = "pg\\.connect|new Pool\\(" }
+deny_write = ["migrations/**"]
+"#;
+
+    fn rules() -> Rules {
+        Rules::parse(RULES, Path::new(".cox/rules.toml")).unwrap()
+    }
+
+    #[test]
+    fn commands_are_checked_one_by_one() {
+        let rules = rules();
+        assert!(rules.check_command("ls").is_none());
+        let hit = rules
+            .check_command("git status && psql -c 'drop table users'")
+            .unwrap();
+        assert_eq!(hit.rule_id, "no-real-db");
+        assert_eq!(
+            hit.reason,
+            "the command `psql -c drop table users` is denied"
+        );
+        assert!(
+            rules
+                .check_command("DATABASE_URL=postgres://prod npm test")
+                .is_some()
+        );
+        assert!(rules.check_command("echo $(psql -l)").is_some());
+        assert!(
+            rules
+                .check_command("echo 'unclosed")
+                .unwrap()
+                .reason
+                .contains("cannot be checked")
+        );
+    }
+
+    #[test]
+    fn edits_are_checked_by_path_and_content() {
+        let rules = rules();
+        let edit = |path: &str, added: &str| {
+            vec![FileEdit {
+                path: path.into(),
+                added: added.into(),
+            }]
+        };
+        assert!(
+            rules
+                .check_edits(&edit("tests/db.test.js", "const db = makeMock();"))
+                .is_none()
+        );
+        let hit = rules
+            .check_edits(&edit("tests/db.test.js", "const c = pg.connect(url);"))
+            .unwrap();
+        assert_eq!(
+            hit.reason,
+            "`pg.connect` may not appear in tests/db.test.js"
+        );
+        assert!(
+            rules
+                .check_edits(&edit("src/db.js", "pg.connect(url)"))
+                .is_none(),
+            "only in tests/"
+        );
+        assert!(
+            rules
+                .check_edits(&edit("migrations/001.sql", "create table x"))
+                .is_some()
+        );
+        assert_eq!(
+            rules.pinned().unwrap(),
+            "- [no-real-db] NEVER use the real database in tests; only in-memory mocks."
+        );
+    }
+
+    #[test]
+    fn malformed_files_name_line_and_field() {
+        let bad = "[[rule]]\nid = \"x\"\ntext = \"t\"\ndeny_comand = [\"a\"]\n";
+        let error = Rules::parse(bad, Path::new(".cox/rules.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(".cox/rules.toml: line 4: unknown field `deny_comand`"),
+            "{error}"
+        );
+        let bad_regex = "[[rule]]\nid = \"x\"\ntext = \"t\"\ndeny_content = { paths = [\"a\"], regex = \"(\" }\n";
+        let error = Rules::parse(bad_regex, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("rule[0] (x).deny_content.regex"), "{error}");
+    }
+}
