@@ -13,6 +13,7 @@
 //! Where the kernel lacks Landlock the sandbox refuses to pretend: [`available`] says so and the
 //! caller must choose to run unsandboxed.
 
+pub mod approval;
 pub mod command;
 
 use std::path::{Path, PathBuf};

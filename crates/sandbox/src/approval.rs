@@ -1,0 +1,225 @@
+//! The approval policy as a pure function: a request, the policy and the grants in force → allow,
+//! ask, or deny, with the reason. No I/O here; the session asks the person when the answer is `Ask`.
+//!
+//! - `untrusted`: everything is asked for but known-safe read-only commands (and what a grant
+//!   covers);
+//! - `on-request`: commands run inside the sandbox without asking; leaving it is asked for;
+//! - `never`: nothing is asked; what would need asking is denied, and the model is told why.
+//!
+//! Compound commands are split first (see [`crate::command`]): every simple command must be
+//! allowed on its own, so a grant for `git status` never covers `git status && rm -rf ~`.
+
+use crate::command::SimpleCommand;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Untrusted,
+    OnRequest,
+    Never,
+}
+
+/// What is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// A shell command: its simple commands, and whether it asks to run outside the sandbox.
+    Command {
+        commands: Vec<SimpleCommand>,
+        escalate: bool,
+    },
+    /// An edit of files (inside the writable roots; the path layer refuses the rest).
+    Edit,
+}
+
+/// A standing permission: a command prefix (`["git", "push"]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub prefix: Vec<String>,
+}
+
+impl Grant {
+    fn covers(&self, command: &SimpleCommand) -> bool {
+        !self.prefix.is_empty()
+            && command.words.len() >= self.prefix.len()
+            && command.words[..self.prefix.len()] == self.prefix[..]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Ask { reason: String },
+    Deny { reason: String },
+}
+
+/// Commands that only read, whatever their arguments (with the exceptions checked below).
+const SAFE: &[&str] = &[
+    "ls", "cat", "head", "tail", "wc", "grep", "rg", "pwd", "echo", "which", "file", "stat", "du",
+    "tree", "sort", "uniq", "cut", "diff", "true", "false", "basename", "dirname", "realpath",
+    "find",
+];
+const SAFE_GIT: &[&str] = &[
+    "status",
+    "diff",
+    "log",
+    "show",
+    "ls-files",
+    "blame",
+    "grep",
+    "rev-parse",
+];
+
+fn known_safe(command: &SimpleCommand) -> bool {
+    let Some(program) = command.words.first() else {
+        return false;
+    };
+    if !command.redirects.is_empty() {
+        return false;
+    }
+    let program = program.rsplit('/').next().unwrap_or(program);
+    match program {
+        "git" => command
+            .words
+            .get(1)
+            .is_some_and(|sub| SAFE_GIT.contains(&sub.as_str())),
+        "find" => !command
+            .words
+            .iter()
+            .any(|w| ["-delete", "-exec", "-execdir", "-ok", "-fprint"].contains(&w.as_str())),
+        other => SAFE.contains(&other),
+    }
+}
+
+/// The decision for `request` under `policy`, given `grants`.
+pub fn decide(request: &Request, policy: Policy, grants: &[Grant]) -> Decision {
+    let ask = |reason: String| match policy {
+        Policy::Never => Decision::Deny {
+            reason: format!(
+                "{reason}, and the approval policy is `never`, so no one can approve it"
+            ),
+        },
+        Policy::Untrusted | Policy::OnRequest => Decision::Ask { reason },
+    };
+    let granted = |c: &SimpleCommand| grants.iter().any(|g| g.covers(c));
+    match request {
+        Request::Edit => match policy {
+            Policy::Untrusted => ask("editing files needs approval in `untrusted` mode".into()),
+            Policy::OnRequest | Policy::Never => Decision::Allow,
+        },
+        Request::Command { commands, escalate } => {
+            if *escalate {
+                return match commands.iter().find(|c| !granted(c)) {
+                    None if !commands.is_empty() => Decision::Allow,
+                    _ => ask("the command asks to run outside the sandbox".into()),
+                };
+            }
+            match policy {
+                Policy::OnRequest | Policy::Never => Decision::Allow,
+                Policy::Untrusted => {
+                    match commands.iter().find(|c| !known_safe(c) && !granted(c)) {
+                        None => Decision::Allow,
+                        Some(c) => ask(format!("`{}` is not a known read-only command", c.text())),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::split;
+
+    fn command(line: &str, escalate: bool) -> Request {
+        Request::Command {
+            commands: split(line).unwrap(),
+            escalate,
+        }
+    }
+
+    fn grant(prefix: &str) -> Grant {
+        Grant {
+            prefix: prefix.split_whitespace().map(str::to_string).collect(),
+        }
+    }
+
+    fn short(decision: Decision) -> &'static str {
+        match decision {
+            Decision::Allow => "allow",
+            Decision::Ask { .. } => "ask",
+            Decision::Deny { .. } => "deny",
+        }
+    }
+
+    #[test]
+    fn the_table() {
+        use Policy::*;
+        let none: &[Grant] = &[];
+        let git_status = [grant("git status")];
+        let git_push = [grant("git push")];
+        let npm_publish = [grant("npm publish")];
+        let cargo = [grant("cargo")];
+        let cases: Vec<(Request, Policy, &[Grant], &str)> = vec![
+            (command("ls -la", false), Untrusted, none, "allow"),
+            (
+                command("git status && git diff", false),
+                Untrusted,
+                none,
+                "allow",
+            ),
+            (command("cat a | grep b", false), Untrusted, none, "allow"),
+            (command("cargo test", false), Untrusted, none, "ask"),
+            (command("echo x > f", false), Untrusted, none, "ask"),
+            (command("find . -delete", false), Untrusted, none, "ask"),
+            (command("git push", false), Untrusted, none, "ask"),
+            (command("git push", false), Untrusted, &git_push, "allow"),
+            (
+                command("git status && rm -rf ~", false),
+                Untrusted,
+                &git_status,
+                "ask",
+            ),
+            (command("echo $(rm -rf ~)", false), Untrusted, none, "ask"),
+            (command("cargo test", false), OnRequest, none, "allow"),
+            (command("cargo test", true), OnRequest, none, "ask"),
+            (
+                command("npm publish", true),
+                OnRequest,
+                &npm_publish,
+                "allow",
+            ),
+            (
+                command("git status && rm -rf ~", true),
+                OnRequest,
+                &git_status,
+                "ask",
+            ),
+            (command("cargo test", false), Never, none, "allow"),
+            (command("cargo test", true), Never, none, "deny"),
+            (command("cargo build", false), Untrusted, &cargo, "allow"),
+            (command("rm x", false), Never, none, "allow"),
+            (Request::Edit, Untrusted, none, "ask"),
+            (Request::Edit, OnRequest, none, "allow"),
+            (Request::Edit, Never, none, "allow"),
+        ];
+        for (request, policy, grants, expected) in cases {
+            let got = short(decide(&request, policy, grants));
+            assert_eq!(
+                got, expected,
+                "{request:?} under {policy:?} with {grants:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn never_says_why() {
+        let Decision::Deny { reason } = decide(&command("make deploy", true), Policy::Never, &[])
+        else {
+            panic!("not denied")
+        };
+        assert_eq!(
+            reason,
+            "the command asks to run outside the sandbox, and the approval policy is `never`, so no one can approve it"
+        );
+    }
+}
