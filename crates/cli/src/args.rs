@@ -57,6 +57,11 @@ pub struct Shared {
         default_value = "workspace-write"
     )]
     pub sandbox: SandboxArg,
+    /// When actions need your approval: untrusted (all but known read-only commands),
+    /// on-request (default in the live session: leaving the sandbox), never (default headless:
+    /// what would need approval is refused).
+    #[arg(long, value_enum, value_name = "POLICY", global = true)]
+    pub approval: Option<ApprovalArg>,
     /// Let commands open network sockets (off by default).
     #[arg(long, global = true)]
     pub network: bool,
@@ -66,6 +71,23 @@ pub struct Shared {
     /// With --steerable: how long each write or command is announced before it runs (0: off).
     #[arg(long, value_name = "MS", global = true)]
     pub steer_grace: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApprovalArg {
+    Untrusted,
+    OnRequest,
+    Never,
+}
+
+impl ApprovalArg {
+    pub fn policy(self) -> cox_core::ApprovalPolicy {
+        match self {
+            ApprovalArg::Untrusted => cox_core::ApprovalPolicy::Untrusted,
+            ApprovalArg::OnRequest => cox_core::ApprovalPolicy::OnRequest,
+            ApprovalArg::Never => cox_core::ApprovalPolicy::Never,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

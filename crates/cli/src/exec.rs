@@ -106,6 +106,7 @@ pub fn run_options(shared: &Shared) -> Result<RunOptions, Failure> {
     }
     Ok(RunOptions {
         sandbox: sandbox(shared)?,
+        approval: shared.approval.map(|a| a.policy()),
         // With steering, stdin is the control channel; otherwise a terminal can answer questions.
         interactive: stdin_tty,
         steerable: shared.steerable,

@@ -30,6 +30,7 @@ pub fn run(shared: &Shared, prompt: Option<String>) -> Result<ExitCode, Failure>
         one_shot: false,
         planning: false,
         sandbox: crate::exec::sandbox(shared)?,
+        approval: shared.approval.map(|a| a.policy()),
     };
     runtime()?.block_on(async {
         let mut session = cox_core::start(&config, cwd, options)?;

@@ -74,6 +74,9 @@ impl Progress {
             )?,
             Event::Error { message, .. } => writeln!(err, "error: {message}")?,
             Event::Warning { message } => writeln!(err, "warning: {message}")?,
+            Event::ApprovalRequested { action, reason, .. } => {
+                writeln!(err, "approval needed for `{action}`: {reason}")?
+            }
             Event::RuleBlocked {
                 rule_id, reason, ..
             } => writeln!(err, "  blocked by rule {rule_id}: {reason}")?,

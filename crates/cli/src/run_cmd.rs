@@ -77,6 +77,7 @@ pub fn run(
             one_shot: false,
             planning: false,
             sandbox: crate::exec::sandbox(shared)?,
+            approval: shared.approval.map(|a| a.policy()),
         }
     } else {
         crate::exec::run_options(shared)?

@@ -120,7 +120,11 @@ pub struct RunOptions {
     /// provider has it).
     pub planning: bool,
     pub sandbox: Sandbox,
+    /// When actions need approval (default: on-request with a person there, never headless).
+    pub approval: Option<ApprovalPolicy>,
 }
+
+pub use cox_sandbox::approval::Policy as ApprovalPolicy;
 
 /// What a plan run adds to a session: the pinned plan block, and where writes may go.
 #[derive(Debug, Clone, Default)]
@@ -273,6 +277,7 @@ fn launch(
         .filter_map(|p| p.api_key_env.map(str::to_string))
         .chain(config.provider.api_key_env.clone())
         .collect();
+    let session_cwd = cwd.clone();
     // The rules are read once per session: pinned as text, enforced as checks.
     let rules = rules::Rules::load(&cwd)?;
     let mut start = start;
@@ -312,6 +317,12 @@ fn launch(
         writable_roots,
         sandbox,
         rules: std::sync::Arc::new(rules),
+        approval: options.approval.unwrap_or(if options.interactive {
+            ApprovalPolicy::OnRequest
+        } else {
+            ApprovalPolicy::Never
+        }),
+        approvals_file: Some(repo_root(&session_cwd).join(".cox/approvals.toml")),
     };
     let tools = if options.planning {
         cox_tools::ToolRegistry::read_only()
@@ -336,4 +347,12 @@ pub fn tool_specs() -> Vec<cox_protocol::ToolSpec> {
 /// An RFC 3339 UTC timestamp with milliseconds, for front ends that add their own events.
 pub fn timestamp(since_epoch: std::time::Duration) -> String {
     humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + since_epoch).to_string()
+}
+
+/// The repository root above `cwd` (the nearest directory with `.git`), or `cwd` itself.
+pub fn repo_root(cwd: &std::path::Path) -> PathBuf {
+    cwd.ancestors()
+        .find(|dir| dir.join(".git").exists())
+        .unwrap_or(cwd)
+        .to_path_buf()
 }

@@ -34,6 +34,8 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         hidden_env: Vec::new(),
         sandbox: None,
         rules: Default::default(),
+        approval: cox_core::ApprovalPolicy::OnRequest,
+        approvals_file: None,
         interactive,
     };
     let id = session::new_id();
@@ -185,4 +187,80 @@ async fn compact_on_request_elides_old_outputs_before_the_next_request() {
         })
         .count();
     assert!(elided >= 1, "no request carried an elided output");
+}
+
+#[tokio::test]
+async fn escalation_is_asked_for_and_a_session_grant_covers_the_next_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let escalated = r#"{"command":["sh","-c","echo out > escalated.txt"],"with_escalated_permissions":true,"justification":"needs to"}"#;
+    let turns = vec![
+        Turn::call("shell", escalated),
+        Turn::call("shell", escalated),
+        Turn::text(&["Done."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut session = start(&server, dir.path(), true);
+    session.submit(Op::UserInput { text: "go".into() }).await;
+    session.submit(Op::Shutdown).await;
+    let mut asked = 0;
+    loop {
+        match session.next_event().await.expect("events").event {
+            Event::ApprovalRequested {
+                call_id,
+                action,
+                reason,
+            } => {
+                asked += 1;
+                assert_eq!(
+                    action, "echo out > escalated.txt",
+                    "the script `sh -c` runs"
+                );
+                assert_eq!(reason, "the command asks to run outside the sandbox");
+                let decision = cox_protocol::ApprovalDecision::Session;
+                session.submit(Op::Approve { call_id, decision }).await;
+            }
+            Event::SessionCompleted { status, .. } => {
+                assert_eq!(status, SessionStatus::Completed);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(asked, 1, "the session grant covered the second call");
+    assert!(dir.path().join("escalated.txt").exists());
+}
+
+#[tokio::test]
+async fn a_declined_approval_reaches_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let escalated = r#"{"command":["rm","-rf","build"],"with_escalated_permissions":true}"#;
+    let turns = vec![
+        Turn::call("shell", escalated),
+        Turn::text(&["OK, not deleting."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut session = start(&server, dir.path(), true);
+    session
+        .submit(Op::UserInput {
+            text: "clean".into(),
+        })
+        .await;
+    session.submit(Op::Shutdown).await;
+    loop {
+        match session.next_event().await.expect("events").event {
+            Event::ApprovalRequested { call_id, .. } => {
+                let decision = cox_protocol::ApprovalDecision::Deny {
+                    reason: Some("keep the build".into()),
+                };
+                session.submit(Op::Approve { call_id, decision }).await;
+            }
+            Event::SessionCompleted { .. } => break,
+            _ => {}
+        }
+    }
+    let messages = server.requests()[1].body["messages"].to_string();
+    assert!(
+        messages.contains("not run: the person declined: keep the build"),
+        "{messages}"
+    );
 }

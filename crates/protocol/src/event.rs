@@ -103,6 +103,13 @@ pub enum Event {
         call_id: CallId,
         diff: String,
     },
+    /// An action needs the person's approval; answer with `Op::Approve`.
+    ApprovalRequested {
+        call_id: CallId,
+        /// The exact command (or edit) to approve.
+        action: String,
+        reason: String,
+    },
     /// A project rule blocked a tool call before it ran; the model got the rule as the result.
     RuleBlocked {
         call_id: CallId,

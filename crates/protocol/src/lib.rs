@@ -29,8 +29,27 @@ pub enum Op {
     Steer { text: String },
     /// The person's answer to the question of an `ask_user` call (see `Event::QuestionAsked`).
     Answer { call_id: CallId, text: String },
+    /// The person's decision on an action that needed approval (see `Event::ApprovalRequested`).
+    Approve {
+        call_id: CallId,
+        decision: ApprovalDecision,
+    },
     /// Compact the history before the next model request.
     Compact,
     /// End the session after the current turn.
     Shutdown,
+}
+
+/// How the person answered an approval request.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    /// Yes, this once.
+    Once,
+    /// Yes, and to this command's prefix for the rest of the session.
+    Session,
+    /// Yes, and to this command's prefix from now on in this project (`.cox/approvals.toml`).
+    Project,
+    /// No; the reason goes to the model.
+    Deny { reason: Option<String> },
 }

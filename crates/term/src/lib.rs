@@ -50,6 +50,8 @@ enum Mode {
     Paused,
     /// `ask_user`: the input line takes the answer.
     Answer(cox_protocol::CallId),
+    /// An action waits for approval: y / s / p / n.
+    Approval(cox_protocol::CallId),
     /// Shutting down: waiting for the session to end.
     Quitting,
 }
@@ -179,6 +181,7 @@ impl Ui {
             Mode::Running => self.activity.clone(),
             Mode::Paused => "PAUSED".to_string(),
             Mode::Answer(_) => "WAITING FOR YOUR ANSWER".to_string(),
+            Mode::Approval(_) => "WAITING FOR APPROVAL".to_string(),
             Mode::Quitting => "QUITTING".to_string(),
         }
     }
@@ -189,6 +192,7 @@ impl Ui {
             Mode::Running => "SPACE pause · Esc interrupt · Ctrl-C×2 quit",
             Mode::Paused => "Enter resume · type + Enter steer · Esc interrupt",
             Mode::Answer(_) => "type the answer + Enter",
+            Mode::Approval(_) => "y once · s session · p project · n no",
             Mode::Quitting => "finishing…",
         };
         let context = match self.context {
@@ -206,7 +210,7 @@ impl Ui {
             Mode::Prompt => Some(format!("› {}", self.input)),
             Mode::Paused => Some(format!("steer› {}", self.input)),
             Mode::Answer(_) => Some(format!("answer› {}", self.input)),
-            Mode::Running | Mode::Quitting => None,
+            Mode::Running | Mode::Quitting | Mode::Approval(_) => None,
         };
         let paused = self.mode == Mode::Paused;
         self.screen.draw_live(prompt.as_deref(), &status, paused)
@@ -233,6 +237,24 @@ impl Ui {
                 self.screen
                     .line("interrupting — Ctrl-C again to quit", render::Tone::Warn)?;
                 ops.push(Op::Interrupt);
+            }
+            self.redraw()?;
+            return Ok(ops);
+        }
+        if let (Mode::Approval(call_id), KeyCode::Char(c)) = (&self.mode, key.code) {
+            let decision = match c {
+                'y' => Some(cox_protocol::ApprovalDecision::Once),
+                's' => Some(cox_protocol::ApprovalDecision::Session),
+                'p' => Some(cox_protocol::ApprovalDecision::Project),
+                'n' => Some(cox_protocol::ApprovalDecision::Deny { reason: None }),
+                _ => None,
+            };
+            if let Some(decision) = decision {
+                ops.push(Op::Approve {
+                    call_id: call_id.clone(),
+                    decision,
+                });
+                self.mode = Mode::Running;
             }
             self.redraw()?;
             return Ok(ops);

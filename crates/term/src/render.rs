@@ -171,6 +171,19 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             )?;
         }
         Event::Error { message, .. } => screen.line(&format!("error: {message}"), Tone::Error)?,
+        Event::ApprovalRequested {
+            call_id,
+            action,
+            reason,
+        } => {
+            screen.flush_partial()?;
+            screen.line(&format!("? approve `{action}` — {reason}"), Tone::Prompt)?;
+            screen.line(
+                "  y: yes once · s: yes for this command, this session · p: yes, always in this project · n: no",
+                Tone::Dim,
+            )?;
+            ui.mode = Mode::Approval(call_id.clone());
+        }
         Event::RuleBlocked {
             rule_id, reason, ..
         } => screen.line(

@@ -40,6 +40,13 @@ struct Args {
     workdir: Option<String>,
     #[serde(default)]
     timeout_ms: Option<u64>,
+    /// Read by the engine (approval to leave the sandbox), not by the tool.
+    #[serde(default)]
+    #[allow(dead_code)]
+    with_escalated_permissions: Option<bool>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    justification: Option<String>,
 }
 
 /// The `shell` tool. `read_only` (planning) admits only commands that read; the OS sandbox will
@@ -64,7 +71,9 @@ impl Tool for Shell {
                         ]
                     },
                     "workdir": {"type": "string", "description": "directory to run in, inside the workspace"},
-                    "timeout_ms": {"type": "integer", "description": "time limit in milliseconds (default 600000)"}
+                    "timeout_ms": {"type": "integer", "description": "time limit in milliseconds (default 600000)"},
+                    "with_escalated_permissions": {"type": "boolean", "description": "run outside the sandbox (needs the person's approval)"},
+                    "justification": {"type": "string", "description": "why it must leave the sandbox"}
                 },
                 "required": ["command"],
                 "additionalProperties": false

@@ -210,3 +210,30 @@ fn cox_sandbox_runs_one_command_under_the_policy() {
         String::from_utf8_lossy(&allowed.stderr)
     );
 }
+
+#[test]
+fn headless_escalation_is_refused_with_the_reason() {
+    let place = place();
+    let out = place.outside.display().to_string();
+    let args = serde_json::json!({ "command": ["sh", "-c", format!("echo x > {out}/esc.txt")], "with_escalated_permissions": true });
+    let server = MockServer::start(Script {
+        turns: vec![Turn::call("shell", &args.to_string()), Turn::text(&["ok"])],
+    })
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cox"))
+        .current_dir(&place.repo)
+        .env("COX_HOME", &place.home)
+        .env("OPENAI_API_KEY", KEY)
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url()))
+        .args(["exec", "try"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(!place.outside.join("esc.txt").exists());
+    let seen = server.requests()[1].body["input"].to_string();
+    assert!(
+        seen.contains("the approval policy is `never`, so no one can approve it"),
+        "{seen}"
+    );
+}

@@ -6,6 +6,7 @@
 //! request or kills the running command at once; an answer reaches a waiting `ask_user`. Every
 //! step is written to the session journal ([`crate::journal`]) before it takes effect.
 
+mod approvals;
 mod compact;
 mod gate;
 mod turn;
@@ -60,6 +61,10 @@ pub struct SessionConfig {
     pub sandbox: Option<Vec<String>>,
     /// The project's rules, checked before every tool call.
     pub rules: Arc<crate::rules::Rules>,
+    /// When actions need the person's approval.
+    pub approval: cox_sandbox::approval::Policy,
+    /// Where "yes for this project" grants are kept (`.cox/approvals.toml`).
+    pub approvals_file: Option<PathBuf>,
 }
 
 /// Command output kept for the journal, per call (the context gets `tool_output_max_bytes`).
@@ -149,9 +154,13 @@ pub fn spawn(
             seq: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         },
         gate: Arc::new(gate::Gate::new()),
+        grants: Vec::new(),
+        edits_granted: false,
         turn: 0,
         usage: Usage::default(),
     };
+    let mut session = session;
+    session.grants = approvals::load(session.config.approvals_file.as_deref());
     tokio::spawn(session.run(ops_rx, start.resume, compact_requested));
     SessionHandle {
         id,
@@ -180,6 +189,12 @@ impl Emitter {
         // A front end that went away does not stop the session from finishing its work cleanly.
         let _ = self.tx.send(envelope).await;
     }
+}
+
+/// What the person sent back to a waiting tool call.
+enum Reply {
+    Text(String),
+    Approval(cox_protocol::ApprovalDecision),
 }
 
 /// How one task ended.
@@ -216,6 +231,10 @@ struct Session {
     journal: Journal,
     emitter: Emitter,
     gate: Arc<gate::Gate>,
+    /// Command prefixes approved for the session (and those saved for the project).
+    grants: Vec<cox_sandbox::approval::Grant>,
+    /// Edits approved for the session (untrusted mode).
+    edits_granted: bool,
     turn: u32,
     usage: Usage,
 }
@@ -281,12 +300,12 @@ impl Session {
                         }
                         continue;
                     }
-                    Some(Op::Interrupt | Op::Answer { .. }) => continue,
+                    Some(Op::Interrupt | Op::Answer { .. } | Op::Approve { .. }) => continue,
                     Some(Op::Shutdown) | None => break,
                 },
             };
             let cancel = CancellationToken::new();
-            let (answers_tx, mut answers_rx) = mpsc::channel::<(CallId, String)>(4);
+            let (answers_tx, mut answers_rx) = mpsc::channel::<(CallId, Reply)>(4);
             // The op loop flips the gate and announces it at once, whatever the task is doing.
             let gate = Arc::clone(&self.gate);
             let mut announcer = self.emitter.clone();
@@ -313,8 +332,11 @@ impl Session {
                             }
                             Some(Op::Interrupt) => cancel.cancel(),
                             Some(Op::Compact) => compact.store(true, Ordering::Relaxed),
+                            Some(Op::Approve { call_id, decision }) => {
+                                let _ = answers_tx.try_send((call_id, Reply::Approval(decision)));
+                            }
                             Some(Op::Answer { call_id, text }) => {
-                                let _ = answers_tx.try_send((call_id, text));
+                                let _ = answers_tx.try_send((call_id, Reply::Text(text)));
                             }
                             Some(Op::UserInput { text }) => queued.push_back(Task::Prompt(text)),
                             Some(Op::Shutdown) => shutting_down = true,

@@ -9,7 +9,7 @@ use cox_tools::{Effect, Question, ToolContext, ToolOutput};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{JOURNAL_CAPTURE_BYTES, Outcome, Resume, Session, Task};
+use super::{JOURNAL_CAPTURE_BYTES, Outcome, Reply, Resume, Session, Task};
 use crate::journal::Record;
 use crate::resume::CUT_SHORT;
 
@@ -29,7 +29,7 @@ impl Session {
         &mut self,
         task: Task,
         cancel: CancellationToken,
-        answers: &mut mpsc::Receiver<(CallId, String)>,
+        answers: &mut mpsc::Receiver<(CallId, Reply)>,
     ) -> Outcome {
         let outcome = match self.begin(task, &cancel, answers).await {
             Ok(()) if cancel.is_cancelled() => Outcome::Interrupted,
@@ -68,7 +68,7 @@ impl Session {
         &mut self,
         task: Task,
         cancel: &CancellationToken,
-        answers: &mut mpsc::Receiver<(CallId, String)>,
+        answers: &mut mpsc::Receiver<(CallId, Reply)>,
     ) -> Result<(), JournalFailed> {
         let prompt = match task {
             Task::Prompt(text) => Some(text),
@@ -100,7 +100,7 @@ impl Session {
     async fn run_turns(
         &mut self,
         cancel: &CancellationToken,
-        answers: &mut mpsc::Receiver<(CallId, String)>,
+        answers: &mut mpsc::Receiver<(CallId, Reply)>,
     ) -> Outcome {
         // Responses cut short by a pause do not count: the limit is on the model's own turns.
         let mut used = 0;
@@ -212,7 +212,7 @@ impl Session {
         &mut self,
         calls: Vec<ToolCall>,
         cancel: &CancellationToken,
-        answers: &mut mpsc::Receiver<(CallId, String)>,
+        answers: &mut mpsc::Receiver<(CallId, Reply)>,
     ) -> Result<(), JournalFailed> {
         for call in calls {
             let preview = self.tools.preview(
@@ -243,6 +243,13 @@ impl Session {
                 self.finish_call(&call, output).await?;
                 continue;
             }
+            let escalated = match self.approve(&call, cancel, answers).await {
+                Ok(escalated) => escalated,
+                Err(refusal) => {
+                    self.finish_call(&call, ToolOutput::error(refusal)).await?;
+                    continue;
+                }
+            };
             let steered = self.hold(&call, cancel).await?;
             let output = if cancel.is_cancelled() {
                 ToolOutput::error("not run: the user interrupted before this call started")
@@ -255,7 +262,7 @@ impl Session {
                     call_id: call.call_id.clone(),
                 })
                 .await?;
-                self.run_tool(&call, cancel, answers).await
+                self.run_tool(&call, cancel, answers, escalated).await
             };
             self.finish_call(&call, output).await?;
         }
@@ -502,10 +509,15 @@ impl Session {
         &mut self,
         call: &ToolCall,
         cancel: &CancellationToken,
-        answers: &mut mpsc::Receiver<(CallId, String)>,
+        answers: &mut mpsc::Receiver<(CallId, Reply)>,
+        escalated: bool,
     ) -> ToolOutput {
         let (asker, mut questions) = mpsc::channel::<Question>(1);
-        let ctx = self.tool_context(cancel, self.config.interactive.then_some(asker));
+        let mut ctx = self.tool_context(cancel, self.config.interactive.then_some(asker));
+        if escalated {
+            // Approved to run outside the sandbox.
+            ctx.sandbox = None;
+        }
         let running = self.tools.call(&call.name, &call.arguments, &ctx);
         tokio::pin!(running);
         loop {
@@ -523,7 +535,7 @@ impl Session {
                     let answer = loop {
                         tokio::select! {
                             answer = answers.recv() => match answer {
-                                Some((call_id, text)) if call_id == call.call_id => break Some(text),
+                                Some((call_id, Reply::Text(text))) if call_id == call.call_id => break Some(text),
                                 Some(_) => continue,
                                 None => break None,
                             },

@@ -1,0 +1,169 @@
+//! Approvals in the turn loop: [`cox_sandbox::approval::decide`] says allow, ask or deny; asking
+//! emits `approval_requested` and waits for `Op::Approve`. Headless (no one to ask), a request that
+//! needs approval is refused and the model is told why. "Yes for this project" grants are kept in
+//! `.cox/approvals.toml` as command prefixes.
+
+use std::path::Path;
+
+use cox_protocol::{ApprovalDecision, CallId, Event, ToolCall};
+use cox_sandbox::approval::{Decision, Grant, Request, decide};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Reply, Session};
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct ApprovalsFile {
+    #[serde(default)]
+    prefixes: Vec<Vec<String>>,
+}
+
+/// The project's saved grants (an unreadable file grants nothing).
+pub(super) fn load(path: Option<&Path>) -> Vec<Grant> {
+    let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) else {
+        return Vec::new();
+    };
+    toml::from_str::<ApprovalsFile>(&text)
+        .map(|f| {
+            f.prefixes
+                .into_iter()
+                .map(|prefix| Grant { prefix })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn save(path: &Path, grants: &[Grant]) -> std::io::Result<()> {
+    let file = ApprovalsFile {
+        prefixes: grants.iter().map(|g| g.prefix.clone()).collect(),
+    };
+    let text = toml::to_string(&file).map_err(std::io::Error::other)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let temp = path.with_extension("toml.tmp");
+    std::fs::write(&temp, text)?;
+    std::fs::rename(&temp, path)
+}
+
+/// The prefix a "yes for this command" covers: the program and, when it has one, its subcommand
+/// (`git push`, `cargo test`, `npm publish`).
+fn prefix(words: &[String]) -> Vec<String> {
+    let mut prefix: Vec<String> = words.iter().take(1).cloned().collect();
+    if let Some(sub) = words
+        .get(1)
+        .filter(|w| !w.starts_with('-') && !w.contains('/') && !w.contains('.'))
+    {
+        prefix.push(sub.clone());
+    }
+    prefix
+}
+
+impl Session {
+    /// Whether `call` may run: `Ok(escalated)` (escalated: outside the sandbox), or the refusal
+    /// the model gets as the result.
+    pub(super) async fn approve(
+        &mut self,
+        call: &ToolCall,
+        cancel: &CancellationToken,
+        answers: &mut mpsc::Receiver<(CallId, Reply)>,
+    ) -> Result<bool, String> {
+        let intent = self.tools.intent(&call.name, &call.arguments);
+        let escalate = serde_json::from_str::<serde_json::Value>(&call.arguments)
+            .ok()
+            .and_then(|v| v["with_escalated_permissions"].as_bool())
+            .unwrap_or(false);
+        let (request, action) = match (&intent.command, intent.edits.is_empty()) {
+            (Some(line), true) => match cox_sandbox::command::split(line) {
+                Ok(commands) => (Request::Command { commands, escalate }, line.clone()),
+                Err(e) => return Err(format!("not run: {e}")),
+            },
+            (_, false) => {
+                if self.edits_granted {
+                    return Ok(false);
+                }
+                let files: Vec<&str> = intent.edits.iter().map(|(p, _)| p.as_str()).collect();
+                (Request::Edit, format!("edit {}", files.join(", ")))
+            }
+            (None, true) => return Ok(false),
+        };
+        let reason = match decide(&request, self.config.approval, &self.grants) {
+            Decision::Allow => return Ok(escalate),
+            Decision::Deny { reason } => return Err(format!("not run: {reason}")),
+            Decision::Ask { reason } => reason,
+        };
+        if !self.config.interactive {
+            return Err(format!(
+                "not run: {reason}; this run is headless, so no one can approve it. Find a way \
+                 that needs no approval, or say in your answer what the person should run."
+            ));
+        }
+        self.emitter
+            .emit(Event::ApprovalRequested {
+                call_id: call.call_id.clone(),
+                action,
+                reason,
+            })
+            .await;
+        let decision = loop {
+            tokio::select! {
+                reply = answers.recv() => match reply {
+                    Some((id, Reply::Approval(decision))) if id == call.call_id => break decision,
+                    Some(_) => continue,
+                    None => return Err("not run: no one answered the approval request".into()),
+                },
+                _ = cancel.cancelled() => return Err("not run: interrupted while waiting for approval".into()),
+            }
+        };
+        let prefixes: Vec<Vec<String>> = match &request {
+            Request::Command { commands, .. } => {
+                commands.iter().map(|c| prefix(&c.words)).collect()
+            }
+            Request::Edit => Vec::new(),
+        };
+        match decision {
+            ApprovalDecision::Once => {}
+            ApprovalDecision::Session | ApprovalDecision::Project => {
+                if matches!(request, Request::Edit) {
+                    self.edits_granted = true;
+                }
+                self.grants
+                    .extend(prefixes.into_iter().map(|prefix| Grant { prefix }));
+                if decision == ApprovalDecision::Project
+                    && let Some(path) = &self.config.approvals_file
+                    && let Err(e) = save(path, &self.grants)
+                {
+                    self.warn(format!(
+                        "could not save the approval in {}: {e}",
+                        path.display()
+                    ))
+                    .await;
+                }
+            }
+            ApprovalDecision::Deny { reason } => {
+                return Err(match reason {
+                    Some(reason) => format!("not run: the person declined: {reason}"),
+                    None => "not run: the person declined".to_string(),
+                });
+            }
+        }
+        Ok(escalate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix;
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn prefixes_keep_program_and_subcommand() {
+        assert_eq!(prefix(&words("git push origin main")), ["git", "push"]);
+        assert_eq!(prefix(&words("cargo test --all")), ["cargo", "test"]);
+        assert_eq!(prefix(&words("rm -rf target")), ["rm"]);
+        assert_eq!(prefix(&words("python3 script.py")), ["python3"]);
+    }
+}
