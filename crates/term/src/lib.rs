@@ -52,6 +52,8 @@ enum Mode {
     Answer(cox_protocol::CallId),
     /// An action waits for approval: y / s / p / n.
     Approval(cox_protocol::CallId),
+    /// After `n`: the input line takes the reason for the model.
+    Declining(cox_protocol::CallId),
     /// Shutting down: waiting for the session to end.
     Quitting,
 }
@@ -181,7 +183,7 @@ impl Ui {
             Mode::Running => self.activity.clone(),
             Mode::Paused => "PAUSED".to_string(),
             Mode::Answer(_) => "WAITING FOR YOUR ANSWER".to_string(),
-            Mode::Approval(_) => "WAITING FOR APPROVAL".to_string(),
+            Mode::Approval(_) | Mode::Declining(_) => "WAITING FOR APPROVAL".to_string(),
             Mode::Quitting => "QUITTING".to_string(),
         }
     }
@@ -193,6 +195,7 @@ impl Ui {
             Mode::Paused => "Enter resume · type + Enter steer · Esc interrupt",
             Mode::Answer(_) => "type the answer + Enter",
             Mode::Approval(_) => "y once · s session · p project · n no",
+            Mode::Declining(_) => "why not? (for the model) + Enter",
             Mode::Quitting => "finishing…",
         };
         let context = match self.context {
@@ -210,6 +213,7 @@ impl Ui {
             Mode::Prompt => Some(format!("› {}", self.input)),
             Mode::Paused => Some(format!("steer› {}", self.input)),
             Mode::Answer(_) => Some(format!("answer› {}", self.input)),
+            Mode::Declining(_) => Some(format!("reason› {}", self.input)),
             Mode::Running | Mode::Quitting | Mode::Approval(_) => None,
         };
         let paused = self.mode == Mode::Paused;
@@ -246,7 +250,11 @@ impl Ui {
                 'y' => Some(cox_protocol::ApprovalDecision::Once),
                 's' => Some(cox_protocol::ApprovalDecision::Session),
                 'p' => Some(cox_protocol::ApprovalDecision::Project),
-                'n' => Some(cox_protocol::ApprovalDecision::Deny { reason: None }),
+                'n' => {
+                    self.mode = Mode::Declining(call_id.clone());
+                    self.redraw()?;
+                    return Ok(ops);
+                }
                 _ => None,
             };
             if let Some(decision) = decision {
@@ -283,6 +291,15 @@ impl Ui {
                     Op::Steer { text }
                 });
             }
+            (Mode::Declining(call_id), KeyCode::Enter) => {
+                let text = std::mem::take(&mut self.input);
+                let reason = (!text.trim().is_empty()).then_some(text);
+                ops.push(Op::Approve {
+                    call_id: call_id.clone(),
+                    decision: cox_protocol::ApprovalDecision::Deny { reason },
+                });
+                self.mode = Mode::Running;
+            }
             (Mode::Answer(call_id), KeyCode::Enter) => {
                 let text = std::mem::take(&mut self.input);
                 ops.push(Op::Answer {
@@ -298,10 +315,16 @@ impl Ui {
             }
             (Mode::Prompt, KeyCode::Up) => self.browse(-1),
             (Mode::Prompt, KeyCode::Down) => self.browse(1),
-            (Mode::Prompt | Mode::Paused | Mode::Answer(_), KeyCode::Backspace) => {
+            (
+                Mode::Prompt | Mode::Paused | Mode::Answer(_) | Mode::Declining(_),
+                KeyCode::Backspace,
+            ) => {
                 self.input.pop();
             }
-            (Mode::Prompt | Mode::Paused | Mode::Answer(_), KeyCode::Char(c)) if !ctrl => {
+            (
+                Mode::Prompt | Mode::Paused | Mode::Answer(_) | Mode::Declining(_),
+                KeyCode::Char(c),
+            ) if !ctrl => {
                 self.input.push(c);
             }
             _ => {}

@@ -30,7 +30,7 @@ fn the_no_real_db_rule_blocks_before_anything_runs() {
     std::fs::create_dir_all(env.repo.join(".cox")).unwrap();
     std::fs::write(env.repo.join(".cox/rules.toml"), RULES).unwrap();
     let turns = vec![
-        add("tests/db.test.js", "const { Pool } = require('pg');\nconst pool = new Pool();\npool.connect();"),
+        add("tests/db.test.js", "const pg = require('pg');\nconst client = pg.connect(process.env.DATABASE_URL);"),
         Turn::call("shell", r#"{"command":"git status && psql -c 'select 1' > out.txt"}"#),
         Turn::call("shell", r#"{"command":["sh","-c","echo applying > migrations.log"]}"#)
             .with_call("apply_patch", &serde_json::json!({"input": "*** Begin Patch\n*** Add File: migrations/002.sql\n+drop table users;\n*** End Patch\n"}).to_string(), 1),
@@ -64,7 +64,7 @@ fn the_no_real_db_rule_blocks_before_anything_runs() {
     assert_eq!(
         blocked,
         [
-            "`new Pool(` may not appear in tests/db.test.js",
+            "`pg.connect` may not appear in tests/db.test.js",
             "the command `psql -c select 1` is denied",
             "writing migrations/002.sql is denied"
         ]

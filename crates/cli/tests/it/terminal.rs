@@ -328,3 +328,53 @@ fn a_plan_run_is_steered_live_in_a_real_terminal() {
         .to_string();
     assert!(last.contains("- Only write the log"), "{last}");
 }
+
+#[test]
+fn an_approval_prompt_in_a_real_terminal_takes_a_reason_for_no() {
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let escalated = r#"{"command":["sh","-c","echo hi > out.txt"],"with_escalated_permissions":true,"justification":"demo"}"#;
+    let turns = vec![
+        Turn::call("shell", escalated),
+        Turn::text(&["Understood, not running it."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let name = format!("cox-approve-{}", std::process::id());
+    let command = format!(
+        "cd '{}' && COX_HOME='{}' OPENAI_API_KEY=sk-test-terminal-0004 OPENAI_BASE_URL='{}/v1' TERM=xterm-256color NO_COLOR=1 '{}' 'write out.txt'; sleep 60",
+        repo.display(),
+        root.path().join("home").display(),
+        server.url(),
+        env!("CARGO_BIN_EXE_cox"),
+    );
+    let status = Command::new("tmux")
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "120",
+            "-y",
+            "30",
+            &command,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tmux = Tmux { name };
+    let screen = tmux.wait_for("? approve `echo hi > out.txt`");
+    assert!(screen.contains("y: yes once · s: yes for this command, this session · p: yes, always in this project · n: no"), "{screen}");
+    tmux.keys(&["n"]);
+    tmux.wait_for("reason›");
+    tmux.keys(&["not now", "Enter"]);
+    tmux.wait_for("Understood, not running it.");
+    assert!(!repo.join("out.txt").exists());
+    let seen = server.requests()[1].body["input"].to_string();
+    assert!(
+        seen.contains("not run: the person declined: not now"),
+        "{seen}"
+    );
+    tmux.keys(&["/quit", "Enter"]);
+}
