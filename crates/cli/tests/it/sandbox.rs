@@ -237,3 +237,23 @@ fn headless_escalation_is_refused_with_the_reason() {
         "{seen}"
     );
 }
+
+#[test]
+fn sandboxed_commands_have_no_new_privs_and_a_seccomp_filter() {
+    let place = place();
+    let status = Command::new(env!("CARGO_BIN_EXE_cox"))
+        .current_dir(&place.repo)
+        .args([
+            "sandbox",
+            "--",
+            "grep",
+            "-E",
+            "NoNewPrivs|Seccomp:",
+            "/proc/self/status",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("NoNewPrivs:\t1"), "{text}");
+    assert!(text.contains("Seccomp:\t2"), "{text}");
+}

@@ -276,7 +276,10 @@ fn interrupt_kills_the_command_tree_and_the_session_waits_for_a_directive() {
     let deadline = Instant::now() + Duration::from_secs(2);
     for pid in &pids {
         while alive(*pid) {
-            assert!(Instant::now() < deadline, "process {pid} survived the interrupt");
+            assert!(
+                Instant::now() < deadline,
+                "process {pid} survived the interrupt"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
