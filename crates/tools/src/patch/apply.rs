@@ -9,6 +9,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::commit::{Planned, commit};
+use super::diff::{Edit, change, whole};
 use super::parse::{Chunk, FileOp, LineKind, parse};
 use super::seek::{Level, closest, seek, seek_hint};
 use crate::ToolContext;
@@ -41,15 +43,6 @@ pub struct Applied {
     pub changes: Vec<Change>,
     /// Hunks that matched only fuzzily, as notes for the model.
     pub notes: Vec<String>,
-}
-
-/// What will be done to the file system once everything has matched.
-struct Planned {
-    /// (real path, new content, mode to keep)
-    writes: Vec<(PathBuf, String, Option<std::fs::Permissions>)>,
-    removes: Vec<PathBuf>,
-    /// Original content of every existing file this plan overwrites or removes, for rollback.
-    originals: Vec<(PathBuf, Vec<u8>)>,
 }
 
 /// The files a patch touches (its targets too, for moves) with the lines it adds, for rule checks.
@@ -251,124 +244,6 @@ fn read_text(path: &Path, shown: &str) -> Result<String, String> {
     })
 }
 
-/// One changed region of a file: at old line `at` (0-based), `removed` lines replaced by `added`.
-#[derive(Debug, Clone)]
-struct Edit {
-    at: usize,
-    removed: Vec<String>,
-    added: Vec<String>,
-}
-
-impl Edit {
-    fn empty(at: usize) -> Self {
-        Edit {
-            at,
-            removed: Vec::new(),
-            added: Vec::new(),
-        }
-    }
-}
-
-/// Lines of context around each change in the unified diff.
-const DIFF_CONTEXT: usize = 3;
-
-fn change(
-    kind: ChangeKind,
-    path: String,
-    moved_to: Option<String>,
-    old: &[&str],
-    edits: &[Edit],
-) -> Change {
-    let added = edits.iter().map(|e| e.added.len()).sum();
-    let removed = edits.iter().map(|e| e.removed.len()).sum();
-    let from = if kind == ChangeKind::Added {
-        "/dev/null".to_string()
-    } else {
-        format!("a/{path}")
-    };
-    let to = match (&kind, &moved_to) {
-        (ChangeKind::Deleted, _) => "/dev/null".to_string(),
-        (_, Some(target)) => format!("b/{target}"),
-        _ => format!("b/{path}"),
-    };
-    let body = unified_diff(old, edits);
-    let diff = if body.is_empty() {
-        String::new()
-    } else {
-        format!("--- {from}\n+++ {to}\n{body}")
-    };
-    Change {
-        kind,
-        path,
-        moved_to,
-        added,
-        removed,
-        diff,
-    }
-}
-
-/// `@@ -a,b +c,d @@` ranges: a count of 1 is left out; an empty range names the line before it.
-fn range(start: usize, len: usize) -> String {
-    match len {
-        0 => format!("{start},0"),
-        1 => format!("{}", start + 1),
-        _ => format!("{},{len}", start + 1),
-    }
-}
-
-/// A unified diff built from the edits themselves: no diff algorithm needed, since the patch
-/// already says exactly which lines changed.
-fn unified_diff(old: &[&str], edits: &[Edit]) -> String {
-    let mut out = String::new();
-    // New line number minus old line number before the current group.
-    let mut shift: isize = 0;
-    let mut i = 0;
-    while i < edits.len() {
-        // Edits whose context would touch or overlap form one hunk.
-        let mut j = i;
-        while j + 1 < edits.len()
-            && edits[j + 1].at <= edits[j].at + edits[j].removed.len() + 2 * DIFF_CONTEXT
-        {
-            j += 1;
-        }
-        let from = edits[i].at.saturating_sub(DIFF_CONTEXT);
-        let to = (edits[j].at + edits[j].removed.len() + DIFF_CONTEXT).min(old.len());
-        let mut body = String::new();
-        let mut cursor = from;
-        let mut new_len = 0;
-        let mut group_shift = 0isize;
-        for edit in &edits[i..=j] {
-            for line in &old[cursor..edit.at] {
-                let _ = writeln!(body, " {line}");
-                new_len += 1;
-            }
-            for line in &edit.removed {
-                let _ = writeln!(body, "-{line}");
-            }
-            for line in &edit.added {
-                let _ = writeln!(body, "+{line}");
-            }
-            new_len += edit.added.len();
-            group_shift += edit.added.len() as isize - edit.removed.len() as isize;
-            cursor = edit.at + edit.removed.len();
-        }
-        for line in &old[cursor..to] {
-            let _ = writeln!(body, " {line}");
-            new_len += 1;
-        }
-        let new_from = (from as isize + shift).max(0) as usize;
-        let _ = write!(
-            out,
-            "@@ -{} +{} @@\n{body}",
-            range(from, to - from),
-            range(new_from, new_len)
-        );
-        shift += group_shift;
-        i = j + 1;
-    }
-    out
-}
-
 /// Splits text into lines without their ends (`\n` or `\r\n`); a final line end adds no empty line.
 fn split_lines(content: &str) -> Vec<&str> {
     let mut lines: Vec<&str> = content
@@ -379,24 +254,6 @@ fn split_lines(content: &str) -> Vec<&str> {
         lines.pop();
     }
     lines
-}
-
-/// The whole file as one edit (for added and deleted files).
-fn whole(lines: &[&str], added: bool) -> Vec<Edit> {
-    let all: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-    if all.is_empty() {
-        return Vec::new();
-    }
-    let (removed, added) = if added {
-        (Vec::new(), all)
-    } else {
-        (all, Vec::new())
-    };
-    vec![Edit {
-        at: 0,
-        removed,
-        added,
-    }]
 }
 
 /// Computes a file's new content from its chunks, with the edits made.
@@ -606,69 +463,4 @@ fn not_found(
         "Read the file again and resend the patch with the context and `-` lines copied exactly.",
     );
     message
-}
-
-/// Writes everything, or nothing.
-fn commit(planned: Planned) -> Result<(), String> {
-    let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let cleanup = |temps: &[(PathBuf, PathBuf)]| {
-        for (temp, _) in temps {
-            let _ = std::fs::remove_file(temp);
-        }
-    };
-    for (n, (target, content, permissions)) in planned.writes.iter().enumerate() {
-        let dir = target.parent().unwrap_or(Path::new("."));
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let temp = dir.join(format!(".{name}.cox-patch-{}-{n}.tmp", std::process::id()));
-        let written = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(&temp, content))
-            .and_then(|()| match permissions {
-                Some(permissions) => std::fs::set_permissions(&temp, permissions.clone()),
-                None => Ok(()),
-            });
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&temp);
-            cleanup(&temps);
-            return Err(format!("cannot write {}: {e}", target.display()));
-        }
-        temps.push((temp, target.clone()));
-    }
-    let mut done: Vec<PathBuf> = Vec::new();
-    let mut failure = None;
-    for (temp, target) in &temps {
-        if let Err(e) = std::fs::rename(temp, target) {
-            failure = Some(format!("cannot replace {}: {e}", target.display()));
-            break;
-        }
-        done.push(target.clone());
-    }
-    if failure.is_none() {
-        for path in &planned.removes {
-            if let Err(e) = std::fs::remove_file(path) {
-                failure = Some(format!("cannot remove {}: {e}", path.display()));
-                break;
-            }
-        }
-    }
-    let Some(failure) = failure else {
-        return Ok(());
-    };
-    // Put back what was already changed: originals rewritten, new files removed.
-    cleanup(&temps);
-    for (path, bytes) in &planned.originals {
-        let _ = std::fs::write(path, bytes);
-    }
-    for path in done {
-        if !planned
-            .originals
-            .iter()
-            .any(|(original, _)| *original == path)
-        {
-            let _ = std::fs::remove_file(path);
-        }
-    }
-    Err(failure)
 }

@@ -3,6 +3,8 @@
 //! shell as a heredoc ([`heredoc`]).
 
 pub mod apply;
+mod commit;
+mod diff;
 pub mod heredoc;
 pub mod parse;
 pub mod seek;
