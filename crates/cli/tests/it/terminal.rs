@@ -2,6 +2,7 @@
 //! directive, Enter. The screen must show PAUSED, then the steer and the model's acknowledgement.
 //! Needs `tmux` (`.ci/run` installs it).
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,58 @@ struct Tmux {
     name: String,
 }
 
+/// What `Tmux::start` needs to run cox in a detached tmux session.
+struct Launch<'a> {
+    /// Prefix of the tmux session's name (the process id is added).
+    tag: &'a str,
+    /// Columns × rows of the terminal.
+    size: (u16, u16),
+    repo: &'a Path,
+    home: &'a Path,
+    /// The mock server's base URL.
+    server: &'a str,
+    /// cox's arguments, already quoted for `sh`.
+    args: &'a str,
+    /// Keep colour on (NO_COLOR unset); otherwise NO_COLOR=1.
+    color: bool,
+}
+
 impl Tmux {
+    /// Starts cox in `launch.repo`; when cox exits the pane shows `EXIT=<status>` and stays open.
+    fn start(launch: Launch) -> Tmux {
+        let name = format!("{}-{}", launch.tag, std::process::id());
+        let colour = if launch.color {
+            "env -u NO_COLOR"
+        } else {
+            "NO_COLOR=1"
+        };
+        let command = format!(
+            "cd '{}' && {colour} COX_HOME='{}' OPENAI_API_KEY=sk-test-terminal-0001 OPENAI_BASE_URL='{}/v1' TERM=xterm-256color '{}' {}; echo EXIT=$?; sleep 60",
+            launch.repo.display(),
+            launch.home.display(),
+            launch.server,
+            env!("CARGO_BIN_EXE_cox"),
+            launch.args,
+        );
+        let (cols, rows) = (launch.size.0.to_string(), launch.size.1.to_string());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                &cols,
+                "-y",
+                &rows,
+                &command,
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Tmux { name }
+    }
+
     fn keys(&self, keys: &[&str]) {
         let status = Command::new("tmux")
             .args(["send-keys", "-t", &self.name])
@@ -137,30 +189,15 @@ fn space_pauses_and_a_typed_directive_steers_in_a_real_terminal() {
         turns: vec![slow, ack, Turn::text(&["Done: kept the wrapper."])],
     })
     .unwrap();
-    let name = format!("cox-test-{}", std::process::id());
-    let command = format!(
-        "cd '{}' && env -u NO_COLOR COX_HOME='{}' OPENAI_API_KEY=sk-test-terminal-0001 OPENAI_BASE_URL='{}/v1' TERM=xterm-256color '{}'; sleep 60",
-        repo.display(),
-        root.path().join("home").display(),
-        server.url(),
-        env!("CARGO_BIN_EXE_cox"),
-    );
-    let status = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "100",
-            "-y",
-            "30",
-            &command,
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let tmux = Tmux { name };
+    let tmux = Tmux::start(Launch {
+        tag: "cox-test",
+        size: (100, 30),
+        repo: &repo,
+        home: &root.path().join("home"),
+        server: &server.url(),
+        args: "",
+        color: true,
+    });
     tmux.wait_for("READY");
     tmux.keys(&["rewrite the helper", "Enter"]);
     tmux.wait_for("I will ");
@@ -202,30 +239,15 @@ fn a_fast_stream_reaches_the_scrollback_complete_and_in_order() {
     let mut text = Turn::text(&refs);
     text.text.push("END-OF-STREAM".into());
     let server = MockServer::start(Script { turns: vec![text] }).unwrap();
-    let name = format!("cox-render-{}", std::process::id());
-    let command = format!(
-        "cd '{}' && COX_HOME='{}' OPENAI_API_KEY=sk-test-terminal-0002 OPENAI_BASE_URL='{}/v1' TERM=xterm-256color NO_COLOR=1 '{}' 'stream please'; sleep 60",
-        repo.display(),
-        root.path().join("home").display(),
-        server.url(),
-        env!("CARGO_BIN_EXE_cox"),
-    );
-    let status = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &command,
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let tmux = Tmux { name };
+    let tmux = Tmux::start(Launch {
+        tag: "cox-render",
+        size: (120, 40),
+        repo: &repo,
+        home: &root.path().join("home"),
+        server: &server.url(),
+        args: "'stream please'",
+        color: false,
+    });
     tmux.wait_for("READY");
     let output = Command::new("tmux")
         .args(["capture-pane", "-p", "-S", "-", "-t", &tmux.name])
@@ -282,30 +304,15 @@ fn a_plan_run_is_steered_live_in_a_real_terminal() {
         Turn::text(&["Step two done."]),
     ];
     let server = MockServer::start(Script { turns }).unwrap();
-    let name = format!("cox-run-{}", std::process::id());
-    let command = format!(
-        "cd '{}' && COX_HOME='{}' OPENAI_API_KEY=sk-test-terminal-0003 OPENAI_BASE_URL='{}/v1' TERM=xterm-256color NO_COLOR=1 '{}' run --plan plan.json --steerable --steer-grace 0; echo EXIT=$?; sleep 60",
-        repo.display(),
-        root.path().join("home").display(),
-        server.url(),
-        env!("CARGO_BIN_EXE_cox"),
-    );
-    let status = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "110",
-            "-y",
-            "40",
-            &command,
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let tmux = Tmux { name };
+    let tmux = Tmux::start(Launch {
+        tag: "cox-run",
+        size: (110, 40),
+        repo: &repo,
+        home: &root.path().join("home"),
+        server: &server.url(),
+        args: "run --plan plan.json --steerable --steer-grace 0",
+        color: false,
+    });
     tmux.wait_for("Starting ");
     tmux.keys(&["Space"]);
     tmux.wait_for("PAUSED");
@@ -340,30 +347,15 @@ fn an_approval_prompt_in_a_real_terminal_takes_a_reason_for_no() {
         Turn::text(&["Understood, not running it."]),
     ];
     let server = MockServer::start(Script { turns }).unwrap();
-    let name = format!("cox-approve-{}", std::process::id());
-    let command = format!(
-        "cd '{}' && COX_HOME='{}' OPENAI_API_KEY=sk-test-terminal-0004 OPENAI_BASE_URL='{}/v1' TERM=xterm-256color NO_COLOR=1 '{}' 'write out.txt'; sleep 60",
-        repo.display(),
-        root.path().join("home").display(),
-        server.url(),
-        env!("CARGO_BIN_EXE_cox"),
-    );
-    let status = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &name,
-            "-x",
-            "120",
-            "-y",
-            "30",
-            &command,
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let tmux = Tmux { name };
+    let tmux = Tmux::start(Launch {
+        tag: "cox-approve",
+        size: (120, 30),
+        repo: &repo,
+        home: &root.path().join("home"),
+        server: &server.url(),
+        args: "'write out.txt'",
+        color: false,
+    });
     let screen = tmux.wait_for("? approve `echo hi > out.txt`");
     assert!(screen.contains("y: yes once · s: yes for this command, this session · p: yes, always in this project · n: no"), "{screen}");
     tmux.keys(&["n"]);
