@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use cox_protocol::{Event, SessionStatus, StepStatus, Usage};
+use cox_protocol::{Event, SessionStatus, Usage};
 
 /// Prints events as progress lines. An agent message is held back until we know whether it is the
 /// final answer (which goes to stdout, not here) or commentary before tool calls.
@@ -43,13 +43,7 @@ impl Progress {
             Event::PlanUpdated { steps, explanation } => {
                 writeln!(err, "plan:")?;
                 for step in steps {
-                    let mark = match step.status {
-                        StepStatus::Completed => "[x]",
-                        StepStatus::InProgress => "[>]",
-                        StepStatus::Pending => "[ ]",
-                        StepStatus::Skipped => "[-]",
-                        StepStatus::Failed => "[!]",
-                    };
+                    let mark = step.status.mark();
                     writeln!(err, "  {mark} {}", step.step)?;
                 }
                 if let Some(explanation) = explanation {

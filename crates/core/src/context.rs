@@ -16,7 +16,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use cox_protocol::{Item, PlanStep, StepStatus};
+use cox_protocol::{Item, PlanStep};
 
 /// `AGENTS.md` text kept in the pinned block at most (the rest is cut with a note).
 pub const AGENTS_MD_LIMIT: usize = 32 * 1024;
@@ -61,13 +61,7 @@ impl Pinned {
         if let Some(plan) = &self.plan {
             out.push_str("\n\n## Pinned: plan\n");
             for step in plan {
-                let mark = match step.status {
-                    StepStatus::Completed => "[x]",
-                    StepStatus::InProgress => "[>]",
-                    StepStatus::Pending => "[ ]",
-                    StepStatus::Skipped => "[-]",
-                    StepStatus::Failed => "[!]",
-                };
+                let mark = step.status.mark();
                 out.push_str(&format!("- {mark} {}\n", step.step));
             }
         }
@@ -175,6 +169,7 @@ pub fn count<T: AsRef<str>>(model: &str, texts: &[T]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cox_protocol::StepStatus;
 
     #[test]
     fn pinned_block_renders_every_part() {

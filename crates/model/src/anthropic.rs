@@ -10,7 +10,6 @@ use cox_protocol::{CallId, Item, ToolCall, Usage};
 use serde_json::{Value, json};
 
 use crate::error::classify_stream_error;
-use crate::responses::cut;
 use crate::sse::SseEvent;
 use crate::transport::Decoder;
 use crate::{ModelError, ModelRequest, ModelResponse, StreamEvent};
@@ -107,9 +106,7 @@ impl Decoder for AnthropicDecoder {
         event: &SseEvent,
         out: &mut Vec<StreamEvent>,
     ) -> Result<bool, ModelError> {
-        let data: Value = serde_json::from_str(&event.data).map_err(|e| {
-            ModelError::Stream(format!("malformed event data ({e}): {}", cut(&event.data)))
-        })?;
+        let data = event.json("event data")?;
         let kind = data["type"].as_str().unwrap_or(event.event.as_str());
         match kind {
             "message_start" => {

@@ -9,7 +9,6 @@
 use cox_protocol::{CallId, Item, ToolCall, Usage};
 use serde_json::{Value, json};
 
-use crate::responses::cut;
 use crate::sse::SseEvent;
 use crate::transport::Decoder;
 use crate::{ModelError, ModelRequest, ModelResponse, StreamEvent};
@@ -113,9 +112,7 @@ impl Decoder for ChatDecoder {
         if event.data.trim() == "[DONE]" {
             return Ok(true);
         }
-        let data: Value = serde_json::from_str(&event.data).map_err(|e| {
-            ModelError::Stream(format!("malformed chunk ({e}): {}", cut(&event.data)))
-        })?;
+        let data = event.json("chunk")?;
         if let Some(error) = data.get("error") {
             let code = error["code"]
                 .as_str()

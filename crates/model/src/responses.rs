@@ -110,9 +110,7 @@ impl Decoder for ResponsesDecoder {
         event: &SseEvent,
         out: &mut Vec<StreamEvent>,
     ) -> Result<bool, ModelError> {
-        let data: Value = serde_json::from_str(&event.data).map_err(|e| {
-            ModelError::Stream(format!("malformed event data ({e}): {}", cut(&event.data)))
-        })?;
+        let data = event.json("event data")?;
         let kind = match str_field(&data, "type") {
             "" => event.event.as_str(),
             kind => kind,
@@ -215,15 +213,5 @@ impl Decoder for ResponsesDecoder {
             tool_calls,
             usage: self.usage,
         })
-    }
-}
-
-/// A bounded excerpt of a payload for error messages.
-pub(crate) fn cut(text: &str) -> String {
-    const LIMIT: usize = 200;
-    if text.chars().count() <= LIMIT {
-        text.to_string()
-    } else {
-        format!("{}…", text.chars().take(LIMIT).collect::<String>())
     }
 }

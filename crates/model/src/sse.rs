@@ -10,6 +10,26 @@ pub struct SseEvent {
     pub data: String,
 }
 
+impl SseEvent {
+    /// The event's data parsed as JSON; `what` names it in the error ("event data", "chunk"),
+    /// which quotes a bounded excerpt of the payload.
+    pub(crate) fn json(&self, what: &str) -> Result<serde_json::Value, crate::ModelError> {
+        serde_json::from_str(&self.data).map_err(|e| {
+            crate::ModelError::Stream(format!("malformed {what} ({e}): {}", cut(&self.data)))
+        })
+    }
+}
+
+/// A bounded excerpt of a payload for error messages.
+fn cut(text: &str) -> String {
+    const LIMIT: usize = 200;
+    if text.chars().count() <= LIMIT {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(LIMIT).collect::<String>())
+    }
+}
+
 /// Incremental parser: feed it chunks as they arrive; it keeps the partial line between chunks.
 #[derive(Debug, Default)]
 pub struct SseParser {

@@ -76,3 +76,16 @@ pub enum StepStatus {
     Skipped,
     Failed,
 }
+
+impl StepStatus {
+    /// The checkbox shown for a step in every rendering of a plan (terminal, progress, context).
+    pub fn mark(self) -> &'static str {
+        match self {
+            StepStatus::Completed => "[x]",
+            StepStatus::InProgress => "[>]",
+            StepStatus::Pending => "[ ]",
+            StepStatus::Skipped => "[-]",
+            StepStatus::Failed => "[!]",
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Events as lines: agent text, an action line for every tool call (read / search / list / create /
 //! modify / delete / run), folded command output, coloured diffs, plan, steering notices.
 
-use cox_protocol::{Event, SessionStatus, StepStatus};
+use cox_protocol::{Event, SessionStatus};
 use serde_json::Value;
 
 use crate::{Mode, Ui};
@@ -126,13 +126,7 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             ui.plan = steps
                 .iter()
                 .map(|step| {
-                    let mark = match step.status {
-                        StepStatus::Completed => "[x]",
-                        StepStatus::InProgress => "[>]",
-                        StepStatus::Pending => "[ ]",
-                        StepStatus::Skipped => "[-]",
-                        StepStatus::Failed => "[!]",
-                    };
+                    let mark = step.status.mark();
                     format!("  {mark} {}", step.step)
                 })
                 .collect();
