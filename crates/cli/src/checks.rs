@@ -136,11 +136,7 @@ impl Check {
                 let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
                 text.push_str(&String::from_utf8_lossy(&output.stderr));
                 if text.len() > OUTPUT_LIMIT {
-                    let mut cut = OUTPUT_LIMIT;
-                    while !text.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    text.truncate(cut);
+                    text.truncate(text.floor_char_boundary(OUTPUT_LIMIT));
                     text.push_str("\n[… output cut …]");
                 }
                 CheckResult {

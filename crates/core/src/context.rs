@@ -120,11 +120,7 @@ pub fn agents_md(cwd: &Path) -> Option<String> {
         return None;
     }
     if out.len() > AGENTS_MD_LIMIT {
-        let mut cut = AGENTS_MD_LIMIT;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
+        out.truncate(out.floor_char_boundary(AGENTS_MD_LIMIT));
         out.push_str("\n[… AGENTS.md cut at 32 KiB …]");
     }
     Some(out)
@@ -208,6 +204,21 @@ mod tests {
             text,
             "<!-- AGENTS.md -->\nroot rule\n<!-- app/web/AGENTS.md -->\nweb rule\n"
         );
+    }
+
+    #[test]
+    fn an_oversized_agents_md_is_cut_on_a_character_boundary() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join(".git")).unwrap();
+        // "é" is two bytes; the header is odd-length, so the limit falls inside a character.
+        let body = "é".repeat(AGENTS_MD_LIMIT);
+        std::fs::write(root.path().join("AGENTS.md"), &body).unwrap();
+        let text = agents_md(root.path()).unwrap();
+        let (kept, marker) = text.split_once("\n[… AGENTS.md cut at 32 KiB …]").unwrap();
+        assert_eq!(marker, "");
+        assert!(kept.len() <= AGENTS_MD_LIMIT && kept.len() >= AGENTS_MD_LIMIT - 1);
+        assert!(kept.starts_with("<!-- AGENTS.md -->\né"));
+        assert!(kept.ends_with('é'));
     }
 
     #[test]
