@@ -24,9 +24,13 @@ pub struct Shared {
     /// Model to use (default: the provider's, `gpt-5.3-codex` for openai).
     #[arg(short = 'm', long, global = true)]
     pub model: Option<String>,
-    /// Provider: openai, openai-chat, anthropic, ollama, llamacpp, vllm, lmstudio, or one defined in config.toml.
+    /// Provider: openai, openai-chat, anthropic, ollama, llamacpp, vllm, lmstudio, local, or one defined in config.toml.
     #[arg(long, global = true)]
     pub provider: Option<String>,
+    /// A GGUF model to run inside cox (the `local` provider; implies --provider local). Needs a
+    /// build with `--features local`.
+    #[arg(long, value_name = "FILE.gguf", global = true)]
+    pub model_path: Option<PathBuf>,
     /// Work in DIR instead of the current directory.
     #[arg(short = 'C', long = "cd", value_name = "DIR", global = true)]
     pub cd: Option<PathBuf>,

@@ -216,6 +216,7 @@ pub fn overrides(shared: &Shared) -> Overrides {
         model: shared.model.clone(),
         settings: shared.config.clone(),
         max_turns: shared.max_turns,
+        model_path: shared.model_path.clone(),
     }
 }
 

@@ -86,12 +86,46 @@ pub struct ProviderConfig {
     pub requires_key: Option<bool>,
     /// The model used with this provider when `-m` is not given.
     pub model: Option<String>,
+    /// `local` only: the GGUF file to run (`--model-path` beats it).
+    pub model_path: Option<PathBuf>,
+    /// `local` only: context size in tokens (default: the GGUF's, capped at 16,384).
+    pub context_size: Option<u32>,
+    /// `local` only: decoding threads (default: the cores available).
+    pub threads: Option<usize>,
+    /// `local` only: sampling temperature, 0 = greedy (default 0).
+    pub temperature: Option<f32>,
+    /// `local` only: the first request's sampling seed (default 0).
+    pub seed: Option<u32>,
+    /// `local` only: `auto` (default) or `required-first` (the first response to each user message
+    /// must call a tool).
+    pub tool_choice: Option<cox_model::local::ToolChoice>,
 }
+
+impl ProviderConfig {
+    /// The `local`-only keys that are set, for the error when another provider carries them.
+    fn local_keys(&self) -> Vec<&'static str> {
+        [
+            ("model_path", self.model_path.is_some()),
+            ("context_size", self.context_size.is_some()),
+            ("threads", self.threads.is_some()),
+            ("temperature", self.temperature.is_some()),
+            ("seed", self.seed.is_some()),
+            ("tool_choice", self.tool_choice.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
+    }
+}
+
+/// The provider that runs a GGUF model inside the process (see `cox_model::local`).
+pub const LOCAL_PROVIDER: &str = "local";
 
 /// A built-in provider preset.
 #[derive(Debug, Clone, Copy)]
 pub struct Preset {
     pub name: &'static str,
+    pub kind: ProviderKind,
     pub wire: Wire,
     pub base_url: &'static str,
     pub base_url_env: Option<&'static str>,
@@ -103,6 +137,7 @@ pub struct Preset {
 pub const PRESETS: &[Preset] = &[
     Preset {
         name: "openai",
+        kind: ProviderKind::Remote,
         wire: Wire::Responses,
         base_url: "https://api.openai.com/v1",
         base_url_env: Some("OPENAI_BASE_URL"),
@@ -112,6 +147,7 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "openai-chat",
+        kind: ProviderKind::Remote,
         wire: Wire::Chat,
         base_url: "https://api.openai.com/v1",
         base_url_env: Some("OPENAI_BASE_URL"),
@@ -121,6 +157,7 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "anthropic",
+        kind: ProviderKind::Remote,
         wire: Wire::Anthropic,
         base_url: "https://api.anthropic.com",
         base_url_env: Some("ANTHROPIC_BASE_URL"),
@@ -130,6 +167,7 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "ollama",
+        kind: ProviderKind::Remote,
         wire: Wire::Chat,
         base_url: "http://127.0.0.1:11434/v1",
         base_url_env: Some("OLLAMA_BASE_URL"),
@@ -139,6 +177,7 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "llamacpp",
+        kind: ProviderKind::Remote,
         wire: Wire::Chat,
         base_url: "http://127.0.0.1:8080/v1",
         base_url_env: None,
@@ -148,6 +187,7 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "vllm",
+        kind: ProviderKind::Remote,
         wire: Wire::Chat,
         base_url: "http://127.0.0.1:8000/v1",
         base_url_env: None,
@@ -157,6 +197,7 @@ pub const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "lmstudio",
+        kind: ProviderKind::Remote,
         wire: Wire::Chat,
         base_url: "http://127.0.0.1:1234/v1",
         base_url_env: None,
@@ -164,7 +205,27 @@ pub const PRESETS: &[Preset] = &[
         requires_key: false,
         default_model: None,
     },
+    Preset {
+        name: LOCAL_PROVIDER,
+        kind: ProviderKind::Local,
+        // Not spoken: the model runs in the process. Kept so every provider has a wire.
+        wire: Wire::Chat,
+        base_url: "",
+        base_url_env: None,
+        api_key_env: None,
+        requires_key: false,
+        default_model: None,
+    },
 ];
+
+/// Where a provider's model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// Behind an HTTP endpoint speaking `wire`.
+    Remote,
+    /// Inside this process (`--provider local`); `wire` and `base_url` are unused.
+    Local,
+}
 
 /// Choices made on the command line, which beat the config file.
 #[derive(Debug, Clone, Default)]
@@ -174,12 +235,15 @@ pub struct Overrides {
     /// `-c key=value` pairs, in order.
     pub settings: Vec<String>,
     pub max_turns: Option<u32>,
+    /// `--model-path FILE.gguf`: implies `--provider local` when no provider is named.
+    pub model_path: Option<PathBuf>,
 }
 
 /// A provider resolved for use: everything but the key.
 #[derive(Debug, Clone)]
 pub struct ProviderSpec {
     pub name: String,
+    pub kind: ProviderKind,
     pub wire: Wire,
     pub base_url: String,
     pub api_key_env: Option<String>,
@@ -200,6 +264,8 @@ pub struct Config {
     /// The window is a guess: neither the catalog nor `model_context_window` knows the model.
     pub context_window_assumed: bool,
     pub compact_threshold: f64,
+    /// How to run the model when the provider is `local`.
+    pub local: Option<cox_model::local::LocalSettings>,
 }
 
 /// `$COX_HOME`, else `~/.cox`.
@@ -227,9 +293,16 @@ impl Config {
         let name = overrides
             .provider
             .clone()
+            .or_else(|| {
+                overrides
+                    .model_path
+                    .as_ref()
+                    .map(|_| LOCAL_PROVIDER.to_string())
+            })
             .or(file.provider.clone())
             .unwrap_or_else(|| DEFAULT_PROVIDER.to_string());
         let (provider, preset_model) = resolve_provider(&name, &file.providers)?;
+        let local = resolve_local(&provider, file.providers.get(&name), overrides)?;
         // A top-level `model` belongs to the top-level `provider`; `--provider other` leaves it out.
         let file_model_applies =
             overrides.provider.is_none() || file.provider.as_deref() == Some(name.as_str());
@@ -239,6 +312,7 @@ impl Config {
             .or_else(|| file.providers.get(&name).and_then(|p| p.model.clone()))
             .or(file.model.clone().filter(|_| file_model_applies))
             .or(preset_model.map(str::to_string))
+            .or_else(|| local.as_ref().map(|l| local_model_name(&l.model_path)))
             .ok_or_else(|| {
                 Error::Config(format!(
                     "provider `{name}` has no default model; pass -m MODEL (for example `-m qwen2.5-coder`) \
@@ -285,6 +359,7 @@ impl Config {
             context_window_assumed: known_window.is_none(),
             compact_threshold,
             model,
+            local,
         })
     }
 }
@@ -333,6 +408,79 @@ pub fn known_providers(custom: &BTreeMap<String, ProviderConfig>) -> Vec<String>
     names
 }
 
+/// The local runtime's settings, when the provider is `local`; local-only keys on another
+/// provider are an error rather than silently ignored.
+fn resolve_local(
+    provider: &ProviderSpec,
+    config: Option<&ProviderConfig>,
+    overrides: &Overrides,
+) -> Result<Option<cox_model::local::LocalSettings>, Error> {
+    let config = config.cloned().unwrap_or_default();
+    if provider.kind != ProviderKind::Local {
+        if overrides.model_path.is_some() {
+            return Err(Error::Config(format!(
+                "--model-path runs a GGUF file with the local provider, but the provider is `{}`; \
+                 drop --provider or pass --provider local",
+                provider.name
+            )));
+        }
+        let keys = config.local_keys();
+        if !keys.is_empty() {
+            return Err(Error::Config(format!(
+                "[providers.{}] sets {}, which only the local provider uses; remove {}",
+                provider.name,
+                keys.join(", "),
+                if keys.len() == 1 { "it" } else { "them" }
+            )));
+        }
+        return Ok(None);
+    }
+    let path = overrides
+        .model_path
+        .clone()
+        .or(config.model_path)
+        .ok_or_else(|| Error::Config(cox_model::local::LocalError::NoPath.to_string()))?;
+    let temperature = config.temperature.unwrap_or(0.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(Error::Config(format!(
+            "[providers.{LOCAL_PROVIDER}] temperature = {temperature} is out of range; use 0 (greedy) to 2"
+        )));
+    }
+    if config.threads == Some(0) {
+        return Err(Error::Config(format!(
+            "[providers.{LOCAL_PROVIDER}] threads = 0; use at least 1, or leave it out for one per core"
+        )));
+    }
+    if let Some(size) = config.context_size.filter(|&size| size < 256) {
+        return Err(Error::Config(format!(
+            "[providers.{LOCAL_PROVIDER}] context_size = {size} is too small; use at least 256 tokens"
+        )));
+    }
+    Ok(Some(cox_model::local::LocalSettings {
+        model_path: expand_home(path),
+        context_size: config.context_size,
+        threads: config.threads,
+        temperature,
+        seed: config.seed.unwrap_or(0),
+        tool_choice: config.tool_choice.unwrap_or_default(),
+    }))
+}
+
+/// `~/models/x.gguf` as the shell would read it (config files are not expanded by a shell).
+fn expand_home(path: PathBuf) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path,
+    }
+}
+
+/// A local model's name when `-m` gives none: the file's name without `.gguf`.
+fn local_model_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| LOCAL_PROVIDER.to_string())
+}
+
 fn resolve_provider(
     name: &str,
     custom: &BTreeMap<String, ProviderConfig>,
@@ -368,7 +516,10 @@ fn resolve_provider(
             )));
         }
     };
-    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+    let kind = preset.map_or(ProviderKind::Remote, |p| p.kind);
+    if kind == ProviderKind::Remote
+        && !(base_url.starts_with("http://") || base_url.starts_with("https://"))
+    {
         return Err(Error::Config(format!(
             "base URL `{base_url}` of provider `{name}` must start with http:// or https://"
         )));
@@ -384,6 +535,7 @@ fn resolve_provider(
     Ok((
         ProviderSpec {
             name: name.to_string(),
+            kind,
             wire,
             base_url,
             api_key_env,

@@ -254,6 +254,49 @@ pub fn resume(
     )
 }
 
+/// The client for the configured provider, and the context window it imposes (a local model's
+/// allocated context), if any.
+fn model_client(
+    config: &Config,
+    api_key: Option<Secret>,
+) -> Result<(Box<dyn cox_model::ModelClient>, Option<u64>), Error> {
+    match (config.provider.kind, &config.local) {
+        (config::ProviderKind::Local, Some(settings)) => local_client(settings),
+        (config::ProviderKind::Local, None) => Err(Error::Config(
+            cox_model::local::LocalError::NoPath.to_string(),
+        )),
+        (config::ProviderKind::Remote, _) => {
+            let endpoint = cox_model::Endpoint {
+                provider: config.provider.name.clone(),
+                wire: config.provider.wire,
+                base_url: config.provider.base_url.clone(),
+                api_key,
+            };
+            Ok((cox_model::client(endpoint, config.retry)?, None))
+        }
+    }
+}
+
+/// Loads the GGUF model (a bad file is bad input: exit 2 with what to do). Nothing to retry: an
+/// in-process model has no transient failures.
+#[cfg(feature = "local")]
+fn local_client(
+    settings: &cox_model::local::LocalSettings,
+) -> Result<(Box<dyn cox_model::ModelClient>, Option<u64>), Error> {
+    let client = cox_model::local::open(settings).map_err(|e| Error::Config(e.to_string()))?;
+    let window = client.info().context_window;
+    Ok((Box::new(client), Some(window)))
+}
+
+#[cfg(not(feature = "local"))]
+fn local_client(
+    settings: &cox_model::local::LocalSettings,
+) -> Result<(Box<dyn cox_model::ModelClient>, Option<u64>), Error> {
+    match cox_model::local::open(settings) {
+        Err(e) => Err(Error::Config(e.to_string())),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn launch(
     config: &Config,
@@ -265,13 +308,7 @@ fn launch(
     journal: journal::Journal,
     start: session::Start,
 ) -> Result<SessionHandle, Error> {
-    let endpoint = cox_model::Endpoint {
-        provider: config.provider.name.clone(),
-        wire: config.provider.wire,
-        base_url: config.provider.base_url.clone(),
-        api_key,
-    };
-    let client = cox_model::client(endpoint, config.retry)?;
+    let (client, context_window) = model_client(config, api_key)?;
     let hidden_env = config::PRESETS
         .iter()
         .filter_map(|p| p.api_key_env.map(str::to_string))
@@ -302,8 +339,8 @@ fn launch(
         max_turns: config.max_turns,
         max_output_tokens: config.max_output_tokens,
         tool_output_max_bytes: config.tool_output_max_bytes,
-        context_window: config.context_window,
-        context_window_assumed: config.context_window_assumed,
+        context_window: context_window.unwrap_or(config.context_window),
+        context_window_assumed: context_window.is_none() && config.context_window_assumed,
         compact_threshold: config.compact_threshold,
         hidden_env,
         interactive: options.interactive,

@@ -35,6 +35,10 @@ pub enum ModelError {
     Idle(Duration),
     #[error("invalid provider configuration: {0}")]
     Config(String),
+    /// The in-process model failed: llama.cpp refused a step, or a tool call was cut off by the
+    /// output limit. Sending the same request again would fail the same way.
+    #[error("local model: {0}")]
+    Local(String),
 }
 
 impl ModelError {
@@ -50,7 +54,7 @@ impl ModelError {
             | ModelError::Connect { .. }
             | ModelError::Stream(_)
             | ModelError::Idle(_) => ErrorKind::Transient,
-            ModelError::Config(_) => ErrorKind::Provider,
+            ModelError::Config(_) | ModelError::Local(_) => ErrorKind::Provider,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Model providers: one [`ModelClient`] per wire format — OpenAI Responses ([`responses`]), Chat
 //! Completions for any OpenAI-compatible server ([`chat`]), Anthropic Messages ([`anthropic`]) — all
-//! streaming over SSE, sharing one transport ([`transport`]) and one retry policy ([`retry`]).
+//! streaming over SSE, sharing one transport ([`transport`]) and one retry policy ([`retry`]) — and a
+//! GGUF model run in-process ([`local`], behind the `local` feature).
 //!
 //! This crate owns wire formats and error classification. It must not know about tools, sessions or
 //! terminals: it turns a [`ModelRequest`] into deltas and a completed [`ModelResponse`].
@@ -10,6 +11,7 @@
 pub mod anthropic;
 pub mod chat;
 mod error;
+pub mod local;
 pub mod responses;
 pub mod retry;
 mod secret;
@@ -107,6 +109,12 @@ pub trait ModelClient: Send + Sync {
         request: &'a ModelRequest,
         events: mpsc::Sender<StreamEvent>,
     ) -> BoxFuture<'a, Result<ModelResponse, ModelError>>;
+
+    /// The context size the client itself imposes (an in-process model allocates a fixed one);
+    /// `None` when the catalog or config knows the window.
+    fn context_window(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Builds the client for an endpoint.

@@ -4,8 +4,12 @@
 //!
 //! It is written from the providers' documented wire formats, independently of `cox-model`, so the
 //! tests that drive one with the other check both against the documented shapes.
+//!
+//! [`schema::validate`] checks a value against a JSON schema, for tests of output that must match
+//! one (tool calls from a local model, plans).
 
 mod frames;
+pub mod schema;
 mod script;
 mod server;
 

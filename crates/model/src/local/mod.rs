@@ -1,0 +1,245 @@
+//! The `local` provider: a GGUF model run inside the cox process by llama.cpp, for fully offline
+//! work with no account, key or server.
+//!
+//! Why llama.cpp (through the `llama-cpp-2` crate) and not candle: measured on the 2-core AVX2
+//! machines cox is developed on, llama.cpp decodes SmolLM2-135M at about 100 tokens/s, candle at
+//! 2 tokens/s in a portable build (45/s only with `-C target-cpu=native` for the whole program), and
+//! candle's GGUF tokenizer mis-splits that model's pre-tokenizer. llama.cpp also reads the chat
+//! template from the GGUF and compiles JSON schemas into sampling grammars, which is what makes tool
+//! calls from a model without native tool calling valid by construction ([`grammar`]).
+//!
+//! The runtime sits behind the cargo feature `local` (off by default: it compiles llama.cpp, which
+//! takes minutes). Without it, [`open`] says how to build it. The model file is checked here before
+//! llama.cpp sees it, so a missing, unreadable, non-GGUF or too-large file gets a clear error rather
+//! than llama.cpp's log.
+
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
+mod grammar;
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
+mod prompt;
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
+mod split;
+
+#[cfg(feature = "local")]
+mod engine;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub use grammar::call_schema;
+pub use prompt::{CALL_CLOSE, CALL_OPEN};
+
+/// The default cap on the context size: a GGUF may be trained for 128k tokens, whose KV cache
+/// would not fit a laptop; `context_size` in config raises it.
+pub const DEFAULT_CONTEXT_CAP: u32 = 16_384;
+/// The default cap on one response, so a small model that repeats itself stops in bounded time.
+pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 2_048;
+
+/// How to run the model (`[providers.local]` in config, `--model-path`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalSettings {
+    pub model_path: PathBuf,
+    /// Tokens of context; `None` = the GGUF's training context, capped at [`DEFAULT_CONTEXT_CAP`].
+    pub context_size: Option<u32>,
+    /// Threads for decoding; `None` = the cores available to the process.
+    pub threads: Option<usize>,
+    /// 0 samples greedily (the default: repeatable runs); above 0 samples with this temperature.
+    pub temperature: f32,
+    /// The seed of the first request; each later request of the client uses the next one.
+    pub seed: u32,
+    pub tool_choice: ToolChoice,
+}
+
+/// When the model must call a tool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ToolChoice {
+    /// Each response is free text or one tool call, as the model chooses (the default).
+    #[default]
+    Auto,
+    /// The first response to each user message must be a tool call; after a tool result the model
+    /// chooses again. Small models tend to answer from imagination instead of looking: this makes
+    /// them look first.
+    RequiredFirst,
+}
+
+impl LocalSettings {
+    pub fn new(model_path: impl Into<PathBuf>) -> Self {
+        LocalSettings {
+            model_path: model_path.into(),
+            context_size: None,
+            threads: None,
+            temperature: 0.0,
+            seed: 0,
+            tool_choice: ToolChoice::Auto,
+        }
+    }
+}
+
+/// Why the local model cannot be used. Each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(
+        "this cox was built without the `local` provider; rebuild it with the feature: \
+         `cargo install --path crates/cli --features local` (needs cmake, clang and libclang-dev), \
+         or use a local server through `--provider ollama` / `--provider llamacpp`"
+    )]
+    NotBuilt,
+    #[error(
+        "the local provider needs a model file: pass --model-path FILE.gguf or set `model_path` under [providers.local] in config.toml"
+    )]
+    NoPath,
+    #[error("model file {} does not exist; check --model-path (or [providers.local] model_path)", .path.display())]
+    Missing { path: PathBuf },
+    #[error("cannot read model file {}: {source}", .path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a GGUF model (it starts with {found}, not `GGUF`); the local provider runs llama.cpp's GGUF files", .path.display())]
+    NotGguf { path: PathBuf, found: String },
+    #[error(
+        "model file {} is {} but only {} of memory is available; choose a smaller quantisation or model",
+        .path.display(), mib(*.size), mib(*.available)
+    )]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        available: u64,
+    },
+    #[error("llama.cpp could not load {}: {detail}", .path.display())]
+    Load { path: PathBuf, detail: String },
+}
+
+fn mib(bytes: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    match bytes as f64 {
+        b if b >= 1024.0 * MIB => format!("{:.1} GiB", b / (1024.0 * MIB)),
+        b if b >= MIB => format!("{:.0} MiB", b / MIB),
+        _ => format!("{bytes} bytes"),
+    }
+}
+
+/// What the loaded model offers, for the session and for benchmarks.
+#[derive(Debug, Clone)]
+pub struct LocalInfo {
+    /// The context size in tokens actually allocated.
+    pub context_window: u64,
+    pub threads: usize,
+    /// From file checks to a ready context.
+    pub load_time: std::time::Duration,
+    /// The GGUF's `general.name`, else the file name.
+    pub model_name: String,
+}
+
+/// Checks the file and loads the model on a thread of its own.
+#[cfg(feature = "local")]
+pub fn open(settings: &LocalSettings) -> Result<engine::LocalClient, LocalError> {
+    check_file(&settings.model_path, available_memory())?;
+    engine::LocalClient::start(settings.clone())
+}
+
+#[cfg(feature = "local")]
+pub use engine::LocalClient;
+
+/// Without the feature there is nothing to open; the error says how to build it.
+#[cfg(not(feature = "local"))]
+pub fn open(_settings: &LocalSettings) -> Result<std::convert::Infallible, LocalError> {
+    Err(LocalError::NotBuilt)
+}
+
+/// Whether this build can run local models.
+pub const BUILT: bool = cfg!(feature = "local");
+
+/// The checks llama.cpp would otherwise report only in its log: the file exists, is readable, is a
+/// GGUF, and fits in `available` bytes of memory (when known).
+pub fn check_file(path: &Path, available: Option<u64>) -> Result<(), LocalError> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(LocalError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        Err(source) => {
+            return Err(LocalError::Unreadable {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let unreadable = |source| LocalError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
+    if metadata.is_dir() {
+        return Err(unreadable(std::io::Error::other("it is a directory")));
+    }
+    let mut magic = Vec::with_capacity(4);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(4).read_to_end(&mut magic))
+        .map_err(unreadable)?;
+    if magic != b"GGUF" {
+        let found = if magic.is_empty() {
+            "nothing (the file is empty)".to_string()
+        } else {
+            format!("{:?}", String::from_utf8_lossy(&magic))
+        };
+        return Err(LocalError::NotGguf {
+            path: path.to_path_buf(),
+            found,
+        });
+    }
+    match available {
+        Some(available) if metadata.len() > available => Err(LocalError::TooLarge {
+            path: path.to_path_buf(),
+            size: metadata.len(),
+            available,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes: what can be allocated without swapping.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_checks_name_the_problem() {
+        let dir = std::env::temp_dir().join(format!("cox-local-check-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = check_file(&dir.join("none.gguf"), None).unwrap_err();
+        assert!(matches!(missing, LocalError::Missing { .. }), "{missing}");
+        let empty = dir.join("empty.gguf");
+        std::fs::write(&empty, b"").unwrap();
+        let err = check_file(&empty, None).unwrap_err().to_string();
+        assert!(err.contains("nothing (the file is empty)"), "{err}");
+        let text = dir.join("notes.gguf");
+        std::fs::write(&text, b"hello world").unwrap();
+        let err = check_file(&text, None).unwrap_err().to_string();
+        assert!(err.contains("is not a GGUF model (it starts with \"hell\""), "{err}");
+        let gguf = dir.join("m.gguf");
+        std::fs::write(&gguf, b"GGUF\x03\0\0\0 and more").unwrap();
+        check_file(&gguf, Some(1 << 30)).unwrap();
+        let err = check_file(&gguf, Some(8)).unwrap_err();
+        assert!(matches!(err, LocalError::TooLarge { size: 17, available: 8, .. }), "{err}");
+        assert!(err.to_string().contains("is 17 bytes but only 8 bytes of memory"), "{err}");
+        let err = check_file(&dir, None).unwrap_err().to_string();
+        assert!(err.contains("it is a directory"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn memory_is_read_from_proc() {
+        assert!(available_memory().is_some_and(|bytes| bytes > 0));
+    }
+}
