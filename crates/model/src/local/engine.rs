@@ -307,19 +307,29 @@ impl Engine<'_> {
             cached_input_tokens: reused as u64,
             output_tokens: generated as u64,
         });
-        let tool_calls = match (call, stop) {
-            (None, _) => Vec::new(),
-            (Some(call), Stop::EndOfTurn) => vec![parse_call(&call).map_err(ModelError::Local)?],
-            (Some(_), Stop::OutputLimit) => {
+        // Constrained output is complete only when the grammar let the turn end: a call or a
+        // structured answer cut short is an error, never returned half-made.
+        let constrained = match (&call, &request.output_schema) {
+            (Some(_), _) => Some("a tool call"),
+            (None, Some(_)) => Some("the structured answer"),
+            (None, None) => None,
+        };
+        match (constrained, stop) {
+            (Some(what), Stop::OutputLimit) => {
                 return Err(ModelError::Local(format!(
-                    "a tool call was cut off by the output limit of {limit} tokens; raise max_output_tokens"
+                    "{what} was cut off by the output limit of {limit} tokens; raise max_output_tokens"
                 )));
             }
-            (Some(_), Stop::ContextFull) => {
+            (Some(what), Stop::ContextFull) => {
                 return Err(ModelError::ContextOverflow {
-                    message: format!("a tool call filled the local context of {n_ctx} tokens"),
+                    message: format!("{what} filled the local context of {n_ctx} tokens"),
                 });
             }
+            _ => {}
+        }
+        let tool_calls = match call {
+            Some(call) => vec![parse_call(&call).map_err(ModelError::Local)?],
+            None => Vec::new(),
         };
         Ok(ModelResponse {
             text,
@@ -367,6 +377,10 @@ impl Engine<'_> {
         let seed = self.settings.seed.wrapping_add(self.requests);
         self.requests = self.requests.wrapping_add(1);
         if self.settings.temperature > 0.0 {
+            // llama.cpp's own defaults for the truncation before the temperature.
+            chain.push(LlamaSampler::top_k(40));
+            chain.push(LlamaSampler::top_p(0.95, 1));
+            chain.push(LlamaSampler::min_p(0.05, 1));
             chain.push(LlamaSampler::temp(self.settings.temperature));
             chain.push(LlamaSampler::dist(seed));
         } else {

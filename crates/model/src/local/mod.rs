@@ -209,6 +209,9 @@ pub fn available_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
+#[cfg(all(test, feature = "local"))]
+mod model_tests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
