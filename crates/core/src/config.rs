@@ -435,6 +435,11 @@ fn resolve_local(
         }
         return Ok(None);
     }
+    if !cox_model::local::BUILT {
+        return Err(Error::Config(
+            cox_model::local::LocalError::NotBuilt.to_string(),
+        ));
+    }
     let path = overrides
         .model_path
         .clone()

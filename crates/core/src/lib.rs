@@ -162,6 +162,8 @@ pub fn start_with(
     run: PlanRun,
 ) -> Result<SessionHandle, Error> {
     let api_key = AuthStore::new(&config.home).require(&config.provider)?;
+    // The client first: a model that cannot load leaves no journal behind.
+    let model = model_client(config, api_key.clone())?;
     let id = session::new_id();
     let header = journal::Record::Session {
         version: journal::VERSION,
@@ -182,9 +184,7 @@ pub fn start_with(
         },
         ..session::Start::default()
     };
-    launch(
-        config, cwd, options, run.target, api_key, id, journal, start,
-    )
+    launch(config, cwd, options, run.target, model, id, journal, start)
 }
 
 /// Continues a recorded session: settles the calls it was running when it stopped, then goes on —
@@ -228,6 +228,7 @@ pub fn resume(
         }
     }
     let api_key = AuthStore::new(&config.home).require(&config.provider)?;
+    let model = model_client(config, api_key.clone())?;
     let secrets = api_key.iter().cloned().collect();
     let journal = journal::Journal::reopen(&loaded.path, loaded.valid_len, secrets)?;
     let start = session::Start {
@@ -249,9 +250,7 @@ pub fn resume(
             prompt,
         }),
     };
-    launch(
-        config, cwd, options, run.target, api_key, id, journal, start,
-    )
+    launch(config, cwd, options, run.target, model, id, journal, start)
 }
 
 /// The client for the configured provider, and the context window it imposes (a local model's
@@ -303,12 +302,11 @@ fn launch(
     cwd: PathBuf,
     options: RunOptions,
     target: Option<PathBuf>,
-    api_key: Option<Secret>,
+    (client, context_window): (Box<dyn cox_model::ModelClient>, Option<u64>),
     id: cox_protocol::SessionId,
     journal: journal::Journal,
     start: session::Start,
 ) -> Result<SessionHandle, Error> {
-    let (client, context_window) = model_client(config, api_key)?;
     let hidden_env = config::PRESETS
         .iter()
         .filter_map(|p| p.api_key_env.map(str::to_string))

@@ -43,7 +43,12 @@ fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
             }
             "required" => {
                 if let Some(object) = value.as_object() {
-                    for name in rule.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                    for name in rule
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                    {
                         if !object.contains_key(name) {
                             return Err(format!("{at}: missing required `{name}`"));
                         }
@@ -60,7 +65,9 @@ fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
                         return Err(format!("{at}: property `{extra}` is not allowed"));
                     }
                 } else if !rule.is_boolean() {
-                    return Err(format!("{at}: only boolean additionalProperties is supported"));
+                    return Err(format!(
+                        "{at}: only boolean additionalProperties is supported"
+                    ));
                 }
             }
             "items" => {
@@ -69,7 +76,10 @@ fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
                 }
             }
             "enum" => {
-                if !rule.as_array().is_some_and(|options| options.contains(value)) {
+                if !rule
+                    .as_array()
+                    .is_some_and(|options| options.contains(value))
+                {
                     return Err(format!("{at}: {value} is not one of {rule}"));
                 }
             }
@@ -84,7 +94,11 @@ fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
                     .iter()
                     .filter(|option| check(option, value, at).is_ok())
                     .count();
-                let ok = if key == "anyOf" { matching > 0 } else { matching == 1 };
+                let ok = if key == "anyOf" {
+                    matching > 0
+                } else {
+                    matching == 1
+                };
                 if !ok {
                     return Err(format!(
                         "{at}: {value} matches {matching} of the {key} alternatives"
@@ -116,7 +130,11 @@ fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
                 }
             }
             other if IGNORED.contains(&other) => {}
-            other => return Err(format!("{at}: schema keyword `{other}` is not supported here")),
+            other => {
+                return Err(format!(
+                    "{at}: schema keyword `{other}` is not supported here"
+                ));
+            }
         }
     }
     Ok(())
@@ -171,7 +189,13 @@ mod tests {
             "required": ["path"],
             "additionalProperties": false,
         });
-        assert_eq!(validate(&schema, &json!({"path": "a/b.txt", "limit": null, "mode": "a", "tags": ["x"], "pick": true})), Ok(()));
+        assert_eq!(
+            validate(
+                &schema,
+                &json!({"path": "a/b.txt", "limit": null, "mode": "a", "tags": ["x"], "pick": true})
+            ),
+            Ok(())
+        );
         for (value, reason) in [
             (json!({}), "missing required `path`"),
             (json!({"path": 3}), "is not of type"),
@@ -179,7 +203,10 @@ mod tests {
             (json!({"path": "a", "limit": 0}), "breaks minimum"),
             (json!({"path": "a", "limit": 1.5}), "is not of type"),
             (json!({"path": "a", "mode": "c"}), "is not one of"),
-            (json!({"path": "a", "tags": ["x", "y", "z"]}), "breaks maxItems"),
+            (
+                json!({"path": "a", "tags": ["x", "y", "z"]}),
+                "breaks maxItems",
+            ),
             (json!({"path": "a", "tags": [1]}), "$.tags[0]"),
             (json!({"path": "a", "pick": 1}), "matches 0 of the anyOf"),
             (json!({"path": "a", "other": 1}), "`other` is not allowed"),

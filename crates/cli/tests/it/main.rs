@@ -7,6 +7,7 @@ mod context;
 mod errors;
 mod exec;
 mod harness;
+mod local_model;
 mod plan;
 mod rules;
 mod run;

@@ -66,7 +66,9 @@ pub struct LocalClient {
 
 impl std::fmt::Debug for LocalClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalClient").field("info", &self.info).finish()
+        f.debug_struct("LocalClient")
+            .field("info", &self.info)
+            .finish()
     }
 }
 
@@ -417,7 +419,12 @@ impl Engine<'_> {
             for (i, token) in chunk.iter().enumerate() {
                 let pos = reused + chunk_start * BATCH + i;
                 batch
-                    .add(*token, i32::try_from(pos).unwrap_or(i32::MAX), &[0], pos == last)
+                    .add(
+                        *token,
+                        i32::try_from(pos).unwrap_or(i32::MAX),
+                        &[0],
+                        pos == last,
+                    )
                     .map_err(|e| ModelError::Local(e.to_string()))?;
             }
             self.decode(&mut batch)?;

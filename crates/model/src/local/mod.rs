@@ -229,13 +229,30 @@ mod tests {
         let text = dir.join("notes.gguf");
         std::fs::write(&text, b"hello world").unwrap();
         let err = check_file(&text, None).unwrap_err().to_string();
-        assert!(err.contains("is not a GGUF model (it starts with \"hell\""), "{err}");
+        assert!(
+            err.contains("is not a GGUF model (it starts with \"hell\""),
+            "{err}"
+        );
         let gguf = dir.join("m.gguf");
         std::fs::write(&gguf, b"GGUF\x03\0\0\0 and more").unwrap();
         check_file(&gguf, Some(1 << 30)).unwrap();
         let err = check_file(&gguf, Some(8)).unwrap_err();
-        assert!(matches!(err, LocalError::TooLarge { size: 17, available: 8, .. }), "{err}");
-        assert!(err.to_string().contains("is 17 bytes but only 8 bytes of memory"), "{err}");
+        assert!(
+            matches!(
+                err,
+                LocalError::TooLarge {
+                    size: 17,
+                    available: 8,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("is 17 bytes but only 8 bytes of memory"),
+            "{err}"
+        );
         let err = check_file(&dir, None).unwrap_err().to_string();
         assert!(err.contains("it is a directory"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -112,8 +112,15 @@ async fn forced_calls_match(tool: &str, task: &str) {
         complete += 1;
     }
     // Sampling with a new seed per request explores the grammar rather than repeating one call.
-    assert!(distinct.len() > GENERATIONS as usize / 4, "{tool}: only {} distinct calls", distinct.len());
-    eprintln!("{tool}: {complete} calls parsed, {} distinct, {cut} cut off by the output limit", distinct.len());
+    assert!(
+        distinct.len() > GENERATIONS as usize / 4,
+        "{tool}: only {} distinct calls",
+        distinct.len()
+    );
+    eprintln!(
+        "{tool}: {complete} calls parsed, {} distinct, {cut} cut off by the output limit",
+        distinct.len()
+    );
 }
 
 #[test]
@@ -121,7 +128,15 @@ fn the_grammar_tests_cover_every_standard_tool() {
     let names = cox_tools::ToolRegistry::standard().names();
     assert_eq!(
         names,
-        ["shell", "apply_patch", "read_file", "list_dir", "grep", "update_plan", "ask_user"],
+        [
+            "shell",
+            "apply_patch",
+            "read_file",
+            "list_dir",
+            "grep",
+            "update_plan",
+            "ask_user"
+        ],
         "a new tool needs its grammar test below"
     );
 }
@@ -153,12 +168,20 @@ async fn grammar_grep() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grammar_update_plan() {
-    forced_calls_match("update_plan", "Record a plan of two short steps with update_plan.").await;
+    forced_calls_match(
+        "update_plan",
+        "Record a plan of two short steps with update_plan.",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grammar_ask_user() {
-    forced_calls_match("ask_user", "Ask the user which file to change, with ask_user.").await;
+    forced_calls_match(
+        "ask_user",
+        "Ask the user which file to change, with ask_user.",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,7 +229,10 @@ async fn structured_output_always_matches_the_schema() {
         let value: Value = serde_json::from_str(&response.text)
             .unwrap_or_else(|e| panic!("answer {complete}: not JSON ({e}): {}", response.text));
         validate(&schema, &value).unwrap_or_else(|why| panic!("answer {complete}: {why}: {value}"));
-        assert_eq!(streamed, response.text, "the answer streams as it is generated");
+        assert_eq!(
+            streamed, response.text,
+            "the answer streams as it is generated"
+        );
         complete += 1;
     }
     eprintln!("structured output: {complete} answers matched, {cut} cut off by the output limit");
@@ -217,7 +243,10 @@ async fn prose_streams_then_the_next_prompt_reuses_the_cache() {
     let client = client(LocalSettings::new(model_path()));
     let info = client.info().clone();
     assert_eq!(info.context_window, 8192, "SmolLM2's training context");
-    assert_eq!(info.model_name, "Smollm2 135M 8k Lc100K Mix1 Ep2", "general.name");
+    assert_eq!(
+        info.model_name, "Smollm2 135M 8k Lc100K Mix1 Ep2",
+        "general.name"
+    );
     let mut request = request(Vec::new(), "Say hello in one short sentence.");
     request.max_output_tokens = Some(24);
     let (first, streamed) = ask(&client, &request).await;
@@ -226,7 +255,10 @@ async fn prose_streams_then_the_next_prompt_reuses_the_cache() {
     assert_eq!(streamed, first.text);
     let usage = first.usage.unwrap();
     assert_eq!(usage.cached_input_tokens, 0);
-    assert!(usage.output_tokens > 0 && usage.output_tokens <= 24, "{usage:?}");
+    assert!(
+        usage.output_tokens > 0 && usage.output_tokens <= 24,
+        "{usage:?}"
+    );
 
     request.items.push(Item::Assistant { text: first.text });
     request.items.push(Item::User {

@@ -153,8 +153,12 @@ mod tests {
             arguments: r#"{"path":"a.txt"}"#.into(),
         };
         let messages = messages(&request(vec![
-            Item::User { text: "Read a.txt".into() },
-            Item::Assistant { text: "Reading.".into() },
+            Item::User {
+                text: "Read a.txt".into(),
+            },
+            Item::Assistant {
+                text: "Reading.".into(),
+            },
             Item::ToolCall(call),
             Item::ToolResult {
                 call_id: CallId("c1".into()),
@@ -178,18 +182,24 @@ mod tests {
 
     #[test]
     fn structured_output_replaces_the_tool_section() {
-        let mut req = request(vec![Item::User { text: "plan".into() }]);
+        let mut req = request(vec![Item::User {
+            text: "plan".into(),
+        }]);
         req.output_schema = Some(("plan".into(), json!({"type": "object"})));
         let system = &messages(&req)[0].content;
         assert!(!system.contains("<tools>"));
-        assert!(system.ends_with(r#"JSON schema:
-{"type":"object"}"#));
+        assert!(system.ends_with(
+            r#"JSON schema:
+{"type":"object"}"#
+        ));
     }
 
     #[test]
     fn parses_a_call_and_rejects_what_is_not_one() {
-        let call = parse_call("<tool_call>\n{\"name\": \"list_dir\", \"arguments\": {\"path\": \".\"}}\n</tool_call>")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let call = parse_call(
+            "<tool_call>\n{\"name\": \"list_dir\", \"arguments\": {\"path\": \".\"}}\n</tool_call>",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(call.name, "list_dir");
         assert_eq!(call.arguments, r#"{"path":"."}"#);
         assert!(call.call_id.0.starts_with("call_"));

@@ -88,7 +88,9 @@ impl MarkerSplit {
 fn partial_marker_len(text: &str, marker: &str) -> usize {
     (1..marker.len().min(text.len() + 1))
         .rev()
-        .find(|&n| text.is_char_boundary(text.len() - n) && marker.starts_with(&text[text.len() - n..]))
+        .find(|&n| {
+            text.is_char_boundary(text.len() - n) && marker.starts_with(&text[text.len() - n..])
+        })
         .unwrap_or(0)
 }
 
@@ -114,7 +116,13 @@ mod tests {
     fn prose_streams_and_the_call_is_held() {
         let mut split = MarkerSplit::new("<tool_call>");
         let mut shown = String::new();
-        for piece in ["I will", " look. <", "tool", "_call>\n{\"name\"", ": \"x\"}"] {
+        for piece in [
+            "I will",
+            " look. <",
+            "tool",
+            "_call>\n{\"name\"",
+            ": \"x\"}",
+        ] {
             shown.push_str(&split.push(piece));
         }
         assert_eq!(shown, "I will look. ");

@@ -1,0 +1,225 @@
+//! The `local` provider from the command line. With the `local` feature: a real GGUF model
+//! (SmolLM2-135M-Instruct, `scripts/fetch-test-model`; `COX_TEST_GGUF` names another) runs a whole
+//! `cox exec`, and bad model files get clear errors. Without it: `--provider local` says how to
+//! build it.
+
+use crate::harness::{Env, expect_failure, run};
+
+#[test]
+fn model_path_with_another_provider_is_refused() {
+    let env = Env::new();
+    let output = run(env.cox().args([
+        "exec",
+        "--provider",
+        "ollama",
+        "-m",
+        "qwen",
+        "--model-path",
+        "m.gguf",
+        "hi",
+    ]));
+    expect_failure(
+        &output,
+        2,
+        "--model-path runs a GGUF file with the local provider, but the provider is `ollama`",
+    );
+    let output = run(env.cox().args([
+        "exec",
+        "--provider",
+        "ollama",
+        "-m",
+        "qwen",
+        "-c",
+        "providers.ollama.temperature=0.5",
+        "hi",
+    ]));
+    expect_failure(
+        &output,
+        2,
+        "[providers.ollama] sets temperature, which only the local provider uses",
+    );
+}
+
+#[cfg(not(feature = "local"))]
+#[test]
+fn without_the_feature_local_says_how_to_build_it() {
+    let env = Env::new();
+    for args in [
+        vec!["exec", "--provider", "local", "hi"],
+        vec!["exec", "--model-path", "model.gguf", "hi"],
+    ] {
+        let output = run(env.cox().args(&args));
+        expect_failure(&output, 2, "built without the `local` provider");
+        expect_failure(&output, 2, "--features local");
+    }
+}
+
+#[cfg(feature = "local")]
+mod with_the_feature {
+    use std::path::PathBuf;
+
+    use cox_protocol::{Event, EventEnvelope, SessionStatus};
+    use serde_json::Value;
+
+    use super::*;
+    use crate::harness::stdout;
+
+    fn model_path() -> PathBuf {
+        let path = std::env::var_os("COX_TEST_GGUF").map_or_else(
+            || {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../target/test-models/SmolLM2-135M-Instruct.Q4_1.gguf")
+            },
+            PathBuf::from,
+        );
+        assert!(
+            path.is_file(),
+            "no test model at {}: run scripts/fetch-test-model (or set COX_TEST_GGUF)",
+            path.display()
+        );
+        path
+    }
+
+    /// The whole pipeline with a real model: template, grammar, tool run, second turn, answer. It
+    /// asserts the structure of the run, not what a 135M model concludes.
+    #[test]
+    fn exec_runs_a_real_model_end_to_end() {
+        let env = Env::new();
+        std::fs::create_dir_all(env.repo.join("src")).unwrap();
+        std::fs::write(
+            env.repo.join("src/main.rs"),
+            "fn main() {\n    println!(\"hi\");\n}\n",
+        )
+        .unwrap();
+        let output = run(env
+            .cox()
+            .arg("exec")
+            .arg("--json")
+            .arg("--model-path")
+            .arg(model_path())
+            .args([
+                "--max-turns",
+                "6",
+                "-c",
+                "providers.local.tool_choice=\"required-first\"",
+                "-c",
+                "max_output_tokens=256",
+                "List the files in this repository, then say in one sentence what it is.",
+            ]));
+        let text = stdout(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{text}\n{}",
+            crate::harness::stderr(&output)
+        );
+
+        let events: Vec<EventEnvelope> = text
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("not a well-formed event ({e}): {line}"))
+            })
+            .collect();
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=events.len() as u64).collect::<Vec<_>>(),
+            "seq counts up from 1"
+        );
+        match &events[0].event {
+            Event::SessionStarted {
+                provider, model, ..
+            } => {
+                assert_eq!(provider, "local");
+                assert_eq!(model, "SmolLM2-135M-Instruct.Q4_1");
+            }
+            other => panic!("first event: {other:?}"),
+        }
+        let specs = cox_tools::ToolRegistry::standard().specs();
+        let mut calls = Vec::new();
+        let mut results = Vec::new();
+        for envelope in &events {
+            match &envelope.event {
+                Event::ToolCall {
+                    call_id,
+                    name,
+                    arguments,
+                    ..
+                } => {
+                    let spec = specs
+                        .iter()
+                        .find(|s| &s.name == name)
+                        .unwrap_or_else(|| panic!("the model called an unoffered tool {name}"));
+                    let value: Value = serde_json::from_str(arguments).unwrap_or_else(|e| {
+                        panic!("{name} arguments are not JSON ({e}): {arguments}")
+                    });
+                    cox_testkit::schema::validate(&spec.parameters, &value).unwrap_or_else(|why| {
+                        panic!("{name} call does not match its schema: {why}")
+                    });
+                    calls.push(call_id.clone());
+                }
+                Event::ToolResult { call_id, .. } => results.push(call_id.clone()),
+                Event::Error { .. } => panic!("error event: {envelope:?}"),
+                _ => {}
+            }
+        }
+        assert!(
+            !calls.is_empty(),
+            "required-first makes the first response a tool call"
+        );
+        assert_eq!(calls, results, "every call got its result");
+        match &events.last().unwrap().event {
+            Event::SessionCompleted { status, answer, .. } => {
+                assert_eq!(*status, SessionStatus::Completed);
+                let answer = answer.as_deref().unwrap_or_default();
+                assert!(!answer.trim().is_empty(), "the final answer is empty");
+            }
+            other => panic!("last event: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_model_files_get_clear_errors() {
+        let env = Env::new();
+        let dir = env.repo.join("models");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("notes.gguf"), "just some text").unwrap();
+        let mut damaged = b"GGUF\x03\0\0\0".to_vec();
+        damaged.extend(std::iter::repeat_n(0x5au8, 4096));
+        std::fs::write(dir.join("damaged.gguf"), damaged).unwrap();
+        // Sparse: a header and a length beyond the machine's memory, without using the disk.
+        let huge = std::fs::File::create(dir.join("huge.gguf")).unwrap();
+        std::io::Write::write_all(&mut &huge, b"GGUF\x03\0\0\0").unwrap();
+        huge.set_len(4 << 40).unwrap();
+        for (file, needle) in [
+            (
+                "missing.gguf",
+                "model file models/missing.gguf does not exist",
+            ),
+            (
+                "notes.gguf",
+                "models/notes.gguf is not a GGUF model (it starts with \"just\"",
+            ),
+            (
+                "damaged.gguf",
+                "llama.cpp could not load models/damaged.gguf",
+            ),
+            ("huge.gguf", "is 4096.0 GiB but only"),
+            ("", "cannot read model file models/: it is a directory"),
+        ] {
+            let path = format!("models/{file}");
+            let output = run(env.cox().args(["exec", "--model-path", &path, "hi"]));
+            expect_failure(&output, 2, needle);
+            assert!(stdout(&output).is_empty());
+        }
+        let output = run(env.cox().args(["exec", "--provider", "local", "hi"]));
+        expect_failure(
+            &output,
+            2,
+            "the local provider needs a model file: pass --model-path",
+        );
+        // Nothing was started: no session was journaled for a run that could not begin.
+        assert!(!env.home.join("sessions").exists());
+    }
+}
