@@ -2,7 +2,9 @@
 //! `cox-bench tools [--tree DIR] [--runs N]`: the file tools (see `tools.rs`);
 //! `cox-bench context [--cox PATH] [--runs N]`: large contexts and the prompt-cache prefix (`context.rs`);
 //! `cox-bench steering [--cox PATH] [--runs N]`: pause latency (`steering.rs`);
-//! `cox-bench render [--cox PATH] [--runs N]`: the live UI's streaming throughput (`render.rs`).
+//! `cox-bench render [--cox PATH] [--runs N]`: the live UI's streaming throughput (`render.rs`);
+//! `cox-bench local --model FILE.gguf [--python PATH] [--runs N]`: the in-process `local` provider
+//! against llama-cpp-python's server (`local.rs`; build with `--features local`).
 //!
 //! Runs the real `cox` binary against the scripted mock model at zero delay and reports medians of:
 //! `cox --version`; a 2-turn task (a `shell` call running `cat README.md`, then an answer) — wall
@@ -20,6 +22,8 @@ use cox_testkit::{MockServer, Script, Turn};
 use nix::sys::resource::{UsageWho, getrusage};
 
 mod context;
+#[cfg(feature = "local")]
+mod local;
 mod render;
 mod steering;
 mod tools;
@@ -31,7 +35,7 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: cox-bench exec-overhead|context|steering|render [--cox PATH] [--runs N] | cox-bench tools [--tree DIR] [--runs N]";
+    let usage = "usage: cox-bench exec-overhead|context|steering|render [--cox PATH] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
     let Some(command) = args.next() else {
         bail!("{usage}")
     };
@@ -40,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         runs: 20,
     };
     let mut tree = None;
+    let (mut model, mut python) = (None, None);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--cox" => options.cox = PathBuf::from(args.next().context("--cox needs a path")?),
@@ -47,6 +52,10 @@ fn main() -> anyhow::Result<()> {
                 tree = Some(PathBuf::from(
                     args.next().context("--tree needs a directory")?,
                 ))
+            }
+            "--model" => model = Some(PathBuf::from(args.next().context("--model needs a file")?)),
+            "--python" => {
+                python = Some(PathBuf::from(args.next().context("--python needs a path")?))
             }
             "--runs" => options.runs = args.next().context("--runs needs a number")?.parse()?,
             other => bail!("unknown option {other:?}; {usage}"),
@@ -65,6 +74,18 @@ fn main() -> anyhow::Result<()> {
             exec_overhead(&options)
         }
         "tools" => tools::run(tree, options.runs),
+        #[cfg(feature = "local")]
+        "local" => {
+            let (model, python) = local::paths(model, python)?;
+            local::run(&model, &python, options.runs)
+        }
+        #[cfg(not(feature = "local"))]
+        "local" => {
+            let _ = (model, python);
+            bail!(
+                "this cox-bench was built without the local provider: cargo build --release -p cox-bench --features local"
+            )
+        }
         "context" => {
             let cox = std::fs::canonicalize(&options.cox)?;
             context::run(&cox, options.runs)
