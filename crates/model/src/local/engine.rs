@@ -246,6 +246,11 @@ impl Engine<'_> {
         let prompt = self.render(request)?;
         let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
         let n_ctx = self.ctx.n_ctx() as usize;
+        if tokens.is_empty() {
+            return Err(ModelError::Local(
+                "the chat template rendered an empty prompt".into(),
+            ));
+        }
         if tokens.len() >= n_ctx {
             return Err(ModelError::ContextOverflow {
                 message: format!(

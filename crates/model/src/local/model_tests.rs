@@ -184,6 +184,89 @@ async fn grammar_ask_user() {
     .await;
 }
 
+/// The lazy path: nothing forces a call, but once the model writes `<tool_call>` itself the grammar
+/// takes over. A history of earlier calls makes the model continue the pattern; with a new seed per
+/// attempt, at least one of ten attempts must start a call, and every call started must parse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_model_starts_itself_is_completed_by_the_grammar() {
+    let specs = cox_tools::ToolRegistry::standard().specs();
+    let client = client(LocalSettings {
+        temperature: 0.8,
+        seed: 3,
+        ..LocalSettings::new(model_path())
+    });
+    let mut request = request(specs.clone(), "Show me the files of this repository.");
+    request.max_output_tokens = Some(256);
+    let mut items = Vec::new();
+    for (i, (user, name, arguments, output)) in [
+        (
+            "List the files.",
+            "list_dir",
+            r#"{"path":"."}"#,
+            "README.md\nsrc/",
+        ),
+        (
+            "Read the readme.",
+            "read_file",
+            r#"{"path":"README.md"}"#,
+            "# Demo",
+        ),
+        ("List src.", "list_dir", r#"{"path":"src"}"#, "main.rs"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let call_id = cox_protocol::CallId(format!("c{i}"));
+        items.push(Item::User { text: user.into() });
+        items.push(Item::ToolCall(cox_protocol::ToolCall {
+            call_id: call_id.clone(),
+            name: name.into(),
+            arguments: arguments.into(),
+        }));
+        items.push(Item::ToolResult {
+            call_id,
+            ok: true,
+            output: output.into(),
+        });
+        items.push(Item::Assistant {
+            text: "Done.".into(),
+        });
+    }
+    items.push(Item::User {
+        text: "Now read src/main.rs.".into(),
+    });
+    request.items = items;
+    let (mut parsed, mut cut) = (0, 0);
+    for attempt in 0..10 {
+        let (result, streamed) = ask(&client, &request).await;
+        let response = match result {
+            // A call the model started and the output limit stopped: refused, not returned.
+            Err(err) if cut_off(&err) => {
+                cut += 1;
+                continue;
+            }
+            Err(err) => panic!("attempt {attempt}: {err}"),
+            Ok(response) => response,
+        };
+        assert!(
+            !streamed.contains(super::CALL_OPEN),
+            "a marker reached the stream: {streamed}"
+        );
+        for call in &response.tool_calls {
+            let spec = specs.iter().find(|s| s.name == call.name).unwrap();
+            let arguments: Value = serde_json::from_str(&call.arguments).unwrap();
+            validate(&spec.parameters, &arguments)
+                .unwrap_or_else(|why| panic!("attempt {attempt}: {why}: {arguments}"));
+            parsed += 1;
+        }
+    }
+    assert!(
+        parsed > 0,
+        "in ten attempts the model never completed a call ({cut} cut off)"
+    );
+    eprintln!("lazy grammar: {parsed} calls parsed, {cut} cut off, in 10 attempts");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn structured_output_always_matches_the_schema() {
     let schema = json!({
