@@ -302,7 +302,12 @@ impl Config {
             .or(file.provider.clone())
             .unwrap_or_else(|| DEFAULT_PROVIDER.to_string());
         let (provider, preset_model) = resolve_provider(&name, &file.providers)?;
-        let local = resolve_local(&provider, file.providers.get(&name), overrides)?;
+        let local = resolve_local(
+            &provider,
+            file.providers.get(&name),
+            overrides,
+            cox_model::local::BUILT,
+        )?;
         // A top-level `model` belongs to the top-level `provider`; `--provider other` leaves it out.
         let file_model_applies =
             overrides.provider.is_none() || file.provider.as_deref() == Some(name.as_str());
@@ -410,10 +415,12 @@ pub fn known_providers(custom: &BTreeMap<String, ProviderConfig>) -> Vec<String>
 
 /// The local runtime's settings, when the provider is `local`; local-only keys on another
 /// provider are an error rather than silently ignored.
+/// `built`: whether this binary has the `local` feature (a parameter so both answers are tested).
 fn resolve_local(
     provider: &ProviderSpec,
     config: Option<&ProviderConfig>,
     overrides: &Overrides,
+    built: bool,
 ) -> Result<Option<cox_model::local::LocalSettings>, Error> {
     let config = config.cloned().unwrap_or_default();
     if provider.kind != ProviderKind::Local {
@@ -435,7 +442,7 @@ fn resolve_local(
         }
         return Ok(None);
     }
-    if !cox_model::local::BUILT {
+    if !built {
         return Err(Error::Config(
             cox_model::local::LocalError::NotBuilt.to_string(),
         ));
@@ -595,6 +602,99 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.toml"), toml_text).unwrap();
         Config::load(&dir, &overrides)
+    }
+
+    fn local(
+        toml_text: &str,
+        overrides: &Overrides,
+    ) -> Result<cox_model::local::LocalSettings, Error> {
+        let file: ConfigFile = toml::from_str(toml_text).unwrap();
+        let name = overrides
+            .provider
+            .clone()
+            .unwrap_or_else(|| LOCAL_PROVIDER.into());
+        let (provider, _) = resolve_provider(&name, &file.providers)?;
+        resolve_local(&provider, file.providers.get(&name), overrides, true)
+            .map(|settings| settings.unwrap())
+    }
+
+    #[test]
+    fn local_settings_resolve_and_are_checked() {
+        let home = std::env::var("HOME").unwrap();
+        let settings = local(
+            "[providers.local]\nmodel_path = \"~/m/q.gguf\"\ncontext_size = 4096\nthreads = 3\ntemperature = 0.7\nseed = 9\ntool_choice = \"required-first\"\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(settings.model_path, PathBuf::from(home).join("m/q.gguf"));
+        assert_eq!(
+            (
+                settings.context_size,
+                settings.threads,
+                settings.temperature,
+                settings.seed
+            ),
+            (Some(4096), Some(3), 0.7, 9)
+        );
+        assert_eq!(
+            settings.tool_choice,
+            cox_model::local::ToolChoice::RequiredFirst
+        );
+        // --model-path beats the file; defaults otherwise.
+        let cli = Overrides {
+            model_path: Some("other.gguf".into()),
+            ..Overrides::default()
+        };
+        let settings = local("[providers.local]\nmodel_path = \"a.gguf\"\n", &cli).unwrap();
+        assert_eq!(settings, cox_model::local::LocalSettings::new("other.gguf"));
+        for (text, needle) in [
+            (
+                "[providers.local]\nmodel_path = \"a.gguf\"\ntemperature = 3.0\n",
+                "temperature = 3 is out of range",
+            ),
+            (
+                "[providers.local]\nmodel_path = \"a.gguf\"\nthreads = 0\n",
+                "threads = 0",
+            ),
+            (
+                "[providers.local]\nmodel_path = \"a.gguf\"\ncontext_size = 100\n",
+                "context_size = 100 is too small",
+            ),
+            ("", "the local provider needs a model file"),
+        ] {
+            let err = local(text, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+        let file: ConfigFile = toml::from_str("").unwrap();
+        let (provider, _) = resolve_provider(LOCAL_PROVIDER, &file.providers).unwrap();
+        let err = resolve_local(&provider, None, &cli, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("built without the `local` provider") && err.contains("--features local"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_local_model_is_named_after_its_file() {
+        let overrides = Overrides {
+            model_path: Some("/models/qwen2.5-coder-7b-q4_k_m.gguf".into()),
+            ..Overrides::default()
+        };
+        match load("", overrides) {
+            // This build has the feature: the path implies the local provider.
+            Ok(config) => {
+                assert!(cox_model::local::BUILT);
+                assert_eq!(config.provider.name, "local");
+                assert_eq!(config.provider.kind, ProviderKind::Local);
+                assert_eq!(config.model, "qwen2.5-coder-7b-q4_k_m");
+            }
+            Err(err) => {
+                assert!(!cox_model::local::BUILT, "{err}");
+                assert!(err.to_string().contains("--features local"), "{err}");
+            }
+        }
     }
 
     fn fastish_id() -> u64 {

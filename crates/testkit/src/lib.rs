@@ -16,3 +16,22 @@ mod server;
 pub use frames::{Wire, split};
 pub use script::{Fault, Script, ScriptedCall, ScriptedUsage, Turn};
 pub use server::{MockServer, Recorded};
+
+/// The GGUF model the `local` provider's tests run: `COX_TEST_GGUF`, else where
+/// `scripts/fetch-test-model` puts SmolLM2-135M-Instruct. Panics with how to get it when absent:
+/// a test that needs the model must not pass without it.
+pub fn test_model() -> std::path::PathBuf {
+    let path = std::env::var_os("COX_TEST_GGUF").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/test-models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        },
+        std::path::PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "no test model at {}: run scripts/fetch-test-model (or set COX_TEST_GGUF)",
+        path.display()
+    );
+    path
+}

@@ -65,19 +65,7 @@ mod with_the_feature {
     use crate::harness::stdout;
 
     fn model_path() -> PathBuf {
-        let path = std::env::var_os("COX_TEST_GGUF").map_or_else(
-            || {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../target/test-models/SmolLM2-135M-Instruct.Q4_1.gguf")
-            },
-            PathBuf::from,
-        );
-        assert!(
-            path.is_file(),
-            "no test model at {}: run scripts/fetch-test-model (or set COX_TEST_GGUF)",
-            path.display()
-        );
-        path
+        cox_testkit::test_model()
     }
 
     /// The whole pipeline with a real model: template, grammar, tool run, second turn, answer. It

@@ -16,19 +16,7 @@ use crate::{ModelClient, ModelError, ModelRequest, ModelResponse, StreamEvent};
 const GENERATIONS: u32 = 20;
 
 fn model_path() -> PathBuf {
-    let path = std::env::var_os("COX_TEST_GGUF").map_or_else(
-        || {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../target/test-models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        },
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "no test model at {}: run scripts/fetch-test-model (or set COX_TEST_GGUF)",
-        path.display()
-    );
-    path
+    cox_testkit::test_model()
 }
 
 fn client(settings: LocalSettings) -> LocalClient {
