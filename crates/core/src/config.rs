@@ -682,18 +682,15 @@ mod tests {
             model_path: Some("/models/qwen2.5-coder-7b-q4_k_m.gguf".into()),
             ..Overrides::default()
         };
-        match load("", overrides) {
+        match (cox_model::local::BUILT, load("", overrides)) {
             // This build has the feature: the path implies the local provider.
-            Ok(config) => {
-                assert!(cox_model::local::BUILT);
+            (true, Ok(config)) => {
                 assert_eq!(config.provider.name, "local");
                 assert_eq!(config.provider.kind, ProviderKind::Local);
                 assert_eq!(config.model, "qwen2.5-coder-7b-q4_k_m");
             }
-            Err(err) => {
-                assert!(!cox_model::local::BUILT, "{err}");
-                assert!(err.to_string().contains("--features local"), "{err}");
-            }
+            (false, Err(err)) => assert!(err.to_string().contains("--features local"), "{err}"),
+            (built, other) => panic!("built with local: {built}, but: {other:?}"),
         }
     }
 
