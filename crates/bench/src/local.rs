@@ -7,7 +7,8 @@
 //! done). Each run's system message starts with its run number, so neither side can reuse the
 //! previous run's prompt cache. Load time: in-process, file checks to a ready context; the server,
 //! spawn to its first answer on `/v1/models` (which includes starting Python). Reported as medians
-//! and ratios (in-process ÷ server) for BENCHMARKS.md.
+//! and ratios (in-process ÷ server) for BENCHMARKS.md. One more row: a new in-process client whose
+//! system message an earlier client saved to disk (`prefix_cache_dir`), as `cox` does under COX_HOME.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ struct Sample {
     total: Duration,
     output_tokens: u64,
     prompt_tokens: Option<u64>,
+    cached_tokens: Option<u64>,
 }
 
 impl Sample {
@@ -60,6 +62,20 @@ pub fn run(model: &Path, python: &Path, runs: usize) -> anyhow::Result<()> {
         local_loads.push(started.elapsed());
         local.push(runtime.block_on(sample(&client, run, true))?);
         local.push(runtime.block_on(sample(&client, run + runs, false))?);
+    }
+
+    // A new process whose system message (with the tool schemas) was saved by an earlier one.
+    let cache = tempfile::tempdir()?;
+    let cached_settings = LocalSettings {
+        threads: Some(threads),
+        prefix_cache_dir: Some(cache.path().to_path_buf()),
+        ..LocalSettings::new(model)
+    };
+    runtime.block_on(sample(&open(&cached_settings)?, 0, true))?;
+    let mut from_disk = Vec::new();
+    for _ in 0..runs {
+        let client = open(&cached_settings)?;
+        from_disk.push(runtime.block_on(sample(&client, 0, true))?);
     }
 
     let mut server_loads = Vec::new();
@@ -149,6 +165,15 @@ pub fn run(model: &Path, python: &Path, runs: usize) -> anyhow::Result<()> {
             el / es
         );
     }
+    let disk: Vec<&Sample> = from_disk.iter().collect();
+    println!(
+        "| time to first token, cox-sized prompt, new process with the system message saved ({} of {} tokens from disk) | {} | | |",
+        disk.iter()
+            .find_map(|s| s.cached_tokens)
+            .map_or("?".to_string(), |n| n.to_string()),
+        prompt_len(&disk),
+        ms(ttft(&disk)),
+    );
     Ok(())
 }
 
@@ -205,6 +230,7 @@ async fn sample(client: &dyn ModelClient, run: usize, long: bool) -> anyhow::Res
         // Both report usage; deltas (one per token on both sides) are the fallback.
         output_tokens: usage.map_or(deltas, |u| u.output_tokens),
         prompt_tokens: usage.map(|u| u.input_tokens),
+        cached_tokens: usage.map(|u| u.cached_input_tokens),
     })
 }
 

@@ -364,7 +364,11 @@ impl Config {
             context_window_assumed: known_window.is_none(),
             compact_threshold,
             model,
-            local,
+            // The system message's KV state is kept under COX_HOME between runs.
+            local: local.map(|settings| cox_model::local::LocalSettings {
+                prefix_cache_dir: Some(home.join("cache").join("local")),
+                ..settings
+            }),
         })
     }
 }
@@ -475,6 +479,7 @@ fn resolve_local(
         temperature,
         seed: config.seed.unwrap_or(0),
         tool_choice: config.tool_choice.unwrap_or_default(),
+        prefix_cache_dir: None,
     }))
 }
 

@@ -24,6 +24,7 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::{mpsc, oneshot};
 
 use super::grammar::{TURN_RULE, call_schema, tool_turn};
+use super::prefix_cache::PrefixCache;
 use super::prompt::{CALL_OPEN, messages, parse_call};
 use super::split::{MarkerSplit, Utf8Stream};
 use super::{
@@ -209,7 +210,12 @@ fn serve(
     if ready.send(Ok(info)).is_err() {
         return;
     }
+    let prefix_cache = settings
+        .prefix_cache_dir
+        .clone()
+        .and_then(|dir| PrefixCache::new(dir, &settings.model_path, n_ctx));
     let mut engine = Engine {
+        prefix_cache,
         model: &model,
         ctx,
         template,
@@ -231,7 +237,11 @@ struct Engine<'m> {
     cached: Vec<LlamaToken>,
     requests: u32,
     settings: LocalSettings,
+    prefix_cache: Option<PrefixCache>,
 }
+
+/// A system message shorter than this is read faster than its saved state is loaded.
+const MIN_SAVED_PREFIX: usize = 64;
 
 /// How one generation ended.
 enum Stop {
@@ -259,8 +269,14 @@ impl Engine<'_> {
                 ),
             });
         }
+        // From a cold context only what came from disk counts as cached; the head read now does not.
+        let from_disk = self
+            .cached
+            .is_empty()
+            .then(|| self.warm_from_disk(request, &tokens));
         let mut sampler = self.sampler(request)?;
         let reused = self.read_prompt(&tokens)?;
+        let reused = from_disk.map_or(reused, |loaded| loaded.min(reused));
 
         let limit = request
             .max_output_tokens
@@ -345,14 +361,58 @@ impl Engine<'_> {
         })
     }
 
+    /// With an empty context, loads the saved state of the prompt's system message, or reads it and
+    /// saves it for the next process. Failures only cost the time of reading the prompt. Returns
+    /// how many tokens came from disk.
+    fn warm_from_disk(&mut self, request: &ModelRequest, tokens: &[LlamaToken]) -> usize {
+        let Some(cache) = self.prefix_cache.take() else {
+            return 0;
+        };
+        let mut loaded = 0;
+        let head = self
+            .render_messages(request, 1, false)
+            .ok()
+            .map(|text| self.model.vocab().tokenize(text.as_bytes(), true, true));
+        if let Some(prefix) = head.filter(|prefix| {
+            prefix.len() >= MIN_SAVED_PREFIX
+                && prefix.len() < tokens.len()
+                && tokens.starts_with(prefix)
+        }) {
+            if cache.load(&mut self.ctx, &prefix) {
+                loaded = prefix.len();
+                self.cached = prefix;
+            } else {
+                self.ctx.clear_kv_cache();
+                self.cached.clear();
+                if self.read_prompt(&prefix).is_ok() {
+                    cache.save(&self.ctx, &prefix);
+                }
+            }
+        }
+        self.prefix_cache = Some(cache);
+        loaded
+    }
+
     fn render(&self, request: &ModelRequest) -> Result<String, ModelError> {
+        self.render_messages(request, usize::MAX, true)
+    }
+
+    /// The first `count` messages through the chat template; `open_answer` adds the assistant's
+    /// opening.
+    fn render_messages(
+        &self,
+        request: &ModelRequest,
+        count: usize,
+        open_answer: bool,
+    ) -> Result<String, ModelError> {
         let chat = messages(request)
             .into_iter()
+            .take(count)
             .map(|m| LlamaChatMessage::new(m.role.to_string(), m.content.replace('\0', "\u{fffd}")))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ModelError::Local(format!("cannot build the chat: {e}")))?;
         self.model
-            .apply_chat_template(&self.template, &chat, true)
+            .apply_chat_template(&self.template, &chat, open_answer)
             .map_err(|e| ModelError::Local(format!("the model's chat template failed: {e}")))
     }
 

@@ -22,6 +22,8 @@ mod split;
 
 #[cfg(feature = "local")]
 mod engine;
+#[cfg(feature = "local")]
+mod prefix_cache;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -48,6 +50,8 @@ pub struct LocalSettings {
     /// The seed of the first request; each later request of the client uses the next one.
     pub seed: u32,
     pub tool_choice: ToolChoice,
+    /// Where the KV state of prompts' system messages is saved between runs (`None`: not saved).
+    pub prefix_cache_dir: Option<PathBuf>,
 }
 
 /// When the model must call a tool.
@@ -72,6 +76,7 @@ impl LocalSettings {
             temperature: 0.0,
             seed: 0,
             tool_choice: ToolChoice::Auto,
+            prefix_cache_dir: None,
         }
     }
 }

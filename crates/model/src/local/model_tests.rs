@@ -342,6 +342,68 @@ async fn prose_streams_then_the_next_prompt_reuses_the_cache() {
     );
 }
 
+fn saved_states(dir: &std::path::Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+/// A second process (here: a second client) loads the system message's KV state instead of reading
+/// it, and answers exactly as the first did; a damaged state file is ignored and replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_client_loads_the_saved_system_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = LocalSettings {
+        prefix_cache_dir: Some(dir.path().join("cache")),
+        ..LocalSettings::new(model_path())
+    };
+    let mut request = request(cox_tools::ToolRegistry::standard().specs(), "Say hi.");
+    request.max_output_tokens = Some(12);
+    let run = |settings: LocalSettings| {
+        let request = request.clone();
+        async move {
+            let client = client(settings);
+            ask(&client, &request).await.0.unwrap()
+        }
+    };
+    let first = run(settings.clone()).await;
+    let first_usage = first.usage.unwrap();
+    assert_eq!(first_usage.cached_input_tokens, 0);
+    let saved = saved_states(&dir.path().join("cache"));
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert!(
+        saved[0].extension().is_some_and(|x| x == "state"),
+        "{saved:?}"
+    );
+
+    let second = run(settings.clone()).await;
+    let second_usage = second.usage.unwrap();
+    assert!(
+        second_usage.cached_input_tokens > first_usage.input_tokens * 9 / 10,
+        "the system message came from disk: {second_usage:?} (prompt {} tokens)",
+        first_usage.input_tokens
+    );
+    assert_eq!(
+        second.text, first.text,
+        "greedy answers agree with and without the saved state"
+    );
+    assert_eq!(second.tool_calls, first.tool_calls);
+
+    std::fs::write(&saved[0], b"not a llama.cpp state").unwrap();
+    let third = run(settings).await;
+    assert_eq!(
+        third.usage.unwrap().cached_input_tokens,
+        0,
+        "a damaged state is not used"
+    );
+    assert_eq!(third.text, first.text);
+    let state = std::fs::metadata(&saved[0]).unwrap();
+    assert!(
+        state.len() > 1000,
+        "the damaged file was replaced by a real state"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_request_stops_and_the_model_serves_the_next() {
     let client = client(LocalSettings::new(model_path()));
