@@ -99,7 +99,7 @@ impl PrefixCache {
             .filter(|e| e.path().extension().is_some_and(|x| x == "state"))
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
-        states.sort_by(|a, b| b.0.cmp(&a.0));
+        states.sort_by_key(|state| std::cmp::Reverse(state.0));
         for (_, path) in states.into_iter().skip(KEEP) {
             let _ = std::fs::remove_file(path);
         }
