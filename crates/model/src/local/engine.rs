@@ -29,7 +29,7 @@ use super::prompt::{CALL_OPEN, messages, parse_call};
 use super::split::{MarkerSplit, Utf8Stream};
 use super::{
     DEFAULT_CONTEXT_CAP, DEFAULT_MAX_OUTPUT_TOKENS, LocalError, LocalInfo, LocalSettings,
-    ToolChoice,
+    ToolChoice, kv_cache_bytes,
 };
 use crate::{BoxFuture, ModelClient, ModelError, ModelRequest, ModelResponse, StreamEvent};
 use cox_protocol::{Item, Usage};
@@ -163,6 +163,24 @@ fn serve(
             .map(usize::from)
             .unwrap_or(1)
     });
+    let needed = kv_cache_bytes(
+        model.n_layer(),
+        u32::try_from(model.n_embd()).unwrap_or(0),
+        model.n_head(),
+        model.n_head_kv(),
+        n_ctx,
+    );
+    let model_size = std::fs::metadata(&settings.model_path).map_or(0, |m| m.len());
+    if let Some(available) = super::available_memory().map(|a| a.saturating_sub(model_size))
+        && needed > available
+    {
+        let _ = ready.send(Err(LocalError::ContextTooLarge {
+            n_ctx,
+            needed,
+            available,
+        }));
+        return;
+    }
     let threads_i32 = i32::try_from(threads).unwrap_or(i32::MAX);
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx))

@@ -115,6 +115,23 @@ pub enum LocalError {
     },
     #[error("llama.cpp could not load {}: {detail}", .path.display())]
     Load { path: PathBuf, detail: String },
+    #[error(
+        "a context of {n_ctx} tokens needs {} for its KV cache, but only {} of memory is left beside the model; \
+         set a smaller context_size under [providers.local]",
+        mib(*.needed), mib(*.available)
+    )]
+    ContextTooLarge {
+        n_ctx: u32,
+        needed: u64,
+        available: u64,
+    },
+}
+
+/// The KV cache of `n_ctx` tokens in bytes, as llama.cpp allocates it by default (keys and values
+/// in f16, for every layer, over the key-value heads).
+pub fn kv_cache_bytes(n_layer: u32, n_embd: u32, n_head: u32, n_head_kv: u32, n_ctx: u32) -> u64 {
+    let per_head = u64::from(n_embd) / u64::from(n_head.max(1));
+    u64::from(n_layer) * u64::from(n_ctx) * 2 * per_head * u64::from(n_head_kv) * 2
 }
 
 fn mib(bytes: u64) -> String {
@@ -261,6 +278,21 @@ mod tests {
         let err = check_file(&dir, None).unwrap_err().to_string();
         assert!(err.contains("it is a directory"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn kv_cache_size_follows_the_model_shape() {
+        // SmolLM2-135M: 30 layers, 576 wide, 9 heads of 64, 3 of them for keys and values.
+        assert_eq!(kv_cache_bytes(30, 576, 9, 3, 8192), 30 * 8192 * 2 * 192 * 2);
+        assert_eq!(kv_cache_bytes(30, 576, 9, 3, 8192), 188_743_680);
+        let err = LocalError::ContextTooLarge {
+            n_ctx: 1 << 20,
+            needed: 23 << 30,
+            available: 3 << 30,
+        };
+        assert!(err.to_string().starts_with(
+            "a context of 1048576 tokens needs 23.0 GiB for its KV cache, but only 3.0 GiB"
+        ));
     }
 
     #[test]

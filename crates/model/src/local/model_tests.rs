@@ -443,6 +443,23 @@ async fn a_prompt_beyond_the_context_is_a_context_overflow() {
 }
 
 #[test]
+fn a_context_beyond_memory_is_refused_before_allocation() {
+    let err = open(&LocalSettings {
+        context_size: Some(64 << 20),
+        ..LocalSettings::new(model_path())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, LocalError::ContextTooLarge { n_ctx, .. } if n_ctx == 64 << 20),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("set a smaller context_size"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_damaged_gguf_is_a_load_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("damaged.gguf");
