@@ -7,6 +7,7 @@
 //!
 //! Between requests the thread keeps the tokens in its KV cache: an agent's next prompt is the last
 //! one plus a tool result, so only the new tokens are decoded (the same prefix reuse a server does).
+//! Across processes, the state after the system message comes from disk ([`PrefixCache`]).
 
 use std::num::NonZeroU32;
 use std::sync::OnceLock;
