@@ -253,25 +253,22 @@ pub fn resume(
     launch(config, cwd, options, run.target, model, id, journal, start)
 }
 
-/// The client for the configured provider, and the context window it imposes (a local model's
-/// allocated context), if any.
+/// The client for the configured provider: the local model when config resolved its settings
+/// (it does exactly when the provider is `local`), else the provider's HTTP endpoint.
 fn model_client(
     config: &Config,
     api_key: Option<Secret>,
-) -> Result<(Box<dyn cox_model::ModelClient>, Option<u64>), Error> {
-    match (config.provider.kind, &config.local) {
-        (config::ProviderKind::Local, Some(settings)) => local_client(settings),
-        (config::ProviderKind::Local, None) => Err(Error::Config(
-            cox_model::local::LocalError::NoPath.to_string(),
-        )),
-        (config::ProviderKind::Remote, _) => {
+) -> Result<Box<dyn cox_model::ModelClient>, Error> {
+    match &config.local {
+        Some(settings) => local_client(settings),
+        None => {
             let endpoint = cox_model::Endpoint {
                 provider: config.provider.name.clone(),
                 wire: config.provider.wire,
                 base_url: config.provider.base_url.clone(),
                 api_key,
             };
-            Ok((cox_model::client(endpoint, config.retry)?, None))
+            Ok(cox_model::client(endpoint, config.retry)?)
         }
     }
 }
@@ -281,16 +278,15 @@ fn model_client(
 #[cfg(feature = "local")]
 fn local_client(
     settings: &cox_model::local::LocalSettings,
-) -> Result<(Box<dyn cox_model::ModelClient>, Option<u64>), Error> {
+) -> Result<Box<dyn cox_model::ModelClient>, Error> {
     let client = cox_model::local::open(settings).map_err(|e| Error::Config(e.to_string()))?;
-    let window = client.info().context_window;
-    Ok((Box::new(client), Some(window)))
+    Ok(Box::new(client))
 }
 
 #[cfg(not(feature = "local"))]
 fn local_client(
     settings: &cox_model::local::LocalSettings,
-) -> Result<(Box<dyn cox_model::ModelClient>, Option<u64>), Error> {
+) -> Result<Box<dyn cox_model::ModelClient>, Error> {
     match cox_model::local::open(settings) {
         Err(e) => Err(Error::Config(e.to_string())),
     }
@@ -302,11 +298,13 @@ fn launch(
     cwd: PathBuf,
     options: RunOptions,
     target: Option<PathBuf>,
-    (client, context_window): (Box<dyn cox_model::ModelClient>, Option<u64>),
+    client: Box<dyn cox_model::ModelClient>,
     id: cox_protocol::SessionId,
     journal: journal::Journal,
     start: session::Start,
 ) -> Result<SessionHandle, Error> {
+    // A local model allocates its own context; other providers' windows come from config.
+    let context_window = client.context_window();
     let hidden_env = config::PRESETS
         .iter()
         .filter_map(|p| p.api_key_env.map(str::to_string))
