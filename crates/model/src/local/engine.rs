@@ -75,14 +75,18 @@ impl std::fmt::Debug for LocalClient {
 }
 
 impl LocalClient {
-    /// Loads the model on a new thread and waits until it is ready (or failed).
-    pub(super) fn start(settings: LocalSettings) -> Result<LocalClient, LocalError> {
+    /// Loads the model on a new thread and waits until it is ready (or failed). `memory_left`: the
+    /// bytes available beside the model, for the KV cache (unknown: not checked).
+    pub(super) fn start(
+        settings: LocalSettings,
+        memory_left: Option<u64>,
+    ) -> Result<LocalClient, LocalError> {
         let (jobs, inbox) = std_mpsc::channel();
         let (ready_tx, ready) = std_mpsc::sync_channel(1);
         let path = settings.model_path.clone();
         std::thread::Builder::new()
             .name("cox-local-model".into())
-            .spawn(move || serve(settings, ready_tx, inbox))
+            .spawn(move || serve(settings, memory_left, ready_tx, inbox))
             .map_err(|e| LocalError::Load {
                 path: path.clone(),
                 detail: format!("cannot start the model thread: {e}"),
@@ -128,6 +132,7 @@ impl ModelClient for LocalClient {
 
 fn serve(
     settings: LocalSettings,
+    memory_left: Option<u64>,
     ready: std_mpsc::SyncSender<Result<LocalInfo, LocalError>>,
     inbox: std_mpsc::Receiver<Job>,
 ) {
@@ -171,8 +176,7 @@ fn serve(
         model.n_head_kv(),
         n_ctx,
     );
-    let model_size = std::fs::metadata(&settings.model_path).map_or(0, |m| m.len());
-    if let Some(available) = super::available_memory().map(|a| a.saturating_sub(model_size))
+    if let Some(available) = memory_left
         && needed > available
     {
         let _ = ready.send(Err(LocalError::ContextTooLarge {

@@ -158,8 +158,10 @@ pub struct LocalInfo {
 /// Checks the file and loads the model on a thread of its own.
 #[cfg(feature = "local")]
 pub fn open(settings: &LocalSettings) -> Result<engine::LocalClient, LocalError> {
-    check_file(&settings.model_path, available_memory())?;
-    engine::LocalClient::start(settings.clone())
+    let available = available_memory();
+    let size = check_file(&settings.model_path, available)?;
+    // What is left for the KV cache once the model is resident.
+    engine::LocalClient::start(settings.clone(), available.map(|a| a.saturating_sub(size)))
 }
 
 #[cfg(feature = "local")]
@@ -175,8 +177,8 @@ pub fn open(_settings: &LocalSettings) -> Result<std::convert::Infallible, Local
 pub const BUILT: bool = cfg!(feature = "local");
 
 /// The checks llama.cpp would otherwise report only in its log: the file exists, is readable, is a
-/// GGUF, and fits in `available` bytes of memory (when known).
-pub fn check_file(path: &Path, available: Option<u64>) -> Result<(), LocalError> {
+/// GGUF, and fits in `available` bytes of memory (when known). Returns its size.
+pub fn check_file(path: &Path, available: Option<u64>) -> Result<u64, LocalError> {
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -219,7 +221,7 @@ pub fn check_file(path: &Path, available: Option<u64>) -> Result<(), LocalError>
             size: metadata.len(),
             available,
         }),
-        _ => Ok(()),
+        _ => Ok(metadata.len()),
     }
 }
 
@@ -257,7 +259,7 @@ mod tests {
         );
         let gguf = dir.join("m.gguf");
         std::fs::write(&gguf, b"GGUF\x03\0\0\0 and more").unwrap();
-        check_file(&gguf, Some(1 << 30)).unwrap();
+        assert_eq!(check_file(&gguf, Some(1 << 30)).unwrap(), 17);
         let err = check_file(&gguf, Some(8)).unwrap_err();
         assert!(
             matches!(
