@@ -56,6 +56,26 @@ fn cut_off(err: &ModelError) -> bool {
     matches!(err, ModelError::Local(message) if message.contains("was cut off by the output limit"))
 }
 
+/// Asks until a response is not cut off by the output limit. Cut-offs (the engine refusing
+/// half-made constrained output) are counted in `cut`; one more than `max_cut` fails the test, as
+/// does any other error.
+async fn uncut(
+    client: &LocalClient,
+    request: &ModelRequest,
+    cut: &mut u32,
+    max_cut: u32,
+    what: &str,
+) -> (ModelResponse, String) {
+    loop {
+        let (result, streamed) = ask(client, request).await;
+        match result {
+            Ok(response) => return (response, streamed),
+            Err(err) if cut_off(&err) && *cut < max_cut => *cut += 1,
+            Err(err) => panic!("{what} and {cut} cut off: {err}"),
+        }
+    }
+}
+
 /// Samples until `GENERATIONS` calls of `tool` are complete; every one must parse and match the
 /// tool's schema. A 135M model at temperature 0.8 sometimes rambles inside a string until the
 /// output limit: the engine then returns an error instead of the half-made call. Those are counted,
@@ -75,17 +95,10 @@ async fn forced_calls_match(tool: &str, task: &str) {
     let mut request = request(vec![spec.clone()], task);
     request.max_output_tokens = Some(256);
     let mut distinct = std::collections::BTreeSet::new();
-    let (mut complete, mut cut) = (0, 0);
-    while complete < GENERATIONS {
-        let (result, streamed) = ask(&client, &request).await;
-        let response = match result {
-            Ok(response) => response,
-            Err(err) if cut_off(&err) && cut < GENERATIONS / 2 => {
-                cut += 1;
-                continue;
-            }
-            Err(err) => panic!("{tool} after {complete} calls and {cut} cut off: {err}"),
-        };
+    let mut cut = 0;
+    for complete in 0..GENERATIONS {
+        let what = format!("{tool} after {complete} calls");
+        let (response, streamed) = uncut(&client, &request, &mut cut, GENERATIONS / 2, &what).await;
         assert_eq!(response.tool_calls.len(), 1, "{tool}: {response:?}");
         let call = &response.tool_calls[0];
         assert_eq!(call.name, tool);
@@ -97,7 +110,6 @@ async fn forced_calls_match(tool: &str, task: &str) {
         // A forced call has no prose, and nothing of the call reached the stream.
         assert_eq!((response.text.as_str(), streamed.as_str()), ("", ""));
         distinct.insert(call.arguments.clone());
-        complete += 1;
     }
     // Sampling with a new seed per request explores the grammar rather than repeating one call.
     assert!(
@@ -106,7 +118,7 @@ async fn forced_calls_match(tool: &str, task: &str) {
         distinct.len()
     );
     eprintln!(
-        "{tool}: {complete} calls parsed, {} distinct, {cut} cut off by the output limit",
+        "{tool}: {GENERATIONS} calls parsed, {} distinct, {cut} cut off by the output limit",
         distinct.len()
     );
 }
@@ -286,17 +298,10 @@ async fn structured_output_always_matches_the_schema() {
     let mut request = request(Vec::new(), "Plan how to add a --verbose flag.");
     request.output_schema = Some(("plan".into(), schema.clone()));
     request.max_output_tokens = Some(512);
-    let (mut complete, mut cut) = (0, 0);
-    while complete < 5 {
-        let (result, streamed) = ask(&client, &request).await;
-        let response = match result {
-            Ok(response) => response,
-            Err(err) if cut_off(&err) && cut < 5 => {
-                cut += 1;
-                continue;
-            }
-            Err(err) => panic!("after {complete} answers and {cut} cut off: {err}"),
-        };
+    let mut cut = 0;
+    for complete in 0..5 {
+        let what = format!("after {complete} answers");
+        let (response, streamed) = uncut(&client, &request, &mut cut, 5, &what).await;
         let value: Value = serde_json::from_str(&response.text)
             .unwrap_or_else(|e| panic!("answer {complete}: not JSON ({e}): {}", response.text));
         validate(&schema, &value).unwrap_or_else(|why| panic!("answer {complete}: {why}: {value}"));
@@ -304,9 +309,8 @@ async fn structured_output_always_matches_the_schema() {
             streamed, response.text,
             "the answer streams as it is generated"
         );
-        complete += 1;
     }
-    eprintln!("structured output: {complete} answers matched, {cut} cut off by the output limit");
+    eprintln!("structured output: 5 answers matched, {cut} cut off by the output limit");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
