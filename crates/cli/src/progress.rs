@@ -26,19 +26,35 @@ impl Progress {
                 ..
             } => writeln!(err, "cox · {provider} · {model} · {cwd}")?,
             Event::AgentMessage { text } => self.pending_message = Some(text.clone()),
-            Event::ToolCall {
-                name, arguments, ..
-            } => {
+            Event::ToolCall { name, actions, .. } => {
                 if let Some(text) = self.pending_message.take() {
                     writeln!(err, "{}", text.trim_end())?;
                 }
-                writeln!(err, "› {}", describe_call(name, arguments))?;
+                // What the tool said the call does; a call it could not describe by its name.
+                let described: Vec<String> = actions.iter().map(ToString::to_string).collect();
+                let detail = if described.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", described.join("; "))
+                };
+                writeln!(err, "› {name}{}", cut(&detail, 100))?;
             }
-            Event::ToolResult { ok, output, .. } => {
+            Event::ToolResult {
+                ok,
+                output,
+                outcome,
+                ..
+            } => {
                 let first = output.lines().next().unwrap_or_default();
-                let lines = output.lines().count();
+                let lines = outcome
+                    .printed_lines
+                    .unwrap_or_else(|| output.lines().count() as u64);
                 let mark = if *ok { "ok" } else { "failed" };
-                writeln!(err, "  {mark} · {} · {lines} lines", cut(first, 100))?;
+                let head = match outcome.exit_code {
+                    Some(code) => format!("exit code: {code}"),
+                    None => cut(first, 100),
+                };
+                writeln!(err, "  {mark} · {head} · {lines} lines")?;
             }
             Event::PlanUpdated { steps, explanation } => {
                 writeln!(err, "plan:")?;
@@ -124,26 +140,6 @@ fn usage_line(usage: &Usage) -> String {
 }
 
 /// `shell: cargo test` / `read_file: src/lib.rs` — the essentials of a call on one line.
-fn describe_call(name: &str, arguments: &str) -> String {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(arguments) else {
-        return format!("{name} {}", cut(arguments, 100));
-    };
-    let detail = match name {
-        "shell" => match &value["command"] {
-            serde_json::Value::Array(argv) => argv
-                .iter()
-                .map(|a| a.as_str().unwrap_or_default())
-                .collect::<Vec<_>>()
-                .join(" "),
-            serde_json::Value::String(line) => line.clone(),
-            _ => arguments.to_string(),
-        },
-        "read_file" => value["path"].as_str().unwrap_or_default().to_string(),
-        _ => arguments.to_string(),
-    };
-    format!("{name}: {}", cut(&detail, 100))
-}
-
 fn cut(text: &str, limit: usize) -> String {
     if text.chars().count() <= limit {
         text.to_string()

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CallId, PlanStep, SessionId};
+use crate::{Action, CallId, PlanStep, SessionId, ToolKind, ToolOutcome};
 
 /// An event with its sequence number and wall-clock time, as printed by `--json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,14 +88,24 @@ pub enum Event {
         call_id: CallId,
         name: String,
         arguments: String,
-        /// For calls that edit files: what they will change, e.g. `Modify src/db.js lines 45-89`.
+        /// For calls that edit files: what they will change, e.g. `Modify src/db.js lines 45-89`
+        /// (the edit actions, as text).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         preview: Vec<String>,
+        /// What the tool does (read, write, execute, interact); absent for an unknown tool.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<ToolKind>,
+        /// What the call will do, as typed values a front end renders.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        actions: Vec<Action>,
     },
     ToolResult {
         call_id: CallId,
         ok: bool,
         output: String,
+        /// What the call did, in fields: exit code, duration, changed files, truncation.
+        #[serde(default, skip_serializing_if = "ToolOutcome::is_empty")]
+        outcome: ToolOutcome,
     },
     /// A tool call changed files; `diff` is their unified diff (for display; the model sees the
     /// tool result only).

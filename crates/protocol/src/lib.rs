@@ -7,10 +7,12 @@
 mod event;
 mod item;
 mod plan;
+mod tool;
 
 pub use event::{CompactReason, ErrorKind, Event, EventEnvelope, SessionStatus, Usage};
 pub use item::{CallId, Item, PlanStep, SessionId, StepStatus, ToolCall, ToolSpec};
 pub use plan::{Plan, PlanStepDoc, StepState};
+pub use tool::{Action, FileChange, LineRange, ToolKind, ToolOutcome};
 
 /// An operation sent into a running session by a front end.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -9,6 +9,7 @@
 //! Compound commands are split first (see [`crate::command`]): every simple command must be
 //! allowed on its own, so a grant for `git status` never covers `git status && rm -rf ~`.
 
+use crate::classify::reads_only;
 use crate::command::SimpleCommand;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,20 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// The grant a "yes for this command" gives: the program and, when it has one, its
+    /// subcommand (`git push`, `cargo test`, `npm publish`).
+    pub fn for_command(command: &SimpleCommand) -> Grant {
+        let words = &command.words;
+        let mut prefix: Vec<String> = words.iter().take(1).cloned().collect();
+        if let Some(sub) = words
+            .get(1)
+            .filter(|w| !w.starts_with('-') && !w.contains('/') && !w.contains('.'))
+        {
+            prefix.push(sub.clone());
+        }
+        Grant { prefix }
+    }
+
     fn covers(&self, command: &SimpleCommand) -> bool {
         !self.prefix.is_empty()
             && command.words.len() >= self.prefix.len()
@@ -49,44 +64,6 @@ pub enum Decision {
     Allow,
     Ask { reason: String },
     Deny { reason: String },
-}
-
-/// Commands that only read, whatever their arguments (with the exceptions checked below).
-const SAFE: &[&str] = &[
-    "ls", "cat", "head", "tail", "wc", "grep", "rg", "pwd", "echo", "which", "file", "stat", "du",
-    "tree", "sort", "uniq", "cut", "diff", "true", "false", "basename", "dirname", "realpath",
-    "find",
-];
-const SAFE_GIT: &[&str] = &[
-    "status",
-    "diff",
-    "log",
-    "show",
-    "ls-files",
-    "blame",
-    "grep",
-    "rev-parse",
-];
-
-fn known_safe(command: &SimpleCommand) -> bool {
-    let Some(program) = command.words.first() else {
-        return false;
-    };
-    if !command.redirects.is_empty() {
-        return false;
-    }
-    let program = program.rsplit('/').next().unwrap_or(program);
-    match program {
-        "git" => command
-            .words
-            .get(1)
-            .is_some_and(|sub| SAFE_GIT.contains(&sub.as_str())),
-        "find" => !command
-            .words
-            .iter()
-            .any(|w| ["-delete", "-exec", "-execdir", "-ok", "-fprint"].contains(&w.as_str())),
-        other => SAFE.contains(&other),
-    }
 }
 
 /// The decision for `request` under `policy`, given `grants`.
@@ -115,7 +92,7 @@ pub fn decide(request: &Request, policy: Policy, grants: &[Grant]) -> Decision {
             match policy {
                 Policy::OnRequest | Policy::Never => Decision::Allow,
                 Policy::Untrusted => {
-                    match commands.iter().find(|c| !known_safe(c) && !granted(c)) {
+                    match commands.iter().find(|c| !reads_only(c) && !granted(c)) {
                         None => Decision::Allow,
                         Some(c) => ask(format!("`{}` is not a known read-only command", c.text())),
                     }
@@ -209,6 +186,21 @@ mod tests {
                 "{request:?} under {policy:?} with {grants:?}"
             );
         }
+    }
+
+    #[test]
+    fn grants_keep_program_and_subcommand() {
+        let prefix = |line: &str| {
+            let command = SimpleCommand {
+                words: line.split_whitespace().map(str::to_string).collect(),
+                redirects: Vec::new(),
+            };
+            Grant::for_command(&command).prefix
+        };
+        assert_eq!(prefix("git push origin main"), ["git", "push"]);
+        assert_eq!(prefix("cargo test --all"), ["cargo", "test"]);
+        assert_eq!(prefix("rm -rf target"), ["rm"]);
+        assert_eq!(prefix("python3 script.py"), ["python3"]);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! caller must choose to run unsandboxed.
 
 pub mod approval;
+pub mod classify;
 pub mod command;
 
 use std::path::{Path, PathBuf};

@@ -1,8 +1,7 @@
 //! Events as lines: agent text, an action line for every tool call (read / search / list / create /
 //! modify / delete / run), folded command output, coloured diffs, plan, steering notices.
 
-use cox_protocol::{Event, SessionStatus};
-use serde_json::Value;
+use cox_protocol::{Action, Event, SessionStatus, ToolKind, ToolOutcome};
 
 use crate::{Mode, Ui};
 
@@ -54,20 +53,16 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
         Event::TurnCompleted { .. } => {}
         Event::ToolCall {
             name,
-            arguments,
-            preview,
+            kind,
+            actions,
             ..
         } => {
             screen.end_reasoning()?;
             screen.flush_partial()?;
             ui.activity = format!("RUNNING {name}");
-            // The engine's preview knows the line ranges a patch will touch; else describe the call.
-            let lines = if preview.is_empty() {
-                actions(name, arguments)
-            } else {
-                preview.iter().map(|p| format!("● {p}")).collect()
-            };
-            for line in lines {
+            // The tool described the call (with the line ranges a patch will touch); a tool that
+            // only talks (plan, question) shows itself through its own events.
+            for line in action_lines(name, *kind, actions) {
                 screen.line(&line, Tone::Action)?;
             }
         }
@@ -77,26 +72,16 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
                 Tone::Dim,
             )?;
         }
-        Event::ToolResult { ok, output, .. } => {
+        Event::ToolResult {
+            ok,
+            output,
+            outcome,
+            ..
+        } => {
             ui.activity = "THINKING".to_string();
             let tone = if *ok { Tone::Dim } else { Tone::Error };
-            // A command's result: its exit line, then the first lines of what it printed.
-            let (head, body) = match output.split_once("\noutput:\n") {
-                Some((head, body)) => (Some(head.replace('\n', " · ")), body),
-                None => (None, output.as_str()),
-            };
-            if let Some(head) = head {
-                screen.line(&format!("  │ {head}"), tone)?;
-            }
-            let lines: Vec<&str> = body.lines().collect();
-            for line in lines.iter().take(FOLD_LINES) {
-                screen.line(&format!("  │ {line}"), tone)?;
-            }
-            if lines.len() > FOLD_LINES {
-                screen.line(
-                    &format!("  │ … {} more lines", lines.len() - FOLD_LINES),
-                    Tone::Dim,
-                )?;
+            for (line, dim) in result_lines(*ok, output, outcome) {
+                screen.line(&line, if dim { Tone::Dim } else { tone })?;
             }
         }
         Event::PatchApplied { diff, .. } => {
@@ -246,78 +231,44 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
 }
 
 /// The action line(s) announcing a tool call.
-pub(crate) fn actions(name: &str, arguments: &str) -> Vec<String> {
-    let args: Value = serde_json::from_str(arguments).unwrap_or(Value::Null);
-    let text = |key: &str| args[key].as_str().unwrap_or("").to_string();
-    match name {
-        "read_file" => {
-            let range = match (args["offset"].as_u64(), args["limit"].as_u64()) {
-                (Some(from), Some(count)) => {
-                    format!(" lines {from}-{}", from + count.saturating_sub(1))
-                }
-                (Some(from), None) => format!(" from line {from}"),
-                _ => String::new(),
-            };
-            vec![format!("● Read {}{range}", text("path"))]
-        }
-        "grep" => vec![format!(
-            "● Search /{}/ in {}",
-            text("pattern"),
-            args["path"].as_str().unwrap_or(".")
-        )],
-        "list_dir" => vec![format!("● List {}", args["path"].as_str().unwrap_or("."))],
-        "apply_patch" => patch_actions(&text("input")),
-        "shell" => {
-            let command = match &args["command"] {
-                Value::Array(argv) => argv
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                Value::String(line) => line.clone(),
-                _ => arguments.to_string(),
-            };
-            if command.contains("*** Begin Patch") {
-                patch_actions(&command)
-            } else {
-                vec![format!(
-                    "● Run {}",
-                    command.lines().next().unwrap_or_default()
-                )]
-            }
-        }
-        "update_plan" | "ask_user" => Vec::new(),
-        other => vec![format!("● {other} {arguments}")],
+fn action_lines(name: &str, kind: Option<ToolKind>, actions: &[Action]) -> Vec<String> {
+    match (actions.is_empty(), kind) {
+        (false, _) => actions.iter().map(|a| format!("● {a}")).collect(),
+        (true, Some(ToolKind::Interact)) => Vec::new(),
+        (true, _) => vec![format!("● {name}")],
     }
 }
 
-/// One line per file a patch touches: create, delete, modify (with where the hunks' first lines
-/// are, as the `@@` hints give them), move.
-fn patch_actions(patch: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for line in patch.lines() {
-        let headers = [
-            ("*** Add File: ", "● Create "),
-            ("*** Delete File: ", "● Delete "),
-            ("*** Update File: ", "● Modify "),
-        ];
-        if let Some((path, verb)) = headers
-            .iter()
-            .find_map(|(header, verb)| line.strip_prefix(header).map(|path| (path, verb)))
-        {
-            out.push(format!("{verb}{}", path.trim()));
-            continue;
+/// The lines under a finished call: a command's exit line, then the first lines of what it
+/// printed, from its outcome (`true`: shown dimmed whatever the result); another tool's result
+/// text, folded.
+fn result_lines(ok: bool, output: &str, outcome: &ToolOutcome) -> Vec<(String, bool)> {
+    let mut lines = Vec::new();
+    let (body, total) = match (&outcome.excerpt, outcome.printed_lines) {
+        (Some(excerpt), Some(total)) => {
+            let exit = match outcome.exit_code {
+                Some(code) => format!("exit code: {code}"),
+                None if ok => "done".to_string(),
+                None => "stopped (killed, timed out or interrupted)".to_string(),
+            };
+            let duration = outcome
+                .duration_ms
+                .map(|ms| format!(" · duration: {:.2} s", ms as f64 / 1000.0))
+                .unwrap_or_default();
+            lines.push((format!("  │ {exit}{duration}"), false));
+            (excerpt.as_str(), total as usize)
         }
-        let suffix = match (line.strip_prefix("*** Move to: "), line.strip_prefix("@@ ")) {
-            (Some(path), _) => format!(" → {}", path.trim()),
-            (None, Some(hint)) if !hint.trim().is_empty() => format!(" @ {}", hint.trim()),
-            _ => continue,
-        };
-        if let Some(last) = out.last_mut() {
-            last.push_str(&suffix);
-        }
+        _ => (output, output.lines().count()),
+    };
+    lines.extend(
+        body.lines()
+            .take(FOLD_LINES)
+            .map(|line| (format!("  │ {line}"), false)),
+    );
+    if total > FOLD_LINES {
+        lines.push((format!("  │ … {} more lines", total - FOLD_LINES), true));
     }
-    out
+    lines
 }
 
 #[cfg(test)]
@@ -325,19 +276,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn action_lines() {
+    fn action_lines_come_from_the_typed_actions() {
+        let read = Action::Read {
+            path: "src/a.rs".into(),
+            lines: Some(cox_protocol::LineRange {
+                start: 45,
+                end: Some(89),
+            }),
+        };
         assert_eq!(
-            actions("read_file", r#"{"path":"src/a.rs","offset":45,"limit":45}"#),
+            action_lines("read_file", Some(ToolKind::Read), &[read]),
             ["● Read src/a.rs lines 45-89"]
         );
+        assert!(action_lines("update_plan", Some(ToolKind::Interact), &[]).is_empty());
+        assert_eq!(action_lines("mystery", None, &[]), ["● mystery"]);
+    }
+
+    #[test]
+    fn command_results_fold_from_the_outcome() {
+        let outcome = ToolOutcome {
+            exit_code: Some(1),
+            duration_ms: Some(1250),
+            excerpt: Some("a\nb\nc\nd\ne".into()),
+            printed_lines: Some(40),
+            ..ToolOutcome::default()
+        };
+        let lines: Vec<String> = result_lines(false, "whatever the model saw", &outcome)
+            .into_iter()
+            .map(|(line, _)| line)
+            .collect();
         assert_eq!(
-            actions("shell", r#"{"command":["cargo","test"]}"#),
-            ["● Run cargo test"]
+            lines,
+            [
+                "  │ exit code: 1 · duration: 1.25 s",
+                "  │ a",
+                "  │ b",
+                "  │ c",
+                "  │ d",
+                "  │ … 36 more lines"
+            ]
         );
-        let patch = serde_json::json!({"input": "*** Begin Patch\n*** Update File: src/db.js\n@@ function connect() {\n-a\n+b\n*** Add File: t.js\n+x\n*** End Patch"});
-        assert_eq!(
-            actions("apply_patch", &patch.to_string()),
-            ["● Modify src/db.js @ function connect() {", "● Create t.js"]
-        );
+        let plain = result_lines(true, "Plan updated.", &ToolOutcome::default());
+        assert_eq!(plain, [("  │ Plan updated.".to_string(), false)]);
     }
 }

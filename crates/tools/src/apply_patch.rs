@@ -6,12 +6,12 @@
 //! `R`enamed with its added and removed line counts; the unified diff travels beside the result
 //! ([`crate::ToolOutput::diff`]) for front ends, and is not sent to the model.
 
-use cox_protocol::ToolSpec;
+use cox_protocol::{Action, FileChange, ToolKind, ToolOutcome, ToolSpec};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::patch::{self, ChangeKind};
-use crate::{BoxFuture, Tool, ToolContext, ToolOutput, description, parse_args};
+use crate::{BoxFuture, Tool, ToolContext, ToolOutput, Touches, description, parse_args};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +35,17 @@ impl Tool for ApplyPatch {
         }
     }
 
+    fn kind(&self) -> ToolKind {
+        ToolKind::Write
+    }
+
+    fn describe(&self, arguments: &serde_json::Value, ctx: &ToolContext) -> (Vec<Action>, Touches) {
+        match arguments["input"].as_str() {
+            Some(text) => describe_patch(text, ctx),
+            None => (Vec::new(), Touches::default()),
+        }
+    }
+
     fn call<'a>(
         &'a self,
         arguments: serde_json::Value,
@@ -47,6 +58,15 @@ impl Tool for ApplyPatch {
             }
         })
     }
+}
+
+/// The actions and edits of a patch; shared with `shell`'s heredoc route.
+pub(crate) fn describe_patch(text: &str, ctx: &ToolContext) -> (Vec<Action>, Touches) {
+    let touches = Touches {
+        edits: patch::edits(text).unwrap_or_default(),
+        ..Touches::default()
+    };
+    (patch::preview(text, ctx).unwrap_or_default(), touches)
 }
 
 /// Applies `patch` and renders the result; shared with `shell`'s heredoc route.
@@ -82,10 +102,26 @@ pub fn run(patch: &str, ctx: &ToolContext) -> ToolOutput {
         text.push_str(note);
         text.push('\n');
     }
+    let changed_files = applied
+        .changes
+        .iter()
+        .map(|change| FileChange {
+            path: change
+                .moved_to
+                .clone()
+                .unwrap_or_else(|| change.path.clone()),
+            added: change.added as u64,
+            removed: change.removed as u64,
+        })
+        .collect();
     ToolOutput {
         ok: true,
         output: text,
         effect: Some(crate::Effect::Diff(diff)),
         full: None,
+        outcome: ToolOutcome {
+            changed_files,
+            ..ToolOutcome::default()
+        },
     }
 }

@@ -6,12 +6,12 @@
 //! engine emits `question_asked` and waits for `Op::Answer`. Headless (`asker` is `None`), the tool
 //! answers at once with [`HEADLESS_ANSWER`].
 
-use cox_protocol::ToolSpec;
+use cox_protocol::{Action, ToolKind, ToolSpec};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use crate::{BoxFuture, Question, Tool, ToolContext, ToolOutput, description, parse_args};
+use crate::{BoxFuture, Question, Tool, ToolContext, ToolOutput, Touches, description, parse_args};
 
 pub const HEADLESS_ANSWER: &str = "No one is available to answer: this is a headless run. Proceed on \
 reasonable assumptions, and state each assumption in your final answer.";
@@ -36,6 +36,19 @@ impl Tool for AskUser {
                 "additionalProperties": false
             }),
         }
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Interact
+    }
+
+    fn describe(
+        &self,
+        _arguments: &serde_json::Value,
+        _ctx: &ToolContext,
+    ) -> (Vec<Action>, Touches) {
+        // The question shows itself (`question_asked`).
+        (Vec::new(), Touches::default())
     }
 
     fn call<'a>(

@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cox_protocol::ToolSpec;
+use cox_protocol::{Action, ToolKind, ToolSpec};
 use grep_regex::RegexMatcherBuilder;
 use grep_searcher::{BinaryDetection, SearcherBuilder, sinks::Lossy};
 use ignore::WalkState;
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::paths::Access;
-use crate::{BoxFuture, Tool, ToolContext, ToolOutput, description, parse_args};
+use crate::{BoxFuture, Tool, ToolContext, ToolOutput, Touches, description, parse_args};
 
 pub const DEFAULT_MAX_RESULTS: usize = 100;
 /// A matched line longer than this is cut.
@@ -58,6 +58,25 @@ impl Tool for Grep {
                 "additionalProperties": false
             }),
         }
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Read
+    }
+
+    fn describe(
+        &self,
+        arguments: &serde_json::Value,
+        _ctx: &ToolContext,
+    ) -> (Vec<Action>, Touches) {
+        let Some(pattern) = arguments["pattern"].as_str() else {
+            return (Vec::new(), Touches::default());
+        };
+        let action = Action::Search {
+            pattern: pattern.to_string(),
+            path: arguments["path"].as_str().unwrap_or(".").to_string(),
+        };
+        (vec![action], Touches::default())
     }
 
     fn call<'a>(

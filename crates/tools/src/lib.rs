@@ -2,7 +2,11 @@
 //!
 //! Each tool is a module whose `//!` documentation is also the description sent to the model (one
 //! markdown file serves both), so what the model is told and what a reader sees cannot drift apart.
-//! Adding a tool is local: write the module, add it to [`ToolRegistry::standard`].
+//! A tool describes itself ([`Tool`]): its [`ToolKind`], what a call will do ([`Described`]: the
+//! actions a front end shows, and what it touches for rules, approvals and the grace window), and
+//! what a call did ([`ToolOutput::outcome`]). The engine and the front ends learn about tools only
+//! from these, never from a tool's name, so adding a tool is local: write the module, add it to
+//! [`ToolRegistry::standard`].
 //!
 //! A tool never fails the session: bad arguments, a missing file or a failed command come back as a
 //! [`ToolOutput`] with `ok: false` and a message that tells the model exactly what was wrong.
@@ -22,7 +26,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
-use cox_protocol::ToolSpec;
+use cox_protocol::{Action, ToolKind, ToolOutcome, ToolSpec};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
@@ -41,6 +45,8 @@ pub struct ToolOutput {
     pub effect: Option<Effect>,
     /// The longer output kept for the journal when `output` was shortened for the model.
     pub full: Option<String>,
+    /// What the call did, in fields (exit code, duration, changed files, truncation).
+    pub outcome: ToolOutcome,
 }
 
 /// A tool call's consequence that front ends hear about as an event (not sent to the model).
@@ -69,6 +75,7 @@ impl ToolOutput {
             output: output.into(),
             effect: None,
             full: None,
+            outcome: ToolOutcome::default(),
         }
     }
 
@@ -78,6 +85,7 @@ impl ToolOutput {
             output: output.into(),
             effect: None,
             full: None,
+            outcome: ToolOutcome::default(),
         }
     }
 }
@@ -117,17 +125,50 @@ impl ToolContext {
     }
 }
 
-/// What a tool call would do (see [`ToolRegistry::intent`]).
+/// What a call touches, for rule checks and approvals.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Intent {
+pub struct Touches {
+    /// The shell line a command runs.
     pub command: Option<String>,
-    /// (path as given, lines added)
+    /// (path as given, lines added) of each file an edit changes.
     pub edits: Vec<(String, String)>,
+    /// The call asks to run outside the sandbox (`with_escalated_permissions`).
+    pub escalate: bool,
+}
+
+/// What a call will do, before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    /// `None` for a tool the registry does not have.
+    pub kind: Option<ToolKind>,
+    /// What a front end shows (e.g. "Modify src/db.js lines 45-89").
+    pub actions: Vec<Action>,
+    pub touches: Touches,
+}
+
+impl Described {
+    /// Writes and commands (unknown tools do nothing, so they do not act).
+    pub fn acts(&self) -> bool {
+        self.kind.is_some_and(ToolKind::acts)
+    }
+
+    /// The edit actions as text: the `preview` of a `tool_call` event.
+    pub fn preview(&self) -> Vec<String> {
+        self.actions
+            .iter()
+            .filter(|a| a.edits())
+            .map(ToString::to_string)
+            .collect()
+    }
 }
 
 /// One tool.
 pub trait Tool: Send + Sync {
     fn spec(&self) -> ToolSpec;
+    fn kind(&self) -> ToolKind;
+    /// What a call with these arguments will do: the actions to show and what it touches.
+    /// Arguments that do not parse describe nothing (the call itself then says what is wrong).
+    fn describe(&self, arguments: &serde_json::Value, ctx: &ToolContext) -> (Vec<Action>, Touches);
     fn call<'a>(
         &'a self,
         arguments: serde_json::Value,
@@ -136,6 +177,8 @@ pub trait Tool: Send + Sync {
 }
 
 /// Parses a tool's arguments, or says which argument is wrong in terms the model can act on.
+// The error is the call's whole result, made once per bad call: its size costs nothing.
+#[allow(clippy::result_large_err)]
 pub fn parse_args<T: DeserializeOwned>(
     tool: &str,
     arguments: serde_json::Value,
@@ -189,49 +232,37 @@ impl ToolRegistry {
         self.tools.iter().map(|tool| tool.spec().name).collect()
     }
 
-    /// What a call will change, for the action line shown before it runs: only calls that edit
-    /// files (`apply_patch`, or a patch sent through `shell`) have one.
-    pub fn preview(&self, name: &str, arguments: &str, ctx: &ToolContext) -> Vec<String> {
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(arguments) else {
-            return Vec::new();
-        };
-        let patch = match name {
-            "apply_patch" => value["input"].as_str().map(str::to_string),
-            "shell" => shell::patch_text(&value),
-            _ => None,
-        };
-        patch
-            .and_then(|text| patch::preview(&text, ctx))
-            .unwrap_or_default()
+    fn find(&self, name: &str) -> Option<&dyn Tool> {
+        self.tools
+            .iter()
+            .find(|tool| tool.spec().name == name)
+            .map(|tool| tool.as_ref())
     }
 
-    /// What a call would do, for rule checks: the shell line it runs, and the files it edits with
-    /// the lines it adds.
-    pub fn intent(&self, name: &str, arguments: &str) -> Intent {
-        let mut intent = Intent::default();
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(arguments) else {
-            return intent;
+    /// What a call will do, from the tool itself: its kind, the actions to show, and what it
+    /// touches (for rules, approvals and the grace window).
+    pub fn describe(&self, name: &str, arguments: &str, ctx: &ToolContext) -> Described {
+        let Some(tool) = self.find(name) else {
+            return Described {
+                kind: None,
+                actions: Vec::new(),
+                touches: Touches::default(),
+            };
         };
-        match name {
-            "shell" => {
-                intent.command = shell::command_line(&value);
-                if let Some(text) = shell::patch_text(&value) {
-                    intent.edits = patch::edits(&text).unwrap_or_default();
-                }
-            }
-            "apply_patch" => {
-                if let Some(text) = value["input"].as_str() {
-                    intent.edits = patch::edits(text).unwrap_or_default();
-                }
-            }
-            _ => {}
+        let (actions, touches) = match serde_json::from_str::<serde_json::Value>(arguments) {
+            Ok(value) => tool.describe(&value, ctx),
+            Err(_) => (Vec::new(), Touches::default()),
+        };
+        Described {
+            kind: Some(tool.kind()),
+            actions,
+            touches,
         }
-        intent
     }
 
     /// Runs the named tool with the model's raw arguments text.
     pub async fn call(&self, name: &str, arguments: &str, ctx: &ToolContext) -> ToolOutput {
-        let Some(tool) = self.tools.iter().find(|tool| tool.spec().name == name) else {
+        let Some(tool) = self.find(name) else {
             return ToolOutput::error(format!(
                 "unknown tool `{name}`. The available tools are: {}.",
                 self.names().join(", ")

@@ -6,12 +6,12 @@
 //! outside a git repository, `.ignore`, global excludes, hidden files). Entries are sorted by name;
 //! at most [`MAX_ENTRIES`] are shown and the rest are counted.
 
-use cox_protocol::ToolSpec;
+use cox_protocol::{Action, ToolKind, ToolSpec};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::paths::Access;
-use crate::{BoxFuture, Tool, ToolContext, ToolOutput, description, parse_args};
+use crate::{BoxFuture, Tool, ToolContext, ToolOutput, Touches, description, parse_args};
 
 pub const DEFAULT_DEPTH: usize = 2;
 pub const MAX_DEPTH: usize = 8;
@@ -42,6 +42,19 @@ impl Tool for ListDir {
                 "additionalProperties": false
             }),
         }
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Read
+    }
+
+    fn describe(
+        &self,
+        arguments: &serde_json::Value,
+        _ctx: &ToolContext,
+    ) -> (Vec<Action>, Touches) {
+        let path = arguments["path"].as_str().unwrap_or(".").to_string();
+        (vec![Action::List { path }], Touches::default())
     }
 
     fn call<'a>(

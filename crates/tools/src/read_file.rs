@@ -7,12 +7,12 @@
 
 use std::io::{BufRead, Read};
 
-use cox_protocol::ToolSpec;
+use cox_protocol::{Action, ToolKind, ToolSpec};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::paths::Access;
-use crate::{BoxFuture, Tool, ToolContext, ToolOutput, description, parse_args};
+use crate::{BoxFuture, Tool, ToolContext, ToolOutput, Touches, description, parse_args};
 
 pub const DEFAULT_LIMIT: usize = 2000;
 pub const MAX_LINE_CHARS: usize = 2000;
@@ -47,6 +47,33 @@ impl Tool for ReadFile {
                 "additionalProperties": false
             }),
         }
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Read
+    }
+
+    fn describe(
+        &self,
+        arguments: &serde_json::Value,
+        _ctx: &ToolContext,
+    ) -> (Vec<Action>, Touches) {
+        let Some(path) = arguments["path"].as_str() else {
+            return (Vec::new(), Touches::default());
+        };
+        let lines = arguments["offset"]
+            .as_u64()
+            .map(|start| cox_protocol::LineRange {
+                start,
+                end: arguments["limit"]
+                    .as_u64()
+                    .map(|count| start + count.saturating_sub(1)),
+            });
+        let action = Action::Read {
+            path: path.to_string(),
+            lines,
+        };
+        (vec![action], Touches::default())
     }
 
     fn call<'a>(

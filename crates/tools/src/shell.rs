@@ -13,14 +13,19 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cox_protocol::ToolSpec;
+use cox_protocol::{Action, ToolKind, ToolOutcome, ToolSpec};
+use cox_sandbox::classify::{NotReadOnly, line_reads_only, why_not_read_only};
+use cox_sandbox::command::SimpleCommand;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
 
-use crate::{BoxFuture, HeadTail, Tool, ToolContext, ToolOutput, description, parse_args};
+use crate::{BoxFuture, HeadTail, Tool, ToolContext, ToolOutput, Touches, description, parse_args};
+
+/// Lines of a command's output in its outcome's excerpt, for people (the model gets it all).
+pub const EXCERPT_LINES: usize = 8;
 
 /// Default time a command may run.
 pub const DEFAULT_TIMEOUT_MS: u64 = 600_000;
@@ -81,6 +86,39 @@ impl Tool for Shell {
         }
     }
 
+    fn kind(&self) -> ToolKind {
+        ToolKind::Execute
+    }
+
+    /// A patch sent through the shell is described as the patch; any other command as the line
+    /// it runs.
+    fn describe(&self, arguments: &serde_json::Value, ctx: &ToolContext) -> (Vec<Action>, Touches) {
+        let Some(command) = command_line(arguments) else {
+            return (Vec::new(), Touches::default());
+        };
+        let escalate = arguments["with_escalated_permissions"]
+            .as_bool()
+            .unwrap_or(false);
+        let (actions, edits) = match patch_text(arguments) {
+            Some(text) => {
+                let (actions, touches) = crate::apply_patch::describe_patch(&text, ctx);
+                (actions, touches.edits)
+            }
+            None => (
+                vec![Action::Run {
+                    command: command.clone(),
+                }],
+                Vec::new(),
+            ),
+        };
+        let touches = Touches {
+            command: Some(command),
+            edits,
+            escalate,
+        };
+        (actions, touches)
+    }
+
     fn call<'a>(
         &'a self,
         arguments: serde_json::Value,
@@ -126,89 +164,60 @@ pub fn looks_secret(name: &str) -> bool {
 }
 
 /// The command line a `shell` call runs (argv joined by spaces), for rule checks.
-pub(crate) fn command_line(arguments: &serde_json::Value) -> Option<String> {
+fn command_line(arguments: &serde_json::Value) -> Option<String> {
     let command: Command = serde_json::from_value(arguments.get("command")?.clone()).ok()?;
     Some(match command {
-        Command::Argv(argv) => match argv.as_slice() {
-            // `bash -lc SCRIPT`: the script is the command line.
-            [shell, flag, script]
-                if matches!(flag.as_str(), "-c" | "-lc") && shell.ends_with("sh") =>
-            {
-                script.clone()
-            }
-            _ => argv.join(" "),
-        },
+        // `bash -lc SCRIPT`: the script is the command line.
+        Command::Argv(argv) => unwrap_shell(&argv).map_or_else(|| argv.join(" "), str::to_string),
         Command::Line(line) => line,
     })
 }
 
 /// The patch in a `shell` call's arguments, when the command is `apply_patch` (for previews; the
 /// directory from `cd DIR &&` is not applied here).
-pub(crate) fn patch_text(arguments: &serde_json::Value) -> Option<String> {
+fn patch_text(arguments: &serde_json::Value) -> Option<String> {
     let command: Command = serde_json::from_value(arguments.get("command")?.clone()).ok()?;
     shell_patch(&command)
         .filter(|found| found.cd.is_none())
         .map(|found| found.patch)
 }
 
-/// Programs that only read (with the arguments checked below where they could write).
-const READERS: &[&str] = &[
-    "ls", "cat", "head", "tail", "wc", "grep", "rg", "find", "pwd", "tree", "file", "stat", "du",
-    "sort", "uniq", "cut", "tr", "diff", "echo", "which", "basename", "dirname", "realpath", "git",
-];
-/// git subcommands that only read.
-const GIT_READERS: &[&str] = &[
-    "status",
-    "log",
-    "diff",
-    "show",
-    "ls-files",
-    "grep",
-    "blame",
-    "rev-parse",
-    "branch",
-    "describe",
-];
-
-/// Admits a command in planning mode: every segment of a pipeline must start with a reading
-/// program; redirections, command lists, substitutions and background jobs are refused.
+/// Admits a command in planning mode: every simple command it runs must only read, as
+/// `cox_sandbox::classify` decides (the same answer the approval policy gets).
 fn read_only(command: &Command) -> Result<(), String> {
-    let line = match command {
-        Command::Argv(argv) => argv.join(" "),
-        Command::Line(line) => line.clone(),
+    let (line, verdict) = match command {
+        Command::Argv(argv) => match unwrap_shell(argv) {
+            Some(script) => (script.to_string(), line_reads_only(script)),
+            None => {
+                let simple = SimpleCommand {
+                    words: argv.clone(),
+                    redirects: Vec::new(),
+                };
+                let verdict = match why_not_read_only(&simple) {
+                    None => Ok(()),
+                    Some(reason) => Err(NotReadOnly { reason }),
+                };
+                (argv.join(" "), verdict)
+            }
+        },
+        Command::Line(line) => (line.clone(), line_reads_only(line)),
     };
-    let refuse = |why: &str| {
-        Err(format!(
+    verdict.map_err(|why| {
+        format!(
             "planning mode is read-only: `{line}` was not run ({why}). Use commands that only read \
              (ls, cat, grep, rg, find, git log/diff/show, …) or the read_file, list_dir and grep tools."
-        ))
-    };
-    for forbidden in [">", ";", "&&", "||", "`", "$(", "&", "\n"] {
-        if line.contains(forbidden) {
-            return refuse(&format!("it contains `{}`", forbidden.escape_default()));
+        )
+    })
+}
+
+/// The script of `bash -lc SCRIPT` (or `sh -c`), whose commands are the ones that run.
+fn unwrap_shell(argv: &[String]) -> Option<&str> {
+    match argv {
+        [shell, flag, script] if matches!(flag.as_str(), "-c" | "-lc") && shell.ends_with("sh") => {
+            Some(script)
         }
+        _ => None,
     }
-    for segment in line.split('|') {
-        let words: Vec<&str> = segment.split_whitespace().collect();
-        let Some(program) = words.first() else {
-            return refuse("an empty pipeline segment");
-        };
-        let program = program.rsplit('/').next().unwrap_or(program);
-        if !READERS.contains(&program) {
-            return refuse(&format!("`{program}` is not a read-only command"));
-        }
-        if program == "git" && !words.get(1).is_some_and(|sub| GIT_READERS.contains(sub)) {
-            return refuse("that git subcommand may write");
-        }
-        if program == "find"
-            && words
-                .iter()
-                .any(|w| ["-delete", "-exec", "-execdir", "-fprint", "-ok"].contains(w))
-        {
-            return refuse("find may only search");
-        }
-    }
-    Ok(())
 }
 
 /// A patch sent through the shell (`apply_patch <<'EOF' … EOF`) goes to the patch engine.
@@ -317,14 +326,16 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
     }
     // Every writer in the group is dead; one that escaped it (setsid) cannot hold us for long.
     let _ = tokio::time::timeout(Duration::from_millis(500), reading).await;
-    let duration = format!("duration: {:.2} s", started.elapsed().as_secs_f64());
-    let (output, full) = {
+    let elapsed = started.elapsed();
+    let duration = format!("duration: {:.2} s", elapsed.as_secs_f64());
+    let (output, full, truncated) = {
         let capture = capture
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         (
             capture.render_within(ctx.max_output_bytes),
             capture.render(),
+            capture.total() > ctx.max_output_bytes as u64,
         )
     };
     let nonempty = |text: String| {
@@ -352,12 +363,31 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
             "interrupted by the user; the command and its child processes were killed".to_string(),
         ),
     };
+    let exit_code = match end {
+        End::Exited(status) => status.code(),
+        End::TimedOut(_) | End::Interrupted => None,
+    };
+    let outcome = ToolOutcome {
+        exit_code,
+        duration_ms: Some(elapsed.as_millis() as u64),
+        truncated,
+        excerpt: Some(
+            output
+                .lines()
+                .take(EXCERPT_LINES)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        printed_lines: Some(output.lines().count() as u64),
+        ..ToolOutcome::default()
+    };
     let full = (full != output).then(|| format!("{headline}\n{duration}\noutput:\n{full}"));
     ToolOutput {
         ok,
         output: format!("{headline}\n{duration}\noutput:\n{output}"),
         effect: None,
         full,
+        outcome,
     }
 }
 

@@ -5,11 +5,11 @@
 //! The tool validates and hands the plan to the engine as an [`crate::Effect::Plan`], which emits
 //! `plan_updated`; the model gets a one-line acknowledgement.
 
-use cox_protocol::{PlanStep, StepStatus, ToolSpec};
+use cox_protocol::{Action, PlanStep, StepStatus, ToolKind, ToolSpec};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{BoxFuture, Effect, Tool, ToolContext, ToolOutput, description, parse_args};
+use crate::{BoxFuture, Effect, Tool, ToolContext, ToolOutput, Touches, description, parse_args};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +47,19 @@ impl Tool for UpdatePlan {
                 "additionalProperties": false
             }),
         }
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Interact
+    }
+
+    fn describe(
+        &self,
+        _arguments: &serde_json::Value,
+        _ctx: &ToolContext,
+    ) -> (Vec<Action>, Touches) {
+        // The plan shows itself (`plan_updated`).
+        (Vec::new(), Touches::default())
     }
 
     fn call<'a>(
@@ -91,6 +104,7 @@ impl Tool for UpdatePlan {
                     explanation: args.explanation,
                 }),
                 full: None,
+                outcome: Default::default(),
             }
         })
     }

@@ -22,8 +22,14 @@ fn three_turn_task_prints_only_the_answer() {
         "README.md has 2 lines: a title and one sentence.\n"
     );
     let progress = stderr(&output);
-    assert!(progress.contains("› read_file: README.md"), "{progress}");
-    assert!(progress.contains("› shell: wc -l README.md"), "{progress}");
+    assert!(
+        progress.contains("› read_file: Read README.md"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains("› shell: Run wc -l README.md"),
+        "{progress}"
+    );
 
     let requests = server.requests();
     assert_eq!(requests.len(), 3);
@@ -72,6 +78,11 @@ fn redact(event: &mut Value) {
             "session_id" => *value = Value::String("[session-id]".into()),
             "cwd" => *value = Value::String("[cwd]".into()),
             "output" => *value = Value::String(timeless(value.as_str().unwrap_or_default())),
+            "outcome" => {
+                if let Some(ms) = value.get_mut("duration_ms") {
+                    *ms = Value::String("[ms]".into());
+                }
+            }
             _ => {}
         }
     }

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use cox_protocol::{ApprovalDecision, CallId, Event, ToolCall};
 use cox_sandbox::approval::{Decision, Grant, Request, decide};
+use cox_tools::Touches;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -46,34 +47,18 @@ fn save(path: &Path, grants: &[Grant]) -> std::io::Result<()> {
     std::fs::rename(&temp, path)
 }
 
-/// The prefix a "yes for this command" covers: the program and, when it has one, its subcommand
-/// (`git push`, `cargo test`, `npm publish`).
-fn prefix(words: &[String]) -> Vec<String> {
-    let mut prefix: Vec<String> = words.iter().take(1).cloned().collect();
-    if let Some(sub) = words
-        .get(1)
-        .filter(|w| !w.starts_with('-') && !w.contains('/') && !w.contains('.'))
-    {
-        prefix.push(sub.clone());
-    }
-    prefix
-}
-
 impl Session {
     /// Whether `call` may run: `Ok(escalated)` (escalated: outside the sandbox), or the refusal
     /// the model gets as the result.
     pub(super) async fn approve(
         &mut self,
         call: &ToolCall,
+        touches: &Touches,
         cancel: &CancellationToken,
         answers: &mut mpsc::Receiver<(CallId, Reply)>,
     ) -> Result<bool, String> {
-        let intent = self.tools.intent(&call.name, &call.arguments);
-        let escalate = serde_json::from_str::<serde_json::Value>(&call.arguments)
-            .ok()
-            .and_then(|v| v["with_escalated_permissions"].as_bool())
-            .unwrap_or(false);
-        let (request, action) = match (&intent.command, intent.edits.is_empty()) {
+        let escalate = touches.escalate;
+        let (request, action) = match (&touches.command, touches.edits.is_empty()) {
             (Some(line), true) => match cox_sandbox::command::split(line) {
                 Ok(commands) => (Request::Command { commands, escalate }, line.clone()),
                 Err(e) => return Err(format!("not run: {e}")),
@@ -82,7 +67,7 @@ impl Session {
                 if self.edits_granted {
                     return Ok(false);
                 }
-                let files: Vec<&str> = intent.edits.iter().map(|(p, _)| p.as_str()).collect();
+                let files: Vec<&str> = touches.edits.iter().map(|(p, _)| p.as_str()).collect();
                 (Request::Edit, format!("edit {}", files.join(", ")))
             }
             (None, true) => return Ok(false),
@@ -115,10 +100,8 @@ impl Session {
                 _ = cancel.cancelled() => return Err("not run: interrupted while waiting for approval".into()),
             }
         };
-        let prefixes: Vec<Vec<String>> = match &request {
-            Request::Command { commands, .. } => {
-                commands.iter().map(|c| prefix(&c.words)).collect()
-            }
+        let new_grants: Vec<Grant> = match &request {
+            Request::Command { commands, .. } => commands.iter().map(Grant::for_command).collect(),
             Request::Edit => Vec::new(),
         };
         match decision {
@@ -127,8 +110,7 @@ impl Session {
                 if matches!(request, Request::Edit) {
                     self.edits_granted = true;
                 }
-                self.grants
-                    .extend(prefixes.into_iter().map(|prefix| Grant { prefix }));
+                self.grants.extend(new_grants);
                 if decision == ApprovalDecision::Project
                     && let Some(path) = &self.config.approvals_file
                     && let Err(e) = save(path, &self.grants)
@@ -148,22 +130,5 @@ impl Session {
             }
         }
         Ok(escalate)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::prefix;
-
-    fn words(line: &str) -> Vec<String> {
-        line.split_whitespace().map(str::to_string).collect()
-    }
-
-    #[test]
-    fn prefixes_keep_program_and_subcommand() {
-        assert_eq!(prefix(&words("git push origin main")), ["git", "push"]);
-        assert_eq!(prefix(&words("cargo test --all")), ["cargo", "test"]);
-        assert_eq!(prefix(&words("rm -rf target")), ["rm"]);
-        assert_eq!(prefix(&words("python3 script.py")), ["python3"]);
     }
 }

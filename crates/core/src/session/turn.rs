@@ -5,7 +5,7 @@
 
 use cox_model::{ModelError, ModelRequest, ModelResponse, StreamEvent};
 use cox_protocol::{CallId, CompactReason, ErrorKind, Event, Item, SessionStatus, ToolCall, Usage};
-use cox_tools::{Effect, Question, ToolContext, ToolOutput};
+use cox_tools::{Effect, Question, ToolContext, ToolOutput, Touches};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -215,7 +215,8 @@ impl Session {
         answers: &mut mpsc::Receiver<(CallId, Reply)>,
     ) -> Result<(), JournalFailed> {
         for call in calls {
-            let preview = self.tools.preview(
+            // The tool says what the call will do; rules, approvals and the grace window read that.
+            let described = self.tools.describe(
                 &call.name,
                 &call.arguments,
                 &self.tool_context(cancel, None),
@@ -225,10 +226,12 @@ impl Session {
                     call_id: call.call_id.clone(),
                     name: call.name.clone(),
                     arguments: call.arguments.clone(),
-                    preview,
+                    preview: described.preview(),
+                    kind: described.kind,
+                    actions: described.actions.clone(),
                 })
                 .await;
-            if let Some(violation) = self.violation(&call) {
+            if let Some(violation) = self.violation(&described.touches) {
                 self.emitter
                     .emit(Event::RuleBlocked {
                         call_id: call.call_id.clone(),
@@ -243,14 +246,17 @@ impl Session {
                 self.finish_call(&call, output).await?;
                 continue;
             }
-            let escalated = match self.approve(&call, cancel, answers).await {
+            let escalated = match self
+                .approve(&call, &described.touches, cancel, answers)
+                .await
+            {
                 Ok(escalated) => escalated,
                 Err(refusal) => {
                     self.finish_call(&call, ToolOutput::error(refusal)).await?;
                     continue;
                 }
             };
-            let steered = self.hold(&call, cancel).await?;
+            let steered = self.hold(&call, described.acts(), cancel).await?;
             let output = if cancel.is_cancelled() {
                 ToolOutput::error("not run: the user interrupted before this call started")
             } else if let Some(directive) = steered {
@@ -270,22 +276,21 @@ impl Session {
     }
 
     /// The project rule a call would break, checked before it runs.
-    fn violation(&self, call: &ToolCall) -> Option<crate::rules::Violation> {
+    fn violation(&self, touches: &Touches) -> Option<crate::rules::Violation> {
         if self.config.rules.is_empty() {
             return None;
         }
-        let intent = self.tools.intent(&call.name, &call.arguments);
-        if let Some(line) = &intent.command
+        if let Some(line) = &touches.command
             && let Some(violation) = self.config.rules.check_command(line)
         {
             return Some(violation);
         }
-        let edits: Vec<crate::rules::FileEdit> = intent
+        let edits: Vec<crate::rules::FileEdit> = touches
             .edits
-            .into_iter()
+            .iter()
             .map(|(path, added)| crate::rules::FileEdit {
                 path: path.trim_start_matches("./").to_string(),
-                added,
+                added: added.clone(),
             })
             .collect();
         self.config.rules.check_edits(&edits)
@@ -331,9 +336,9 @@ impl Session {
     async fn hold(
         &mut self,
         call: &ToolCall,
+        acts: bool,
         cancel: &CancellationToken,
     ) -> Result<Option<String>, JournalFailed> {
-        let acts = matches!(call.name.as_str(), "shell" | "apply_patch");
         if self.config.steerable && acts && self.config.steer_grace_ms > 0 {
             // Read before the announcement, so a pause that answers it is never missed.
             let epoch = self.gate.epoch();
@@ -394,6 +399,7 @@ impl Session {
                 call_id: call.call_id.clone(),
                 ok: output.ok,
                 output: output.output.clone(),
+                outcome: output.outcome,
             })
             .await;
         self.history.push(Item::ToolResult {

@@ -13,6 +13,8 @@ use super::commit::{Planned, commit};
 use super::diff::{Edit, change, whole};
 use super::parse::{Chunk, FileOp, LineKind, parse};
 use super::seek::{Level, closest, seek, seek_hint};
+use cox_protocol::{Action, LineRange};
+
 use crate::ToolContext;
 use crate::paths::Access;
 
@@ -77,50 +79,90 @@ pub fn edits(text: &str) -> Option<Vec<(String, String)>> {
 
 /// What a patch will do, file by file, without doing it: `Create src/a.rs (12 lines)`,
 /// `Modify src/db.js lines 45-89`, `Delete old.rs`, `Move a.rs → b.rs lines 3-4`. For the action
-/// line a front end shows before the call runs. `None` when the patch would not apply (the call
-/// itself then reports why).
-pub fn preview(text: &str, ctx: &ToolContext) -> Option<Vec<String>> {
+/// a front end shows before the call runs. When the patch would not apply as it stands (the call
+/// itself then reports why), the files and `@@` hints of its headers; `None` when it does not
+/// parse.
+pub fn preview(text: &str, ctx: &ToolContext) -> Option<Vec<Action>> {
     let ops = parse(text).ok()?;
-    let mut lines = Vec::new();
-    for op in &ops {
+    Some(located(&ops, ctx).unwrap_or_else(|| outline(&ops)))
+}
+
+/// The actions with the line ranges the patch's hunks were matched at.
+fn located(ops: &[FileOp], ctx: &ToolContext) -> Option<Vec<Action>> {
+    let mut actions = Vec::new();
+    for op in ops {
         let real = ctx.check_path(op.path(), Access::Write).ok()?;
         let shown = ctx.display_path(&real);
         match op {
-            FileOp::Add { contents, .. } => {
-                lines.push(format!(
-                    "Create {shown} ({} lines)",
-                    split_lines(contents).len()
-                ));
-            }
-            FileOp::Delete { .. } => lines.push(format!("Delete {shown}")),
+            FileOp::Add { contents, .. } => actions.push(Action::Create {
+                path: shown,
+                lines: Some(split_lines(contents).len() as u64),
+            }),
+            FileOp::Delete { .. } => actions.push(Action::Delete { path: shown }),
             FileOp::Update {
                 move_to, chunks, ..
             } => {
-                let old = std::fs::read_to_string(&real).ok()?;
+                let old = fs_err::read_to_string(&real).ok()?;
                 let old_lines = split_lines(&old);
                 let (_, edits) = update(&old, &old_lines, chunks, &shown, &mut Vec::new()).ok()?;
-                let range = match (edits.first(), edits.last()) {
+                let lines = match (edits.first(), edits.last()) {
                     (Some(first), Some(last)) => {
-                        let (start, end) = (
-                            first.at + 1,
-                            (last.at + last.removed.len().max(1)).max(first.at + 1),
-                        );
-                        if start == end {
-                            format!(" line {start}")
-                        } else {
-                            format!(" lines {start}-{end}")
-                        }
+                        let start = first.at as u64 + 1;
+                        let end = ((last.at + last.removed.len().max(1)) as u64).max(start);
+                        Some(LineRange {
+                            start,
+                            end: Some(end),
+                        })
                     }
-                    _ => String::new(),
+                    _ => None,
                 };
-                match move_to {
-                    Some(target) => lines.push(format!("Move {shown} → {target}{range}")),
-                    None => lines.push(format!("Modify {shown}{range}")),
-                }
+                actions.push(match move_to {
+                    Some(target) => Action::Move {
+                        from: shown,
+                        to: target.clone(),
+                        lines,
+                    },
+                    None => Action::Modify {
+                        path: shown,
+                        lines,
+                        hint: None,
+                    },
+                });
             }
         }
     }
-    Some(lines)
+    Some(actions)
+}
+
+/// The actions as the patch's headers give them (files as written, `@@` hints).
+fn outline(ops: &[FileOp]) -> Vec<Action> {
+    ops.iter()
+        .map(|op| match op {
+            FileOp::Add { path, .. } => Action::Create {
+                path: path.clone(),
+                lines: None,
+            },
+            FileOp::Delete { path } => Action::Delete { path: path.clone() },
+            FileOp::Update {
+                path,
+                move_to: Some(target),
+                ..
+            } => Action::Move {
+                from: path.clone(),
+                to: target.clone(),
+                lines: None,
+            },
+            FileOp::Update { path, chunks, .. } => Action::Modify {
+                path: path.clone(),
+                lines: None,
+                hint: chunks
+                    .iter()
+                    .find_map(|c| c.hint.clone())
+                    .filter(|h| !h.trim().is_empty())
+                    .map(|h| h.trim().to_string()),
+            },
+        })
+        .collect()
 }
 
 /// Parses and applies `text`; on any failure returns a message for the model and changes nothing.

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use cox_protocol::{Action, ToolKind};
 use cox_tools::{ToolContext, ToolOutput, ToolRegistry};
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +37,8 @@ fn timeless(mut output: ToolOutput) -> ToolOutput {
         output.output
     );
     output.output = output.output.replacen(&format!("{}\n", lines[1]), "", 1);
+    assert!(output.outcome.duration_ms.is_some(), "{:?}", output.outcome);
+    output.outcome = Default::default();
     output
 }
 
@@ -52,14 +55,18 @@ async fn shell_runs_argv_and_strings_with_interleaved_output() {
     let dir = tempfile::tempdir().unwrap();
     let argv = timeless(call(dir.path(), "shell", r#"{"command":["echo","hello"]}"#).await);
     assert_eq!(argv, ToolOutput::ok("exit code: 0\noutput:\nhello\n"));
-    let line = timeless(
-        call(
-            dir.path(),
-            "shell",
-            r#"{"command":"echo out; echo err >&2; echo out2; exit 3"}"#,
-        )
-        .await,
-    );
+    let line = call(
+        dir.path(),
+        "shell",
+        r#"{"command":"echo out; echo err >&2; echo out2; exit 3"}"#,
+    )
+    .await;
+    // The outcome says it in fields: a front end never reads the text.
+    assert_eq!(line.outcome.exit_code, Some(3));
+    assert_eq!(line.outcome.excerpt.as_deref(), Some("out\nerr\nout2"));
+    assert_eq!(line.outcome.printed_lines, Some(3));
+    assert!(!line.outcome.truncated);
+    let line = timeless(line);
     assert_eq!(
         line,
         ToolOutput::error("exit code: 3\noutput:\nout\nerr\nout2\n")
@@ -158,7 +165,12 @@ async fn shell_cancel_stops_a_running_command() {
 #[tokio::test]
 async fn shell_keeps_head_and_tail_of_long_output() {
     let dir = tempfile::tempdir().unwrap();
-    let output = timeless(call(dir.path(), "shell", r#"{"command":"seq 1 5000"}"#).await);
+    let output = call(dir.path(), "shell", r#"{"command":"seq 1 5000"}"#).await;
+    assert!(
+        output.outcome.truncated,
+        "the outcome says the model got less"
+    );
+    let output = timeless(output);
     assert!(output.ok);
     assert!(
         output
@@ -419,6 +431,13 @@ async fn apply_patch_keeps_permissions_and_reports_a_diff() {
         output.output,
         "Success. Updated the following files:\nM run.sh (+1 -1)\nR b.txt -> c.txt (+1 -1)\n"
     );
+    let changed: Vec<(&str, u64, u64)> = output
+        .outcome
+        .changed_files
+        .iter()
+        .map(|c| (c.path.as_str(), c.added, c.removed))
+        .collect();
+    assert_eq!(changed, [("run.sh", 1, 1), ("c.txt", 1, 1)]);
     let mode = std::fs::metadata(dir.path().join("run.sh"))
         .unwrap()
         .permissions()
@@ -513,7 +532,9 @@ fn patch_preview_names_files_and_line_ranges_without_writing() {
     write(dir.path(), "old.txt", "x\n");
     let patch = "*** Begin Patch\n*** Update File: big.txt\n@@\n line 44\n-line 45\n+LINE 45\n@@\n line 88\n-line 89\n+LINE 89\n*** Add File: new.txt\n+a\n+b\n*** Delete File: old.txt\n*** End Patch\n";
     let args = serde_json::json!({ "input": patch }).to_string();
-    let preview = ToolRegistry::standard().preview("apply_patch", &args, &context(dir.path()));
+    let preview = ToolRegistry::standard()
+        .describe("apply_patch", &args, &context(dir.path()))
+        .preview();
     assert_eq!(
         preview,
         [
@@ -532,13 +553,61 @@ fn patch_preview_names_files_and_line_ranges_without_writing() {
         serde_json::json!({ "command": format!("apply_patch <<'EOF'\n{patch}EOF") }).to_string();
     assert_eq!(
         ToolRegistry::standard()
-            .preview("shell", &heredoc, &context(dir.path()))
+            .describe("shell", &heredoc, &context(dir.path()))
+            .preview()
             .len(),
         3
     );
-    assert!(
-        ToolRegistry::standard()
-            .preview("shell", r#"{"command":["ls"]}"#, &context(dir.path()))
-            .is_empty()
+    let ls =
+        ToolRegistry::standard().describe("shell", r#"{"command":["ls"]}"#, &context(dir.path()));
+    assert!(ls.preview().is_empty());
+    assert_eq!(ls.kind, Some(ToolKind::Execute));
+    assert_eq!(
+        ls.actions,
+        [Action::Run {
+            command: "ls".into()
+        }]
     );
+    assert_eq!(ls.touches.command.as_deref(), Some("ls"));
+}
+
+#[test]
+fn a_patch_that_does_not_match_is_described_by_its_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.js", "one\n");
+    let patch = "*** Begin Patch\n*** Update File: a.js\n@@ function connect() {\n-missing\n+b\n*** End Patch\n";
+    let args = serde_json::json!({ "input": patch }).to_string();
+    let described = ToolRegistry::standard().describe("apply_patch", &args, &context(dir.path()));
+    assert_eq!(described.preview(), ["Modify a.js @ function connect() {"]);
+    assert_eq!(
+        described.touches.edits,
+        [("a.js".to_string(), "b\n".to_string())]
+    );
+}
+
+#[test]
+fn every_tool_has_a_kind_and_unknown_tools_none() {
+    let registry = ToolRegistry::standard();
+    let ctx = context(std::path::Path::new("/"));
+    let kinds: Vec<(String, Option<ToolKind>)> = registry
+        .names()
+        .into_iter()
+        .map(|name| {
+            let kind = registry.describe(&name, "{}", &ctx).kind;
+            (name, kind)
+        })
+        .collect();
+    assert!(kinds.iter().all(|(_, kind)| kind.is_some()), "{kinds:?}");
+    let writes = kinds
+        .iter()
+        .filter(|(_, k)| *k == Some(ToolKind::Write))
+        .count();
+    let executes = kinds
+        .iter()
+        .filter(|(_, k)| *k == Some(ToolKind::Execute))
+        .count();
+    assert_eq!((writes, executes), (1, 1), "{kinds:?}");
+    let unknown = registry.describe("rm_rf", "{}", &ctx);
+    assert_eq!(unknown.kind, None);
+    assert!(!unknown.acts());
 }
