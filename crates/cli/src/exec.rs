@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cox_core::{Config, Overrides, RunOptions, SessionHandle};
-use cox_protocol::{Event, Op, SessionStatus};
+use cox_protocol::{Event, Op};
 
 use crate::args::Shared;
 use crate::exit::{self, Failure};
@@ -20,12 +20,14 @@ pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
     let home = cox_core::config::cox_home()?;
     let config = Config::load(&home, &overrides(shared))?;
     let options = run_options(shared)?;
-    runtime()?.block_on(drive(
+    let (code, ()) = runtime()?.block_on(drive(
         |options| cox_core::start(&config, cwd, options),
         options,
         Some(prompt),
         shared.json,
-    ))
+        (),
+    ))?;
+    Ok(code)
 }
 
 /// The sandbox from `--sandbox`, `--network`, `--add-dir`, checked against the kernel.
@@ -123,14 +125,6 @@ pub fn run_options(shared: &Shared) -> Result<RunOptions, Failure> {
 /// `pause`, interrupted, since no one is left to resume it.
 fn read_control(ops: tokio::sync::mpsc::Sender<Op>) {
     read_control_into(ops);
-}
-
-/// Stdin's control ops on a channel, for a front end that hands them to more than one session
-/// (`cox run --steerable`: one session per step).
-pub fn spawn_control_reader() -> tokio::sync::mpsc::Receiver<Op> {
-    let (tx, rx) = tokio::sync::mpsc::channel(32);
-    read_control_into(tx);
-    rx
 }
 
 fn read_control_into(ops: tokio::sync::mpsc::Sender<Op>) {
@@ -265,12 +259,25 @@ pub fn read_prompt(prompt: &str) -> Result<String, Failure> {
     Ok(text)
 }
 
-pub async fn drive(
+/// A front end's listener beside the printer (a plan run's summary).
+pub trait Observer {
+    fn observe(&mut self, event: &Event);
+}
+
+impl Observer for () {
+    fn observe(&mut self, _event: &Event) {}
+}
+
+/// Runs a session (or a plan run, whose handle is the same) headless until it completes: events
+/// as JSON Lines or progress, the answer on stdout, the status as the exit code. `observer` sees
+/// every event and is handed back.
+pub async fn drive<O: Observer>(
     start: impl FnOnce(RunOptions) -> Result<SessionHandle, cox_core::Error>,
     options: RunOptions,
     prompt: Option<String>,
     json: bool,
-) -> Result<ExitCode, Failure> {
+    mut observer: O,
+) -> Result<(ExitCode, O), Failure> {
     let interactive = options.interactive;
     let steerable = options.steerable;
     let mut session = start(options)?;
@@ -314,6 +321,7 @@ pub async fn drive(
         if !json {
             progress.on_event(&envelope.event, &mut stderr.lock());
         }
+        observer.observe(&envelope.event);
         if let Event::QuestionAsked { call_id, .. } = &envelope.event
             && interactive
         {
@@ -337,12 +345,7 @@ pub async fn drive(
                 }
                 let _ = out.flush();
             }
-            return Ok(ExitCode::from(match status {
-                SessionStatus::Completed => 0,
-                SessionStatus::Failed => exit::FAILED,
-                SessionStatus::ProviderError => exit::PROVIDER,
-                SessionStatus::Interrupted => exit::INTERRUPTED,
-            }));
+            return Ok((exit::status_code(status), observer));
         }
     }
     Err(Failure {

@@ -10,6 +10,17 @@ pub const USAGE: u8 = 2;
 pub const PROVIDER: u8 = 3;
 pub const INTERRUPTED: u8 = 130;
 
+/// The exit code of a session or plan run that ended with `status`.
+pub fn status_code(status: cox_protocol::SessionStatus) -> ExitCode {
+    use cox_protocol::SessionStatus;
+    ExitCode::from(match status {
+        SessionStatus::Completed => 0,
+        SessionStatus::Failed => FAILED,
+        SessionStatus::ProviderError => PROVIDER,
+        SessionStatus::Interrupted => INTERRUPTED,
+    })
+}
+
 /// An error that ends the program before or outside a session, with what to do about it.
 #[derive(Debug)]
 pub struct Failure {

@@ -3,10 +3,11 @@
 
 use std::process::ExitCode;
 
-use cox_core::{Config, RunOptions};
+use cox_core::{Config, RunOptions, SessionHandle};
+use cox_protocol::{Event, SessionStatus};
 
 use crate::args::Shared;
-use crate::exec::{overrides, read_prompt, runtime, working_dir};
+use crate::exec::{Observer, overrides, read_prompt, runtime, working_dir};
 use crate::exit::{self, Failure};
 
 pub fn run(shared: &Shared, prompt: Option<String>) -> Result<ExitCode, Failure> {
@@ -20,10 +21,30 @@ pub fn run(shared: &Shared, prompt: Option<String>) -> Result<ExitCode, Failure>
     };
     let home = cox_core::config::cox_home()?;
     let config = Config::load(&home, &overrides(shared))?;
-    let options = RunOptions {
+    let options = live_options(shared, false)?;
+    runtime()?.block_on(async {
+        let session = cox_core::start(&config, cwd, options)?;
+        let header = cox_term::Header {
+            model: config.model.clone(),
+            provider: config.provider.name.clone(),
+        };
+        // A session ends when the person leaves it: 0, or 130 after Ctrl-C twice.
+        let (exit, _, ()) = live(header, session, prompt, false, ()).await?;
+        Ok(ExitCode::from(match exit {
+            cox_term::Exit::Done => 0,
+            cox_term::Exit::Interrupted => exit::INTERRUPTED,
+        }))
+    })
+}
+
+/// How a session runs in the live UI: a person there, steering with `--steerable` (always for a
+/// plan run shown live).
+pub fn live_options(shared: &Shared, plan_run: bool) -> Result<RunOptions, Failure> {
+    let steerable = shared.steerable || plan_run;
+    Ok(RunOptions {
         interactive: true,
-        steerable: shared.steerable,
-        steer_grace_ms: match (shared.steerable, shared.steer_grace) {
+        steerable,
+        steer_grace_ms: match (steerable, shared.steer_grace) {
             (true, grace) => grace.unwrap_or(cox_core::DEFAULT_STEER_GRACE_MS),
             (false, _) => 0,
         },
@@ -31,32 +52,46 @@ pub fn run(shared: &Shared, prompt: Option<String>) -> Result<ExitCode, Failure>
         planning: false,
         sandbox: crate::exec::sandbox(shared)?,
         approval: shared.approval.map(|a| a.policy()),
-    };
-    runtime()?.block_on(async {
-        let mut session = cox_core::start(&config, cwd, options)?;
-        let ops = session.op_sender();
-        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Some(event) = session.next_event().await {
-                if events_tx.send(event).is_err() {
-                    break;
-                }
-            }
-        });
-        let header = cox_term::Header {
-            model: config.model.clone(),
-            provider: config.provider.name.clone(),
-        };
-        let exit = cox_term::run(header, ops, events_rx, prompt, false)
-            .await
-            .map_err(|e| Failure {
-                code: exit::FAILED,
-                message: format!("the terminal failed: {e}"),
-                hint: None,
-            })?;
-        Ok(ExitCode::from(match exit {
-            cox_term::Exit::Done => 0,
-            cox_term::Exit::Interrupted => exit::INTERRUPTED,
-        }))
     })
+}
+
+/// Shows a session (or a plan run, whose handle is the same) in the live UI until it ends or the
+/// person quits: how the UI ended, the status of the `session_completed` that ended the stream
+/// (if it did), and `observer`, which saw every event. `working`: the session starts work by
+/// itself (a plan run), so the UI starts as busy.
+pub async fn live<O: Observer + Send + 'static>(
+    header: cox_term::Header,
+    mut session: SessionHandle,
+    prompt: Option<String>,
+    working: bool,
+    mut observer: O,
+) -> Result<(cox_term::Exit, Option<SessionStatus>, O), Failure> {
+    let ops = session.op_sender();
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let forward = tokio::spawn(async move {
+        let mut ended = None;
+        while let Some(envelope) = session.next_event().await {
+            observer.observe(&envelope.event);
+            if let Event::SessionCompleted { status, .. } = &envelope.event {
+                ended = Some(*status);
+            }
+            if events_tx.send(envelope).is_err() {
+                break;
+            }
+        }
+        (ended, observer)
+    });
+    let exit = cox_term::run(header, ops, events_rx, prompt, working)
+        .await
+        .map_err(|e| Failure {
+            code: exit::FAILED,
+            message: format!("the terminal failed: {e}"),
+            hint: None,
+        })?;
+    let (ended, observer) = forward.await.map_err(|e| Failure {
+        code: exit::FAILED,
+        message: format!("the session's event stream failed: {e}"),
+        hint: None,
+    })?;
+    Ok((exit, ended, observer))
 }

@@ -3,7 +3,6 @@
 
 mod args;
 mod auth_cmd;
-mod checks;
 mod exec;
 mod exit;
 mod interactive;

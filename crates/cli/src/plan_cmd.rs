@@ -42,7 +42,7 @@ pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
         while let Some(envelope) = session.next_event().await {
             progress.on_event(&envelope.event, &mut std::io::stderr().lock());
             match envelope.event {
-                Event::TaskCompleted { status, answer } if result.is_none() => {
+                Event::TaskCompleted { status, answer, .. } if result.is_none() => {
                     let outcome = match (status, answer) {
                         (SessionStatus::Completed, Some(answer)) => plan_from(&answer),
                         (SessionStatus::Completed, None) => Err("the model gave no answer".to_string()),

@@ -3,7 +3,10 @@
 
 use std::io::Write;
 
-use cox_protocol::{Event, SessionStatus, Usage};
+use cox_protocol::{Event, SessionStatus, StepState, Usage};
+
+/// Lines of a failing check's output shown under it.
+const CHECK_LINES: usize = 12;
 
 /// Prints events as progress lines. An agent message is held back until we know whether it is the
 /// final answer (which goes to stdout, not here) or commentary before tool calls.
@@ -67,6 +70,30 @@ impl Progress {
                 }
             }
             Event::QuestionAsked { question, .. } => writeln!(err, "question: {question}")?,
+            Event::StepStarted { id, title } => writeln!(err, "step {id}: {title}")?,
+            Event::StepFinished { id, status, .. } => {
+                let word = match status {
+                    StepState::Done => "done",
+                    StepState::Failed => "failed",
+                    StepState::Skipped => "skipped",
+                    StepState::Pending | StepState::InProgress => "stopped",
+                };
+                writeln!(err, "step {id}: {word}")?
+            }
+            Event::CheckStarted { kind, command } => {
+                writeln!(err, "{}: running `{command}`", kind.name())?
+            }
+            Event::CheckFinished {
+                kind, ok, output, ..
+            } => {
+                let verdict = if *ok { "passed" } else { "failing" };
+                writeln!(err, "{}: {verdict}", kind.name())?;
+                if !*ok {
+                    for line in output.lines().take(CHECK_LINES) {
+                        writeln!(err, "    {line}")?;
+                    }
+                }
+            }
             Event::PatchApplied { diff, .. } => {
                 for line in diff.lines() {
                     writeln!(err, "    {line}")?;

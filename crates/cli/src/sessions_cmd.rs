@@ -86,7 +86,7 @@ pub fn resume(shared: &Shared, last: bool, words: Vec<String>) -> Result<ExitCod
     }
     let config = Config::load(&home, &wanted)?;
     let options = run_options(shared)?;
-    runtime()?.block_on(drive(
+    let (code, ()) = runtime()?.block_on(drive(
         |options| {
             cox_core::resume(
                 &config,
@@ -99,5 +99,7 @@ pub fn resume(shared: &Shared, last: bool, words: Vec<String>) -> Result<ExitCod
         options,
         None,
         shared.json,
-    ))
+        (),
+    ))?;
+    Ok(code)
 }

@@ -24,6 +24,19 @@ pub enum Error {
     Journal(String),
     #[error("cannot resume: {0}")]
     Resume(String),
+    #[error(
+        "--auto-fix-lint: no linter found in {}; name one with --lint-cmd \"CMD\" (ESLint, cargo clippy, ruff and golangci-lint are detected)",
+        .dir.display()
+    )]
+    NoLinter { dir: PathBuf },
+    #[error("--auto-fix-test needs --test-cmd; add --test-cmd \"CMD\"")]
+    FixTestsWithoutCommand,
+    #[error("cannot write the plan {}: {source}", .path.display())]
+    PlanWrite {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Model(#[from] cox_model::ModelError),
     #[error(transparent)]

@@ -13,7 +13,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use cox_model::Secret;
-use cox_protocol::{CallId, Item, PlanStep, SessionId, SessionStatus, ToolCall, Usage};
+use cox_protocol::{
+    CallId, CheckKind, FileChange, Item, PlanStep, SessionId, SessionStatus, StepReport, ToolCall,
+    Usage,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -53,6 +56,9 @@ pub enum Record {
         output: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         full: Option<String>,
+        /// Files the call changed (from its outcome), so a resumed plan step knows them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changed: Vec<FileChange>,
     },
     TaskEnd {
         status: SessionStatus,
@@ -75,6 +81,21 @@ pub enum Record {
     /// A steering directive, applied (in the conversation, and pinned from then on).
     Steer {
         text: String,
+    },
+    /// The model reported on its plan-run step (`report_step`).
+    Step {
+        report: StepReport,
+    },
+    /// A check (`Op::RunCheck`) is about to run.
+    CheckStart {
+        kind: CheckKind,
+        command: String,
+    },
+    /// A check ended; `output` as the check's events carried it.
+    CheckEnd {
+        kind: CheckKind,
+        ok: bool,
+        output: String,
     },
 }
 

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod prompt;
 pub mod resume;
 pub mod rules;
+pub mod run;
 pub mod session;
 
 use std::path::PathBuf;
@@ -196,20 +197,13 @@ pub fn resume(
     options: RunOptions,
     run: PlanRun,
 ) -> Result<SessionHandle, Error> {
-    let Some((id, _, cwd, _, _)) = loaded.header() else {
+    let Some((id, ..)) = loaded.header() else {
         return Err(Error::Resume(format!(
             "{} has no session header",
             loaded.path.display()
         )));
     };
     let id = id.clone();
-    let cwd = PathBuf::from(cwd);
-    if !cwd.is_dir() {
-        return Err(Error::Resume(format!(
-            "session {id} worked in {}, which no longer exists",
-            cwd.display()
-        )));
-    }
     let restored = resume::restore(&loaded.records);
     if prompt.is_none() {
         match restored.last_status {
@@ -226,6 +220,47 @@ pub fn resume(
             }
             _ => {}
         }
+    }
+    let resume = session::Resume {
+        pending: restored.pending.clone(),
+        prompt,
+    };
+    reopen_with(config, loaded, restored, Some(resume), options, run)
+}
+
+/// Opens a recorded session again without giving it a task: its history and pinned block are
+/// back, and it waits for ops (a plan run uses this to check a step whose work had ended).
+pub fn reopen(
+    config: &Config,
+    loaded: journal::Loaded,
+    options: RunOptions,
+    run: PlanRun,
+) -> Result<SessionHandle, Error> {
+    let restored = resume::restore(&loaded.records);
+    reopen_with(config, loaded, restored, None, options, run)
+}
+
+/// Continues a recorded session from its restored state, with `resume` as its first task.
+fn reopen_with(
+    config: &Config,
+    loaded: journal::Loaded,
+    restored: resume::Restored,
+    resume: Option<session::Resume>,
+    options: RunOptions,
+    run: PlanRun,
+) -> Result<SessionHandle, Error> {
+    let Some((id, _, cwd, _, _)) = loaded.header() else {
+        return Err(Error::Resume(format!(
+            "{} has no session header",
+            loaded.path.display()
+        )));
+    };
+    let (id, cwd) = (id.clone(), PathBuf::from(cwd));
+    if !cwd.is_dir() {
+        return Err(Error::Resume(format!(
+            "session {id} worked in {}, which no longer exists",
+            cwd.display()
+        )));
     }
     let api_key = AuthStore::new(&config.home).require(&config.provider)?;
     let model = model_client(config, api_key.clone())?;
@@ -245,10 +280,7 @@ pub fn resume(
                 .chain(restored.directives)
                 .collect(),
         },
-        resume: Some(session::Resume {
-            pending: restored.pending,
-            prompt,
-        }),
+        resume,
     };
     launch(config, cwd, options, run.target, model, id, journal, start)
 }
@@ -357,8 +389,11 @@ fn launch(
         }),
         approvals_file: Some(repo_root(&session_cwd).join(".cox/approvals.toml")),
     };
+    // A plan run's step reports its outcome with `report_step`.
     let tools = if options.planning {
         cox_tools::ToolRegistry::read_only()
+    } else if start.pinned.plan_run.is_some() {
+        cox_tools::ToolRegistry::plan_step()
     } else {
         cox_tools::ToolRegistry::standard()
     };

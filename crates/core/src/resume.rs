@@ -5,7 +5,7 @@
 //! run again; the model is told so. A call of the last response that never started is still owed
 //! and runs on resume. Nothing else is replayed: a side effect happens once.
 
-use cox_protocol::{CallId, Item, PlanStep, SessionStatus, ToolCall};
+use cox_protocol::{CallId, FileChange, Item, PlanStep, SessionStatus, StepReport, ToolCall};
 
 use crate::journal::Record;
 
@@ -27,6 +27,12 @@ pub struct Restored {
     pub task: Option<String>,
     pub plan: Option<Vec<PlanStep>>,
     pub directives: Vec<String>,
+    /// The last task's step report (`report_step`), if the model gave one.
+    pub last_report: Option<StepReport>,
+    /// Files the session's tool calls changed, in order, each once with its lines summed.
+    pub changed: Vec<FileChange>,
+    /// A check started after the last task and never ended (killed mid-check).
+    pub check_cut_short: bool,
 }
 
 /// Replays journal records (after the header) into a [`Restored`].
@@ -43,6 +49,7 @@ pub fn restore(records: &[Record]) -> Restored {
                 restored.task.get_or_insert_with(|| text.clone());
                 restored.history.push(Item::User { text: text.clone() });
                 restored.last_status = None;
+                restored.last_report = None;
                 restored.tasks += 1;
             }
             Record::Response {
@@ -72,8 +79,10 @@ pub fn restore(records: &[Record]) -> Restored {
                 call_id,
                 ok,
                 output,
+                changed,
                 ..
             } => {
+                crate::run::tally(&mut restored.changed, changed);
                 restored.history.push(Item::ToolResult {
                     call_id: call_id.clone(),
                     ok: *ok,
@@ -97,6 +106,9 @@ pub fn restore(records: &[Record]) -> Restored {
                 });
                 restored.directives.push(text.clone());
             }
+            Record::Step { report } => restored.last_report = Some(report.clone()),
+            Record::CheckStart { .. } => restored.check_cut_short = true,
+            Record::CheckEnd { .. } => restored.check_cut_short = false,
             Record::TaskEnd { status, answer } => {
                 answered = None;
                 restored.last_status = Some(*status);
@@ -141,6 +153,7 @@ mod tests {
                 ok: true,
                 output: "done".into(),
                 full: None,
+                changed: Vec::new(),
             },
             Record::ToolStart {
                 call_id: CallId("b".into()),

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Action, CallId, PlanStep, SessionId, ToolKind, ToolOutcome};
+use crate::{Action, CallId, FileChange, PlanStep, SessionId, StepState, ToolKind, ToolOutcome};
 
 /// An event with its sequence number and wall-clock time, as printed by `--json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +60,32 @@ pub enum SessionStatus {
     Failed,
     ProviderError,
     Interrupted,
+}
+
+/// The model's word on a plan run's step (the `report_step` tool): the structured signal a run
+/// reads, never the answer's text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// Done, or failed (the step cannot be done as planned).
+    pub done: bool,
+    pub summary: String,
+}
+
+/// What a check checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    Lint,
+    Tests,
+}
+
+impl CheckKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckKind::Lint => "lint",
+            CheckKind::Tests => "tests",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,10 +211,40 @@ pub enum Event {
         kind: ErrorKind,
         message: String,
     },
-    /// One task (a prompt, or a resumed task) ended; the session waits for the next op.
+    /// One task (a prompt, a resumed task, a check) ended; the session waits for the next op.
     TaskCompleted {
         status: SessionStatus,
         answer: Option<String>,
+        /// In a plan run's step: the model's report on the step (`report_step`), the last one
+        /// it gave during the task.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        report: Option<StepReport>,
+    },
+    /// A plan run began a step (its session's events follow).
+    StepStarted {
+        id: String,
+        title: String,
+    },
+    /// A plan run's step ended: its status as written back to the plan file, and the files its
+    /// tool calls changed (from their outcomes).
+    StepFinished {
+        id: String,
+        status: StepState,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changed_files: Vec<FileChange>,
+    },
+    /// A check (`Op::RunCheck`: a plan run's lint or tests) starts, in the session's sandbox.
+    CheckStarted {
+        kind: CheckKind,
+        command: String,
+    },
+    /// A check ended; `output` is what it printed (head kept).
+    CheckFinished {
+        kind: CheckKind,
+        ok: bool,
+        output: String,
+        #[serde(default, skip_serializing_if = "ToolOutcome::is_empty")]
+        outcome: ToolOutcome,
     },
     TurnCompleted {
         turn: u32,

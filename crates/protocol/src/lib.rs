@@ -9,7 +9,9 @@ mod item;
 mod plan;
 mod tool;
 
-pub use event::{CompactReason, ErrorKind, Event, EventEnvelope, SessionStatus, Usage};
+pub use event::{
+    CheckKind, CompactReason, ErrorKind, Event, EventEnvelope, SessionStatus, StepReport, Usage,
+};
 pub use item::{CallId, Item, PlanStep, SessionId, StepStatus, ToolCall, ToolSpec};
 pub use plan::{Plan, PlanStepDoc, StepState};
 pub use tool::{Action, FileChange, LineRange, ToolKind, ToolOutcome};
@@ -38,6 +40,10 @@ pub enum Op {
     },
     /// Compact the history before the next model request.
     Compact,
+    /// Run a check (a plan run's linter or tests) as a task of its own: through the same path as
+    /// the model's commands (sandbox, scrubbed environment, journal, interrupt), announced as
+    /// `check_started` / `check_finished`. The model does not see it unless told.
+    RunCheck { kind: CheckKind, command: String },
     /// End the session after the current turn.
     Shutdown,
 }

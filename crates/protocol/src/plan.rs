@@ -45,3 +45,16 @@ pub enum StepState {
     Skipped,
     Failed,
 }
+
+impl From<StepState> for crate::StepStatus {
+    /// A plan document's step state as a `plan_updated` status (done is completed).
+    fn from(state: StepState) -> Self {
+        match state {
+            StepState::Pending => crate::StepStatus::Pending,
+            StepState::InProgress => crate::StepStatus::InProgress,
+            StepState::Done => crate::StepStatus::Completed,
+            StepState::Skipped => crate::StepStatus::Skipped,
+            StepState::Failed => crate::StepStatus::Failed,
+        }
+    }
+}

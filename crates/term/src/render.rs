@@ -1,7 +1,7 @@
 //! Events as lines: agent text, an action line for every tool call (read / search / list / create /
 //! modify / delete / run), folded command output, coloured diffs, plan, steering notices.
 
-use cox_protocol::{Action, Event, SessionStatus, ToolKind, ToolOutcome};
+use cox_protocol::{Action, Event, SessionStatus, StepState, ToolKind, ToolOutcome};
 
 use crate::{Mode, Ui};
 
@@ -82,6 +82,47 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             let tone = if *ok { Tone::Dim } else { Tone::Error };
             for (line, dim) in result_lines(*ok, output, outcome) {
                 screen.line(&line, if dim { Tone::Dim } else { tone })?;
+            }
+        }
+        Event::StepStarted { id, title } => {
+            screen.flush_partial()?;
+            screen.line(&format!("▶ step {id}: {title}"), Tone::Prompt)?;
+        }
+        Event::StepFinished {
+            id,
+            status,
+            changed_files,
+        } => {
+            let files = match changed_files.len() {
+                0 => String::new(),
+                1 => " · 1 file changed".to_string(),
+                n => format!(" · {n} files changed"),
+            };
+            let (word, tone) = match status {
+                StepState::Done => ("done", Tone::Dim),
+                StepState::Failed => ("failed", Tone::Error),
+                StepState::Skipped => ("skipped", Tone::Dim),
+                StepState::Pending | StepState::InProgress => ("stopped", Tone::Warn),
+            };
+            screen.line(&format!("step {id} {word}{files}"), tone)?;
+        }
+        Event::CheckStarted { kind, command } => {
+            ui.activity = format!("CHECKING {}", kind.name());
+            screen.line(&format!("● Check {}: {command}", kind.name()), Tone::Action)?;
+        }
+        Event::CheckFinished {
+            kind,
+            ok,
+            output,
+            outcome,
+        } => {
+            let tone = if *ok { Tone::Dim } else { Tone::Error };
+            let verdict = if *ok { "passed" } else { "failing" };
+            screen.line(&format!("  {}: {verdict}", kind.name()), tone)?;
+            if !*ok {
+                for (line, dim) in result_lines(*ok, output, outcome) {
+                    screen.line(&line, if dim { Tone::Dim } else { tone })?;
+                }
             }
         }
         Event::PatchApplied { diff, .. } => {

@@ -18,6 +18,7 @@ pub mod list_dir;
 mod patch;
 mod paths;
 pub mod read_file;
+pub mod report_step;
 pub mod shell;
 mod truncate;
 pub mod update_plan;
@@ -59,6 +60,8 @@ pub enum Effect {
         steps: Vec<cox_protocol::PlanStep>,
         explanation: Option<String>,
     },
+    /// The model's report on a plan run's step.
+    Step(cox_protocol::StepReport),
 }
 
 /// A question from `ask_user` for the person, with where to send the answer.
@@ -209,6 +212,13 @@ impl ToolRegistry {
                 Box::new(ask_user::AskUser),
             ],
         }
+    }
+
+    /// The tool set of a plan run's step: the standard tools and `report_step`.
+    pub fn plan_step() -> Self {
+        let mut registry = Self::standard();
+        registry.tools.push(Box::new(report_step::ReportStep));
+        registry
     }
 
     /// The tool set of planning: nothing that writes; `shell` runs only commands that read.

@@ -256,7 +256,24 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
         Err(message) => return ToolOutput::error(message),
     };
     let timeout_ms = args.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS).max(1);
+    execute(argv, &workdir, timeout_ms, ctx).await
+}
 
+/// Runs a command line the person gave (a plan run's lint or test check) the way a model's
+/// command runs — in the working directory, in the sandbox, with the same environment scrubbing,
+/// process-group kill on interrupt or timeout, and output budget — as `sh -c LINE`: the person's
+/// own environment as it is, not a login shell's (which may reset `PATH` and lose their tools).
+pub async fn run_line(line: &str, timeout_ms: u64, ctx: &ToolContext) -> ToolOutput {
+    let argv = vec!["sh".to_string(), "-c".to_string(), line.to_string()];
+    execute(argv, &ctx.cwd, timeout_ms.max(1), ctx).await
+}
+
+async fn execute(
+    argv: Vec<String>,
+    workdir: &std::path::Path,
+    timeout_ms: u64,
+    ctx: &ToolContext,
+) -> ToolOutput {
     let (reader, writer) = match std::io::pipe() {
         Ok(pair) => pair,
         Err(e) => return ToolOutput::error(format!("cannot create an output pipe: {e}")),
@@ -278,7 +295,7 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
     let mut command = tokio::process::Command::new(&argv[0]);
     command
         .args(&argv[1..])
-        .current_dir(&workdir)
+        .current_dir(workdir)
         .stdin(Stdio::null())
         .stdout(writer)
         .stderr(writer_for_stderr)

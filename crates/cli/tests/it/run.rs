@@ -139,11 +139,22 @@ fn a_failed_step_stops_the_run_with_exit_1() {
     let env = Env::new();
     std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
     let server = MockServer::start(Script {
-        turns: vec![Turn::text(&["STEP FAILED: notes.txt does not exist"])],
+        turns: vec![
+            Turn::call(
+                "report_step",
+                r#"{"status":"failed","summary":"notes.txt does not exist"}"#,
+            ),
+            Turn::text(&["notes.txt does not exist"]),
+        ],
     })
     .unwrap();
     let output = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("step S1: failed"),
+        "{}",
+        stderr(&output)
+    );
     let plan = read_plan(&env);
     assert_eq!(plan["steps"][0]["status"], "failed");
     assert_eq!(
@@ -151,6 +162,28 @@ fn a_failed_step_stops_the_run_with_exit_1() {
         Value::Null,
         "a later step never started"
     );
+}
+
+#[test]
+fn a_step_outcome_is_the_report_never_the_answers_words() {
+    let env = Env::new();
+    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    // The old convention in the answer's text decides nothing; the report does.
+    let server = MockServer::start(Script {
+        turns: vec![
+            Turn::call(
+                "report_step",
+                r#"{"status":"done","summary":"heading added"}"#,
+            ),
+            Turn::text(&["STEP FAILED: only joking"]),
+            Turn::text(&["Logged."]),
+        ],
+    })
+    .unwrap();
+    let output = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(read_plan(&env)["steps"][0]["status"], "done");
+    assert_eq!(read_plan(&env)["steps"][1]["status"], "done");
 }
 
 #[test]

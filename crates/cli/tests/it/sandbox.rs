@@ -257,3 +257,77 @@ fn sandboxed_commands_have_no_new_privs_and_a_seccomp_filter() {
     assert!(text.contains("NoNewPrivs:\t1"), "{text}");
     assert!(text.contains("Seccomp:\t2"), "{text}");
 }
+
+/// A plan run's check goes through the same path as the model's commands: the same write outside
+/// the workspace fails for both, and the check's failure fails the step.
+#[test]
+fn a_check_is_confined_by_the_sandbox_like_a_models_command() {
+    let place = place();
+    std::fs::write(place.repo.join("notes.txt"), "buy milk\n").unwrap();
+    std::fs::write(
+        place.repo.join("plan.json"),
+        r#"{"goal": "g", "steps": [{"id": "S1", "title": "Add a heading"}]}"#,
+    )
+    .unwrap();
+    let victim = place.outside.join("victim.txt");
+    let escape = format!("echo pwned > {}", victim.display());
+    let patch =
+        "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n";
+    let turns = vec![
+        Turn::call(
+            "shell",
+            &serde_json::json!({ "command": ["sh", "-c", escape] }).to_string(),
+        ),
+        Turn::call(
+            "apply_patch",
+            &serde_json::json!({ "input": patch }).to_string(),
+        ),
+        Turn::text(&["Added the heading."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cox"))
+        .current_dir(&place.repo)
+        .env("COX_HOME", &place.home)
+        .env("OPENAI_API_KEY", KEY)
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url()))
+        .args(["run", "--plan", "plan.json", "--json"])
+        .args(["--test-cmd", &format!("{escape} && echo wrote")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "original\n",
+        "neither the model nor the check wrote outside"
+    );
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |kind: &str| {
+        events
+            .iter()
+            .find(|e| e["type"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} event"))
+            .clone()
+    };
+    let (model, check) = (find("tool_result"), find("check_finished"));
+    for (who, event) in [("model", &model), ("check", &check)] {
+        let text = event["output"].as_str().unwrap();
+        assert!(text.contains("Permission denied"), "{who}: {text}");
+        assert!(!text.contains("wrote"), "{who}: {text}");
+    }
+    assert_eq!(
+        (check["ok"].clone(), check["kind"].clone()),
+        (false.into(), "tests".into())
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the failing check fails the step"
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(place.repo.join("plan.json")).unwrap())
+            .unwrap();
+    assert_eq!(plan["steps"][0]["status"], "failed");
+}

@@ -70,6 +70,9 @@ pub struct SessionConfig {
 /// Command output kept for the journal, per call (the context gets `tool_output_max_bytes`).
 pub const JOURNAL_CAPTURE_BYTES: usize = 1024 * 1024;
 
+/// A check (`Op::RunCheck`) running longer than this is stopped and counts as failing.
+pub const CHECK_TIMEOUT_MS: u64 = 600_000;
+
 /// What a session starts from.
 #[derive(Debug, Default)]
 pub struct Start {
@@ -109,6 +112,25 @@ impl SessionHandle {
     /// A sender for ops that can be moved to another task (a signal handler, a stdin reader).
     pub fn op_sender(&self) -> mpsc::Sender<Op> {
         self.ops.clone()
+    }
+
+    /// A handle and the actor's ends of its channels, for an actor that speaks a session's ops
+    /// and events without being one (a plan run).
+    pub(crate) fn pair(
+        id: SessionId,
+    ) -> (
+        SessionHandle,
+        mpsc::Receiver<Op>,
+        mpsc::Sender<EventEnvelope>,
+    ) {
+        let (ops_tx, ops_rx) = mpsc::channel(32);
+        let (events_tx, events_rx) = mpsc::channel(256);
+        let handle = SessionHandle {
+            id,
+            ops: ops_tx,
+            events: events_rx,
+        };
+        (handle, ops_rx, events_tx)
     }
 }
 
@@ -158,6 +180,7 @@ pub fn spawn(
         edits_granted: false,
         turn: 0,
         usage: Usage::default(),
+        report: None,
     };
     let mut session = session;
     session.grants = approvals::load(session.config.approvals_file.as_deref());
@@ -200,6 +223,8 @@ enum Reply {
 /// How one task ended.
 enum Outcome {
     Completed(String),
+    /// A check ran (passing or not: its event says which).
+    Checked,
     Failed,
     ProviderError,
     Interrupted,
@@ -209,6 +234,10 @@ enum Outcome {
 enum Task {
     Prompt(String),
     Resume(Resume),
+    Check {
+        kind: cox_protocol::CheckKind,
+        command: String,
+    },
 }
 
 struct Session {
@@ -237,6 +266,8 @@ struct Session {
     edits_granted: bool,
     turn: u32,
     usage: Usage,
+    /// The current task's step report (`report_step`), handed over in `task_completed`.
+    report: Option<cox_protocol::StepReport>,
 }
 
 impl Session {
@@ -273,6 +304,7 @@ impl Session {
                 None if shutting_down || !ops_open => break,
                 None => match ops.recv().await {
                     Some(Op::UserInput { text }) => Task::Prompt(text),
+                    Some(Op::RunCheck { kind, command }) => Task::Check { kind, command },
                     Some(Op::Compact) => {
                         compact.store(true, Ordering::Relaxed);
                         continue;
@@ -339,6 +371,9 @@ impl Session {
                                 let _ = answers_tx.try_send((call_id, Reply::Text(text)));
                             }
                             Some(Op::UserInput { text }) => queued.push_back(Task::Prompt(text)),
+                            Some(Op::RunCheck { kind, command }) => {
+                                queued.push_back(Task::Check { kind, command });
+                            }
                             Some(Op::Shutdown) => shutting_down = true,
                             None => {
                                 // Nobody is listening any more: stop now rather than work unseen.
@@ -352,6 +387,8 @@ impl Session {
             let interrupted = matches!(outcome, Outcome::Interrupted);
             (status, answer) = match outcome {
                 Outcome::Completed(text) => (SessionStatus::Completed, Some(text)),
+                // A check says nothing about the session's answer.
+                Outcome::Checked => (status, answer),
                 Outcome::Failed => (SessionStatus::Failed, None),
                 Outcome::ProviderError => (SessionStatus::ProviderError, None),
                 Outcome::Interrupted => {

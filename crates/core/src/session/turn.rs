@@ -4,12 +4,14 @@
 //! calling a tool or `max_turns` is reached.
 
 use cox_model::{ModelError, ModelRequest, ModelResponse, StreamEvent};
-use cox_protocol::{CallId, CompactReason, ErrorKind, Event, Item, SessionStatus, ToolCall, Usage};
+use cox_protocol::{
+    CallId, CheckKind, CompactReason, ErrorKind, Event, Item, SessionStatus, ToolCall, Usage,
+};
 use cox_tools::{Effect, Question, ToolContext, ToolOutput, Touches};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{JOURNAL_CAPTURE_BYTES, Outcome, Reply, Resume, Session, Task};
+use super::{CHECK_TIMEOUT_MS, JOURNAL_CAPTURE_BYTES, Outcome, Reply, Resume, Session, Task};
 use crate::journal::Record;
 use crate::resume::CUT_SHORT;
 
@@ -31,6 +33,10 @@ impl Session {
         cancel: CancellationToken,
         answers: &mut mpsc::Receiver<(CallId, Reply)>,
     ) -> Outcome {
+        if let Task::Check { kind, command } = task {
+            return self.run_check(kind, command, &cancel).await;
+        }
+        self.report = None;
         let outcome = match self.begin(task, &cancel, answers).await {
             Ok(()) if cancel.is_cancelled() => Outcome::Interrupted,
             Ok(()) => self.run_turns(&cancel, answers).await,
@@ -48,6 +54,7 @@ impl Session {
             Outcome::Failed => (SessionStatus::Failed, None),
             Outcome::ProviderError => (SessionStatus::ProviderError, None),
             Outcome::Interrupted => (SessionStatus::Interrupted, None),
+            Outcome::Checked => (SessionStatus::Completed, None),
         };
         // Best effort: a journal that cannot take the end marker was already reported.
         let _ = self
@@ -56,8 +63,70 @@ impl Session {
                 answer: answer.clone(),
             })
             .await;
+        let report = self.report.take();
         self.emitter
-            .emit(Event::TaskCompleted { status, answer })
+            .emit(Event::TaskCompleted {
+                status,
+                answer,
+                report,
+            })
+            .await;
+        outcome
+    }
+
+    /// A check the person configured (a plan run's lint or tests): run like a model's command —
+    /// the session's sandbox and scrubbed environment, killed by an interrupt — and journaled
+    /// before and after, but not part of the conversation. Rules and approvals, which guard the
+    /// model's actions, do not apply to the person's own command.
+    async fn run_check(
+        &mut self,
+        kind: CheckKind,
+        command: String,
+        cancel: &CancellationToken,
+    ) -> Outcome {
+        self.emitter
+            .emit(Event::CheckStarted {
+                kind,
+                command: command.clone(),
+            })
+            .await;
+        let started = Record::CheckStart {
+            kind,
+            command: command.clone(),
+        };
+        let output = if self.record(&started).await.is_err() {
+            return Outcome::Failed;
+        } else {
+            let ctx = self.tool_context(cancel, None);
+            cox_tools::shell::run_line(&command, CHECK_TIMEOUT_MS, &ctx).await
+        };
+        let ended = Record::CheckEnd {
+            kind,
+            ok: output.ok,
+            output: output.output.clone(),
+        };
+        let recorded = self.record(&ended).await;
+        self.emitter
+            .emit(Event::CheckFinished {
+                kind,
+                ok: output.ok,
+                output: output.output,
+                outcome: output.outcome,
+            })
+            .await;
+        let (outcome, status) = if cancel.is_cancelled() {
+            (Outcome::Interrupted, SessionStatus::Interrupted)
+        } else if recorded.is_err() {
+            (Outcome::Failed, SessionStatus::Failed)
+        } else {
+            (Outcome::Checked, SessionStatus::Completed)
+        };
+        self.emitter
+            .emit(Event::TaskCompleted {
+                status,
+                answer: None,
+                report: None,
+            })
             .await;
         outcome
     }
@@ -72,6 +141,8 @@ impl Session {
     ) -> Result<(), JournalFailed> {
         let prompt = match task {
             Task::Prompt(text) => Some(text),
+            // Checks never reach here (`run_task` runs them apart).
+            Task::Check { .. } => None,
             Task::Resume(Resume { pending, prompt }) => {
                 let mut owed = Vec::new();
                 for (call, started) in pending {
@@ -370,6 +441,7 @@ impl Session {
             ok: output.ok,
             output: output.output.clone(),
             full: output.full.clone(),
+            changed: output.outcome.changed_files.clone(),
         })
         .await?;
         match output.effect {
@@ -391,6 +463,13 @@ impl Session {
                 self.emitter
                     .emit(Event::PlanUpdated { steps, explanation })
                     .await;
+            }
+            Some(Effect::Step(report)) => {
+                self.record(&Record::Step {
+                    report: report.clone(),
+                })
+                .await?;
+                self.report = Some(report);
             }
             None => {}
         }

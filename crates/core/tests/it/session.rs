@@ -1,7 +1,5 @@
 //! The session actor driven directly through its handle, as a front end would: ops in, events out.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use cox_core::session::{self, SessionConfig};
 use cox_model::{Endpoint, RetryPolicy, Wire};
 use cox_protocol::{Event, Op, SessionStatus};
