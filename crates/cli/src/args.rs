@@ -1,4 +1,4 @@
-//! The command line, as clap sees it. Contract: `shared/DESIGN.md`.
+//! The command line, as clap sees it. Contract: `docs/contracts.md`.
 
 use std::path::PathBuf;
 

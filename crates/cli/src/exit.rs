@@ -1,4 +1,4 @@
-//! Exit codes (`shared/DESIGN.md`): 0 done; 1 the task failed; 2 bad usage or input; 3 provider
+//! Exit codes (`docs/contracts.md`): 0 done; 1 the task failed; 2 bad usage or input; 3 provider
 //! error (auth, network, quota, missing key); 130 interrupted.
 
 use std::process::ExitCode;

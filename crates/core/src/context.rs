@@ -80,7 +80,8 @@ impl Pinned {
 /// How a steering directive enters the conversation (it is also pinned).
 pub fn directive_message(text: &str) -> String {
     format!(
-        "[Correction from the user, from now on] {text}\nAcknowledge it in one line, adjust your plan (update_plan if you keep one), and continue."
+        "[Correction from the user, from now on] {text}\nAcknowledge it in one line, adjust your plan ({} if you keep one), and continue.",
+        cox_tools::update_plan::NAME
     )
 }
 

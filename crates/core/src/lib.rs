@@ -139,12 +139,18 @@ pub struct PlanRun {
 }
 
 /// What the model is told in planning mode, after the system prompt.
-const PLANNING: &str = "\n\nYou are in PLANNING mode: analyse, do not change anything. Your tools are \
-read-only (shell runs only commands that read). Explore the code as much as you need, then answer with \
-a plan document and nothing else: one JSON object with `goal` (string), `constraints` (strings the \
-work must respect), `context` (files worth reading), and `steps` (each with `id` like \"S1\", \
-`title`, `files`, `targets` such as function names, `details` precise enough for another engineer, \
-`status`: \"pending\", and `depends_on` with earlier step ids where order matters).";
+fn planning_instructions() -> String {
+    format!(
+        "\n\nYou are in PLANNING mode: analyse, do not change anything. Your tools are read-only \
+         ({} runs only commands that read). Explore the code as much as you need, then answer with \
+         a plan document and nothing else: one JSON object with `goal` (string), `constraints` \
+         (strings the work must respect), `context` (files worth reading), and `steps` (each with \
+         `id` like \"S1\", `title`, `files`, `targets` such as function names, `details` precise \
+         enough for another engineer, `status`: \"pending\", and `depends_on` with earlier step ids \
+         where order matters).",
+        cox_tools::shell::NAME
+    )
+}
 
 /// Default grace window of `--steerable`, in milliseconds.
 pub const DEFAULT_STEER_GRACE_MS: u64 = 300;
@@ -378,7 +384,7 @@ fn launch(
         output_schema: options
             .planning
             .then(|| ("plan".to_string(), plan::schema())),
-        mode_instructions: options.planning.then(|| PLANNING.to_string()),
+        mode_instructions: options.planning.then(planning_instructions),
         writable_roots,
         sandbox,
         rules: std::sync::Arc::new(rules),

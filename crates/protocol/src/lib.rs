@@ -1,7 +1,7 @@
 //! The contract every cox crate and front end depends on: [`Op`]s go into a session, [`Event`]s come
 //! out, and the conversation is a list of [`Item`]s. Only data and serde live here; no I/O, no async.
 //!
-//! Event names and fields are the public `--json` contract documented in `shared/DESIGN.md`; add
+//! Event names and fields are the public `--json` contract documented in `docs/contracts.md`; add
 //! fields, never rename them.
 
 mod event;

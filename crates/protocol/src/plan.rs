@@ -1,4 +1,4 @@
-//! The plan document (`cox plan` output, `cox run --plan` input), as in `shared/DESIGN.md`.
+//! The plan document (`cox plan` output, `cox run --plan` input), as in `docs/contracts.md`.
 //! Fields cox does not know are kept, so a plan survives a round trip through cox unchanged.
 
 use serde::{Deserialize, Serialize};

@@ -19,12 +19,15 @@ struct Args {
     input: String,
 }
 
+/// The tool's name, as the model calls it.
+pub const NAME: &str = "apply_patch";
+
 pub struct ApplyPatch;
 
 impl Tool for ApplyPatch {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
-            name: "apply_patch".to_string(),
+            name: NAME.to_string(),
             description: description(include_str!("apply_patch.md")),
             parameters: json!({
                 "type": "object",
@@ -52,7 +55,7 @@ impl Tool for ApplyPatch {
         ctx: &'a ToolContext,
     ) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
-            match parse_args::<Args>("apply_patch", arguments) {
+            match parse_args::<Args>(NAME, arguments) {
                 Ok(args) => run(&args.input, ctx),
                 Err(output) => output,
             }

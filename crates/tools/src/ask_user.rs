@@ -22,12 +22,15 @@ struct Args {
     question: String,
 }
 
+/// The tool's name, as the model calls it.
+pub const NAME: &str = "ask_user";
+
 pub struct AskUser;
 
 impl Tool for AskUser {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
-            name: "ask_user".to_string(),
+            name: NAME.to_string(),
             description: description(include_str!("ask_user.md")),
             parameters: json!({
                 "type": "object",
@@ -57,7 +60,7 @@ impl Tool for AskUser {
         ctx: &'a ToolContext,
     ) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
-            let args = match parse_args::<Args>("ask_user", arguments) {
+            let args = match parse_args::<Args>(NAME, arguments) {
                 Ok(args) => args,
                 Err(output) => return output,
             };

@@ -38,12 +38,15 @@ struct Args {
     ignore_case: Option<bool>,
 }
 
+/// The tool's name, as the model calls it.
+pub const NAME: &str = "grep";
+
 pub struct Grep;
 
 impl Tool for Grep {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
-            name: "grep".to_string(),
+            name: NAME.to_string(),
             description: description(include_str!("grep.md")),
             parameters: json!({
                 "type": "object",
@@ -85,7 +88,7 @@ impl Tool for Grep {
         ctx: &'a ToolContext,
     ) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
-            let args = match parse_args::<Args>("grep", arguments) {
+            let args = match parse_args::<Args>(NAME, arguments) {
                 Ok(args) => args,
                 Err(output) => return output,
             };

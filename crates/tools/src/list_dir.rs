@@ -26,12 +26,15 @@ struct Args {
     depth: Option<usize>,
 }
 
+/// The tool's name, as the model calls it.
+pub const NAME: &str = "list_dir";
+
 pub struct ListDir;
 
 impl Tool for ListDir {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
-            name: "list_dir".to_string(),
+            name: NAME.to_string(),
             description: description(include_str!("list_dir.md")),
             parameters: json!({
                 "type": "object",
@@ -63,7 +66,7 @@ impl Tool for ListDir {
         ctx: &'a ToolContext,
     ) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
-            let args = match parse_args::<Args>("list_dir", arguments) {
+            let args = match parse_args::<Args>(NAME, arguments) {
                 Ok(args) => args,
                 Err(output) => return output,
             };

@@ -29,12 +29,15 @@ struct Args {
     limit: Option<usize>,
 }
 
+/// The tool's name, as the model calls it.
+pub const NAME: &str = "read_file";
+
 pub struct ReadFile;
 
 impl Tool for ReadFile {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
-            name: "read_file".to_string(),
+            name: NAME.to_string(),
             description: description(include_str!("read_file.md")),
             parameters: json!({
                 "type": "object",
@@ -82,7 +85,7 @@ impl Tool for ReadFile {
         ctx: &'a ToolContext,
     ) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
-            let args = match parse_args::<Args>("read_file", arguments) {
+            let args = match parse_args::<Args>(NAME, arguments) {
                 Ok(args) => args,
                 Err(output) => return output,
             };

@@ -27,12 +27,15 @@ struct Args {
     summary: String,
 }
 
+/// The tool's name, as the model calls it.
+pub const NAME: &str = "report_step";
+
 pub struct ReportStep;
 
 impl Tool for ReportStep {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
-            name: "report_step".to_string(),
+            name: NAME.to_string(),
             description: description(include_str!("report_step.md")),
             parameters: json!({
                 "type": "object",
@@ -70,7 +73,7 @@ impl Tool for ReportStep {
         _ctx: &'a ToolContext,
     ) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
-            let args = match parse_args::<Args>("report_step", arguments) {
+            let args = match parse_args::<Args>(NAME, arguments) {
                 Ok(args) => args,
                 Err(output) => return output,
             };

@@ -56,6 +56,9 @@ struct Args {
 
 /// The `shell` tool. `read_only` (planning) admits only commands that read; the OS sandbox will
 /// make that a hard guarantee, this check is the in-process layer.
+/// The tool's name, as the model calls it.
+pub const NAME: &str = "shell";
+
 pub struct Shell {
     pub read_only: bool,
 }
@@ -63,7 +66,7 @@ pub struct Shell {
 impl Tool for Shell {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
-            name: "shell".to_string(),
+            name: NAME.to_string(),
             description: description(include_str!("shell.md")),
             parameters: json!({
                 "type": "object",
@@ -125,7 +128,7 @@ impl Tool for Shell {
         ctx: &'a ToolContext,
     ) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
-            match parse_args::<Args>("shell", arguments) {
+            match parse_args::<Args>(NAME, arguments) {
                 Ok(args) if self.read_only => match read_only(&args.command) {
                     Ok(()) => run(args, ctx).await,
                     Err(message) => ToolOutput::error(message),

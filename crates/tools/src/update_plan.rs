@@ -19,12 +19,15 @@ struct Args {
     explanation: Option<String>,
 }
 
+/// The tool's name, as the model calls it.
+pub const NAME: &str = "update_plan";
+
 pub struct UpdatePlan;
 
 impl Tool for UpdatePlan {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
-            name: "update_plan".to_string(),
+            name: NAME.to_string(),
             description: description(include_str!("update_plan.md")),
             parameters: json!({
                 "type": "object",
@@ -68,7 +71,7 @@ impl Tool for UpdatePlan {
         _ctx: &'a ToolContext,
     ) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
-            let args = match parse_args::<Args>("update_plan", arguments) {
+            let args = match parse_args::<Args>(NAME, arguments) {
                 Ok(args) => args,
                 Err(output) => return output,
             };

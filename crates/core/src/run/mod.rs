@@ -137,19 +137,22 @@ fn step_prompt(step: &cox_protocol::PlanStepDoc) -> String {
     format!(
         "Carry out step {} of the pinned plan: {}. Do only what this step needs, respect the plan's \
          constraints, and check your work (build, tests) where you can. When you are finished, call \
-         report_step with status \"done\" and a short summary of what you changed — or with status \
+         {report} with status \"done\" and a short summary of what you changed — or with status \
          \"failed\" and the reason when the step cannot be done — then answer with that summary.",
-        step.id, step.title
+        step.id,
+        step.title,
+        report = cox_tools::report_step::NAME
     )
 }
 
 /// The fix request after a failing check.
 fn fix_prompt(check: &Check, output: &str) -> String {
     format!(
-        "`{}` ({}) fails after your changes. Fix what it reports, then call report_step again and \
-         answer with a short summary.\n```\n{}\n```",
+        "`{}` ({}) fails after your changes. Fix what it reports, then call {} again and answer \
+         with a short summary.\n```\n{}\n```",
         check.command,
         check.kind.name(),
+        cox_tools::report_step::NAME,
         output.trim_end()
     )
 }
