@@ -6,6 +6,8 @@
 //! This crate sees only `cox-protocol`: events come in on a channel, ops go out on another. It owns
 //! the terminal while it runs (raw mode, restored on every exit path by a guard).
 
+#[cfg(test)]
+mod frames;
 mod render;
 mod screen;
 
@@ -13,10 +15,11 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use cox_protocol::{Event, EventEnvelope, Op, SessionStatus};
-use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::sync::mpsc;
 
-use screen::Screen;
+pub use crossterm::event::Event as TermEvent;
+pub use screen::Screen;
 
 /// Whether the live UI can run here: stdin and stdout are terminals and `TERM` is not `dumb`.
 pub fn available() -> bool {
@@ -58,18 +61,36 @@ enum Mode {
     Quitting,
 }
 
-/// Runs the UI until the session ends or the person quits. `initial` is sent as the first task;
-/// `working` starts the UI as if a task were running (a plan run drives the sessions itself).
+/// Runs the UI on the terminal until the session ends or the person quits. `initial` is sent as
+/// the first task; `working` starts the UI as if a task were running (a plan run works by itself).
 pub async fn run(
     header: Header,
+    ops: mpsc::Sender<Op>,
+    events: mpsc::UnboundedReceiver<EventEnvelope>,
+    initial: Option<String>,
+    working: bool,
+) -> std::io::Result<Exit> {
+    let _raw = RawMode::enable()?;
+    let keys = spawn_key_reader();
+    let width = crossterm::terminal::size().map_or(80, |(w, _)| w);
+    // https://no-color.org: any non-empty value turns colour off.
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let screen = Screen::new(Box::new(std::io::stdout()), width, color);
+    run_with(header, screen, keys, ops, events, initial, working).await
+}
+
+/// The UI's loop over any key stream and any screen: what [`run`] does on the terminal, and what
+/// tests drive with keys from a channel and a screen that draws into a buffer.
+pub async fn run_with(
+    header: Header,
+    screen: Screen,
+    mut keys: mpsc::Receiver<TermEvent>,
     ops: mpsc::Sender<Op>,
     mut events: mpsc::UnboundedReceiver<EventEnvelope>,
     initial: Option<String>,
     working: bool,
 ) -> std::io::Result<Exit> {
-    let _raw = RawMode::enable()?;
-    let mut keys = spawn_key_reader();
-    let mut ui = Ui::new(header);
+    let mut ui = Ui::new(header, screen);
     if working {
         ui.mode = Mode::Running;
     }
@@ -84,12 +105,11 @@ pub async fn run(
         tokio::select! {
             event = events.recv() => match event {
                 Some(envelope) => {
+                    ui.on_event(&envelope.event)?;
                     if let Event::SessionCompleted { .. } = envelope.event {
-                        ui.on_event(&envelope.event)?;
                         ui.screen.finish()?;
                         return Ok(ui.exit);
                     }
-                    ui.on_event(&envelope.event)?;
                 }
                 None => {
                     ui.screen.finish()?;
@@ -98,11 +118,15 @@ pub async fn run(
             },
             key = keys.recv() => match key {
                 Some(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => {
-                    for op in ui.on_key(key)? {
+                    for op in ui.on_key(key) {
                         ops.send(op).await.ok();
                     }
+                    ui.show()?;
                 }
-                Some(TermEvent::Resize(width, _)) => ui.screen.resize(width)?,
+                Some(TermEvent::Resize(width, _)) => {
+                    ui.screen.resize(width)?;
+                    ui.redraw()?;
+                }
                 Some(_) => {}
                 None => {}
             },
@@ -143,6 +167,9 @@ fn spawn_key_reader() -> mpsc::Receiver<TermEvent> {
 
 struct Ui {
     screen: Screen,
+    /// Lines a key produced (a slash command's answer, a warning), shown by [`Ui::show`]: key
+    /// handling changes state only, drawing comes after.
+    notes: Vec<(String, render::Tone)>,
     mode: Mode,
     input: String,
     history: Vec<String>,
@@ -159,9 +186,10 @@ struct Ui {
 }
 
 impl Ui {
-    fn new(header: Header) -> Ui {
+    fn new(header: Header, screen: Screen) -> Ui {
         Ui {
-            screen: Screen::new(),
+            screen,
+            notes: Vec::new(),
             mode: Mode::Prompt,
             input: String::new(),
             history: Vec::new(),
@@ -225,7 +253,20 @@ impl Ui {
         self.redraw()
     }
 
-    fn on_key(&mut self, key: KeyEvent) -> std::io::Result<Vec<Op>> {
+    /// Commits the notes keys produced, then redraws the live area.
+    fn show(&mut self) -> std::io::Result<()> {
+        for (line, tone) in std::mem::take(&mut self.notes) {
+            self.screen.line(&line, tone)?;
+        }
+        self.redraw()
+    }
+
+    fn note(&mut self, line: impl Into<String>, tone: render::Tone) {
+        self.notes.push((line.into(), tone));
+    }
+
+    /// A key: the state changes and the ops to send; nothing is drawn here.
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Op> {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         let mut ops = Vec::new();
         if ctrl && key.code == KeyCode::Char('c') {
@@ -238,12 +279,10 @@ impl Ui {
                 self.mode = Mode::Quitting;
                 ops.extend([Op::Interrupt, Op::Shutdown]);
             } else {
-                self.screen
-                    .line("interrupting — Ctrl-C again to quit", render::Tone::Warn)?;
+                self.note("interrupting — Ctrl-C again to quit", render::Tone::Warn);
                 ops.push(Op::Interrupt);
             }
-            self.redraw()?;
-            return Ok(ops);
+            return ops;
         }
         if let (Mode::Approval(call_id), KeyCode::Char(c)) = (&self.mode, key.code) {
             let decision = match c {
@@ -252,8 +291,7 @@ impl Ui {
                 'p' => Some(cox_protocol::ApprovalDecision::Project),
                 'n' => {
                     self.mode = Mode::Declining(call_id.clone());
-                    self.redraw()?;
-                    return Ok(ops);
+                    return ops;
                 }
                 _ => None,
             };
@@ -264,8 +302,7 @@ impl Ui {
                 });
                 self.mode = Mode::Running;
             }
-            self.redraw()?;
-            return Ok(ops);
+            return ops;
         }
         match (&self.mode, key.code) {
             (Mode::Running, KeyCode::Char(' ')) => {
@@ -308,7 +345,7 @@ impl Ui {
                 });
                 self.mode = Mode::Running;
             }
-            (Mode::Prompt, KeyCode::Enter) => ops.extend(self.submit()?),
+            (Mode::Prompt, KeyCode::Enter) => ops.extend(self.submit()),
             (Mode::Prompt, KeyCode::Char('d')) if ctrl && self.input.is_empty() => {
                 self.mode = Mode::Quitting;
                 ops.push(Op::Shutdown);
@@ -329,8 +366,7 @@ impl Ui {
             }
             _ => {}
         }
-        self.redraw()?;
-        Ok(ops)
+        ops
     }
 
     fn browse(&mut self, step: isize) {
@@ -354,18 +390,18 @@ impl Ui {
     }
 
     /// The prompt line's Enter: a slash command, or a new task.
-    fn submit(&mut self) -> std::io::Result<Vec<Op>> {
+    fn submit(&mut self) -> Vec<Op> {
         let text = std::mem::take(&mut self.input);
         self.history_at = None;
         let trimmed = text.trim();
         if trimmed.is_empty() {
-            return Ok(Vec::new());
+            return Vec::new();
         }
         self.history.push(text.clone());
         match trimmed {
             "/quit" | "/exit" => {
                 self.mode = Mode::Quitting;
-                Ok(vec![Op::Shutdown])
+                vec![Op::Shutdown]
             }
             "/status" => {
                 let line = format!(
@@ -378,35 +414,32 @@ impl Ui {
                         None => String::new(),
                     }
                 );
-                self.screen.line(&line, render::Tone::Dim)?;
-                Ok(Vec::new())
+                self.note(line, render::Tone::Dim);
+                Vec::new()
             }
             "/plan" => {
                 if self.plan.is_empty() {
-                    self.screen.line("no plan yet", render::Tone::Dim)?;
+                    self.note("no plan yet", render::Tone::Dim);
                 }
                 for step in self.plan.clone() {
-                    self.screen.line(&step, render::Tone::Dim)?;
+                    self.note(step, render::Tone::Dim);
                 }
-                Ok(Vec::new())
+                Vec::new()
             }
             "/compact" => {
-                self.screen
-                    .line("compacting before the next request", render::Tone::Dim)?;
-                Ok(vec![Op::Compact])
+                self.note("compacting before the next request", render::Tone::Dim);
+                vec![Op::Compact]
             }
             command if command.starts_with('/') => {
-                self.screen.line(
-                    &format!("unknown command {command}; try /status, /plan, /compact, /quit"),
-                    render::Tone::Warn,
-                )?;
-                Ok(Vec::new())
+                let line =
+                    format!("unknown command {command}; try /status, /plan, /compact, /quit");
+                self.note(line, render::Tone::Warn);
+                Vec::new()
             }
             _ => {
-                self.screen
-                    .line(&format!("› {text}"), render::Tone::Prompt)?;
+                self.note(format!("› {text}"), render::Tone::Prompt);
                 self.mode = Mode::Running;
-                Ok(vec![Op::UserInput { text }])
+                vec![Op::UserInput { text }]
             }
         }
     }

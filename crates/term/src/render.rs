@@ -116,6 +116,7 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             output,
             outcome,
         } => {
+            ui.activity = "THINKING".to_string();
             let tone = if *ok { Tone::Dim } else { Tone::Error };
             let verdict = if *ok { "passed" } else { "failing" };
             screen.line(&format!("  {}: {verdict}", kind.name()), tone)?;

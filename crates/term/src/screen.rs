@@ -1,8 +1,9 @@
 //! Drawing: committed lines go into the scrollback; the live area (the line being streamed, the
 //! input line, the status line) sits below them and is redrawn in place. Live lines are cut to the
-//! terminal's width, so the area's height is always known and can be cleared exactly.
+//! terminal's width, so the area's height is always known and can be cleared exactly. It draws to
+//! any writer: the terminal's stdout, or a buffer a test reads back through a terminal emulator.
 
-use std::io::{Stdout, Write};
+use std::io::Write;
 
 use crossterm::cursor::{MoveToColumn, MoveUp};
 use crossterm::style::{Attribute, Color, Print, ResetColor, SetAttribute, SetForegroundColor};
@@ -12,7 +13,7 @@ use crossterm::{QueueableCommand, queue};
 use crate::render::Tone;
 
 pub struct Screen {
-    out: Stdout,
+    out: Box<dyn Write + Send>,
     color: bool,
     width: u16,
     /// Streamed text not yet ended by a newline.
@@ -24,12 +25,12 @@ pub struct Screen {
 }
 
 impl Screen {
-    pub fn new() -> Screen {
+    /// A screen `width` columns wide drawing to `out`, in colour or not.
+    pub fn new(out: Box<dyn Write + Send>, width: u16, color: bool) -> Screen {
         Screen {
-            out: std::io::stdout(),
-            // https://no-color.org: any non-empty value turns colour off.
-            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-            width: crossterm::terminal::size().map_or(80, |(w, _)| w.max(20)),
+            out,
+            color,
+            width: width.max(20),
             partial: String::new(),
             reasoning: String::new(),
             live_drawn: 0,

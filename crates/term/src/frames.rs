@@ -1,0 +1,323 @@
+//! The UI without a terminal: keys and events go in, the bytes it draws go through a terminal
+//! emulator (`vt100`), and the screen that results is snapshotted — streaming, SPACE pause, steer,
+//! the approval prompt, interrupt, resize, and the run's own events. The elapsed seconds in the
+//! status line are redacted. A few tmux tests in the binary's suite still cover the real terminal.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use cox_protocol::{
+    Action, ApprovalDecision, CallId, CheckKind, Event, EventEnvelope, Op, SessionId,
+    SessionStatus, StepState, ToolKind, ToolOutcome,
+};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::{Header, Mode, Screen, Ui};
+
+const ROWS: u16 = 40;
+
+/// A writer whose bytes a test reads back.
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Term {
+    ui: Ui,
+    out: Buffer,
+    width: u16,
+    /// Where in the output the terminal changed width, and to what.
+    resizes: Vec<(usize, u16)>,
+}
+
+impl Term {
+    fn new(width: u16) -> Term {
+        let out = Buffer::default();
+        let header = Header {
+            model: "gpt-test".into(),
+            provider: "mock".into(),
+        };
+        let screen = Screen::new(Box::new(out.clone()), width, false);
+        let mut ui = Ui::new(header, screen);
+        ui.redraw().unwrap();
+        Term {
+            ui,
+            out,
+            width,
+            resizes: Vec::new(),
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        self.ui.on_event(&event).unwrap();
+    }
+
+    /// A key, as the UI loop handles it: state and ops first, then the drawing.
+    fn key(&mut self, code: KeyCode) -> Vec<Op> {
+        let ops = self.ui.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+        self.ui.show().unwrap();
+        ops
+    }
+
+    fn typed(&mut self, text: &str) {
+        for c in text.chars() {
+            assert!(self.key(KeyCode::Char(c)).is_empty());
+        }
+    }
+
+    /// The terminal gets narrower or wider (it cuts what it shows), then tells the UI.
+    fn resize(&mut self, width: u16) {
+        let at = self.out.0.lock().unwrap().len();
+        self.resizes.push((at, width));
+        self.ui.screen.resize(width).unwrap();
+        self.ui.redraw().unwrap();
+    }
+
+    /// The screen as a person sees it now.
+    fn screen(&self) -> String {
+        emulate(&self.out, self.width, &self.resizes)
+    }
+
+    /// The screen with the elapsed seconds redacted, for snapshots.
+    fn frame(&self) -> String {
+        let seconds = regex::Regex::new(r" · \d+s · ").unwrap();
+        seconds
+            .replace_all(self.screen().trim_end(), " · [t]s · ")
+            .into_owned()
+    }
+}
+
+/// What a terminal `width` columns wide shows after the bytes in `out`, resized where `resizes`
+/// say (at a byte offset, to a width).
+fn emulate(out: &Buffer, width: u16, resizes: &[(usize, u16)]) -> String {
+    let size = |n: u16| std::num::NonZero::new(n).unwrap();
+    let mut parser = vt100::Parser::new(size(ROWS), size(width), 0);
+    let bytes = out.0.lock().unwrap();
+    let mut from = 0;
+    for &(at, width) in resizes {
+        parser.process(&bytes[from..at]);
+        parser.screen_mut().set_size(size(ROWS), size(width));
+        from = at;
+    }
+    parser.process(&bytes[from..]);
+    parser.screen().contents()
+}
+
+fn call_id(id: &str) -> CallId {
+    CallId(id.into())
+}
+
+fn started() -> Event {
+    Event::SessionStarted {
+        session_id: SessionId("s".into()),
+        provider: "mock".into(),
+        model: "gpt-test".into(),
+        cwd: "/work/repo".into(),
+    }
+}
+
+/// A prompt typed and sent: the UI is running the task.
+fn running() -> Term {
+    let mut term = Term::new(80);
+    term.event(started());
+    term.typed("fix the parser");
+    let ops = term.key(KeyCode::Enter);
+    assert_eq!(
+        ops,
+        [Op::UserInput {
+            text: "fix the parser".into()
+        }]
+    );
+    term.event(Event::TurnStarted { turn: 1 });
+    term
+}
+
+#[test]
+fn streaming_commits_whole_lines_and_keeps_the_partial_one_live() {
+    let mut term = running();
+    for delta in [
+        "Looking at ",
+        "the parser.\nThe bug is in",
+        " the tokenizer",
+    ] {
+        term.event(Event::AgentMessageDelta { text: delta.into() });
+    }
+    insta::assert_snapshot!("streaming", term.frame());
+}
+
+#[test]
+fn a_tool_call_shows_its_actions_and_its_folded_outcome() {
+    let mut term = running();
+    term.event(Event::ToolCall {
+        call_id: call_id("c1"),
+        name: "shell".into(),
+        arguments: "{}".into(),
+        preview: Vec::new(),
+        kind: Some(ToolKind::Execute),
+        actions: vec![Action::Run {
+            command: "cargo test".into(),
+        }],
+    });
+    term.event(Event::ToolResult {
+        call_id: call_id("c1"),
+        ok: false,
+        output: "not shown: the outcome says it".into(),
+        outcome: ToolOutcome {
+            exit_code: Some(101),
+            duration_ms: Some(2340),
+            excerpt: Some(
+                "running 3 tests\ntest a ... ok\ntest b ... FAILED\ntest c ... ok".into(),
+            ),
+            printed_lines: Some(9),
+            ..ToolOutcome::default()
+        },
+    });
+    insta::assert_snapshot!("tool_call", term.frame());
+}
+
+#[test]
+fn space_pauses_and_a_typed_directive_steers() {
+    let mut term = running();
+    term.event(Event::AgentMessageDelta {
+        text: "I will rewrite".into(),
+    });
+    assert_eq!(term.key(KeyCode::Char(' ')), [Op::Pause]);
+    term.event(Event::Paused);
+    insta::assert_snapshot!("paused", term.frame());
+    term.typed("keep the old API");
+    assert_eq!(
+        term.key(KeyCode::Enter),
+        [Op::Steer {
+            text: "keep the old API".into()
+        }]
+    );
+    term.event(Event::Steered {
+        text: "keep the old API".into(),
+    });
+    assert_eq!(term.ui.mode, Mode::Running);
+    insta::assert_snapshot!("steered", term.frame());
+}
+
+#[test]
+fn the_approval_prompt_takes_a_reason_for_no() {
+    let mut term = running();
+    term.event(Event::ApprovalRequested {
+        call_id: call_id("c7"),
+        action: "git push origin main".into(),
+        reason: "the command asks to run outside the sandbox".into(),
+    });
+    insta::assert_snapshot!("approval", term.frame());
+    assert!(term.key(KeyCode::Char('n')).is_empty());
+    term.typed("not now");
+    assert_eq!(
+        term.key(KeyCode::Enter),
+        [Op::Approve {
+            call_id: call_id("c7"),
+            decision: ApprovalDecision::Deny {
+                reason: Some("not now".into())
+            }
+        }]
+    );
+    assert_eq!(term.ui.mode, Mode::Running);
+}
+
+#[test]
+fn esc_interrupts_and_the_prompt_comes_back() {
+    let mut term = running();
+    assert_eq!(term.key(KeyCode::Esc), [Op::Interrupt]);
+    term.event(Event::TaskCompleted {
+        status: SessionStatus::Interrupted,
+        answer: None,
+        report: None,
+    });
+    assert_eq!(term.ui.mode, Mode::Prompt);
+    insta::assert_snapshot!("interrupted", term.frame());
+}
+
+#[test]
+fn a_resize_cuts_the_live_lines_to_the_new_width() {
+    let mut term = running();
+    term.event(Event::AgentMessageDelta {
+        text: "a partial line that is longer than forty columns, streaming".into(),
+    });
+    term.resize(40);
+    for line in term.screen().lines() {
+        assert!(line.chars().count() <= 40, "{line:?}");
+    }
+    insta::assert_snapshot!("resized", term.frame());
+}
+
+#[test]
+fn a_plan_run_shows_its_steps_and_checks() {
+    let mut term = Term::new(80);
+    term.ui.mode = Mode::Running;
+    term.event(Event::StepStarted {
+        id: "S1".into(),
+        title: "Add greet()".into(),
+    });
+    term.event(Event::CheckStarted {
+        kind: CheckKind::Lint,
+        command: "ruff check app.py".into(),
+    });
+    term.event(Event::CheckFinished {
+        kind: CheckKind::Lint,
+        ok: false,
+        output: "app.py:1:8: F401 `os` imported but unused\nFound 1 error.".into(),
+        outcome: ToolOutcome::default(),
+    });
+    term.event(Event::StepFinished {
+        id: "S1".into(),
+        status: StepState::Done,
+        changed_files: vec![cox_protocol::FileChange {
+            path: "app.py".into(),
+            added: 7,
+            removed: 0,
+        }],
+    });
+    insta::assert_snapshot!("plan_run", term.frame());
+}
+
+/// The loop itself takes keys from any stream and draws to any writer.
+#[tokio::test]
+async fn the_loop_runs_on_a_key_stream_and_a_buffer() {
+    let out = Buffer::default();
+    let screen = Screen::new(Box::new(out.clone()), 60, false);
+    let (keys_tx, keys) = tokio::sync::mpsc::channel(8);
+    let (ops, mut ops_rx) = tokio::sync::mpsc::channel(8);
+    let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
+    let header = Header {
+        model: "gpt-test".into(),
+        provider: "mock".into(),
+    };
+    let ui = tokio::spawn(crate::run_with(
+        header, screen, keys, ops, events, None, true,
+    ));
+    let space = KeyEvent::new(KeyCode::Char(' '), KeyModifiers::NONE);
+    keys_tx.send(crate::TermEvent::Key(space)).await.unwrap();
+    assert_eq!(ops_rx.recv().await, Some(Op::Pause));
+    let end = Event::SessionCompleted {
+        status: SessionStatus::Completed,
+        answer: None,
+        usage: Default::default(),
+        cost_usd: None,
+    };
+    events_tx
+        .send(EventEnvelope {
+            seq: 1,
+            ts: String::new(),
+            event: end,
+        })
+        .unwrap();
+    assert_eq!(ui.await.unwrap().unwrap(), crate::Exit::Done);
+    let screen = emulate(&out, 60, &[]);
+    assert!(screen.contains("tokens: 0 in"), "{screen}");
+}
