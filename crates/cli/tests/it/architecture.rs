@@ -225,8 +225,8 @@ fn every_tool_is_documented() {
     );
 }
 
-/// Shipped source of a crate: its `src/` files, each cut at its first `#[cfg(test)]`, without
-/// files that are test modules themselves.
+/// Shipped source of a crate: its `src/` files, each cut at its first `#[cfg(test)]` item, without
+/// the files that are test modules themselves (declared `#[cfg(test)] mod NAME;`).
 fn shipped_sources(krate: &str) -> Vec<(PathBuf, String)> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -243,11 +243,34 @@ fn shipped_sources(krate: &str) -> Vec<(PathBuf, String)> {
         &workspace().join("crates").join(krate).join("src"),
         &mut files,
     );
-    files
+    let texts: Vec<(PathBuf, String)> = files
         .into_iter()
-        .filter(|p| !p.to_string_lossy().ends_with("_tests.rs"))
         .map(|p| {
             let text = std::fs::read_to_string(&p).unwrap();
+            (p, text)
+        })
+        .collect();
+    let test_modules: BTreeSet<String> = texts
+        .iter()
+        .flat_map(|(_, text)| {
+            // `#[cfg(test)]` or `#[cfg(all(test, …))]`, then `mod NAME;`.
+            text.split("\nmod ")
+                .zip(text.split("\nmod ").skip(1))
+                .filter(|(before, _)| {
+                    let attribute = before.lines().last().unwrap_or_default();
+                    attribute.starts_with("#[cfg(") && attribute.contains("test")
+                })
+                .filter_map(|(_, rest)| rest.split_once(';').map(|(name, _)| format!("{name}.rs")))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    texts
+        .into_iter()
+        .filter(|(p, _)| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            !test_modules.contains(&name)
+        })
+        .map(|(p, text)| {
             let shipped = text.split("\n#[cfg(test)]").next().unwrap().to_string();
             (p, shipped)
         })
@@ -263,8 +286,10 @@ fn no_crate_but_the_tools_knows_a_tool_by_name() {
     let names = tool_names();
     assert!(names.contains(&"apply_patch".to_string()), "{names:?}");
     let mut found = Vec::new();
+    let mut scanned = 0;
     for krate in ["protocol", "model", "sandbox", "core", "term", "cli"] {
         for (path, text) in shipped_sources(krate) {
+            scanned += 1;
             let relative = path.strip_prefix(workspace()).unwrap().to_path_buf();
             for name in &names {
                 let excepted = NOT_THE_TOOL
@@ -276,6 +301,7 @@ fn no_crate_but_the_tools_knows_a_tool_by_name() {
             }
         }
     }
+    assert!(scanned > 30, "scanned only {scanned} files");
     assert!(
         found.is_empty(),
         "tool names as string literals outside cox-tools: {found:?}"
