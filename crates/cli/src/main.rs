@@ -6,6 +6,7 @@ mod auth_cmd;
 mod exec;
 mod exit;
 mod interactive;
+mod logging;
 mod plan_cmd;
 mod progress;
 mod run_cmd;
@@ -28,6 +29,12 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
+    // The sandbox launcher execs the command at once; everything else may log.
+    if !matches!(cli.command, Some(Command::SandboxExec { .. }))
+        && let Err(failure) = logging::init()
+    {
+        return failure.report();
+    }
     let result = match cli.command {
         Some(Command::SandboxExec {
             write,

@@ -80,6 +80,13 @@ impl ModelClient for Retrying {
                     Err(error) if error.is_retryable() && attempt < self.policy.max_retries => {
                         attempt += 1;
                         let delay = self.policy.delay(attempt, error.retry_after());
+                        // The class, not the message: a provider's error body stays out of the log.
+                        tracing::warn!(
+                            attempt,
+                            kind = ?error.kind(),
+                            delay_ms = delay.as_millis() as u64,
+                            "retrying the model request"
+                        );
                         let notice = StreamEvent::Retrying {
                             attempt,
                             max_attempts: self.policy.max_retries,

@@ -9,6 +9,7 @@ mod errors;
 mod exec;
 mod harness;
 mod local_model;
+mod logging;
 mod plan;
 mod rules;
 mod run;

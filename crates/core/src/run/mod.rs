@@ -70,7 +70,8 @@ pub fn start(config: &Config, spec: RunSpec) -> Result<SessionHandle, Error> {
         ops,
         ops_open: true,
     };
-    tokio::spawn(runner.run());
+    let span = tracing::info_span!("plan_run", id = %handle.id);
+    tokio::spawn(tracing::Instrument::instrument(runner.run(), span));
     Ok(handle)
 }
 
@@ -271,6 +272,7 @@ impl Runner {
     /// Runs (or resumes) one step to its end: done, or the reason the run stops.
     async fn step(&mut self, index: usize) -> Result<(), Stop> {
         let step = self.spec.plan.steps[index].clone();
+        tracing::info!(step = %step.id, "step started");
         if step.status == Some(StepState::Failed) {
             self.warn(format!("step {} failed before; running it again", step.id))
                 .await;
@@ -375,6 +377,7 @@ impl Runner {
             // Interrupted or failed: the step stays in progress, to be resumed by the next run.
             Err(stop @ Stop::Session(_)) => return Err(stop),
         };
+        tracing::info!(step = %step.id, ?status, changed_files = changed.len(), "step finished");
         self.spec.plan.steps[index].status = Some(status);
         self.save_plan().await?;
         self.emit(Event::StepFinished {

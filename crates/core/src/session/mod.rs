@@ -184,7 +184,11 @@ pub fn spawn(
     };
     let mut session = session;
     session.grants = approvals::load(session.config.approvals_file.as_deref());
-    tokio::spawn(session.run(ops_rx, start.resume, compact_requested));
+    let span = tracing::info_span!("session", id = %id);
+    tokio::spawn(tracing::Instrument::instrument(
+        session.run(ops_rx, start.resume, compact_requested),
+        span,
+    ));
     SessionHandle {
         id,
         ops: ops_tx,
@@ -277,6 +281,12 @@ impl Session {
         resume: Option<Resume>,
         compact: Arc<AtomicBool>,
     ) {
+        tracing::info!(
+            provider = %self.config.provider,
+            model = %self.config.model,
+            resumed = resume.is_some(),
+            "session started"
+        );
         self.emitter
             .emit(Event::SessionStarted {
                 session_id: self.id.clone(),
@@ -403,6 +413,12 @@ impl Session {
         }
         let usage = self.usage;
         let cost_usd = crate::catalog::cost(&self.config.model, &usage);
+        tracing::info!(
+            ?status,
+            input_tokens = usage.input_tokens,
+            output_tokens = usage.output_tokens,
+            "session completed"
+        );
         self.emitter
             .emit(Event::SessionCompleted {
                 status,

@@ -94,12 +94,19 @@ impl Session {
             kind,
             command: command.clone(),
         };
+        tracing::info!(kind = kind.name(), "check started");
         let output = if self.record(&started).await.is_err() {
             return Outcome::Failed;
         } else {
             let ctx = self.tool_context(cancel, None);
             cox_tools::shell::run_line(&command, CHECK_TIMEOUT_MS, &ctx).await
         };
+        tracing::info!(
+            kind = kind.name(),
+            ok = output.ok,
+            exit_code = output.outcome.exit_code,
+            "check ended"
+        );
         let ended = Record::CheckEnd {
             kind,
             ok: output.ok,
@@ -189,6 +196,7 @@ impl Session {
                 return Outcome::Interrupted;
             }
             self.maybe_compact().await;
+            tracing::debug!(turn, items = self.history.len(), "model request");
             let mut result = self.stream(&self.request(), cancel, epoch).await;
             if let Err(StreamEnd::Failed(ModelError::ContextOverflow { .. })) = &result {
                 // The provider counts differently than we estimated: compact, and try once more.
@@ -213,6 +221,7 @@ impl Session {
                     return Outcome::Interrupted;
                 }
                 Err(StreamEnd::Failed(error)) => {
+                    tracing::warn!(turn, kind = ?error.kind(), "model request failed");
                     self.emitter
                         .emit(Event::Error {
                             kind: error.kind(),
@@ -229,6 +238,13 @@ impl Session {
                 tool_calls,
                 usage,
             } = response;
+            tracing::info!(
+                turn,
+                tool_calls = tool_calls.len(),
+                input_tokens = usage.map(|u| u.input_tokens),
+                output_tokens = usage.map(|u| u.output_tokens),
+                "model response"
+            );
             let record = Record::Response {
                 text: text.clone(),
                 tool_calls: tool_calls.clone(),
@@ -302,7 +318,9 @@ impl Session {
                     actions: described.actions.clone(),
                 })
                 .await;
+            tracing::debug!(call_id = %call.call_id, tool = %call.name, kind = ?described.kind, "tool call");
             if let Some(violation) = self.violation(&described.touches) {
+                tracing::info!(call_id = %call.call_id, rule = %violation.rule_id, "blocked by a rule");
                 self.emitter
                     .emit(Event::RuleBlocked {
                         call_id: call.call_id.clone(),
@@ -323,6 +341,7 @@ impl Session {
             {
                 Ok(escalated) => escalated,
                 Err(refusal) => {
+                    tracing::info!(call_id = %call.call_id, "not approved");
                     self.finish_call(&call, ToolOutput::error(refusal)).await?;
                     continue;
                 }
@@ -339,7 +358,24 @@ impl Session {
                     call_id: call.call_id.clone(),
                 })
                 .await?;
-                self.run_tool(&call, cancel, answers, escalated).await
+                let span = tracing::info_span!("tool", call_id = %call.call_id, name = %call.name);
+                let started = std::time::Instant::now();
+                let output = tracing::Instrument::instrument(
+                    self.run_tool(&call, cancel, answers, escalated),
+                    span,
+                )
+                .await;
+                tracing::info!(
+                    call_id = %call.call_id,
+                    tool = %call.name,
+                    ok = output.ok,
+                    exit_code = output.outcome.exit_code,
+                    changed_files = output.outcome.changed_files.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    escalated,
+                    "tool call ended"
+                );
+                output
             };
             self.finish_call(&call, output).await?;
         }
