@@ -70,7 +70,7 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             // The binary runs with the temp repository as its working directory.
-            options.cox = std::fs::canonicalize(&options.cox)?;
+            options.cox = fs_err::canonicalize(&options.cox)?;
             exec_overhead(&options)
         }
         "tools" => tools::run(tree, options.runs),
@@ -87,15 +87,15 @@ fn main() -> anyhow::Result<()> {
             )
         }
         "context" => {
-            let cox = std::fs::canonicalize(&options.cox)?;
+            let cox = fs_err::canonicalize(&options.cox)?;
             context::run(&cox, options.runs)
         }
         "render" => {
-            let cox = std::fs::canonicalize(&options.cox)?;
+            let cox = fs_err::canonicalize(&options.cox)?;
             render::run(&cox, options.runs)
         }
         "steering" => {
-            let cox = std::fs::canonicalize(&options.cox)?;
+            let cox = fs_err::canonicalize(&options.cox)?;
             steering::run(&cox, options.runs)
         }
         other => bail!("unknown benchmark {other:?}; {usage}"),
@@ -114,7 +114,7 @@ pub(crate) fn ms(d: Duration) -> String {
 fn exec_overhead(options: &Options) -> anyhow::Result<()> {
     let repo = tempfile::tempdir()?;
     let home = tempfile::tempdir()?;
-    std::fs::write(
+    fs_err::write(
         repo.path().join("README.md"),
         "# Bench\nA small file to cat.\n",
     )?;

@@ -65,13 +65,13 @@ pub fn run(tree: Option<PathBuf>, runs: usize) -> anyhow::Result<()> {
 fn generate_tree(root: &Path, files: usize) -> anyhow::Result<()> {
     for n in 0..files {
         let dir = root.join(format!("d{:03}/e{:02}", n % 500, n % 37));
-        std::fs::create_dir_all(&dir)?;
+        fs_err::create_dir_all(&dir)?;
         let body = if n % 1000 == 0 {
             format!("pub fn get_unchecked(i: usize) -> u8 {{ {n} as u8 }}\n")
         } else {
             format!("// file {n}\npub fn item_{n}() -> usize {{\n    {n}\n}}\n")
         };
-        std::fs::write(dir.join(format!("f{n}.rs")), body)?;
+        fs_err::write(dir.join(format!("f{n}.rs")), body)?;
     }
     Ok(())
 }
@@ -117,7 +117,7 @@ fn grep_rg(dir: &Path, runs: usize) -> anyhow::Result<(Duration, usize)> {
 /// The patch's time, and the floor: reading the file and writing it back by temp file and rename.
 fn patch_50_hunks(runs: usize) -> anyhow::Result<(Duration, Duration)> {
     let dir = tempfile::tempdir()?;
-    let root = std::fs::canonicalize(dir.path())?;
+    let root = fs_err::canonicalize(dir.path())?;
     let lines: Vec<String> = (0..100_000)
         .map(|n| format!("    let value_{n:06} = compute({n}, \"some text here\");"))
         .collect();
@@ -152,7 +152,7 @@ fn patch_50_hunks(runs: usize) -> anyhow::Result<(Duration, Duration)> {
     };
     let mut times = Vec::new();
     for _ in 0..runs {
-        std::fs::write(root.join("big.rs"), &original)?;
+        fs_err::write(root.join("big.rs"), &original)?;
         let start = Instant::now();
         let output = cox_tools::apply_patch::run(&patch, &ctx);
         times.push(start.elapsed());
@@ -165,11 +165,11 @@ fn patch_50_hunks(runs: usize) -> anyhow::Result<(Duration, Duration)> {
     }
     let mut floor = Vec::new();
     for _ in 0..runs {
-        std::fs::write(root.join("big.rs"), &original)?;
+        fs_err::write(root.join("big.rs"), &original)?;
         let start = Instant::now();
-        let bytes = std::fs::read(root.join("big.rs"))?;
-        std::fs::write(root.join(".big.rs.tmp"), &bytes)?;
-        std::fs::rename(root.join(".big.rs.tmp"), root.join("big.rs"))?;
+        let bytes = fs_err::read(root.join("big.rs"))?;
+        fs_err::write(root.join(".big.rs.tmp"), &bytes)?;
+        fs_err::rename(root.join(".big.rs.tmp"), root.join("big.rs"))?;
         floor.push(start.elapsed());
     }
     Ok((median(times), median(floor)))

@@ -39,9 +39,9 @@ pub fn sandbox(shared: &Shared) -> Result<cox_core::Sandbox, Failure> {
     };
     let mut add_dirs = Vec::new();
     for dir in &shared.add_dir {
-        add_dirs.push(std::fs::canonicalize(dir).map_err(|e| {
+        add_dirs.push(fs_err::canonicalize(dir).map_err(|e| {
             Failure::usage(
-                format!("--add-dir {}: {e}", dir.display()),
+                format!("--add-dir {}: {}", dir.display(), exit::os_reason(&e)),
                 "--add-dir takes an existing directory",
             )
         })?);
@@ -223,9 +223,13 @@ pub fn working_dir(shared: &Shared) -> Result<PathBuf, Failure> {
             hint: None,
         })?,
     };
-    let canonical = std::fs::canonicalize(&dir).map_err(|e| Failure {
+    let canonical = fs_err::canonicalize(&dir).map_err(|e| Failure {
         code: exit::USAGE,
-        message: format!("cannot use directory {}: {e}", dir.display()),
+        message: format!(
+            "cannot use directory {}: {}",
+            dir.display(),
+            exit::os_reason(&e)
+        ),
         hint: Some("-C/--cd takes an existing directory".into()),
     })?;
     if !canonical.is_dir() {

@@ -10,6 +10,12 @@ pub const USAGE: u8 = 2;
 pub const PROVIDER: u8 = 3;
 pub const INTERRUPTED: u8 = 130;
 
+/// The operating system's reason in an I/O error, without the path `fs-err` adds (for messages
+/// that name the file themselves).
+pub fn os_reason(error: &std::io::Error) -> String {
+    std::error::Error::source(error).map_or_else(|| error.to_string(), ToString::to_string)
+}
+
 /// The exit code of a session or plan run that ended with `status`.
 pub fn status_code(status: cox_protocol::SessionStatus) -> ExitCode {
     use cox_protocol::SessionStatus;

@@ -24,7 +24,11 @@ pub fn run(
 ) -> Result<ExitCode, Failure> {
     let text = fs_err::read_to_string(path).map_err(|e| {
         Failure::usage(
-            format!("cannot read the plan {}: {}", path.display(), io_reason(&e)),
+            format!(
+                "cannot read the plan {}: {}",
+                path.display(),
+                crate::exit::os_reason(&e)
+            ),
             "cox plan \"…\" > plan.json writes one",
         )
     })?;
@@ -42,7 +46,7 @@ pub fn run(
     let target = match target {
         Some(dir) => Some(fs_err::canonicalize(dir).map_err(|e| {
             Failure::usage(
-                format!("--target {}: {}", dir.display(), io_reason(&e)),
+                format!("--target {}: {}", dir.display(), crate::exit::os_reason(&e)),
                 "--target takes an existing directory",
             )
         })?),
@@ -99,14 +103,6 @@ pub fn run(
         summary.print();
         Ok(code)
     })
-}
-
-/// The message of an I/O error without the path `fs-err` adds (the caller names the file).
-fn io_reason(error: &std::io::Error) -> String {
-    match std::error::Error::source(error) {
-        Some(source) => source.to_string(),
-        None => error.to_string(),
-    }
 }
 
 /// The run's summary, gathered from its events.

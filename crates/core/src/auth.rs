@@ -60,11 +60,9 @@ impl AuthStore {
 
     fn read(&self) -> Result<AuthFile, Error> {
         match fs_err::read_to_string(&self.path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                Error::Config(format!(
-                    "{} is not valid: {e}; fix it or remove it and run `cox auth login` again",
-                    self.path.display()
-                ))
+            Ok(text) => serde_json::from_str(&text).map_err(|source| Error::AuthFile {
+                path: self.path.clone(),
+                source,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AuthFile::default()),
             Err(e) => Err(Error::Io(e)),
@@ -74,8 +72,8 @@ impl AuthStore {
     fn write(&self, file: &AuthFile) -> Result<(), Error> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         fs_err::create_dir_all(dir)?;
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-        let text = serde_json::to_string_pretty(file).map_err(|e| Error::Config(e.to_string()))?;
+        let _ = fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        let text = serde_json::to_string_pretty(file).map_err(std::io::Error::other)?;
         // Written to a sibling created 0600 from the start, then renamed over: a reader never sees a
         // half-written file, and the key is never readable by others, not even for a moment.
         let temp = dir.join(format!(".auth.json.{}.tmp", std::process::id()));
@@ -92,7 +90,7 @@ impl AuthStore {
             fs_err::rename(&temp, &self.path)
         })();
         if result.is_err() {
-            let _ = std::fs::remove_file(&temp);
+            let _ = fs_err::remove_file(&temp);
         }
         Ok(result?)
     }
@@ -174,11 +172,7 @@ mod tests {
         store
             .save("corp", &Secret::new("sk-test-0000000000001234"))
             .unwrap();
-        let mode = std::fs::metadata(store.path())
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
+        let mode = fs_err::metadata(store.path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let key = store.stored("corp").unwrap().unwrap();
         assert_eq!(key.expose(), "sk-test-0000000000001234");

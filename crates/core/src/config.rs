@@ -14,6 +14,7 @@ use cox_model::{RetryPolicy, Wire};
 use serde::Deserialize;
 
 use crate::Error;
+use crate::error::{LocalSettingProblem, OverrideProblem};
 
 pub const DEFAULT_PROVIDER: &str = "openai";
 pub const DEFAULT_MODEL: &str = "gpt-5.3-codex";
@@ -59,10 +60,8 @@ pub struct Roles {
 
 /// Splits a role's `provider:model` (or a bare `model`) into its parts.
 pub fn parse_role(spec: &str) -> Result<(Option<String>, String), Error> {
-    let bad = || {
-        Error::Config(format!(
-            "`{spec}` is not a model: write `provider:model` (e.g. `anthropic:claude-opus-4-6`) or a model name"
-        ))
+    let bad = || Error::BadRole {
+        spec: spec.to_string(),
     };
     match spec.split_once(':') {
         Some((provider, model)) if !provider.is_empty() && !model.is_empty() => {
@@ -275,10 +274,7 @@ pub fn cox_home() -> Result<PathBuf, Error> {
     }
     match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
         Some(home) => Ok(PathBuf::from(home).join(".cox")),
-        None => Err(Error::Config(
-            "neither COX_HOME nor HOME is set; set COX_HOME to the directory for cox's config"
-                .into(),
-        )),
+        None => Err(Error::NoHome),
     }
 }
 
@@ -318,11 +314,8 @@ impl Config {
             .or(file.model.clone().filter(|_| file_model_applies))
             .or(preset_model.map(str::to_string))
             .or_else(|| local.as_ref().map(|l| local_model_name(&l.model_path)))
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "provider `{name}` has no default model; pass -m MODEL (for example `-m qwen2.5-coder`) \
-                     or set `model` under [providers.{name}] in config.toml"
-                ))
+            .ok_or_else(|| Error::NoDefaultModel {
+                provider: name.to_string(),
             })?;
         let defaults = RetryPolicy::default();
         let retry = RetryPolicy {
@@ -342,10 +335,10 @@ impl Config {
             .or_else(|| crate::catalog::context_window(&model));
         let compact_threshold = file.compact_threshold.unwrap_or(DEFAULT_COMPACT_THRESHOLD);
         if !(0.1..=1.0).contains(&compact_threshold) {
-            return Err(Error::Config(format!(
-                "compact_threshold = {compact_threshold} is out of range; use a fraction of the window \
-                 between 0.1 and 1.0 (default {DEFAULT_COMPACT_THRESHOLD})"
-            )));
+            return Err(Error::CompactThreshold {
+                value: compact_threshold,
+                default: DEFAULT_COMPACT_THRESHOLD,
+            });
         }
         Ok(Config {
             home: home.to_path_buf(),
@@ -379,19 +372,22 @@ pub fn read_file(home: &Path, settings: &[String]) -> Result<ConfigFile, Error> 
     let mut table = match fs_err::read_to_string(&path) {
         Ok(text) => text
             .parse::<toml::Table>()
-            .map_err(|e| Error::Config(format!("{} is not valid TOML: {e}", path.display())))?,
+            .map_err(|source| Error::ConfigToml {
+                path: path.clone(),
+                source: Box::new(source),
+            })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => toml::Table::new(),
-        Err(e) => return Err(Error::Config(e.to_string())),
+        Err(e) => return Err(Error::Io(e)),
     };
     for setting in settings {
         apply_override(&mut table, setting)?;
     }
-    toml::Value::Table(table).try_into().map_err(|e| {
-        Error::Config(format!(
-            "invalid configuration in {} or -c: {e}",
-            path.display()
-        ))
-    })
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|source| Error::ConfigInvalid {
+            path,
+            source: Box::new(source),
+        })
 }
 
 /// Every provider known from presets and the config file, resolved (a broken custom entry is an
@@ -429,48 +425,42 @@ fn resolve_local(
     let config = config.cloned().unwrap_or_default();
     if provider.kind != ProviderKind::Local {
         if overrides.model_path.is_some() {
-            return Err(Error::Config(format!(
-                "--model-path runs a GGUF file with the local provider, but the provider is `{}`; \
-                 drop --provider or pass --provider local",
-                provider.name
-            )));
+            return Err(Error::ModelPathNeedsLocal {
+                provider: provider.name.clone(),
+            });
         }
         let keys = config.local_keys();
         if !keys.is_empty() {
-            return Err(Error::Config(format!(
-                "[providers.{}] sets {}, which only the local provider uses; remove {}",
-                provider.name,
-                keys.join(", "),
-                if keys.len() == 1 { "it" } else { "them" }
-            )));
+            return Err(Error::LocalOnlyKeys {
+                provider: provider.name.clone(),
+                keys,
+            });
         }
         return Ok(None);
     }
     if !built {
-        return Err(Error::Config(
-            cox_model::local::LocalError::NotBuilt.to_string(),
-        ));
+        return Err(cox_model::local::LocalError::NotBuilt.into());
     }
     let path = overrides
         .model_path
         .clone()
         .or(config.model_path)
-        .ok_or_else(|| Error::Config(cox_model::local::LocalError::NoPath.to_string()))?;
+        .ok_or(cox_model::local::LocalError::NoPath)?;
     let temperature = config.temperature.unwrap_or(0.0);
     if !(0.0..=2.0).contains(&temperature) {
-        return Err(Error::Config(format!(
-            "[providers.{LOCAL_PROVIDER}] temperature = {temperature} is out of range; use 0 (greedy) to 2"
-        )));
+        return Err(Error::LocalSetting {
+            setting: LocalSettingProblem::Temperature(temperature),
+        });
     }
     if config.threads == Some(0) {
-        return Err(Error::Config(format!(
-            "[providers.{LOCAL_PROVIDER}] threads = 0; use at least 1, or leave it out for one per core"
-        )));
+        return Err(Error::LocalSetting {
+            setting: LocalSettingProblem::NoThreads,
+        });
     }
     if let Some(size) = config.context_size.filter(|&size| size < 256) {
-        return Err(Error::Config(format!(
-            "[providers.{LOCAL_PROVIDER}] context_size = {size} is too small; use at least 256 tokens"
-        )));
+        return Err(Error::LocalSetting {
+            setting: LocalSettingProblem::ContextSize(size),
+        });
     }
     Ok(Some(cox_model::local::LocalSettings {
         model_path: expand_home(path),
@@ -515,9 +505,9 @@ fn resolve_provider(
         (Some(wire), _) => wire,
         (None, Some(preset)) => preset.wire,
         (None, None) => {
-            return Err(Error::Config(format!(
-                "[providers.{name}] needs `wire = \"responses\" | \"chat\" | \"anthropic\"`"
-            )));
+            return Err(Error::ProviderWire {
+                name: name.to_string(),
+            });
         }
     };
     let env_base = preset
@@ -528,18 +518,19 @@ fn resolve_provider(
         (Some(url), _, _) | (None, Some(url), _) => url,
         (None, None, Some(preset)) => preset.base_url.to_string(),
         (None, None, None) => {
-            return Err(Error::Config(format!(
-                "[providers.{name}] needs `base_url`"
-            )));
+            return Err(Error::ProviderBaseUrl {
+                name: name.to_string(),
+            });
         }
     };
     let kind = preset.map_or(ProviderKind::Remote, |p| p.kind);
     if kind == ProviderKind::Remote
         && !(base_url.starts_with("http://") || base_url.starts_with("https://"))
     {
-        return Err(Error::Config(format!(
-            "base URL `{base_url}` of provider `{name}` must start with http:// or https://"
-        )));
+        return Err(Error::ProviderScheme {
+            name: name.to_string(),
+            base_url,
+        });
     }
     let api_key_env = config
         .api_key_env
@@ -566,9 +557,10 @@ fn resolve_provider(
 /// string when it is not valid TOML (`-c model=gpt-5.3-codex`).
 fn apply_override(table: &mut toml::Table, setting: &str) -> Result<(), Error> {
     let Some((key, raw)) = setting.split_once('=') else {
-        return Err(Error::Config(format!(
-            "-c `{setting}` is not key=value (for example -c max_turns=20)"
-        )));
+        return Err(Error::Override {
+            setting: setting.to_string(),
+            problem: OverrideProblem::NotKeyValue,
+        });
     };
     let key = key.trim();
     let value = match format!("v = {raw}").parse::<toml::Table>() {
@@ -579,15 +571,21 @@ fn apply_override(table: &mut toml::Table, setting: &str) -> Result<(), Error> {
     };
     let parts: Vec<&str> = key.split('.').map(str::trim).collect();
     if key.is_empty() || parts.iter().any(|p| p.is_empty()) {
-        return Err(Error::Config(format!("-c `{setting}` has an empty key")));
+        return Err(Error::Override {
+            setting: setting.to_string(),
+            problem: OverrideProblem::EmptyKey,
+        });
     }
     let mut current = table;
     for part in &parts[..parts.len() - 1] {
         let entry = current
             .entry(part.to_string())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        current = entry.as_table_mut().ok_or_else(|| {
-            Error::Config(format!("-c `{setting}`: `{part}` is a value, not a table"))
+        current = entry.as_table_mut().ok_or_else(|| Error::Override {
+            setting: setting.to_string(),
+            problem: OverrideProblem::NotATable {
+                part: part.to_string(),
+            },
         })?;
     }
     current.insert(parts[parts.len() - 1].to_string(), value);
@@ -604,8 +602,8 @@ mod tests {
             std::process::id(),
             fastish_id()
         ));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("config.toml"), toml_text).unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
+        fs_err::write(dir.join("config.toml"), toml_text).unwrap();
         Config::load(&dir, &overrides)
     }
 

@@ -107,7 +107,7 @@ pub fn agents_md(cwd: &Path) -> Option<String> {
     let mut out = String::new();
     for dir in dirs {
         let path = dir.join("AGENTS.md");
-        let Ok(text) = std::fs::read_to_string(&path) else {
+        let Ok(text) = fs_err::read_to_string(&path) else {
             continue;
         };
         let shown = path
@@ -196,10 +196,10 @@ mod tests {
     #[test]
     fn agents_md_from_root_down_to_cwd() {
         let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join(".git")).unwrap();
-        std::fs::create_dir_all(root.path().join("app/web")).unwrap();
-        std::fs::write(root.path().join("AGENTS.md"), "root rule\n").unwrap();
-        std::fs::write(root.path().join("app/web/AGENTS.md"), "web rule\n").unwrap();
+        fs_err::create_dir_all(root.path().join(".git")).unwrap();
+        fs_err::create_dir_all(root.path().join("app/web")).unwrap();
+        fs_err::write(root.path().join("AGENTS.md"), "root rule\n").unwrap();
+        fs_err::write(root.path().join("app/web/AGENTS.md"), "web rule\n").unwrap();
         let text = agents_md(&root.path().join("app/web")).unwrap();
         assert_eq!(
             text,
@@ -210,10 +210,10 @@ mod tests {
     #[test]
     fn an_oversized_agents_md_is_cut_on_a_character_boundary() {
         let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join(".git")).unwrap();
+        fs_err::create_dir_all(root.path().join(".git")).unwrap();
         // "é" is two bytes; the header is odd-length, so the limit falls inside a character.
         let body = "é".repeat(AGENTS_MD_LIMIT);
-        std::fs::write(root.path().join("AGENTS.md"), &body).unwrap();
+        fs_err::write(root.path().join("AGENTS.md"), &body).unwrap();
         let text = agents_md(root.path()).unwrap();
         let (kept, marker) = text.split_once("\n[… AGENTS.md cut at 32 KiB …]").unwrap();
         assert_eq!(marker, "");

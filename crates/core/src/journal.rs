@@ -101,7 +101,7 @@ pub enum Record {
 
 /// An open journal, appending.
 pub struct Journal {
-    file: std::fs::File,
+    file: fs_err::File,
     path: PathBuf,
     secrets: Vec<Secret>,
 }
@@ -136,7 +136,7 @@ impl Journal {
         // the process dies while creating it.
         let staging = dir.join(format!("{id}.jsonl.new"));
         let mut first = Journal {
-            file: std::fs::OpenOptions::new()
+            file: fs_err::OpenOptions::new()
                 .create_new(true)
                 .append(true)
                 .open(&staging)
@@ -146,20 +146,20 @@ impl Journal {
         };
         first.append(header)?;
         if path.exists() {
-            let _ = std::fs::remove_file(&staging);
+            let _ = fs_err::remove_file(&staging);
             return Err(journal_error(
                 &path,
                 "a session with this id exists already",
             ));
         }
-        std::fs::rename(&staging, &path).map_err(|e| journal_error(&path, e))?;
+        fs_err::rename(&staging, &path).map_err(|e| journal_error(&path, e))?;
         first.path = path;
         Ok(first)
     }
 
     /// Reopens an existing journal for appending, cutting off a torn last line first.
     pub fn reopen(path: &Path, valid_len: u64, secrets: Vec<Secret>) -> Result<Journal, Error> {
-        let file = std::fs::OpenOptions::new()
+        let file = fs_err::OpenOptions::new()
             .append(true)
             .open(path)
             .map_err(|e| journal_error(path, e))?;
@@ -219,7 +219,7 @@ impl Loaded {
 
 /// Reads a journal. A torn last line is ignored; a bad line anywhere else is an error naming it.
 pub fn load(path: &Path) -> Result<Loaded, Error> {
-    let bytes = std::fs::read(path).map_err(|e| journal_error(path, e))?;
+    let bytes = fs_err::read(path).map_err(|e| journal_error(path, e))?;
     let mut records = Vec::new();
     let mut valid_len = 0u64;
     let mut torn = false;
@@ -289,7 +289,7 @@ pub struct Summary {
 /// Every journal in `home`, oldest first; unreadable files are listed as such, not skipped silently.
 pub fn list(home: &Path) -> Vec<Result<Summary, String>> {
     let dir = sessions_dir(home);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
+    let Ok(entries) = fs_err::read_dir(&dir) else {
         return Vec::new();
     };
     let mut paths: Vec<PathBuf> = entries
@@ -333,7 +333,7 @@ pub fn list(home: &Path) -> Vec<Result<Summary, String>> {
 /// Finds a journal by id (a unique prefix is enough), or the newest with `None`.
 pub fn find(home: &Path, id: Option<&str>) -> Result<PathBuf, Error> {
     let dir = sessions_dir(home);
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut paths: Vec<PathBuf> = fs_err::read_dir(&dir)
         .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     paths.retain(|p| p.extension().is_some_and(|x| x == "jsonl"));
@@ -394,7 +394,7 @@ mod tests {
         let loaded = load(journal.path()).unwrap();
         assert_eq!(loaded.records.len(), 2);
         assert!(!loaded.torn);
-        let text = std::fs::read_to_string(journal.path()).unwrap();
+        let text = fs_err::read_to_string(journal.path()).unwrap();
         assert!(!text.contains("sk-secret-value-123456"));
         assert!(text.contains("sk-…3456"));
     }
@@ -406,10 +406,7 @@ mod tests {
         journal.append(&Record::User { text: "hi".into() }).unwrap();
         let path = journal.path().to_path_buf();
         drop(journal);
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
+        let mut file = fs_err::OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(b"{\"type\":\"user\",\"te").unwrap();
         let loaded = load(&path).unwrap();
         assert!(loaded.torn);
@@ -428,10 +425,7 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let journal = Journal::create(home.path(), &header("s3"), Vec::new()).unwrap();
         let path = journal.path().to_path_buf();
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
+        let mut file = fs_err::OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(b"garbage\n{\"type\":\"user\",\"text\":\"x\"}\n")
             .unwrap();
         let error = load(&path).unwrap_err().to_string();

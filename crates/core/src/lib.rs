@@ -9,7 +9,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod context;
-mod error;
+pub mod error;
 pub mod journal;
 pub mod plan;
 pub mod prompt;
@@ -53,11 +53,7 @@ pub struct Sandbox {
 /// Landlock is an error, never a silent fallback.
 pub fn check_sandbox(sandbox: &Sandbox) -> Result<(), Error> {
     if sandbox.mode != SandboxMode::FullAccess && !cox_sandbox::available() {
-        return Err(Error::Config(
-            "this kernel does not provide Landlock, so cox cannot sandbox commands; run with \
-             --sandbox full-access to go without (commands then run with your full rights)"
-                .into(),
-        ));
+        return Err(Error::NoLandlock);
     }
     Ok(())
 }
@@ -68,11 +64,7 @@ fn sandbox_launcher(sandbox: &Sandbox, roots: &[PathBuf]) -> Result<Option<Vec<S
     if sandbox.mode == SandboxMode::FullAccess {
         return Ok(None);
     }
-    let program = std::env::current_exe().map_err(|e| {
-        Error::Config(format!(
-            "cannot find cox's own binary to run the sandbox: {e}"
-        ))
-    })?;
+    let program = std::env::current_exe().map_err(|source| Error::OwnBinary { source })?;
     let mut argv = vec![program.display().to_string(), "__sandbox".to_string()];
     if sandbox.mode == SandboxMode::WorkspaceWrite {
         let temp = std::env::var_os("TMPDIR").map(PathBuf::from);
@@ -317,7 +309,7 @@ fn model_client(
 fn local_client(
     settings: &cox_model::local::LocalSettings,
 ) -> Result<Box<dyn cox_model::ModelClient>, Error> {
-    let client = cox_model::local::open(settings).map_err(|e| Error::Config(e.to_string()))?;
+    let client = cox_model::local::open(settings)?;
     Ok(Box::new(client))
 }
 
@@ -326,7 +318,7 @@ fn local_client(
     settings: &cox_model::local::LocalSettings,
 ) -> Result<Box<dyn cox_model::ModelClient>, Error> {
     match cox_model::local::open(settings) {
-        Err(e) => Err(Error::Config(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -60,10 +60,8 @@ pub fn expand_attachments(prompt: &str, cwd: &Path) -> Result<String, Error> {
         }
         let full = cwd.join(path);
         let bytes = fs_err::read(&full)?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Error::Config(format!(
-                "@{path} is not UTF-8 text; only text files can be attached"
-            ))
+        let text = String::from_utf8(bytes).map_err(|_| Error::AttachmentNotText {
+            path: path.to_string(),
         })?;
         attached.push((path.to_string(), text));
     }
@@ -88,8 +86,8 @@ mod tests {
     #[test]
     fn inlines_files_skips_globs_and_emails() {
         let dir = std::env::temp_dir().join(format!("cox-prompt-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("docs")).unwrap();
-        std::fs::write(dir.join("docs/a.md"), "alpha\n").unwrap();
+        fs_err::create_dir_all(dir.join("docs")).unwrap();
+        fs_err::write(dir.join("docs/a.md"), "alpha\n").unwrap();
         let out =
             expand_attachments("read @docs/a.md, then @src/*.js; mail me@x.org", &dir).unwrap();
         assert_eq!(

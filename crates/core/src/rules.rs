@@ -88,18 +88,22 @@ fn globs(patterns: &[String], file: &Path, field: &str) -> Result<Option<GlobSet
     }
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
-        let glob = Glob::new(pattern).map_err(|e| {
-            Error::Config(format!(
-                "{}: {field}: `{pattern}` is not a valid glob ({e})",
-                file.display()
-            ))
+        let glob = Glob::new(pattern).map_err(|source| Error::RuleGlob {
+            path: file.to_path_buf(),
+            field: field.to_string(),
+            pattern: pattern.clone(),
+            source,
         })?;
         builder.add(glob);
     }
     builder
         .build()
         .map(Some)
-        .map_err(|e| Error::Config(format!("{}: {field}: {e}", file.display())))
+        .map_err(|source| Error::RuleGlobSet {
+            path: file.to_path_buf(),
+            field: field.to_string(),
+            source,
+        })
 }
 
 impl Rules {
@@ -121,36 +125,32 @@ impl Rules {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Rules, Error> {
-        let file: RulesFile = toml::from_str(text).map_err(|e| {
-            let place = e
+        let file: RulesFile = toml::from_str(text).map_err(|source| Error::RulesToml {
+            path: path.to_path_buf(),
+            line: source
                 .span()
-                .map(|span| {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    format!("line {line}: ")
-                })
-                .unwrap_or_default();
-            Error::Config(format!("{}: {place}{}", path.display(), e.message()))
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1),
+            source: Box::new(source),
         })?;
         let mut rules = Vec::new();
         for (n, spec) in file.rules.into_iter().enumerate() {
             let field = |name: &str| format!("rule[{n}] ({}).{name}", spec.id);
             if spec.id.trim().is_empty() || spec.text.trim().is_empty() {
-                return Err(Error::Config(format!(
-                    "{}: rule[{n}] needs an `id` and a `text`",
-                    path.display()
-                )));
+                return Err(Error::RuleIncomplete {
+                    path: path.to_path_buf(),
+                    index: n,
+                });
             }
             let content = match &spec.deny_content {
                 Some(content) => {
                     let paths = globs(&content.paths, path, &field("deny_content.paths"))?
                         .unwrap_or_else(GlobSet::empty);
-                    let regex = regex::Regex::new(&content.regex).map_err(|e| {
-                        Error::Config(format!(
-                            "{}: {}: {e}",
-                            path.display(),
-                            field("deny_content.regex")
-                        ))
-                    })?;
+                    let regex =
+                        regex::Regex::new(&content.regex).map_err(|source| Error::RuleRegex {
+                            path: path.to_path_buf(),
+                            field: field("deny_content.regex"),
+                            source,
+                        })?;
                     Some((paths, regex))
                 }
                 None => None,

@@ -33,7 +33,7 @@ fn main() -> anyhow::Result<()> {
         bail!("missing --script FILE; usage: cox-mock-model --script FILE [--port N]");
     };
     let text =
-        std::fs::read_to_string(&path).with_context(|| format!("cannot read script {path}"))?;
+        fs_err::read_to_string(&path).with_context(|| format!("cannot read script {path}"))?;
     let script = Script::from_json(&text).with_context(|| format!("invalid script {path}"))?;
     let turns = script.turns.len();
     let server = MockServer::start_on(script, port).context("cannot start the mock server")?;

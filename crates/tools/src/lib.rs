@@ -296,6 +296,12 @@ impl ToolRegistry {
     }
 }
 
+/// The operating system's reason in an I/O error, without the path `fs-err` adds (for messages
+/// that name the file themselves — the one the model knows, not a temp file beside it).
+pub(crate) fn os_reason(error: &std::io::Error) -> String {
+    std::error::Error::source(error).map_or_else(|| error.to_string(), ToString::to_string)
+}
+
 /// Parses a tool's markdown: the first line names the tool; the rest is its description.
 pub(crate) fn description(markdown: &str) -> String {
     markdown

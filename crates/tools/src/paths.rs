@@ -34,7 +34,7 @@ fn resolve_real(path: &Path) -> PathBuf {
     let mut existing = path.to_path_buf();
     let mut rest = Vec::new();
     loop {
-        if let Ok(real) = std::fs::canonicalize(&existing) {
+        if let Ok(real) = fs_err::canonicalize(&existing) {
             let mut out = real;
             for part in rest.iter().rev() {
                 out.push(part);

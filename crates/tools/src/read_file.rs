@@ -193,9 +193,9 @@ mod tests {
 
     fn temp(name: &str, content: &[u8]) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("cox-read-file-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
-        std::fs::write(&path, content).unwrap();
+        fs_err::write(&path, content).unwrap();
         path
     }
 

@@ -432,12 +432,17 @@ fn resolve_workdir(workdir: Option<&str>, ctx: &ToolContext) -> Result<std::path
         return Ok(ctx.cwd.clone());
     };
     let wanted = ctx.resolve(workdir);
-    let dir = std::fs::canonicalize(&wanted)
-        .map_err(|e| format!("workdir {} cannot be used: {e}", wanted.display()))?;
+    let dir = fs_err::canonicalize(&wanted).map_err(|e| {
+        format!(
+            "workdir {} cannot be used: {}",
+            wanted.display(),
+            crate::os_reason(&e)
+        )
+    })?;
     if !dir.is_dir() {
         return Err(format!("workdir {} is not a directory", dir.display()));
     }
-    let root = std::fs::canonicalize(&ctx.workspace).unwrap_or_else(|_| ctx.workspace.clone());
+    let root = fs_err::canonicalize(&ctx.workspace).unwrap_or_else(|_| ctx.workspace.clone());
     if !dir.starts_with(&root) {
         return Err(format!(
             "workdir {} is outside the workspace {}; commands run inside the workspace only",

@@ -14,7 +14,7 @@ fn workspace() -> PathBuf {
 }
 
 fn read(path: &str) -> String {
-    std::fs::read_to_string(workspace().join(path)).unwrap()
+    fs_err::read_to_string(workspace().join(path)).unwrap()
 }
 
 /// What each crate may depend on (normal dependencies among the workspace's crates).
@@ -207,8 +207,8 @@ fn every_journal_record_is_documented() {
 fn tool_names() -> Vec<String> {
     let dir = workspace().join("crates/tools/src");
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+    for entry in fs_err::read_dir(dir).unwrap() {
+        let text = fs_err::read_to_string(entry.unwrap().path()).unwrap_or_default();
         if let Some(rest) = text.split("\npub const NAME: &str = \"").nth(1) {
             names.push(rest.split('"').next().unwrap().to_string());
         }
@@ -229,7 +229,7 @@ fn every_tool_is_documented() {
 /// the files that are test modules themselves (declared `#[cfg(test)] mod NAME;`).
 fn shipped_sources(krate: &str) -> Vec<(PathBuf, String)> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
+        for entry in fs_err::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 walk(&path, out);
@@ -246,7 +246,7 @@ fn shipped_sources(krate: &str) -> Vec<(PathBuf, String)> {
     let texts: Vec<(PathBuf, String)> = files
         .into_iter()
         .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap();
+            let text = fs_err::read_to_string(&p).unwrap();
             (p, text)
         })
         .collect();

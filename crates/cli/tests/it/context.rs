@@ -20,8 +20,8 @@ fn env() -> Env {
     let root = tempfile::tempdir().unwrap();
     let repo = root.path().join("repo");
     let home = root.path().join("cox-home");
-    std::fs::create_dir_all(repo.join(".git")).unwrap();
-    std::fs::write(repo.join("AGENTS.md"), format!("{AGENTS}\n")).unwrap();
+    fs_err::create_dir_all(repo.join(".git")).unwrap();
+    fs_err::write(repo.join("AGENTS.md"), format!("{AGENTS}\n")).unwrap();
     Env {
         _root: root,
         repo,
@@ -60,7 +60,7 @@ fn pinned_items_present(body: &Value) {
 /// Everything of a request body that differs between machines and runs, made constant.
 fn redact(body: &Value, env: &Env) -> String {
     let text = serde_json::to_string_pretty(body).unwrap();
-    let repo = std::fs::canonicalize(&env.repo)
+    let repo = fs_err::canonicalize(&env.repo)
         .unwrap()
         .display()
         .to_string();

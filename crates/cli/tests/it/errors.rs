@@ -86,8 +86,8 @@ fn missing_attachment_exits_2_before_any_model_call() {
 #[test]
 fn prompt_from_stdin_with_attachment_and_cd() {
     let env = Env::new();
-    std::fs::create_dir_all(env.repo.join("docs")).unwrap();
-    std::fs::write(env.repo.join("docs/arch.md"), "Layers: a, b.\n").unwrap();
+    fs_err::create_dir_all(env.repo.join("docs")).unwrap();
+    fs_err::write(env.repo.join("docs/arch.md"), "Layers: a, b.\n").unwrap();
     let server = MockServer::start(Script {
         turns: vec![Turn::text(&["ok"])],
     })
@@ -126,5 +126,5 @@ fn prompt_from_stdin_with_attachment_and_cd() {
 }
 
 fn canonical(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap()
+    fs_err::canonicalize(path).unwrap()
 }

@@ -358,12 +358,12 @@ fn custom_provider_from_config_file() {
         turns: vec![Turn::text(&["custom ok"])],
     })
     .unwrap();
-    std::fs::create_dir_all(&env.home).unwrap();
+    fs_err::create_dir_all(&env.home).unwrap();
     let config = format!(
         "provider = \"corp\"\n[providers.corp]\nwire = \"chat\"\nbase_url = \"{}/v1\"\napi_key_env = \"CORP_KEY\"\nmodel = \"corp-coder\"\n",
         server.url()
     );
-    std::fs::write(env.home.join("config.toml"), config).unwrap();
+    fs_err::write(env.home.join("config.toml"), config).unwrap();
     let output = run(env.cox().env("CORP_KEY", KEY).args(["exec", "hi"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(stdout(&output), "custom ok\n");
@@ -414,7 +414,7 @@ fn auth_login_status_logout() {
     );
     let auth = env.home.join("auth.json");
     assert_eq!(
-        std::fs::metadata(&auth).unwrap().permissions().mode() & 0o777,
+        fs_err::metadata(&auth).unwrap().permissions().mode() & 0o777,
         0o600
     );
 
@@ -503,9 +503,9 @@ fn ctrl_c_interrupts_the_task_kills_the_command_tree_and_exits_130() {
         .unwrap();
     let pid_file = env.repo.join("grandchild.pid");
     wait_for("the command to start", || {
-        std::fs::read_to_string(&pid_file).is_ok_and(|t| t.ends_with('\n'))
+        fs_err::read_to_string(&pid_file).is_ok_and(|t| t.ends_with('\n'))
     });
-    let grandchild: u32 = std::fs::read_to_string(&pid_file)
+    let grandchild: u32 = fs_err::read_to_string(&pid_file)
         .unwrap()
         .trim()
         .parse()

@@ -20,8 +20,8 @@ impl Env {
         let root = tempfile::tempdir().unwrap();
         let repo = root.path().join("repo");
         let home = root.path().join("cox-home");
-        std::fs::create_dir_all(&repo).unwrap();
-        std::fs::write(repo.join("README.md"), "# Demo\nA tiny repository.\n").unwrap();
+        fs_err::create_dir_all(&repo).unwrap();
+        fs_err::write(repo.join("README.md"), "# Demo\nA tiny repository.\n").unwrap();
         Env {
             _root: root,
             repo,
@@ -66,7 +66,7 @@ impl Env {
     }
 
     pub fn lines_of(&self, file: &str) -> usize {
-        std::fs::read_to_string(self.repo.join(file))
+        fs_err::read_to_string(self.repo.join(file))
             .map(|t| t.lines().count())
             .unwrap_or(0)
     }
@@ -132,7 +132,7 @@ pub fn three_turn_script() -> Script {
 
 /// True while `pid` is a live (not zombie) process.
 pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+    match fs_err::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat
             .rsplit(')')
             .next()

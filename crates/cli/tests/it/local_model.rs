@@ -73,8 +73,8 @@ mod with_the_feature {
     #[test]
     fn exec_runs_a_real_model_end_to_end() {
         let env = Env::new();
-        std::fs::create_dir_all(env.repo.join("src")).unwrap();
-        std::fs::write(
+        fs_err::create_dir_all(env.repo.join("src")).unwrap();
+        fs_err::write(
             env.repo.join("src/main.rs"),
             "fn main() {\n    println!(\"hi\");\n}\n",
         )
@@ -171,13 +171,13 @@ mod with_the_feature {
     fn bad_model_files_get_clear_errors() {
         let env = Env::new();
         let dir = env.repo.join("models");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("notes.gguf"), "just some text").unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
+        fs_err::write(dir.join("notes.gguf"), "just some text").unwrap();
         let mut damaged = b"GGUF\x03\0\0\0".to_vec();
         damaged.extend(std::iter::repeat_n(0x5au8, 4096));
-        std::fs::write(dir.join("damaged.gguf"), damaged).unwrap();
+        fs_err::write(dir.join("damaged.gguf"), damaged).unwrap();
         // Sparse: a header and a length beyond the machine's memory, without using the disk.
-        let huge = std::fs::File::create(dir.join("huge.gguf")).unwrap();
+        let huge = fs_err::File::create(dir.join("huge.gguf")).unwrap();
         std::io::Write::write_all(&mut &huge, b"GGUF\x03\0\0\0").unwrap();
         huge.set_len(4 << 40).unwrap();
         for (file, needle) in [

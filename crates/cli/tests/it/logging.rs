@@ -6,7 +6,7 @@ use cox_testkit::{MockServer, Script, Turn};
 use crate::harness::*;
 
 fn log_files(env: &Env) -> Vec<std::path::PathBuf> {
-    match std::fs::read_dir(env.home.join("logs")) {
+    match fs_err::read_dir(env.home.join("logs")) {
         Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
         Err(_) => Vec::new(),
     }
@@ -15,7 +15,7 @@ fn log_files(env: &Env) -> Vec<std::path::PathBuf> {
 #[test]
 fn cox_log_writes_a_file_with_the_session_and_no_secret() {
     let env = Env::new();
-    std::fs::write(env.repo.join("README.md"), "one\ntwo\n").unwrap();
+    fs_err::write(env.repo.join("README.md"), "one\ntwo\n").unwrap();
     // The model puts a credential in a command; the log carries no argument or output.
     let turns = vec![
         Turn::call(
@@ -32,7 +32,7 @@ fn cox_log_writes_a_file_with_the_session_and_no_secret() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let files = log_files(&env);
     assert_eq!(files.len(), 1, "{files:?}");
-    let log = std::fs::read_to_string(&files[0]).unwrap();
+    let log = fs_err::read_to_string(&files[0]).unwrap();
     for needle in [
         "cox started",
         "session started",

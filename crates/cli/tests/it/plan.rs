@@ -131,8 +131,8 @@ fn chat_providers_get_response_format() {
 #[test]
 fn roles_pick_the_planner_for_plan_and_the_worker_for_run() {
     let env = Env::new();
-    std::fs::create_dir_all(&env.home).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(&env.home).unwrap();
+    fs_err::write(
         env.home.join("config.toml"),
         "[roles]\nplanner = \"anthropic:claude-opus-4-6\"\nworker = \"openai:gpt-5.3-codex\"\n",
     )
@@ -153,7 +153,7 @@ fn roles_pick_the_planner_for_plan_and_the_worker_for_run() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(planner.requests()[0].body["model"], "claude-opus-4-6");
     assert!(worker.requests().is_empty());
-    std::fs::write(env.repo.join("plan.json"), stdout(&output)).unwrap();
+    fs_err::write(env.repo.join("plan.json"), stdout(&output)).unwrap();
 
     let output = run(env.cox_with(&worker).args(["run", "--plan", "plan.json"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));

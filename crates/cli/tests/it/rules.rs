@@ -26,9 +26,9 @@ fn add(path: &str, body: &str) -> Turn {
 #[test]
 fn the_no_real_db_rule_blocks_before_anything_runs() {
     let env = Env::new();
-    std::fs::create_dir_all(env.repo.join(".git")).unwrap();
-    std::fs::create_dir_all(env.repo.join(".cox")).unwrap();
-    std::fs::write(env.repo.join(".cox/rules.toml"), RULES).unwrap();
+    fs_err::create_dir_all(env.repo.join(".git")).unwrap();
+    fs_err::create_dir_all(env.repo.join(".cox")).unwrap();
+    fs_err::write(env.repo.join(".cox/rules.toml"), RULES).unwrap();
     let turns = vec![
         add("tests/db.test.js", "const pg = require('pg');\nconst client = pg.connect(process.env.DATABASE_URL);"),
         Turn::call("shell", r#"{"command":"git status && psql -c 'select 1' > out.txt"}"#),
@@ -43,7 +43,7 @@ fn the_no_real_db_rule_blocks_before_anything_runs() {
         .args(["exec", "--json", "write a db test"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
-        std::fs::read_to_string(env.repo.join("tests/db.test.js")).unwrap(),
+        fs_err::read_to_string(env.repo.join("tests/db.test.js")).unwrap(),
         "const db = createInMemoryDb();\ntest('finds a user', () => db.find(1));\n"
     );
     assert!(!env.repo.join("out.txt").exists(), "psql's line never ran");
@@ -86,8 +86,8 @@ fn the_no_real_db_rule_blocks_before_anything_runs() {
 #[test]
 fn a_malformed_rules_file_stops_before_any_model_call() {
     let env = Env::new();
-    std::fs::create_dir_all(env.repo.join(".cox")).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(env.repo.join(".cox")).unwrap();
+    fs_err::write(
         env.repo.join(".cox/rules.toml"),
         "[[rule]]\nid = \"x\"\ntext = \"t\"\ndeny_comand = [\"a\"]\n",
     )

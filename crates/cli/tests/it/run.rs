@@ -27,7 +27,7 @@ fn patch(text: &str) -> Turn {
 }
 
 fn read_plan(env: &Env) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(env.repo.join("plan.json")).unwrap()).unwrap()
+    serde_json::from_str(&fs_err::read_to_string(env.repo.join("plan.json")).unwrap()).unwrap()
 }
 
 #[test]
@@ -56,7 +56,7 @@ fn invalid_plan_files_exit_2_before_any_model_call() {
         ),
     ];
     for (text, message) in cases {
-        std::fs::write(env.repo.join("plan.json"), text).unwrap();
+        fs_err::write(env.repo.join("plan.json"), text).unwrap();
         let output = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
         expect_failure(&output, 2, message);
     }
@@ -68,8 +68,8 @@ fn invalid_plan_files_exit_2_before_any_model_call() {
 #[test]
 fn steps_run_in_order_with_the_plan_pinned_and_statuses_written_back() {
     let env = Env::new();
-    std::fs::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
-    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
+    fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     let turns = vec![
         patch(
             "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
@@ -85,11 +85,11 @@ fn steps_run_in_order_with_the_plan_pinned_and_statuses_written_back() {
     let output = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
-        std::fs::read_to_string(env.repo.join("notes.txt")).unwrap(),
+        fs_err::read_to_string(env.repo.join("notes.txt")).unwrap(),
         "# Notes\nbuy milk\n"
     );
     assert_eq!(
-        std::fs::read_to_string(env.repo.join("log.txt")).unwrap(),
+        fs_err::read_to_string(env.repo.join("log.txt")).unwrap(),
         "tidied\n"
     );
     let plan = read_plan(&env);
@@ -137,7 +137,7 @@ fn steps_run_in_order_with_the_plan_pinned_and_statuses_written_back() {
 #[test]
 fn a_failed_step_stops_the_run_with_exit_1() {
     let env = Env::new();
-    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     let server = MockServer::start(Script {
         turns: vec![
             Turn::call(
@@ -167,7 +167,7 @@ fn a_failed_step_stops_the_run_with_exit_1() {
 #[test]
 fn a_step_outcome_is_the_report_never_the_answers_words() {
     let env = Env::new();
-    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     // The old convention in the answer's text decides nothing; the report does.
     let server = MockServer::start(Script {
         turns: vec![
@@ -189,8 +189,8 @@ fn a_step_outcome_is_the_report_never_the_answers_words() {
 #[test]
 fn target_confines_writes() {
     let env = Env::new();
-    std::fs::create_dir_all(env.repo.join("src")).unwrap();
-    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    fs_err::create_dir_all(env.repo.join("src")).unwrap();
+    fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     let turns = vec![
         patch("*** Begin Patch\n*** Add File: outside.txt\n+x\n*** End Patch\n"),
         patch("*** Begin Patch\n*** Add File: src/inside.txt\n+x\n*** End Patch\n"),
@@ -214,8 +214,8 @@ fn target_confines_writes() {
 #[test]
 fn a_run_killed_mid_step_resumes_without_repeating_an_edit() {
     let env = Env::new();
-    std::fs::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
-    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
+    fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     let turns = vec![
         patch(
             "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
@@ -236,7 +236,7 @@ fn a_run_killed_mid_step_resumes_without_repeating_an_edit() {
         .spawn()
         .unwrap();
     wait_for("step 2's command to run", || {
-        std::fs::read_to_string(env.repo.join("log.txt")).is_ok_and(|t| t == "tidied\n")
+        fs_err::read_to_string(env.repo.join("log.txt")).is_ok_and(|t| t == "tidied\n")
     });
     child.kill().unwrap();
     child.wait().unwrap();
@@ -251,12 +251,12 @@ fn a_run_killed_mid_step_resumes_without_repeating_an_edit() {
         stderr(&output)
     );
     assert_eq!(
-        std::fs::read_to_string(env.repo.join("notes.txt")).unwrap(),
+        fs_err::read_to_string(env.repo.join("notes.txt")).unwrap(),
         "# Notes\nbuy milk\n",
         "step 1 not redone"
     );
     assert_eq!(
-        std::fs::read_to_string(env.repo.join("log.txt")).unwrap(),
+        fs_err::read_to_string(env.repo.join("log.txt")).unwrap(),
         "tidied\n",
         "the command was not run again"
     );
@@ -279,9 +279,9 @@ fn python_project(env: &Env) {
             .is_ok(),
         "ruff is not installed: pip install ruff (.ci/run does)"
     );
-    std::fs::write(env.repo.join("ruff.toml"), "").unwrap();
-    std::fs::write(env.repo.join("app.py"), "def main():\n    return 1\n").unwrap();
-    std::fs::write(env.repo.join("plan.json"), PY_PLAN).unwrap();
+    fs_err::write(env.repo.join("ruff.toml"), "").unwrap();
+    fs_err::write(env.repo.join("app.py"), "def main():\n    return 1\n").unwrap();
+    fs_err::write(env.repo.join("plan.json"), PY_PLAN).unwrap();
 }
 
 const ADD_WITH_UNUSED_IMPORT: &str = "*** Begin Patch\n*** Update File: app.py\n@@\n+import os\n+\n+\n+def greet():\n+    return \"hi\"\n+\n+\n def main():\n*** End Patch\n";
@@ -303,7 +303,7 @@ fn auto_fix_lint_feeds_a_real_linter_back_until_it_passes() {
         .args(["run", "--plan", "plan.json", "--auto-fix-lint"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
-        std::fs::read_to_string(env.repo.join("app.py")).unwrap(),
+        fs_err::read_to_string(env.repo.join("app.py")).unwrap(),
         "def greet():\n    return \"hi\"\n\n\ndef main():\n    return 1\n"
     );
     let feedback = server.requests()[2].body["input"].to_string();
@@ -354,8 +354,8 @@ fn lint_still_failing_after_the_rounds_fails_the_run() {
 #[test]
 fn test_command_failures_are_reported_and_fixed_with_auto_fix_test() {
     let env = Env::new();
-    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
-    std::fs::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
+    fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
+    fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
     let turns = vec![
         patch(
             "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
@@ -387,7 +387,7 @@ fn test_command_failures_are_reported_and_fixed_with_auto_fix_test() {
 #[test]
 fn auto_fix_lint_without_a_linter_is_a_usage_error() {
     let env = Env::new();
-    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     let server = MockServer::start(Script { turns: vec![] }).unwrap();
     let output = run(env
         .cox_with(&server)
@@ -399,8 +399,8 @@ fn auto_fix_lint_without_a_linter_is_a_usage_error() {
 fn a_directive_steered_into_a_run_holds_for_the_later_steps() {
     use std::io::{BufRead, Write};
     let env = Env::new();
-    std::fs::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
-    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
+    fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     let mut slow = Turn::text(&[
         "Working ", "on ", "the ", "heading ", "now ", "and ", "more.",
     ]);
@@ -483,14 +483,14 @@ fn a_directive_steered_into_a_run_holds_for_the_later_steps() {
 #[test]
 fn lint_and_test_commands_from_config_and_the_summary() {
     let env = Env::new();
-    std::fs::create_dir_all(&env.home).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(&env.home).unwrap();
+    fs_err::write(
         env.home.join("config.toml"),
         "test_cmd = \"test -f notes.txt\"\n",
     )
     .unwrap();
-    std::fs::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
-    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
+    fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     let turns = vec![
         patch(
             "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
@@ -512,7 +512,7 @@ fn lint_and_test_commands_from_config_and_the_summary() {
 #[test]
 fn restart_runs_every_step_again() {
     let env = Env::new();
-    std::fs::write(env.repo.join("plan.json"), PLAN).unwrap();
+    fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     let turns = vec![
         Turn::text(&["one"]),
         Turn::text(&["two"]),

@@ -25,11 +25,11 @@ fn base() -> PathBuf {
     ]
     .into_iter()
     .flatten()
-    .filter_map(|p| std::fs::canonicalize(p).ok())
+    .filter_map(|p| fs_err::canonicalize(p).ok())
     .collect();
     ["/var/tmp", env!("CARGO_TARGET_TMPDIR")]
         .iter()
-        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .filter_map(|p| fs_err::canonicalize(p).ok())
         .find(|p| !temp_roots.iter().any(|t| p.starts_with(t)))
         .expect("no directory outside /tmp and $TMPDIR to run the escape suite in")
 }
@@ -38,12 +38,12 @@ fn place() -> Place {
     let root = tempfile::tempdir_in(base()).unwrap();
     let repo = root.path().join("repo");
     let outside = root.path().join("outside");
-    std::fs::create_dir_all(&repo).unwrap();
-    std::fs::create_dir_all(&outside).unwrap();
-    std::fs::write(outside.join("victim.txt"), "original\n").unwrap();
+    fs_err::create_dir_all(&repo).unwrap();
+    fs_err::create_dir_all(&outside).unwrap();
+    fs_err::write(outside.join("victim.txt"), "original\n").unwrap();
     Place {
-        repo: std::fs::canonicalize(&repo).unwrap(),
-        outside: std::fs::canonicalize(&outside).unwrap(),
+        repo: fs_err::canonicalize(&repo).unwrap(),
+        outside: fs_err::canonicalize(&outside).unwrap(),
         home: root.path().join("home"),
         _root: root,
     }
@@ -122,12 +122,12 @@ fn every_escape_attempt_fails_and_the_same_writes_inside_succeed() {
     let mut escaped = Vec::new();
     for (name, command) in &escapes {
         let output = attempt(&place, command, &[]);
-        let outside_files: Vec<String> = std::fs::read_dir(&place.outside)
+        let outside_files: Vec<String> = fs_err::read_dir(&place.outside)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         let victim_text =
-            std::fs::read_to_string(place.outside.join("victim.txt")).unwrap_or_default();
+            fs_err::read_to_string(place.outside.join("victim.txt")).unwrap_or_default();
         if outside_files != ["victim.txt"] || victim_text != "original\n" {
             escaped.push(format!("{name}: {output}"));
         }
@@ -263,8 +263,8 @@ fn sandboxed_commands_have_no_new_privs_and_a_seccomp_filter() {
 #[test]
 fn a_check_is_confined_by_the_sandbox_like_a_models_command() {
     let place = place();
-    std::fs::write(place.repo.join("notes.txt"), "buy milk\n").unwrap();
-    std::fs::write(
+    fs_err::write(place.repo.join("notes.txt"), "buy milk\n").unwrap();
+    fs_err::write(
         place.repo.join("plan.json"),
         r#"{"goal": "g", "steps": [{"id": "S1", "title": "Add a heading"}]}"#,
     )
@@ -296,7 +296,7 @@ fn a_check_is_confined_by_the_sandbox_like_a_models_command() {
         .output()
         .unwrap();
     assert_eq!(
-        std::fs::read_to_string(&victim).unwrap(),
+        fs_err::read_to_string(&victim).unwrap(),
         "original\n",
         "neither the model nor the check wrote outside"
     );
@@ -327,7 +327,7 @@ fn a_check_is_confined_by_the_sandbox_like_a_models_command() {
         "the failing check fails the step"
     );
     let plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(place.repo.join("plan.json")).unwrap())
+        serde_json::from_str(&fs_err::read_to_string(place.repo.join("plan.json")).unwrap())
             .unwrap();
     assert_eq!(plan["steps"][0]["status"], "failed");
 }

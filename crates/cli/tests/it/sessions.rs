@@ -20,7 +20,7 @@ impl Env {
         let root = tempfile::tempdir().unwrap();
         let repo = root.path().join("repo");
         let home = root.path().join("cox-home");
-        std::fs::create_dir_all(&repo).unwrap();
+        fs_err::create_dir_all(&repo).unwrap();
         Env {
             _root: root,
             repo,
@@ -43,7 +43,7 @@ impl Env {
     }
 
     fn journals(&self) -> Vec<PathBuf> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.home.join("sessions"))
+        let mut paths: Vec<PathBuf> = fs_err::read_dir(self.home.join("sessions"))
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
         // A journal being created is staged as `<id>.jsonl.new`: not a journal yet.
@@ -75,7 +75,7 @@ fn a_finished_session_is_listed_and_resumes_only_with_a_new_prompt() {
         .unwrap();
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
 
-    let journal = std::fs::read_to_string(&env.journals()[0]).unwrap();
+    let journal = fs_err::read_to_string(&env.journals()[0]).unwrap();
     assert!(!journal.contains(KEY), "the key reached the journal");
     let kinds: Vec<String> = journal
         .lines()
@@ -181,7 +181,7 @@ fn a_finished_session_is_listed_and_resumes_only_with_a_new_prompt() {
         "same session id"
     );
     assert_eq!(
-        std::fs::read_to_string(env.repo.join("log.txt")).unwrap(),
+        fs_err::read_to_string(env.repo.join("log.txt")).unwrap(),
         "one\n"
     );
 }
@@ -216,10 +216,10 @@ fn resume_errors_name_the_problem() {
 
     // A line broken in the middle of the file is corruption, not a torn end.
     let path = &env.journals()[0];
-    let content = std::fs::read_to_string(path).unwrap();
+    let content = fs_err::read_to_string(path).unwrap();
     let mut lines: Vec<&str> = content.lines().collect();
     lines.insert(1, "{not json");
-    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+    fs_err::write(path, lines.join("\n") + "\n").unwrap();
     let id = path.file_stem().unwrap().to_string_lossy().to_string();
     let broken = env
         .cox(&server)
@@ -230,7 +230,7 @@ fn resume_errors_name_the_problem() {
 }
 
 fn load_journal(path: &Path) -> Vec<serde_json::Value> {
-    let content = std::fs::read_to_string(path).unwrap();
+    let content = fs_err::read_to_string(path).unwrap();
     content
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -315,7 +315,7 @@ fn sigkill_at_random_moments_then_resume_repeats_no_side_effect() {
             "killed, then resumed"
         };
         *outcomes.entry(outcome).or_default() += 1;
-        let log = std::fs::read_to_string(env.repo.join("log.txt")).unwrap_or_default();
+        let log = fs_err::read_to_string(env.repo.join("log.txt")).unwrap_or_default();
         let mut seen = std::collections::BTreeSet::new();
         for line in log.lines() {
             assert!(

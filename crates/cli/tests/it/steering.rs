@@ -24,7 +24,7 @@ struct Run {
 fn start(server: &MockServer, extra: &[&str]) -> Run {
     let root = tempfile::tempdir().unwrap();
     let repo = root.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
+    fs_err::create_dir_all(&repo).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_cox"))
         .current_dir(&repo)
         .env("COX_HOME", root.path().join("home"))
@@ -102,7 +102,7 @@ impl Run {
     }
 
     fn file(&self, name: &str) -> Option<String> {
-        std::fs::read_to_string(self.repo.join(name)).ok()
+        fs_err::read_to_string(self.repo.join(name)).ok()
     }
 }
 
@@ -140,7 +140,7 @@ fn pause_during_text_stops_everything_and_a_steer_is_pinned_from_then_on() {
     assert_eq!(code, 0, "{kinds:?}");
     // The cut response's call never ran; the steered one did.
     assert_eq!(
-        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        fs_err::read_to_string(repo.join("log.txt")).unwrap(),
         "kept\n"
     );
     let requests = server.requests();
@@ -186,7 +186,7 @@ fn pause_while_tool_call_arguments_stream_then_resume() {
     assert_eq!(code, 0, "{kinds:?}");
     // The call whose arguments were streaming when the pause came was never completed, never run.
     assert_eq!(
-        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        fs_err::read_to_string(repo.join("log.txt")).unwrap(),
         "second\n"
     );
     assert_eq!(server.requests().len(), 3);
@@ -212,7 +212,7 @@ fn a_pause_in_the_grace_window_holds_the_command_until_resume() {
     let (code, kinds, repo) = run.finish();
     assert_eq!(code, 0, "{kinds:?}");
     assert_eq!(
-        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        fs_err::read_to_string(repo.join("log.txt")).unwrap(),
         "held\n"
     );
 }
@@ -231,7 +231,7 @@ fn a_steer_in_the_grace_window_cancels_the_command() {
     let (code, kinds, repo) = run.finish();
     assert_eq!(code, 0, "{kinds:?}");
     assert_eq!(
-        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        fs_err::read_to_string(repo.join("log.txt")).unwrap(),
         "wanted\n"
     );
     let outputs = server.requests()[1].body["input"].to_string();

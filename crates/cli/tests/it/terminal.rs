@@ -155,7 +155,7 @@ fn space_pauses_and_a_typed_directive_steers_in_a_real_terminal() {
     }
     let root = tempfile::tempdir().unwrap();
     let repo = root.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
+    fs_err::create_dir_all(&repo).unwrap();
     let mut slow = Turn::text(&[
         "I will ",
         "read the ",
@@ -211,10 +211,10 @@ fn space_pauses_and_a_typed_directive_steers_in_a_real_terminal() {
     tmux.wait_for("Done: kept the wrapper.");
     let screen = tmux.wait_for("READY");
     assert_eq!(
-        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        fs_err::read_to_string(repo.join("log.txt")).unwrap(),
         "kept\n"
     );
-    let canonical = std::fs::canonicalize(&repo).unwrap().display().to_string();
+    let canonical = fs_err::canonicalize(&repo).unwrap().display().to_string();
     insta::assert_snapshot!("steering_in_tmux", normalise(&screen, &canonical));
     tmux.keys(&["/quit", "Enter"]);
 }
@@ -223,7 +223,7 @@ fn space_pauses_and_a_typed_directive_steers_in_a_real_terminal() {
 fn a_fast_stream_reaches_the_scrollback_complete_and_in_order() {
     let root = tempfile::tempdir().unwrap();
     let repo = root.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
+    fs_err::create_dir_all(&repo).unwrap();
     // 4,000 deltas at full speed, a line break after every tenth: 400 lines, within tmux's default
     // scrollback of 2,000.
     let chunks: Vec<String> = (0..4000)
@@ -274,8 +274,8 @@ fn a_fast_stream_reaches_the_scrollback_complete_and_in_order() {
 fn a_plan_run_is_steered_live_in_a_real_terminal() {
     let root = tempfile::tempdir().unwrap();
     let repo = root.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(&repo).unwrap();
+    fs_err::write(
         repo.join("plan.json"),
         r#"{"goal": "Tidy", "steps": [{"id": "S1", "title": "Write the log"}, {"id": "S2", "title": "Finish"}]}"#,
     )
@@ -322,11 +322,11 @@ fn a_plan_run_is_steered_live_in_a_real_terminal() {
     assert!(screen.contains("steered: Only write the log"), "{screen}");
     assert!(screen.contains("plan: 2 done, 0 failed"), "{screen}");
     assert_eq!(
-        std::fs::read_to_string(repo.join("log.txt")).unwrap(),
+        fs_err::read_to_string(repo.join("log.txt")).unwrap(),
         "s1\n"
     );
     let plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo.join("plan.json")).unwrap()).unwrap();
+        serde_json::from_str(&fs_err::read_to_string(repo.join("plan.json")).unwrap()).unwrap();
     assert_eq!(plan["steps"][1]["status"], "done");
     // The directive holds for step 2 too.
     let last = server.requests().last().unwrap().body["instructions"]
@@ -340,7 +340,7 @@ fn a_plan_run_is_steered_live_in_a_real_terminal() {
 fn an_approval_prompt_in_a_real_terminal_takes_a_reason_for_no() {
     let root = tempfile::tempdir().unwrap();
     let repo = root.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
+    fs_err::create_dir_all(&repo).unwrap();
     let escalated = r#"{"command":["sh","-c","echo hi > out.txt"],"with_escalated_permissions":true,"justification":"demo"}"#;
     let turns = vec![
         Turn::call("shell", escalated),

@@ -25,7 +25,7 @@ fn tool_outputs(server: &MockServer, request: usize) -> Vec<String> {
 #[test]
 fn a_patch_edits_two_files_and_the_diff_is_an_event() {
     let env = Env::new();
-    std::fs::write(
+    fs_err::write(
         env.repo.join("src.rs"),
         "fn main() {\n    println!(\"hi\");\n}\n",
     )
@@ -38,11 +38,11 @@ fn a_patch_edits_two_files_and_the_diff_is_an_event() {
     let output = run(env.cox_with(&server).args(["exec", "--json", "edit"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
-        std::fs::read_to_string(env.repo.join("src.rs")).unwrap(),
+        fs_err::read_to_string(env.repo.join("src.rs")).unwrap(),
         "fn main() {\n    println!(\"hello\");\n}\n"
     );
     assert_eq!(
-        std::fs::read_to_string(env.repo.join("README.md")).unwrap(),
+        fs_err::read_to_string(env.repo.join("README.md")).unwrap(),
         "# Demo\nA tiny, friendly repository.\n"
     );
     assert_eq!(
@@ -91,11 +91,11 @@ fn a_bad_patch_gets_a_precise_error_and_the_corrected_patch_applies() {
         "apply_patch failed; no file was changed.\nREADME.md, hunk 1 (patch line 3): these lines were not found:\n  | # Demo\n  | A small repository.\nClosest lines in README.md (1 of 2 agree), lines 1-2:\n      1 | # Demo\n      2 | A tiny repository.\nFirst difference, line 2: the patch has `A small repository.`, the file has `A tiny repository.`.\nRead the file again and resend the patch with the context and `-` lines copied exactly."
     );
     assert_eq!(
-        std::fs::read_to_string(env.repo.join("README.md")).unwrap(),
+        fs_err::read_to_string(env.repo.join("README.md")).unwrap(),
         "# Demo\nA big repository.\n"
     );
     assert_eq!(
-        std::fs::read_to_string(env.repo.join("NEW.md")).unwrap(),
+        fs_err::read_to_string(env.repo.join("NEW.md")).unwrap(),
         "new\n"
     );
 }
@@ -115,7 +115,7 @@ fn apply_patch_through_a_shell_heredoc() {
     let output = run(env.cox_with(&server).args(["exec", "add a todo"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
-        std::fs::read_to_string(env.repo.join("notes/todo.md")).unwrap(),
+        fs_err::read_to_string(env.repo.join("notes/todo.md")).unwrap(),
         "- ship it\n"
     );
     assert_eq!(

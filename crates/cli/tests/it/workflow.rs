@@ -12,14 +12,14 @@ use serde_json::Value;
 use crate::harness::*;
 
 fn copy_fixture(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
+    for entry in fs_err::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
         if entry.path().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
+            fs_err::create_dir_all(&target).unwrap();
             copy_fixture(&entry.path(), &target);
         } else {
-            std::fs::copy(entry.path(), target).unwrap();
+            fs_err::copy(entry.path(), target).unwrap();
         }
     }
 }
@@ -80,7 +80,7 @@ fn plan_then_run_a_fixture_service_through_two_kills() {
         prompt.contains("<file path=\"docs/architecture.md\">"),
         "{prompt}"
     );
-    std::fs::write(env.repo.join("plan.json"), stdout(&planned)).unwrap();
+    fs_err::write(env.repo.join("plan.json"), stdout(&planned)).unwrap();
 
     let kill_when = |file: &str, needle: &str| {
         let mut child = env
@@ -91,15 +91,14 @@ fn plan_then_run_a_fixture_service_through_two_kills() {
             .spawn()
             .unwrap();
         wait_for(needle, || {
-            std::fs::read_to_string(env.repo.join(file)).is_ok_and(|t| t.contains(needle))
+            fs_err::read_to_string(env.repo.join(file)).is_ok_and(|t| t.contains(needle))
         });
         child.kill().unwrap();
         child.wait().unwrap();
     };
     kill_when("checks.log", "s1");
     let plan: Value =
-        serde_json::from_str(&std::fs::read_to_string(env.repo.join("plan.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&fs_err::read_to_string(env.repo.join("plan.json")).unwrap()).unwrap();
     assert_eq!(
         plan["steps"][0]["status"], "in_progress",
         "killed in step 1, after its edit"
@@ -108,23 +107,22 @@ fn plan_then_run_a_fixture_service_through_two_kills() {
     let finished = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
     assert_eq!(finished.status.code(), Some(0), "{}", stderr(&finished));
 
-    let users = std::fs::read_to_string(env.repo.join("src/routes/users.js")).unwrap();
+    let users = fs_err::read_to_string(env.repo.join("src/routes/users.js")).unwrap();
     assert_eq!(
         users.matches("async function getUser").count(),
         1,
         "{users}"
     );
     assert!(!users.contains("queryCallback"));
-    let helper = std::fs::read_to_string(env.repo.join("src/utils/db-helper.js")).unwrap();
+    let helper = fs_err::read_to_string(env.repo.join("src/utils/db-helper.js")).unwrap();
     assert_eq!(helper.matches("@deprecated").count(), 1, "{helper}");
     assert_eq!(
-        std::fs::read_to_string(env.repo.join("checks.log")).unwrap(),
+        fs_err::read_to_string(env.repo.join("checks.log")).unwrap(),
         "s1\ns2\n",
         "no command ran twice"
     );
     let plan: Value =
-        serde_json::from_str(&std::fs::read_to_string(env.repo.join("plan.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&fs_err::read_to_string(env.repo.join("plan.json")).unwrap()).unwrap();
     assert!(
         plan["steps"]
             .as_array()

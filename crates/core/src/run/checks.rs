@@ -138,9 +138,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dir = dir.path();
         assert_eq!(detect_linter(dir), None);
-        std::fs::write(dir.join("ruff.toml"), "").unwrap();
+        fs_err::write(dir.join("ruff.toml"), "").unwrap();
         assert_eq!(detect_linter(dir), Some(("ruff check".into(), true)));
-        std::fs::write(
+        fs_err::write(
             dir.join("package.json"),
             r#"{"devDependencies": {"eslint": "^9"}}"#,
         )
@@ -155,8 +155,8 @@ mod tests {
     #[test]
     fn a_linter_gets_the_changed_files_that_still_exist() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.py"), "").unwrap();
-        std::fs::write(dir.path().join("it's.py"), "").unwrap();
+        fs_err::write(dir.path().join("a.py"), "").unwrap();
+        fs_err::write(dir.path().join("it's.py"), "").unwrap();
         let check = Check {
             kind: CheckKind::Lint,
             command: "ruff check".into(),

@@ -21,7 +21,7 @@ struct ApprovalsFile {
 
 /// The project's saved grants (an unreadable file grants nothing).
 pub(super) fn load(path: Option<&Path>) -> Vec<Grant> {
-    let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) else {
+    let Some(text) = path.and_then(|p| fs_err::read_to_string(p).ok()) else {
         return Vec::new();
     };
     toml::from_str::<ApprovalsFile>(&text)
@@ -40,11 +40,11 @@ fn save(path: &Path, grants: &[Grant]) -> std::io::Result<()> {
     };
     let text = toml::to_string(&file).map_err(std::io::Error::other)?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        fs_err::create_dir_all(dir)?;
     }
     let temp = path.with_extension("toml.tmp");
-    std::fs::write(&temp, text)?;
-    std::fs::rename(&temp, path)
+    fs_err::write(&temp, text)?;
+    fs_err::rename(&temp, path)
 }
 
 impl Session {

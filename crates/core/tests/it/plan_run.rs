@@ -24,9 +24,9 @@ fn place(server: &MockServer) -> Place {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let repo = dir.path().join("repo");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::create_dir_all(&repo).unwrap();
-    std::fs::write(
+    fs_err::create_dir_all(&home).unwrap();
+    fs_err::create_dir_all(&repo).unwrap();
+    fs_err::write(
         home.join("config.toml"),
         format!(
             "retry_base_delay_ms = 10\n\n[providers.mock]\nwire = \"chat\"\nbase_url = \"{}/v1\"\nrequires_key = false\nmodel = \"mock-model\"\n",
@@ -34,9 +34,9 @@ fn place(server: &MockServer) -> Place {
         ),
     )
     .unwrap();
-    std::fs::write(repo.join("notes.txt"), "buy milk\n").unwrap();
-    std::fs::write(repo.join("plan.json"), PLAN).unwrap();
-    let repo = std::fs::canonicalize(repo).unwrap();
+    fs_err::write(repo.join("notes.txt"), "buy milk\n").unwrap();
+    fs_err::write(repo.join("plan.json"), PLAN).unwrap();
+    let repo = fs_err::canonicalize(repo).unwrap();
     Place {
         _dir: dir,
         home,
@@ -46,7 +46,7 @@ fn place(server: &MockServer) -> Place {
 
 fn spec(place: &Place, checks: Checks) -> RunSpec {
     let path = place.repo.join("plan.json");
-    let plan = cox_core::plan::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let plan = cox_core::plan::parse(&fs_err::read_to_string(&path).unwrap()).unwrap();
     RunSpec {
         path,
         plan,
@@ -185,7 +185,7 @@ async fn a_plan_run_through_the_core_handle_reports_steps_checks_and_outcomes() 
     ));
 
     let plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(place.repo.join("plan.json")).unwrap())
+        serde_json::from_str(&fs_err::read_to_string(place.repo.join("plan.json")).unwrap())
             .unwrap();
     assert_eq!(plan["steps"][0]["status"], "done");
     assert_eq!(plan["steps"][1]["status"], "failed");

@@ -16,7 +16,7 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
     let config = SessionConfig {
         provider: "mock".into(),
         model: "mock-model".into(),
-        cwd: std::fs::canonicalize(dir).unwrap(),
+        cwd: fs_err::canonicalize(dir).unwrap(),
         max_turns: 10,
         max_output_tokens: None,
         tool_output_max_bytes: 4096,
@@ -28,7 +28,7 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         one_shot: false,
         output_schema: None,
         mode_instructions: None,
-        writable_roots: vec![std::fs::canonicalize(dir).unwrap()],
+        writable_roots: vec![fs_err::canonicalize(dir).unwrap()],
         hidden_env: Vec::new(),
         sandbox: None,
         rules: Default::default(),

@@ -179,7 +179,7 @@ pub const BUILT: bool = cfg!(feature = "local");
 /// The checks llama.cpp would otherwise report only in its log: the file exists, is readable, is a
 /// GGUF, and fits in `available` bytes of memory (when known). Returns its size.
 pub fn check_file(path: &Path, available: Option<u64>) -> Result<u64, LocalError> {
-    let metadata = match std::fs::metadata(path) {
+    let metadata = match fs_err::metadata(path) {
         Ok(metadata) => metadata,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(LocalError::Missing {
@@ -201,7 +201,7 @@ pub fn check_file(path: &Path, available: Option<u64>) -> Result<u64, LocalError
         return Err(unreadable(std::io::Error::other("it is a directory")));
     }
     let mut magic = Vec::with_capacity(4);
-    std::fs::File::open(path)
+    fs_err::File::open(path)
         .and_then(|file| file.take(4).read_to_end(&mut magic))
         .map_err(unreadable)?;
     if magic != b"GGUF" {
@@ -227,7 +227,7 @@ pub fn check_file(path: &Path, available: Option<u64>) -> Result<u64, LocalError
 
 /// `MemAvailable` from `/proc/meminfo`, in bytes: what can be allocated without swapping.
 pub fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let text = fs_err::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
@@ -243,22 +243,22 @@ mod tests {
     #[test]
     fn file_checks_name_the_problem() {
         let dir = std::env::temp_dir().join(format!("cox-local-check-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
         let missing = check_file(&dir.join("none.gguf"), None).unwrap_err();
         assert!(matches!(missing, LocalError::Missing { .. }), "{missing}");
         let empty = dir.join("empty.gguf");
-        std::fs::write(&empty, b"").unwrap();
+        fs_err::write(&empty, b"").unwrap();
         let err = check_file(&empty, None).unwrap_err().to_string();
         assert!(err.contains("nothing (the file is empty)"), "{err}");
         let text = dir.join("notes.gguf");
-        std::fs::write(&text, b"hello world").unwrap();
+        fs_err::write(&text, b"hello world").unwrap();
         let err = check_file(&text, None).unwrap_err().to_string();
         assert!(
             err.contains("is not a GGUF model (it starts with \"hell\""),
             "{err}"
         );
         let gguf = dir.join("m.gguf");
-        std::fs::write(&gguf, b"GGUF\x03\0\0\0 and more").unwrap();
+        fs_err::write(&gguf, b"GGUF\x03\0\0\0 and more").unwrap();
         assert_eq!(check_file(&gguf, Some(1 << 30)).unwrap(), 17);
         let err = check_file(&gguf, Some(8)).unwrap_err();
         assert!(
@@ -279,7 +279,7 @@ mod tests {
         );
         let err = check_file(&dir, None).unwrap_err().to_string();
         assert!(err.contains("it is a directory"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
+        fs_err::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -347,7 +347,7 @@ async fn prose_streams_then_the_next_prompt_reuses_the_cache() {
 }
 
 fn saved_states(dir: &std::path::Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
+    fs_err::read_dir(dir)
         .map(|entries| entries.flatten().map(|e| e.path()).collect())
         .unwrap_or_default()
 }
@@ -393,7 +393,7 @@ async fn a_new_client_loads_the_saved_system_message() {
     );
     assert_eq!(second.tool_calls, first.tool_calls);
 
-    std::fs::write(&saved[0], b"not a llama.cpp state").unwrap();
+    fs_err::write(&saved[0], b"not a llama.cpp state").unwrap();
     let third = run(settings).await;
     assert_eq!(
         third.usage.unwrap().cached_input_tokens,
@@ -401,7 +401,7 @@ async fn a_new_client_loads_the_saved_system_message() {
         "a damaged state is not used"
     );
     assert_eq!(third.text, first.text);
-    let state = std::fs::metadata(&saved[0]).unwrap();
+    let state = fs_err::metadata(&saved[0]).unwrap();
     assert!(
         state.len() > 1000,
         "the damaged file was replaced by a real state"
@@ -469,7 +469,7 @@ fn a_damaged_gguf_is_a_load_error_not_a_crash() {
     let path = dir.path().join("damaged.gguf");
     let mut bytes = b"GGUF\x03\0\0\0".to_vec();
     bytes.extend(std::iter::repeat_n(0xa5u8, 4096));
-    std::fs::write(&path, bytes).unwrap();
+    fs_err::write(&path, bytes).unwrap();
     let err = open(&LocalSettings::new(&path)).unwrap_err();
     assert!(matches!(err, LocalError::Load { .. }), "{err}");
     assert!(err.to_string().contains("damaged, truncated"), "{err}");

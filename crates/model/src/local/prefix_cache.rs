@@ -26,13 +26,13 @@ pub struct PrefixCache {
 impl PrefixCache {
     /// `None` when the model file's metadata cannot be read (then nothing is cached).
     pub fn new(dir: PathBuf, model_path: &Path, n_ctx: u32) -> Option<PrefixCache> {
-        let metadata = std::fs::metadata(model_path).ok()?;
+        let metadata = fs_err::metadata(model_path).ok()?;
         let modified = metadata
             .modified()
             .ok()?
             .duration_since(std::time::UNIX_EPOCH)
             .ok()?;
-        let canonical = std::fs::canonicalize(model_path).ok()?;
+        let canonical = fs_err::canonicalize(model_path).ok()?;
         let identity = format!(
             "{}\0{}\0{}.{}\0{n_ctx}",
             canonical.display(),
@@ -61,14 +61,14 @@ impl PrefixCache {
         match ctx.state_load_file(&path, prefix.len()) {
             Ok(tokens) if tokens == prefix => {
                 // Recently used files are the ones kept.
-                let _ = std::fs::File::options()
+                let _ = fs_err::OpenOptions::new()
                     .append(true)
                     .open(&path)
-                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                    .and_then(|f| f.file().set_modified(std::time::SystemTime::now()));
                 true
             }
             _ => {
-                let _ = std::fs::remove_file(&path);
+                let _ = fs_err::remove_file(&path);
                 false
             }
         }
@@ -76,22 +76,22 @@ impl PrefixCache {
 
     /// Saves the state of `ctx`, which must hold exactly `prefix`; best effort.
     pub fn save(&self, ctx: &LlamaContext<'_>, prefix: &[LlamaToken]) {
-        if std::fs::create_dir_all(&self.dir).is_err() {
+        if fs_err::create_dir_all(&self.dir).is_err() {
             return;
         }
         let path = self.path(prefix);
         // Written aside and renamed, so a reader never sees half a file.
         let partial = path.with_extension(format!("partial-{}", std::process::id()));
-        if ctx.state_save_file(&partial, prefix).is_ok() && std::fs::rename(&partial, &path).is_ok()
+        if ctx.state_save_file(&partial, prefix).is_ok() && fs_err::rename(&partial, &path).is_ok()
         {
             self.prune();
         } else {
-            let _ = std::fs::remove_file(&partial);
+            let _ = fs_err::remove_file(&partial);
         }
     }
 
     fn prune(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+        let Ok(entries) = fs_err::read_dir(&self.dir) else {
             return;
         };
         let mut states: Vec<(std::time::SystemTime, PathBuf)> = entries
@@ -101,7 +101,7 @@ impl PrefixCache {
             .collect();
         states.sort_by_key(|state| std::cmp::Reverse(state.0));
         for (_, path) in states.into_iter().skip(KEEP) {
-            let _ = std::fs::remove_file(path);
+            let _ = fs_err::remove_file(path);
         }
     }
 }

@@ -218,7 +218,7 @@ pub fn apply(text: &str, ctx: &ToolContext) -> Result<Applied, String> {
                 move_to, chunks, ..
             } => {
                 let old = read_text(&real, &shown).map_err(failed)?;
-                let permissions = std::fs::metadata(&real).ok().map(|m| m.permissions());
+                let permissions = fs_err::metadata(&real).ok().map(|m| m.permissions());
                 let old_lines = split_lines(&old);
                 let (new, edits) =
                     update(&old, &old_lines, chunks, &shown, &mut notes).map_err(failed)?;
@@ -268,7 +268,7 @@ pub fn apply(text: &str, ctx: &ToolContext) -> Result<Applied, String> {
 }
 
 fn read_text(path: &Path, shown: &str) -> Result<String, String> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match fs_err::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(format!(

@@ -16,7 +16,7 @@ pub(super) fn commit(planned: Planned) -> Result<(), String> {
     let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
     let cleanup = |temps: &[(PathBuf, PathBuf)]| {
         for (temp, _) in temps {
-            let _ = std::fs::remove_file(temp);
+            let _ = fs_err::remove_file(temp);
         }
     };
     for (n, (target, content, permissions)) in planned.writes.iter().enumerate() {
@@ -26,32 +26,44 @@ pub(super) fn commit(planned: Planned) -> Result<(), String> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let temp = dir.join(format!(".{name}.cox-patch-{}-{n}.tmp", std::process::id()));
-        let written = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(&temp, content))
+        let written = fs_err::create_dir_all(dir)
+            .and_then(|()| fs_err::write(&temp, content))
             .and_then(|()| match permissions {
-                Some(permissions) => std::fs::set_permissions(&temp, permissions.clone()),
+                Some(permissions) => fs_err::set_permissions(&temp, permissions.clone()),
                 None => Ok(()),
             });
         if let Err(e) = written {
-            let _ = std::fs::remove_file(&temp);
+            let _ = fs_err::remove_file(&temp);
             cleanup(&temps);
-            return Err(format!("cannot write {}: {e}", target.display()));
+            return Err(format!(
+                "cannot write {}: {}",
+                target.display(),
+                crate::os_reason(&e)
+            ));
         }
         temps.push((temp, target.clone()));
     }
     let mut done: Vec<PathBuf> = Vec::new();
     let mut failure = None;
     for (temp, target) in &temps {
-        if let Err(e) = std::fs::rename(temp, target) {
-            failure = Some(format!("cannot replace {}: {e}", target.display()));
+        if let Err(e) = fs_err::rename(temp, target) {
+            failure = Some(format!(
+                "cannot replace {}: {}",
+                target.display(),
+                crate::os_reason(&e)
+            ));
             break;
         }
         done.push(target.clone());
     }
     if failure.is_none() {
         for path in &planned.removes {
-            if let Err(e) = std::fs::remove_file(path) {
-                failure = Some(format!("cannot remove {}: {e}", path.display()));
+            if let Err(e) = fs_err::remove_file(path) {
+                failure = Some(format!(
+                    "cannot remove {}: {}",
+                    path.display(),
+                    crate::os_reason(&e)
+                ));
                 break;
             }
         }
@@ -62,7 +74,7 @@ pub(super) fn commit(planned: Planned) -> Result<(), String> {
     // Put back what was already changed: originals rewritten, new files removed.
     cleanup(&temps);
     for (path, bytes) in &planned.originals {
-        let _ = std::fs::write(path, bytes);
+        let _ = fs_err::write(path, bytes);
     }
     for path in done {
         if !planned
@@ -70,7 +82,7 @@ pub(super) fn commit(planned: Planned) -> Result<(), String> {
             .iter()
             .any(|(original, _)| *original == path)
         {
-            let _ = std::fs::remove_file(path);
+            let _ = fs_err::remove_file(path);
         }
     }
     Err(failure)

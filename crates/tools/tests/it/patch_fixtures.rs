@@ -18,14 +18,14 @@ fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     }
     let mut stack = vec![dir.to_path_buf()];
     while let Some(current) = stack.pop() {
-        for entry in std::fs::read_dir(&current).unwrap() {
+        for entry in fs_err::read_dir(&current).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
             } else {
                 files.insert(
                     path.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&path).unwrap(),
+                    fs_err::read(&path).unwrap(),
                 );
             }
         }
@@ -36,15 +36,15 @@ fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 fn copy_tree(from: &Path, to: &Path) {
     for (relative, bytes) in files_under(from) {
         let target = to.join(relative);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::write(target, bytes).unwrap();
+        fs_err::create_dir_all(target.parent().unwrap()).unwrap();
+        fs_err::write(target, bytes).unwrap();
     }
     // Empty directories in the input matter too (a path that is a directory).
     if from.exists() {
-        for entry in std::fs::read_dir(from).unwrap() {
+        for entry in fs_err::read_dir(from).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                std::fs::create_dir_all(to.join(path.file_name().unwrap())).unwrap();
+                fs_err::create_dir_all(to.join(path.file_name().unwrap())).unwrap();
             }
         }
     }
@@ -61,7 +61,7 @@ fn show(files: &BTreeMap<PathBuf, Vec<u8>>) -> String {
 #[test]
 fn patch_fixtures() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/patches");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
+    let mut cases: Vec<PathBuf> = fs_err::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -72,10 +72,10 @@ fn patch_fixtures() {
     for case in &cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let work = tempfile::tempdir().unwrap();
-        let dir = std::fs::canonicalize(work.path()).unwrap();
+        let dir = fs_err::canonicalize(work.path()).unwrap();
         copy_tree(&case.join("input"), &dir);
         let before = files_under(&dir);
-        let patch = std::fs::read_to_string(case.join("patch"))
+        let patch = fs_err::read_to_string(case.join("patch"))
             .unwrap()
             .replace("{root}", &dir.display().to_string());
         let ctx = ToolContext {
@@ -95,9 +95,9 @@ fn patch_fixtures() {
         let error_file = case.join("error");
         if error_file.exists() {
             if record {
-                std::fs::write(&error_file, &output.output).unwrap();
+                fs_err::write(&error_file, &output.output).unwrap();
             }
-            let expected = std::fs::read_to_string(&error_file).unwrap();
+            let expected = fs_err::read_to_string(&error_file).unwrap();
             if output.ok || output.output != expected {
                 failures.push(format!(
                     "{name}: expected error\n{expected}\ngot (ok={})\n{}",

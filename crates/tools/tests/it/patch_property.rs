@@ -145,10 +145,10 @@ fn a_patch_from_a_random_edit_reproduces_the_edited_file() {
         let crlf = rng.bool();
         let final_newline = rng.u8(0..4) != 0;
         let dir = tempfile::tempdir().unwrap();
-        let dir_path = std::fs::canonicalize(dir.path()).unwrap();
-        std::fs::write(dir_path.join("f.txt"), render(&old, crlf, final_newline)).unwrap();
+        let dir_path = fs_err::canonicalize(dir.path()).unwrap();
+        fs_err::write(dir_path.join("f.txt"), render(&old, crlf, final_newline)).unwrap();
         let patch = make_patch("f.txt", &old, &new);
-        std::fs::write(
+        fs_err::write(
             dir_path.join("before.txt"),
             render(&old, crlf, final_newline),
         )
@@ -172,7 +172,7 @@ fn a_patch_from_a_random_edit_reproduces_the_edited_file() {
                 "seed {seed}\npatch:\n{patch}"
             );
         }
-        let result = std::fs::read_to_string(dir_path.join("f.txt")).unwrap();
+        let result = fs_err::read_to_string(dir_path.join("f.txt")).unwrap();
         let expected_final_newline = final_newline || old.is_empty();
         // A file with no line end at all (empty, or one unterminated line) says nothing about CRLF.
         let crlf_seen = render(&old, crlf, final_newline).contains("\r\n");
@@ -212,8 +212,8 @@ fn arbitrary_text_never_panics() {
         "EOF\n",
     ];
     let dir = tempfile::tempdir().unwrap();
-    let dir_path = std::fs::canonicalize(dir.path()).unwrap();
-    std::fs::write(dir_path.join("a"), "x\ny\n").unwrap();
+    let dir_path = fs_err::canonicalize(dir.path()).unwrap();
+    fs_err::write(dir_path.join("a"), "x\ny\n").unwrap();
     for seed in 0..3000u64 {
         let mut rng = fastrand::Rng::with_seed(seed);
         let text: String = (0..rng.usize(0..30))
@@ -222,7 +222,7 @@ fn arbitrary_text_never_panics() {
         // Any outcome is fine but a panic; a patch that happens to be valid may change `a`.
         let _ = cox_tools::apply_patch::run(&text, &context(&dir_path));
         if !dir_path.join("a").exists() {
-            std::fs::write(dir_path.join("a"), "x\ny\n").unwrap();
+            fs_err::write(dir_path.join("a"), "x\ny\n").unwrap();
         }
     }
 }

@@ -125,13 +125,13 @@ async fn shell_timeout_kills_the_whole_process_group() {
 
 /// Live processes whose working directory is `dir`.
 fn processes_in(dir: &std::path::Path) -> Vec<u32> {
-    let dir = std::fs::canonicalize(dir).unwrap();
-    std::fs::read_dir("/proc")
+    let dir = fs_err::canonicalize(dir).unwrap();
+    fs_err::read_dir("/proc")
         .unwrap()
         .filter_map(|entry| {
             let entry = entry.ok()?;
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            (std::fs::read_link(entry.path().join("cwd")).ok()? == dir).then_some(pid)
+            (fs_err::read_link(entry.path().join("cwd")).ok()? == dir).then_some(pid)
         })
         .collect()
 }
@@ -194,7 +194,7 @@ async fn shell_keeps_head_and_tail_of_long_output() {
 #[tokio::test]
 async fn shell_refuses_workdir_outside_the_workspace_and_reports_bad_programs() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    fs_err::create_dir(dir.path().join("sub")).unwrap();
     let inside = call(
         dir.path(),
         "shell",
@@ -258,7 +258,7 @@ async fn registry_reports_bad_arguments_precisely() {
 #[tokio::test]
 async fn read_file_through_the_registry() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a.txt"), "alpha\nbeta\n").unwrap();
+    fs_err::write(dir.path().join("a.txt"), "alpha\nbeta\n").unwrap();
     let output = call(dir.path(), "read_file", r#"{"path":"a.txt","offset":2}"#).await;
     assert_eq!(output, ToolOutput::ok("     2\tbeta\n"));
 }
@@ -278,8 +278,8 @@ fn tool_descriptions_come_from_the_module_docs() {
 
 fn write(dir: &std::path::Path, path: &str, content: &str) {
     let full = dir.join(path);
-    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-    std::fs::write(full, content).unwrap();
+    fs_err::create_dir_all(full.parent().unwrap()).unwrap();
+    fs_err::write(full, content).unwrap();
 }
 
 #[tokio::test]
@@ -324,7 +324,7 @@ async fn grep_finds_sorted_matches_with_glob_and_skips_binary_and_ignored() {
     write(dir.path(), "a.rs", "fn alpha() {}\n");
     write(dir.path(), "notes.md", "beta in prose\n");
     write(dir.path(), "ignored/c.rs", "fn beta_ignored() {}\n");
-    std::fs::write(dir.path().join("blob.bin"), b"beta\0\x01\x02").unwrap();
+    fs_err::write(dir.path().join("blob.bin"), b"beta\0\x01\x02").unwrap();
     let all = call(dir.path(), "grep", r#"{"pattern": "beta"}"#).await;
     assert_eq!(
         all.output,
@@ -415,7 +415,7 @@ async fn apply_patch_keeps_permissions_and_reports_a_diff() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "run.sh", "#!/bin/sh\necho old\n");
     write(dir.path(), "b.txt", "b\n");
-    std::fs::set_permissions(
+    fs_err::set_permissions(
         dir.path().join("run.sh"),
         std::fs::Permissions::from_mode(0o755),
     )
@@ -438,7 +438,7 @@ async fn apply_patch_keeps_permissions_and_reports_a_diff() {
         .map(|c| (c.path.as_str(), c.added, c.removed))
         .collect();
     assert_eq!(changed, [("run.sh", 1, 1), ("c.txt", 1, 1)]);
-    let mode = std::fs::metadata(dir.path().join("run.sh"))
+    let mode = fs_err::metadata(dir.path().join("run.sh"))
         .unwrap()
         .permissions()
         .mode();
@@ -468,7 +468,7 @@ async fn shell_heredoc_goes_to_the_patch_engine() {
         "Success. Updated the following files:\nM a.txt (+1 -1)\n"
     );
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("sub/a.txt")).unwrap(),
+        fs_err::read_to_string(dir.path().join("sub/a.txt")).unwrap(),
         "two\n"
     );
     let argv = serde_json::json!({"command": ["apply_patch", "*** Begin Patch\n*** Delete File: sub/a.txt\n*** End Patch\n"]});
@@ -544,7 +544,7 @@ fn patch_preview_names_files_and_line_ranges_without_writing() {
         ]
     );
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("big.txt")).unwrap(),
+        fs_err::read_to_string(dir.path().join("big.txt")).unwrap(),
         lines,
         "nothing written"
     );
