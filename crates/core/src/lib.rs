@@ -131,7 +131,7 @@ pub struct PlanRun {
 }
 
 /// What the model is told in planning mode, after the system prompt.
-fn planning_instructions() -> String {
+pub(crate) fn planning_instructions() -> String {
     format!(
         "\n\nYou are in PLANNING mode: analyse, do not change anything. Your tools are read-only \
          ({} runs only commands that read). Explore the code as much as you need, then answer with \
@@ -183,7 +183,13 @@ pub fn start_with(
         },
         ..session::Start::default()
     };
-    launch(config, cwd, options, run.target, model, id, journal, start)
+    let opened = Opened {
+        id,
+        cwd,
+        journal,
+        start,
+    };
+    launch(config, options, run.target, model, opened)
 }
 
 /// Continues a recorded session: settles the calls it was running when it stopped, then goes on —
@@ -280,7 +286,13 @@ fn reopen_with(
         },
         resume,
     };
-    launch(config, cwd, options, run.target, model, id, journal, start)
+    let opened = Opened {
+        id,
+        cwd,
+        journal,
+        start,
+    };
+    launch(config, options, run.target, model, opened)
 }
 
 /// The client for the configured provider: the local model when config resolved its settings
@@ -322,28 +334,39 @@ fn local_client(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A session ready to start: its id, where it works, its journal and what it starts from.
+struct Opened {
+    id: cox_protocol::SessionId,
+    cwd: PathBuf,
+    journal: journal::Journal,
+    start: session::Start,
+}
+
+/// Starts the actor: the resolved configuration and options go in as they are, with what only
+/// start-up can know (the client's context window, the rules, the writable roots, the sandbox
+/// launcher, the tool set).
 fn launch(
     config: &Config,
-    cwd: PathBuf,
     options: RunOptions,
     target: Option<PathBuf>,
     client: Box<dyn cox_model::ModelClient>,
-    id: cox_protocol::SessionId,
-    journal: journal::Journal,
-    start: session::Start,
+    opened: Opened,
 ) -> Result<SessionHandle, Error> {
+    let Opened {
+        id,
+        cwd,
+        journal,
+        mut start,
+    } = opened;
     // A local model allocates its own context; other providers' windows come from config.
-    let context_window = client.context_window();
+    let client_window = client.context_window();
     let hidden_env = config::PRESETS
         .iter()
         .filter_map(|p| p.api_key_env.map(str::to_string))
         .chain(config.provider.api_key_env.clone())
         .collect();
-    let session_cwd = cwd.clone();
     // The rules are read once per session: pinned as text, enforced as checks.
     let rules = rules::Rules::load(&cwd)?;
-    let mut start = start;
     start.pinned.rules = rules.pinned();
     let mut writable_roots = vec![target.unwrap_or_else(|| cwd.clone())];
     writable_roots.extend(options.sandbox.add_dirs.iter().cloned());
@@ -358,35 +381,11 @@ fn launch(
             options.sandbox.clone()
         };
     let sandbox = sandbox_launcher(&sandbox_settings, &writable_roots)?;
-    let session_config = SessionConfig {
-        provider: config.provider.name.clone(),
-        model: config.model.clone(),
-        cwd,
-        max_turns: config.max_turns,
-        max_output_tokens: config.max_output_tokens,
-        tool_output_max_bytes: config.tool_output_max_bytes,
-        context_window: context_window.unwrap_or(config.context_window),
-        context_window_assumed: context_window.is_none() && config.context_window_assumed,
-        compact_threshold: config.compact_threshold,
-        hidden_env,
-        interactive: options.interactive,
-        steerable: options.steerable,
-        steer_grace_ms: options.steer_grace_ms,
-        one_shot: options.one_shot,
-        output_schema: options
-            .planning
-            .then(|| ("plan".to_string(), plan::schema())),
-        mode_instructions: options.planning.then(planning_instructions),
-        writable_roots,
-        sandbox,
-        rules: std::sync::Arc::new(rules),
-        approval: options.approval.unwrap_or(if options.interactive {
-            ApprovalPolicy::OnRequest
-        } else {
-            ApprovalPolicy::Never
-        }),
-        approvals_file: Some(repo_root(&session_cwd).join(".cox/approvals.toml")),
-    };
+    let approval = options.approval.unwrap_or(if options.interactive {
+        ApprovalPolicy::OnRequest
+    } else {
+        ApprovalPolicy::Never
+    });
     // A plan run's step reports its outcome with `report_step`.
     let tools = if options.planning {
         cox_tools::ToolRegistry::read_only()
@@ -394,6 +393,19 @@ fn launch(
         cox_tools::ToolRegistry::plan_step()
     } else {
         cox_tools::ToolRegistry::standard()
+    };
+    let session_config = SessionConfig {
+        settings: config.clone(),
+        options,
+        approvals_file: Some(repo_root(&cwd).join(".cox/approvals.toml")),
+        cwd,
+        context_window: client_window.unwrap_or(config.context_window),
+        context_window_assumed: client_window.is_none() && config.context_window_assumed,
+        hidden_env,
+        writable_roots,
+        sandbox,
+        rules: std::sync::Arc::new(rules),
+        approval,
     };
     Ok(session::spawn(
         id,

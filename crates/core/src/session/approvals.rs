@@ -77,7 +77,7 @@ impl Session {
             Decision::Deny { reason } => return Err(format!("not run: {reason}")),
             Decision::Ask { reason } => reason,
         };
-        if !self.config.interactive {
+        if !self.config.options.interactive {
             return Err(format!(
                 "not run: {reason}; this run is headless, so no one can approve it. Find a way \
                  that needs no approval, or say in your answer what the person should run."

@@ -52,11 +52,11 @@ impl Session {
         if rough < self.threshold() * 7 / 10 {
             return rough;
         }
-        known + context::count(&self.config.model, &texts)
+        known + context::count(&self.config.settings.model, &texts)
     }
 
     fn threshold(&self) -> u64 {
-        (self.config.context_window as f64 * self.config.compact_threshold) as u64
+        (self.config.context_window as f64 * self.config.settings.compact_threshold) as u64
     }
 
     /// The system prompt (with the pinned block) and the tool schemas.
@@ -174,12 +174,12 @@ impl Session {
             text: "Write the handoff summary of the conversation above now.".to_string(),
         });
         let request = ModelRequest {
-            model: self.config.model.clone(),
+            model: self.config.settings.model.clone(),
             instructions: SUMMARY_INSTRUCTIONS.to_string(),
             items,
             tools: Vec::new(),
             session_id: self.id.clone(),
-            max_output_tokens: self.config.max_output_tokens,
+            max_output_tokens: self.config.settings.max_output_tokens,
             output_schema: None,
         };
         let (tx, mut rx) = mpsc::channel(64);

@@ -26,45 +26,42 @@ use tokio_util::sync::CancellationToken;
 
 use crate::journal::Journal;
 
-/// Everything a session needs besides its model client, tools and journal.
+/// Everything a session needs besides its model client, tools and journal: the resolved
+/// configuration and the front end's run options exactly as they came (settings flow once, not
+/// copied field by field), and what start-up derived from them.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    pub provider: String,
-    pub model: String,
+    /// `Config::load`'s result: provider, model, limits, compaction threshold.
+    pub settings: crate::Config,
+    /// How the front end runs the session: interactive, steering, one-shot, planning, sandbox.
+    pub options: crate::RunOptions,
     pub cwd: PathBuf,
-    pub max_turns: u32,
-    pub max_output_tokens: Option<u32>,
-    /// Tool output kept in the context, per call (head and tail beyond it).
-    pub tool_output_max_bytes: usize,
+    /// The window compaction works against: the client's (a local model's allocated context) or
+    /// the configured one.
     pub context_window: u64,
     /// The window is a guess (unknown model): said once, as a warning.
     pub context_window_assumed: bool,
-    /// Compact when the context reaches this fraction of the window.
-    pub compact_threshold: f64,
     /// Environment variables kept from tool processes (provider keys).
     pub hidden_env: Vec<String>,
-    /// A person is there to answer `ask_user` (through `Op::Answer`).
-    pub interactive: bool,
-    /// Steering is on: writes and commands wait `steer_grace_ms` after being announced.
-    pub steerable: bool,
-    pub steer_grace_ms: u64,
-    /// End the session after a task that was not interrupted (headless steering: an interrupted
-    /// task waits for the next op instead).
-    pub one_shot: bool,
-    /// Answers must be JSON matching this schema (name, schema): `cox plan`.
-    pub output_schema: Option<(String, serde_json::Value)>,
-    /// Added to the system prompt (planning mode's rules).
-    pub mode_instructions: Option<String>,
     /// Where file tools may write (the working directory, or `--target`).
     pub writable_roots: Vec<PathBuf>,
     /// The sandbox launcher for commands (`cox __sandbox --write … --`); `None`: full access.
     pub sandbox: Option<Vec<String>>,
     /// The project's rules, checked before every tool call.
     pub rules: Arc<crate::rules::Rules>,
-    /// When actions need the person's approval.
+    /// When actions need the person's approval (the options', or the default for the mode).
     pub approval: cox_sandbox::approval::Policy,
     /// Where "yes for this project" grants are kept (`.cox/approvals.toml`).
     pub approvals_file: Option<PathBuf>,
+}
+
+impl SessionConfig {
+    /// Answers must be JSON matching this schema (name, schema): planning's plan document.
+    fn output_schema(&self) -> Option<(String, serde_json::Value)> {
+        self.options
+            .planning
+            .then(|| ("plan".to_string(), crate::plan::schema()))
+    }
 }
 
 /// Command output kept for the journal, per call (the context gets `tool_output_max_bytes`).
@@ -154,7 +151,11 @@ pub fn spawn(
     let base_instructions = format!(
         "{}{}",
         crate::prompt::system_prompt(&config.cwd, &tools.names(), &date[..10]),
-        config.mode_instructions.as_deref().unwrap_or_default()
+        if config.options.planning {
+            crate::planning_instructions()
+        } else {
+            String::new()
+        }
     );
     let instructions = format!("{base_instructions}{}", start.pinned.render());
     let compact_requested = Arc::new(AtomicBool::new(false));
@@ -282,16 +283,16 @@ impl Session {
         compact: Arc<AtomicBool>,
     ) {
         tracing::info!(
-            provider = %self.config.provider,
-            model = %self.config.model,
+            provider = %self.config.settings.provider.name,
+            model = %self.config.settings.model,
             resumed = resume.is_some(),
             "session started"
         );
         self.emitter
             .emit(Event::SessionStarted {
                 session_id: self.id.clone(),
-                provider: self.config.provider.clone(),
-                model: self.config.model.clone(),
+                provider: self.config.settings.provider.name.clone(),
+                model: self.config.settings.model.clone(),
                 cwd: self.config.cwd.display().to_string(),
             })
             .await;
@@ -299,7 +300,7 @@ impl Session {
             let message = format!(
                 "the catalog does not know model `{}`; assuming a {}-token context window (set \
                  model_context_window in config.toml)",
-                self.config.model, self.config.context_window
+                self.config.settings.model, self.config.context_window
             );
             self.warn(message).await;
         }
@@ -407,12 +408,12 @@ impl Session {
                     (SessionStatus::Interrupted, None)
                 }
             };
-            if self.config.one_shot && !interrupted && queued.is_empty() {
+            if self.config.options.one_shot && !interrupted && queued.is_empty() {
                 break;
             }
         }
         let usage = self.usage;
-        let cost_usd = crate::catalog::cost(&self.config.model, &usage);
+        let cost_usd = crate::catalog::cost(&self.config.settings.model, &usage);
         tracing::info!(
             ?status,
             input_tokens = usage.input_tokens,

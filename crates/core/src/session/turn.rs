@@ -182,7 +182,7 @@ impl Session {
     ) -> Outcome {
         // Responses cut short by a pause do not count: the limit is on the model's own turns.
         let mut used = 0;
-        while used < self.config.max_turns {
+        while used < self.config.settings.max_turns {
             self.turn += 1;
             let turn = self.turn;
             self.emitter.emit(Event::TurnStarted { turn }).await;
@@ -286,7 +286,7 @@ impl Session {
                 message: format!(
                     "stopped after {} model turns without a final answer; allow more with --max-turns N \
                      or -c max_turns=N",
-                    self.config.max_turns
+                    self.config.settings.max_turns
                 ),
             })
             .await;
@@ -446,17 +446,17 @@ impl Session {
         acts: bool,
         cancel: &CancellationToken,
     ) -> Result<Option<String>, JournalFailed> {
-        if self.config.steerable && acts && self.config.steer_grace_ms > 0 {
+        if self.config.options.steerable && acts && self.config.options.steer_grace_ms > 0 {
             // Read before the announcement, so a pause that answers it is never missed.
             let epoch = self.gate.epoch();
             self.emitter
                 .emit(Event::ActionPending {
                     call_id: call.call_id.clone(),
                     name: call.name.clone(),
-                    grace_ms: self.config.steer_grace_ms,
+                    grace_ms: self.config.options.steer_grace_ms,
                 })
                 .await;
-            let grace = std::time::Duration::from_millis(self.config.steer_grace_ms);
+            let grace = std::time::Duration::from_millis(self.config.options.steer_grace_ms);
             tokio::select! {
                 _ = tokio::time::sleep(grace) => {}
                 _ = self.gate.changed_since(epoch) => {}
@@ -534,7 +534,7 @@ impl Session {
             cwd: self.config.cwd.clone(),
             workspace: self.config.cwd.clone(),
             writable_roots: self.config.writable_roots.clone(),
-            max_output_bytes: self.config.tool_output_max_bytes,
+            max_output_bytes: self.config.settings.tool_output_max_bytes,
             capture_bytes: JOURNAL_CAPTURE_BYTES,
             hidden_env: self.config.hidden_env.clone(),
             sandbox: self.config.sandbox.clone(),
@@ -545,13 +545,13 @@ impl Session {
 
     fn request(&self) -> ModelRequest {
         ModelRequest {
-            model: self.config.model.clone(),
+            model: self.config.settings.model.clone(),
             instructions: self.instructions.clone(),
             items: self.history.clone(),
             tools: self.tools.specs(),
             session_id: self.id.clone(),
-            max_output_tokens: self.config.max_output_tokens,
-            output_schema: self.config.output_schema.clone(),
+            max_output_tokens: self.config.settings.max_output_tokens,
+            output_schema: self.config.output_schema(),
         }
     }
 
@@ -634,7 +634,7 @@ impl Session {
         escalated: bool,
     ) -> ToolOutput {
         let (asker, mut questions) = mpsc::channel::<Question>(1);
-        let mut ctx = self.tool_context(cancel, self.config.interactive.then_some(asker));
+        let mut ctx = self.tool_context(cancel, self.config.options.interactive.then_some(asker));
         if escalated {
             // Approved to run outside the sandbox.
             ctx.sandbox = None;
@@ -682,7 +682,7 @@ impl Session {
                 output_tokens: usage.output_tokens,
                 context_tokens: usage.input_tokens + usage.output_tokens,
                 context_window: self.config.context_window,
-                cost_usd: crate::catalog::cost(&self.config.model, &usage),
+                cost_usd: crate::catalog::cost(&self.config.settings.model, &usage),
             })
             .await;
     }

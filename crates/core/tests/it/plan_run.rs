@@ -2,7 +2,7 @@
 //! as a session, with the run's own events, structured step outcomes and checks.
 
 use cox_core::run::{CheckSettings, Checks, RunSpec};
-use cox_core::{Config, Overrides, RunOptions, Sandbox, SandboxMode};
+use cox_core::{Config, RunOptions, Sandbox, SandboxMode};
 use cox_protocol::{CheckKind, Event, FileChange, Op, SessionStatus, StepState};
 use cox_testkit::{MockServer, Script, Turn};
 
@@ -16,7 +16,7 @@ const PLAN: &str = r#"{
 
 struct Place {
     _dir: tempfile::TempDir,
-    home: std::path::PathBuf,
+    config: Config,
     repo: std::path::PathBuf,
 }
 
@@ -24,22 +24,14 @@ fn place(server: &MockServer) -> Place {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let repo = dir.path().join("repo");
-    fs_err::create_dir_all(&home).unwrap();
     fs_err::create_dir_all(&repo).unwrap();
-    fs_err::write(
-        home.join("config.toml"),
-        format!(
-            "retry_base_delay_ms = 10\n\n[providers.mock]\nwire = \"chat\"\nbase_url = \"{}/v1\"\nrequires_key = false\nmodel = \"mock-model\"\n",
-            server.url()
-        ),
-    )
-    .unwrap();
+    let config = crate::mock_config(&home, server);
     fs_err::write(repo.join("notes.txt"), "buy milk\n").unwrap();
     fs_err::write(repo.join("plan.json"), PLAN).unwrap();
     let repo = fs_err::canonicalize(repo).unwrap();
     Place {
         _dir: dir,
-        home,
+        config,
         repo,
     }
 }
@@ -63,14 +55,6 @@ fn spec(place: &Place, checks: Checks) -> RunSpec {
             ..RunOptions::default()
         },
     }
-}
-
-fn config(place: &Place) -> Config {
-    let overrides = Overrides {
-        provider: Some("mock".into()),
-        ..Overrides::default()
-    };
-    Config::load(&place.home, &overrides).unwrap()
 }
 
 async fn events_of(handle: &mut cox_core::SessionHandle) -> Vec<Event> {
@@ -116,7 +100,7 @@ async fn a_plan_run_through_the_core_handle_reports_steps_checks_and_outcomes() 
         &place.repo,
     )
     .unwrap();
-    let mut handle = cox_core::run::start(&config(&place), spec(&place, checks)).unwrap();
+    let mut handle = cox_core::run::start(&place.config, spec(&place, checks)).unwrap();
     // A front end that has nothing more to say: the run still goes to its end.
     handle.submit(Op::Shutdown).await;
     let events = events_of(&mut handle).await;
@@ -219,7 +203,7 @@ async fn a_failing_check_goes_back_to_the_model_then_fails_the_step() {
         &place.repo,
     )
     .unwrap();
-    let mut handle = cox_core::run::start(&config(&place), spec(&place, checks)).unwrap();
+    let mut handle = cox_core::run::start(&place.config, spec(&place, checks)).unwrap();
     let events = events_of(&mut handle).await;
     let checks = events
         .iter()

@@ -13,28 +13,25 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         api_key: None,
     };
     let client = cox_model::client(endpoint, RetryPolicy::default()).unwrap();
+    let mut settings = crate::mock_config(&dir.join("home"), server);
+    settings.max_turns = 10;
+    settings.tool_output_max_bytes = 4096;
+    let options = cox_core::RunOptions {
+        interactive,
+        ..cox_core::RunOptions::default()
+    };
     let config = SessionConfig {
-        provider: "mock".into(),
-        model: "mock-model".into(),
+        settings,
+        options,
         cwd: fs_err::canonicalize(dir).unwrap(),
-        max_turns: 10,
-        max_output_tokens: None,
-        tool_output_max_bytes: 4096,
         context_window: 100_000,
         context_window_assumed: false,
-        compact_threshold: 0.85,
-        steerable: false,
-        steer_grace_ms: 0,
-        one_shot: false,
-        output_schema: None,
-        mode_instructions: None,
         writable_roots: vec![fs_err::canonicalize(dir).unwrap()],
         hidden_env: Vec::new(),
         sandbox: None,
         rules: Default::default(),
         approval: cox_core::ApprovalPolicy::OnRequest,
         approvals_file: None,
-        interactive,
     };
     let id = session::new_id();
     let header = cox_core::journal::Record::Session {
