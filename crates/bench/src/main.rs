@@ -3,6 +3,8 @@
 //! `cox-bench context [--cox PATH] [--runs N]`: large contexts and the prompt-cache prefix (`context.rs`);
 //! `cox-bench steering [--cox PATH] [--runs N]`: pause latency (`steering.rs`);
 //! `cox-bench render [--cox PATH] [--runs N]`: the live UI's streaming throughput (`render.rs`);
+//! `cox-bench plan-run [--cox PATH] [--against OLD_COX] [--runs N]`: a whole plan run, optionally
+//! beside another cox binary in the same run (`plan_run.rs`);
 //! `cox-bench local --model FILE.gguf [--python PATH] [--runs N]`: the in-process `local` provider
 //! against llama-cpp-python's server (`local.rs`; build with `--features local`).
 //!
@@ -24,6 +26,7 @@ use nix::sys::resource::{UsageWho, getrusage};
 mod context;
 #[cfg(feature = "local")]
 mod local;
+mod plan_run;
 mod render;
 mod steering;
 mod tools;
@@ -35,7 +38,7 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: cox-bench exec-overhead|context|steering|render [--cox PATH] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
+    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run [--cox PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
     let Some(command) = args.next() else {
         bail!("{usage}")
     };
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
     };
     let mut tree = None;
     let (mut model, mut python) = (None, None);
+    let mut against = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--cox" => options.cox = PathBuf::from(args.next().context("--cox needs a path")?),
@@ -56,6 +60,11 @@ fn main() -> anyhow::Result<()> {
             "--model" => model = Some(PathBuf::from(args.next().context("--model needs a file")?)),
             "--python" => {
                 python = Some(PathBuf::from(args.next().context("--python needs a path")?))
+            }
+            "--against" => {
+                against = Some(fs_err::canonicalize(
+                    args.next().context("--against needs a path")?,
+                )?)
             }
             "--runs" => options.runs = args.next().context("--runs needs a number")?.parse()?,
             other => bail!("unknown option {other:?}; {usage}"),
@@ -93,6 +102,10 @@ fn main() -> anyhow::Result<()> {
         "render" => {
             let cox = fs_err::canonicalize(&options.cox)?;
             render::run(&cox, options.runs)
+        }
+        "plan-run" => {
+            let cox = fs_err::canonicalize(&options.cox)?;
+            plan_run::run(&cox, against.as_deref(), options.runs)
         }
         "steering" => {
             let cox = fs_err::canonicalize(&options.cox)?;

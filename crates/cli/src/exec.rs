@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+pub use cox_core::config::Role;
 use cox_core::{Config, Overrides, RunOptions, SessionHandle};
 use cox_protocol::{Event, Op};
 
@@ -59,30 +60,21 @@ pub fn sandbox(shared: &Shared) -> Result<cox_core::Sandbox, Failure> {
 pub fn sandbox_command(shared: &Shared, command: &[String]) -> Result<ExitCode, Failure> {
     let cwd = working_dir(shared)?;
     let sandbox = sandbox(shared)?;
-    let writable = match sandbox.mode {
-        cox_core::SandboxMode::FullAccess => {
-            let status = std::process::Command::new(&command[0])
-                .args(&command[1..])
-                .status()
-                .map_err(|e| {
-                    Failure::usage(
-                        format!("cannot run `{}`: {e}", command[0]),
-                        "check the command",
-                    )
-                })?;
-            return Ok(ExitCode::from(
-                status.code().unwrap_or(1).clamp(0, 255) as u8
-            ));
-        }
-        cox_core::SandboxMode::ReadOnly => Vec::new(),
-        cox_core::SandboxMode::WorkspaceWrite => {
-            let mut roots = vec![cwd];
-            roots.extend(sandbox.add_dirs.clone());
-            roots.push(PathBuf::from("/tmp"));
-            roots.extend(std::env::var_os("TMPDIR").map(PathBuf::from));
-            roots
-        }
-    };
+    if sandbox.mode == cox_core::SandboxMode::FullAccess {
+        let status = std::process::Command::new(&command[0])
+            .args(&command[1..])
+            .status()
+            .map_err(|e| {
+                Failure::usage(
+                    format!("cannot run `{}`: {e}", command[0]),
+                    "check the command",
+                )
+            })?;
+        return Ok(ExitCode::from(
+            status.code().unwrap_or(1).clamp(0, 255) as u8
+        ));
+    }
+    let writable = cox_core::writable_roots(&sandbox, &[cwd]);
     let problem = cox_core::sandbox_exec(writable, sandbox.network, command);
     Err(Failure {
         code: 126,
@@ -171,37 +163,15 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         })
 }
 
-/// Which role a command runs as: `cox plan` plans, `cox run` works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Planner,
-    Worker,
-}
-
-/// The command line's overrides, with the role's model from `--planner-model` or `[roles]` when
-/// `-m`/`--provider` do not say otherwise.
+/// The command line's overrides for a role (`cox plan` plans, `cox run` works), with the role's
+/// model from `--planner-model` or `[roles]` in config.toml.
 pub fn role_overrides(
     shared: &Shared,
     home: &std::path::Path,
     role: Role,
 ) -> Result<Overrides, Failure> {
-    let mut wanted = overrides(shared);
     let file = cox_core::config::read_file(home, &shared.config)?;
-    let spec = match role {
-        Role::Planner => shared.planner_model.clone().or(file.roles.planner),
-        Role::Worker if shared.model.is_none() && shared.provider.is_none() => file.roles.worker,
-        Role::Worker => None,
-    };
-    if let Some(spec) = spec.filter(|_| {
-        role == Role::Worker || shared.model.is_none() || shared.planner_model.is_some()
-    }) {
-        let (provider, model) = cox_core::config::parse_role(&spec)?;
-        if provider.is_some() {
-            wanted.provider = provider;
-        }
-        wanted.model = Some(model);
-    }
-    Ok(wanted)
+    Ok(overrides(shared).for_role(&file, role, shared.planner_model.as_deref())?)
 }
 
 pub fn overrides(shared: &Shared) -> Overrides {

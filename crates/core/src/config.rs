@@ -238,6 +238,43 @@ pub struct Overrides {
     pub model_path: Option<PathBuf>,
 }
 
+/// Which role a session plays: `cox plan` plans, `cox run` works (`[roles]` in config.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Planner,
+    Worker,
+}
+
+impl Overrides {
+    /// These overrides with the role's model — `planner_model` (`--planner-model`) or `[roles]` —
+    /// when the command line's `-m`/`--provider` do not say otherwise.
+    pub fn for_role(
+        mut self,
+        file: &ConfigFile,
+        role: Role,
+        planner_model: Option<&str>,
+    ) -> Result<Overrides, Error> {
+        let spec = match role {
+            Role::Planner => planner_model
+                .map(str::to_string)
+                .or_else(|| file.roles.planner.clone()),
+            Role::Worker if self.model.is_none() && self.provider.is_none() => {
+                file.roles.worker.clone()
+            }
+            Role::Worker => None,
+        };
+        let applies = role == Role::Worker || self.model.is_none() || planner_model.is_some();
+        if let Some(spec) = spec.filter(|_| applies) {
+            let (provider, model) = parse_role(&spec)?;
+            if provider.is_some() {
+                self.provider = provider;
+            }
+            self.model = Some(model);
+        }
+        Ok(self)
+    }
+}
+
 /// A provider resolved for use: everything but the key.
 #[derive(Debug, Clone)]
 pub struct ProviderSpec {

@@ -66,23 +66,36 @@ fn sandbox_launcher(sandbox: &Sandbox, roots: &[PathBuf]) -> Result<Option<Vec<S
     }
     let program = std::env::current_exe().map_err(|source| Error::OwnBinary { source })?;
     let mut argv = vec![program.display().to_string(), "__sandbox".to_string()];
-    if sandbox.mode == SandboxMode::WorkspaceWrite {
-        let temp = std::env::var_os("TMPDIR").map(PathBuf::from);
-        for root in roots
-            .iter()
-            .cloned()
-            .chain(sandbox.add_dirs.iter().cloned())
-            .chain([PathBuf::from("/tmp")])
-            .chain(temp)
-        {
-            argv.push("--write".into());
-            argv.push(root.display().to_string());
-        }
+    for root in writable_roots(sandbox, roots) {
+        argv.push("--write".into());
+        argv.push(root.display().to_string());
     }
     if sandbox.network {
         argv.push("--allow-network".into());
     }
     Ok(Some(argv))
+}
+
+/// Where a sandboxed command may write: nothing in read-only mode; in workspace-write mode the
+/// `roots` (the workspace or `--target`), `--add-dir`s, `/tmp` and `$TMPDIR`, each once.
+pub fn writable_roots(sandbox: &Sandbox, roots: &[PathBuf]) -> Vec<PathBuf> {
+    if sandbox.mode != SandboxMode::WorkspaceWrite {
+        return Vec::new();
+    }
+    let temp = std::env::var_os("TMPDIR").map(PathBuf::from);
+    let mut all: Vec<PathBuf> = Vec::new();
+    for root in roots
+        .iter()
+        .cloned()
+        .chain(sandbox.add_dirs.iter().cloned())
+        .chain([PathBuf::from("/tmp")])
+        .chain(temp)
+    {
+        if !all.contains(&root) {
+            all.push(root);
+        }
+    }
+    all
 }
 
 /// `cox __sandbox`: restricts this process to the policy, then replaces it with the command.

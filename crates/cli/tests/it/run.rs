@@ -187,6 +187,41 @@ fn a_step_outcome_is_the_report_never_the_answers_words() {
 }
 
 #[test]
+fn a_step_killed_before_its_prompt_was_recorded_gets_its_prompt_on_resume() {
+    let env = Env::new();
+    // The run recorded the step's session, then died before the prompt reached the journal.
+    let id = "019ad000-0000-7000-8000-000000000001";
+    fs_err::create_dir_all(env.home.join("sessions")).unwrap();
+    let header = serde_json::json!({
+        "type": "session", "version": 1, "id": id, "created": "2026-12-01T00:00:00Z",
+        "cwd": env.repo.display().to_string(), "provider": "openai", "model": "gpt-5.3-codex"
+    });
+    fs_err::write(
+        env.home.join(format!("sessions/{id}.jsonl")),
+        format!("{header}\n"),
+    )
+    .unwrap();
+    let mut plan: Value = serde_json::from_str(PLAN).unwrap();
+    plan["steps"][0]["status"] = "in_progress".into();
+    plan["steps"][0]["cox_session"] = id.into();
+    fs_err::write(env.repo.join("plan.json"), plan.to_string()).unwrap();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::text(&["Heading added."]), Turn::text(&["Logged."])],
+    })
+    .unwrap();
+    let output = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let plan = read_plan(&env);
+    assert_eq!(plan["steps"][0]["status"], "done");
+    assert_eq!(
+        plan["steps"][0]["cox_session"], id,
+        "the same session went on"
+    );
+    let first = server.requests()[0].body["input"].to_string();
+    assert!(first.contains("Carry out step S1"), "{first}");
+}
+
+#[test]
 fn target_confines_writes() {
     let env = Env::new();
     fs_err::create_dir_all(env.repo.join("src")).unwrap();

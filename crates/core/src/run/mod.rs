@@ -303,14 +303,19 @@ impl Runner {
             Some(Err(error)) => Err(error),
             Some(Ok(loaded)) => {
                 let restored = crate::resume::restore(&loaded.records);
-                let ended = restored.last_status == Some(SessionStatus::Completed);
-                let resumed = if ended {
+                if restored.tasks == 0 {
+                    // Killed before the step's prompt was recorded: give it now.
+                    let prompt = Some(step_prompt(&step));
+                    crate::resume(&self.config, loaded, prompt, options, run)
+                        .map(|session| (session, None, None))
+                } else if restored.last_status == Some(SessionStatus::Completed) {
                     // Killed after the step's work ended: it is checked again before it counts.
                     crate::reopen(&self.config, loaded, options, run)
+                        .map(|session| (session, None, Some(restored)))
                 } else {
                     crate::resume(&self.config, loaded, None, options, run)
-                };
-                resumed.map(|session| (session, None, Some(restored)))
+                        .map(|session| (session, None, Some(restored)))
+                }
             }
             None => crate::start_with(&self.config, self.spec.cwd.clone(), options, run)
                 .map(|session| (session, Some(step_prompt(&step)), None)),
@@ -362,11 +367,8 @@ impl Runner {
                     self.drive(&mut session, &mut changed).await
                 }
             }
-            (None, None) => TaskEnd {
-                status: SessionStatus::Failed,
-                report: None,
-                check: None,
-            },
+            // Resumed with its prompt (it had none yet): the task is under way.
+            (None, None) => self.drive(&mut session, &mut changed).await,
         };
         let outcome = self.conclude(&mut session, ended, &mut changed).await;
         session.submit(Op::Shutdown).await;
