@@ -222,6 +222,109 @@ fn a_step_killed_before_its_prompt_was_recorded_gets_its_prompt_on_resume() {
 }
 
 #[test]
+fn a_check_runs_without_the_credentials_in_its_environment() {
+    let env = Env::new();
+    fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
+    fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
+    let turns = vec![
+        patch(
+            "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
+        ),
+        Turn::text(&["Added the heading."]),
+        Turn::text(&["Nothing to log."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    // The check passes only when neither the provider's key nor a token-looking variable reached it.
+    let output = run(env
+        .cox_with(&server)
+        .env("MY_SERVICE_TOKEN", "tok-should-not-leak")
+        .args(["run", "--plan", "plan.json", "--json"])
+        .args([
+            "--test-cmd",
+            "test -z \"$OPENAI_API_KEY\" && test -z \"$MY_SERVICE_TOKEN\" && echo clean",
+        ]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let check = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["type"] == "check_finished")
+        .expect("the check ran");
+    assert_eq!(check["ok"], true, "{check}");
+    assert!(check["output"].as_str().unwrap().contains("clean"));
+}
+
+#[test]
+fn an_interrupt_stops_a_running_check_and_the_step_resumes_later() {
+    use std::io::{BufRead, Write};
+    let env = Env::new();
+    fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
+    fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
+    let turns = vec![
+        patch(
+            "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
+        ),
+        Turn::text(&["Added the heading."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let marker = env.repo.join("check-finished");
+    let mut child = env
+        .cox_with(&server)
+        .args(["run", "--plan", "plan.json", "--json", "--steerable"])
+        .args([
+            "--test-cmd",
+            &format!("sleep 60; touch {}", marker.display()),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut events = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let started = line.contains("\"type\":\"check_started\"");
+        events.push(line);
+        if started {
+            break;
+        }
+    }
+    writeln!(stdin, r#"{{"op":"interrupt"}}"#).unwrap();
+    drop(stdin);
+    events.extend(lines.map(|l| l.unwrap()));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{events:#?}");
+    let finished: Value = events
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["type"] == "check_finished")
+        .expect("the check ended");
+    assert_eq!(finished["ok"], false);
+    assert!(
+        finished["output"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted by the user"),
+        "{finished}"
+    );
+    assert!(
+        !marker.exists(),
+        "the check's command was killed, not left running"
+    );
+    assert_eq!(read_plan(&env)["steps"][0]["status"], "in_progress");
+    // The journal recorded the check before and after.
+    let session = read_plan(&env)["steps"][0]["cox_session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let journal =
+        fs_err::read_to_string(env.home.join(format!("sessions/{session}.jsonl"))).unwrap();
+    assert!(journal.contains("\"type\":\"check_start\""), "{journal}");
+    assert!(journal.contains("\"type\":\"check_end\""), "{journal}");
+}
+
+#[test]
 fn target_confines_writes() {
     let env = Env::new();
     fs_err::create_dir_all(env.repo.join("src")).unwrap();
