@@ -14,7 +14,7 @@ pub use event::{
 };
 pub use item::{CallId, Item, PlanStep, SessionId, StepStatus, ToolCall, ToolSpec};
 pub use plan::{Plan, PlanStepDoc, StepState};
-pub use tool::{Action, FileChange, LineRange, ToolKind, ToolOutcome};
+pub use tool::{Action, FileChange, Hunk, LineRange, ToolKind, ToolOutcome};
 
 /// An operation sent into a running session by a front end.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

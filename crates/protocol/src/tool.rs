@@ -150,13 +150,27 @@ impl std::fmt::Display for Action {
     }
 }
 
-/// A file a call changed, with its line counts.
+/// A file a call changed, with its line counts and where the changes are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileChange {
     /// As shown to the person (relative to the working directory where it is inside it).
     pub path: String,
     pub added: u64,
     pub removed: u64,
+    /// The changed regions, as a unified diff's `@@` ranges would give them (one call's edits;
+    /// a tally over several calls keeps only the counts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hunks: Vec<Hunk>,
+}
+
+/// One changed region: `old_lines` lines from old line `old_start` became `new_lines` lines from
+/// new line `new_start` (1-based; a count of 0 means an insertion or deletion at that place).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hunk {
+    pub old_start: u64,
+    pub old_lines: u64,
+    pub new_start: u64,
+    pub new_lines: u64,
 }
 
 /// What a call that ran did, in fields rather than text.

@@ -281,6 +281,7 @@ fn a_plan_run_shows_its_steps_and_checks() {
             path: "app.py".into(),
             added: 7,
             removed: 0,
+            hunks: Vec::new(),
         }],
     });
     insta::assert_snapshot!("plan_run", term.frame());

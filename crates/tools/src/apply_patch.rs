@@ -115,6 +115,7 @@ pub fn run(patch: &str, ctx: &ToolContext) -> ToolOutput {
                 .unwrap_or_else(|| change.path.clone()),
             added: change.added as u64,
             removed: change.removed as u64,
+            hunks: change.hunks.clone(),
         })
         .collect();
     ToolOutput {

@@ -84,6 +84,7 @@ pub fn restart(plan: &mut Plan) {
 }
 
 /// Adds `more` to a tally of changed files: each file once, its lines summed, in first-seen order.
+/// Hunks are dropped: those of different calls refer to different versions of the file.
 pub fn tally(changed: &mut Vec<FileChange>, more: &[FileChange]) {
     for change in more {
         match changed.iter_mut().find(|c| c.path == change.path) {
@@ -91,7 +92,10 @@ pub fn tally(changed: &mut Vec<FileChange>, more: &[FileChange]) {
                 known.added += change.added;
                 known.removed += change.removed;
             }
-            None => changed.push(change.clone()),
+            None => changed.push(FileChange {
+                hunks: Vec::new(),
+                ..change.clone()
+            }),
         }
     }
 }

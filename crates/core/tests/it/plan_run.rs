@@ -125,7 +125,8 @@ async fn a_plan_run_through_the_core_handle_reports_steps_checks_and_outcomes() 
                 vec![FileChange {
                     path: "notes.txt".into(),
                     added: 1,
-                    removed: 0
+                    removed: 0,
+                    hunks: Vec::new(),
                 }]
             ),
             ("S2".to_string(), StepState::Failed, vec![]),

@@ -37,6 +37,8 @@ pub struct Change {
     pub removed: usize,
     /// Unified diff of this file.
     pub diff: String,
+    /// Where the edits are, old and new line numbers.
+    pub hunks: Vec<cox_protocol::Hunk>,
 }
 
 /// The outcome of a successful patch.

@@ -46,6 +46,21 @@ pub(super) fn change(
         _ => format!("b/{path}"),
     };
     let body = unified_diff(old, edits);
+    let mut shift: i64 = 0;
+    let hunks = edits
+        .iter()
+        .map(|edit| {
+            let old_start = edit.at as u64 + 1;
+            let hunk = cox_protocol::Hunk {
+                old_start,
+                old_lines: edit.removed.len() as u64,
+                new_start: (old_start as i64 + shift).max(1) as u64,
+                new_lines: edit.added.len() as u64,
+            };
+            shift += edit.added.len() as i64 - edit.removed.len() as i64;
+            hunk
+        })
+        .collect();
     let diff = if body.is_empty() {
         String::new()
     } else {
@@ -58,6 +73,7 @@ pub(super) fn change(
         added,
         removed,
         diff,
+        hunks,
     }
 }
 

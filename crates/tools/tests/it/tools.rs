@@ -438,6 +438,17 @@ async fn apply_patch_keeps_permissions_and_reports_a_diff() {
         .map(|c| (c.path.as_str(), c.added, c.removed))
         .collect();
     assert_eq!(changed, [("run.sh", 1, 1), ("c.txt", 1, 1)]);
+    let hunks: Vec<cox_protocol::Hunk> = output.outcome.changed_files[0].hunks.clone();
+    assert_eq!(
+        hunks,
+        [cox_protocol::Hunk {
+            old_start: 2,
+            old_lines: 1,
+            new_start: 2,
+            new_lines: 1
+        }],
+        "`echo old` on line 2 became `echo new`"
+    );
     let mode = fs_err::metadata(dir.path().join("run.sh"))
         .unwrap()
         .permissions()
@@ -610,4 +621,25 @@ fn every_tool_has_a_kind_and_unknown_tools_none() {
     let unknown = registry.describe("rm_rf", "{}", &ctx);
     assert_eq!(unknown.kind, None);
     assert!(!unknown.acts());
+}
+
+#[tokio::test]
+async fn hunks_give_old_and_new_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "f.txt", "a\nb\nc\nd\ne\nf\ng\nh\n");
+    // Two lines inserted after `a`, then `e` replaced: the second hunk moves down by two.
+    let patch = "*** Begin Patch\n*** Update File: f.txt\n@@\n a\n+x\n+y\n b\n@@\n d\n-e\n+E\n f\n*** End Patch\n";
+    let output = call(
+        dir.path(),
+        "apply_patch",
+        &serde_json::json!({ "input": patch }).to_string(),
+    )
+    .await;
+    assert!(output.ok, "{}", output.output);
+    let spans: Vec<(u64, u64, u64, u64)> = output.outcome.changed_files[0]
+        .hunks
+        .iter()
+        .map(|h| (h.old_start, h.old_lines, h.new_start, h.new_lines))
+        .collect();
+    assert_eq!(spans, [(2, 0, 2, 2), (5, 1, 7, 1)]);
 }
