@@ -1,4 +1,5 @@
-//! `cox-bench exec-overhead [--cox PATH] [--runs N]`: what the harness costs around the model;
+//! `cox-bench exec-overhead [--cox PATH] [--against OLD_COX] [--runs N]`: what the harness costs
+//! around the model (with `--against`, the 2-turn task on both binaries, alternating);
 //! `cox-bench tools [--tree DIR] [--runs N]`: the file tools (see `tools.rs`);
 //! `cox-bench context [--cox PATH] [--runs N]`: large contexts and the prompt-cache prefix (`context.rs`);
 //! `cox-bench steering [--cox PATH] [--runs N]`: pause latency (`steering.rs`);
@@ -80,7 +81,10 @@ fn main() -> anyhow::Result<()> {
             }
             // The binary runs with the temp repository as its working directory.
             options.cox = fs_err::canonicalize(&options.cox)?;
-            exec_overhead(&options)
+            match against {
+                Some(other) => exec_against(&options, &other),
+                None => exec_overhead(&options),
+            }
         }
         "tools" => tools::run(tree, options.runs),
         #[cfg(feature = "local")]
@@ -124,6 +128,70 @@ pub(crate) fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// The 2-turn task on this cox and on `other`, alternating run by run so both see the same
+/// machine state: medians of each, and their ratio.
+fn exec_against(options: &Options, other: &Path) -> anyhow::Result<()> {
+    let repo = tempfile::tempdir()?;
+    fs_err::write(
+        repo.path().join("README.md"),
+        "# Bench\nA small file to cat.\n",
+    )?;
+    let binaries = [options.cox.clone(), other.to_path_buf()];
+    let mut times: [Vec<[Duration; 3]>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..options.runs {
+        for (which, cox) in binaries.iter().enumerate() {
+            let home = tempfile::tempdir()?;
+            let one = Options {
+                cox: cox.clone(),
+                runs: 1,
+            };
+            times[which].push(two_turn(&one, repo.path(), home.path())?);
+        }
+    }
+    let column = |which: usize, at: usize| median(times[which].iter().map(|t| t[at]).collect());
+    println!("| 2-turn task (median of {} alternating runs) | this cox | {} | ratio |", options.runs, other.display());
+    println!("|---|---|---|---|");
+    for (at, label) in ["wall", "start → first request", "tool-call reply → next request"]
+        .iter()
+        .enumerate()
+    {
+        let (new, old) = (column(0, at), column(1, at));
+        println!(
+            "| {label} | {} | {} | {:.2}× |",
+            ms(new),
+            ms(old),
+            ratio(new, old)
+        );
+    }
+    Ok(())
+}
+
+/// One 2-turn task (`cat README.md`, then an answer): wall, start → first request, tool-call reply
+/// → next request.
+fn two_turn(options: &Options, repo: &Path, home: &Path) -> anyhow::Result<[Duration; 3]> {
+    let script = Script {
+        turns: vec![
+            Turn::call("shell", r#"{"command":["cat","README.md"]}"#),
+            Turn::text(&["Done."]),
+        ],
+    };
+    let server = MockServer::start(script)?;
+    let start = Instant::now();
+    let wall = timed(cox_exec(options, &server, repo, home))?;
+    let requests = server.requests();
+    if requests.len() != 2 {
+        bail!("expected 2 requests, saw {}", requests.len());
+    }
+    let answered = requests[0]
+        .answered_at
+        .context("first response not finished")?;
+    Ok([
+        wall,
+        requests[0].received_at - start,
+        requests[1].received_at - answered,
+    ])
+}
+
 fn exec_overhead(options: &Options) -> anyhow::Result<()> {
     let repo = tempfile::tempdir()?;
     let home = tempfile::tempdir()?;
@@ -144,25 +212,10 @@ fn exec_overhead(options: &Options) -> anyhow::Result<()> {
     let mut first_requests = Vec::new();
     let mut tool_gaps = Vec::new();
     for _ in 0..options.runs {
-        let script = Script {
-            turns: vec![
-                Turn::call("shell", r#"{"command":["cat","README.md"]}"#),
-                Turn::text(&["Done."]),
-            ],
-        };
-        let server = MockServer::start(script)?;
-        let start = Instant::now();
-        let wall = timed(cox_exec(options, &server, repo.path(), home.path()))?;
-        let requests = server.requests();
-        if requests.len() != 2 {
-            bail!("expected 2 requests, saw {}", requests.len());
-        }
+        let [wall, first, gap] = two_turn(options, repo.path(), home.path())?;
         walls.push(wall);
-        first_requests.push(requests[0].received_at - start);
-        let answered = requests[0]
-            .answered_at
-            .context("first response not finished")?;
-        tool_gaps.push(requests[1].received_at - answered);
+        first_requests.push(first);
+        tool_gaps.push(gap);
     }
 
     let mut per_turn = Vec::new();

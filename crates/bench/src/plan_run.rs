@@ -43,8 +43,8 @@ fn script() -> Script {
     }
 }
 
-/// One timed plan run of `cox` in a fresh repository.
-fn once(cox: &Path) -> anyhow::Result<Duration> {
+/// One timed plan run of `cox` in a fresh repository, with the `true` test check or without.
+fn once(cox: &Path, check: bool) -> anyhow::Result<Duration> {
     let server = MockServer::start(script())?;
     let repo = tempfile::tempdir()?;
     let home = tempfile::tempdir()?;
@@ -57,7 +57,10 @@ fn once(cox: &Path) -> anyhow::Result<Duration> {
         .env("COX_HOME", home.path())
         .env("OPENAI_API_KEY", "sk-bench-000000000000")
         .env("OPENAI_BASE_URL", format!("{}/v1", server.url()))
-        .args(["run", "--plan", "plan.json", "--test-cmd", "true"]);
+        .args(["run", "--plan", "plan.json"]);
+    if check {
+        command.args(["--test-cmd", "true"]);
+    }
     let elapsed = timed(command)?;
     let plan = fs_err::read_to_string(repo.path().join("plan.json"))?;
     if plan.matches("\"done\"").count() != 3 || server.requests().len() != 6 {
@@ -75,40 +78,45 @@ pub fn run(cox: &Path, against: Option<&Path>, runs: usize) -> anyhow::Result<()
             .map(|_| timed(Command::new("true")))
             .collect::<anyhow::Result<Vec<_>>>()?,
     );
-    // Interleaved, so both binaries see the same machine state.
-    let (mut new, mut old) = (Vec::new(), Vec::new());
-    for _ in 0..runs {
-        new.push(once(cox)?);
-        if let Some(old_cox) = against {
-            old.push(once(old_cox)?);
-        }
-    }
-    let rss = getrusage(UsageWho::RUSAGE_CHILDREN)?.max_rss() as f64 / 1024.0;
-    let new = median(new);
     println!("| measure | median | ratio |");
     println!("|---|---|---|");
     println!("| baseline: spawn `true` | {} | 1.0 |", ms(spawn_true));
-    if let Some(old_cox) = against {
-        let old = median(old);
-        println!(
-            "| 3-step plan run, {} | {} | {:.1}× true |",
-            old_cox.display(),
-            ms(old),
-            old.as_secs_f64() / spawn_true.as_secs_f64()
-        );
-        println!(
-            "| 3-step plan run, this cox | {} | {:.1}× true, {:.2}× the other |",
-            ms(new),
-            new.as_secs_f64() / spawn_true.as_secs_f64(),
-            new.as_secs_f64() / old.as_secs_f64()
-        );
-    } else {
-        println!(
-            "| 3-step plan run | {} | {:.1}× true |",
-            ms(new),
-            new.as_secs_f64() / spawn_true.as_secs_f64()
-        );
+    for check in [false, true] {
+        let label = if check {
+            "3-step plan run, `--test-cmd true`"
+        } else {
+            "3-step plan run, no checks"
+        };
+        // Interleaved, so both binaries see the same machine state.
+        let (mut new, mut old) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            new.push(once(cox, check)?);
+            if let Some(old_cox) = against {
+                old.push(once(old_cox, check)?);
+            }
+        }
+        let new = median(new);
+        let times_true = |d: Duration| d.as_secs_f64() / spawn_true.as_secs_f64();
+        match against {
+            Some(old_cox) => {
+                let old = median(old);
+                println!(
+                    "| {label}, {} | {} | {:.1}× true |",
+                    old_cox.display(),
+                    ms(old),
+                    times_true(old)
+                );
+                println!(
+                    "| {label}, this cox | {} | {:.1}× true, {:.2}× the other |",
+                    ms(new),
+                    times_true(new),
+                    new.as_secs_f64() / old.as_secs_f64()
+                );
+            }
+            None => println!("| {label} | {} | {:.1}× true |", ms(new), times_true(new)),
+        }
     }
+    let rss = getrusage(UsageWho::RUSAGE_CHILDREN)?.max_rss() as f64 / 1024.0;
     println!("| peak RSS of cox (max over all runs above) | {rss:.1} MiB | |");
     Ok(())
 }
