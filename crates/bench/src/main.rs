@@ -149,11 +149,19 @@ fn exec_against(options: &Options, other: &Path) -> anyhow::Result<()> {
         }
     }
     let column = |which: usize, at: usize| median(times[which].iter().map(|t| t[at]).collect());
-    println!("| 2-turn task (median of {} alternating runs) | this cox | {} | ratio |", options.runs, other.display());
+    println!(
+        "| 2-turn task (median of {} alternating runs) | this cox | {} | ratio |",
+        options.runs,
+        other.display()
+    );
     println!("|---|---|---|---|");
-    for (at, label) in ["wall", "start → first request", "tool-call reply → next request"]
-        .iter()
-        .enumerate()
+    for (at, label) in [
+        "wall",
+        "start → first request",
+        "tool-call reply → next request",
+    ]
+    .iter()
+    .enumerate()
     {
         let (new, old) = (column(0, at), column(1, at));
         println!(
