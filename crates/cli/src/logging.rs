@@ -23,12 +23,19 @@ pub fn init() -> Result<(), Failure> {
         return Ok(());
     };
     let spec = spec.to_string_lossy().into_owned();
-    let filter = Targets::from_str(&spec).map_err(|e| {
+    let mut filter = Targets::from_str(&spec).map_err(|e| {
         Failure::usage(
             format!("{VARIABLE}=`{spec}` is not a log filter: {e}"),
             "use a level (error, warn, info, debug, trace) or target=level pairs, e.g. COX_LOG=cox_core=debug,info",
         )
     })?;
+    // The HTTP and TLS crates' trace level shows what goes over the wire; they stop at debug
+    // unless named, so `COX_LOG=trace` cannot put a request's headers (the key) in the log.
+    for wire in ["hyper", "hyper_util", "reqwest", "h2", "rustls"] {
+        if !spec.contains(wire) {
+            filter = filter.with_target(wire, tracing_subscriber::filter::LevelFilter::DEBUG);
+        }
+    }
     let dir = cox_core::config::cox_home()?.join("logs");
     let date = cox_core::timestamp(
         std::time::SystemTime::now()

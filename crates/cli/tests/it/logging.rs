@@ -27,7 +27,7 @@ fn cox_log_writes_a_file_with_the_session_and_no_secret() {
     let server = MockServer::start(Script { turns }).unwrap();
     let output = run(env
         .cox_with(&server)
-        .env("COX_LOG", "debug")
+        .env("COX_LOG", "trace")
         .args(["exec", "Tell me the confidential plan"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let files = log_files(&env);
