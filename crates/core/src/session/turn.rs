@@ -84,6 +84,24 @@ impl Session {
         command: String,
         cancel: &CancellationToken,
     ) -> Outcome {
+        let (outcome, status) = self.check(kind, command, cancel).await;
+        // Always the task's end, even when the journal failed: whoever waits for it goes on.
+        self.emitter
+            .emit(Event::TaskCompleted {
+                status,
+                answer: None,
+                report: None,
+            })
+            .await;
+        outcome
+    }
+
+    async fn check(
+        &mut self,
+        kind: CheckKind,
+        command: String,
+        cancel: &CancellationToken,
+    ) -> (Outcome, SessionStatus) {
         self.emitter
             .emit(Event::CheckStarted {
                 kind,
@@ -94,13 +112,12 @@ impl Session {
             kind,
             command: command.clone(),
         };
+        if self.record(&started).await.is_err() {
+            return (Outcome::Failed, SessionStatus::Failed);
+        }
         tracing::info!(kind = kind.name(), "check started");
-        let output = if self.record(&started).await.is_err() {
-            return Outcome::Failed;
-        } else {
-            let ctx = self.tool_context(cancel, None);
-            cox_tools::shell::run_line(&command, CHECK_TIMEOUT_MS, &ctx).await
-        };
+        let ctx = self.tool_context(cancel, None);
+        let output = cox_tools::shell::run_line(&command, CHECK_TIMEOUT_MS, &ctx).await;
         tracing::info!(
             kind = kind.name(),
             ok = output.ok,
@@ -121,21 +138,13 @@ impl Session {
                 outcome: output.outcome,
             })
             .await;
-        let (outcome, status) = if cancel.is_cancelled() {
+        if cancel.is_cancelled() {
             (Outcome::Interrupted, SessionStatus::Interrupted)
         } else if recorded.is_err() {
             (Outcome::Failed, SessionStatus::Failed)
         } else {
             (Outcome::Checked, SessionStatus::Completed)
-        };
-        self.emitter
-            .emit(Event::TaskCompleted {
-                status,
-                answer: None,
-                report: None,
-            })
-            .await;
-        outcome
+        }
     }
 
     /// Puts the task's input into the conversation: a prompt, or a resumed session's pending calls
