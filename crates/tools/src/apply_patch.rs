@@ -25,6 +25,10 @@ pub const NAME: &str = "apply_patch";
 pub struct ApplyPatch;
 
 impl Tool for ApplyPatch {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: NAME.to_string(),

@@ -28,6 +28,10 @@ pub const NAME: &str = "ask_user";
 pub struct AskUser;
 
 impl Tool for AskUser {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: NAME.to_string(),

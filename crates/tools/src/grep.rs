@@ -44,6 +44,10 @@ pub const NAME: &str = "grep";
 pub struct Grep;
 
 impl Tool for Grep {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: NAME.to_string(),

@@ -167,6 +167,9 @@ impl Described {
 
 /// One tool.
 pub trait Tool: Send + Sync {
+    /// The name the model calls it by (the spec's `name`); looked up on every call, so it costs
+    /// nothing, unlike building the spec.
+    fn name(&self) -> &'static str;
     fn spec(&self) -> ToolSpec;
     fn kind(&self) -> ToolKind;
     /// What a call with these arguments will do: the actions to show and what it touches.
@@ -239,13 +242,16 @@ impl ToolRegistry {
     }
 
     pub fn names(&self) -> Vec<String> {
-        self.tools.iter().map(|tool| tool.spec().name).collect()
+        self.tools
+            .iter()
+            .map(|tool| tool.name().to_string())
+            .collect()
     }
 
     fn find(&self, name: &str) -> Option<&dyn Tool> {
         self.tools
             .iter()
-            .find(|tool| tool.spec().name == name)
+            .find(|tool| tool.name() == name)
             .map(|tool| tool.as_ref())
     }
 

@@ -32,6 +32,10 @@ pub const NAME: &str = "list_dir";
 pub struct ListDir;
 
 impl Tool for ListDir {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: NAME.to_string(),

@@ -35,6 +35,10 @@ pub const NAME: &str = "read_file";
 pub struct ReadFile;
 
 impl Tool for ReadFile {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: NAME.to_string(),

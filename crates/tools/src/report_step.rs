@@ -33,6 +33,10 @@ pub const NAME: &str = "report_step";
 pub struct ReportStep;
 
 impl Tool for ReportStep {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: NAME.to_string(),

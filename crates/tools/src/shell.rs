@@ -64,6 +64,10 @@ pub struct Shell {
 }
 
 impl Tool for Shell {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: NAME.to_string(),

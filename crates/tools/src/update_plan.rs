@@ -25,6 +25,10 @@ pub const NAME: &str = "update_plan";
 pub struct UpdatePlan;
 
 impl Tool for UpdatePlan {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: NAME.to_string(),

@@ -618,6 +618,11 @@ fn every_tool_has_a_kind_and_unknown_tools_none() {
         .filter(|(_, k)| *k == Some(ToolKind::Execute))
         .count();
     assert_eq!((writes, executes), (1, 1), "{kinds:?}");
+    // The name a call is looked up by is the name in the schema the model was sent.
+    for registry in [ToolRegistry::plan_step(), ToolRegistry::read_only()] {
+        let in_specs: Vec<String> = registry.specs().into_iter().map(|s| s.name).collect();
+        assert_eq!(registry.names(), in_specs);
+    }
     let unknown = registry.describe("rm_rf", "{}", &ctx);
     assert_eq!(unknown.kind, None);
     assert!(!unknown.acts());
