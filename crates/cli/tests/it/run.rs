@@ -19,11 +19,47 @@ const PLAN: &str = r#"{
   ]
 }"#;
 
+/// The patch that gives notes.txt its heading.
+const ADD_HEADING: &str =
+    "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n";
+
 fn patch(text: &str) -> Turn {
     Turn::call(
         "apply_patch",
         &serde_json::json!({ "input": text }).to_string(),
     )
+}
+
+/// Runs `command` (a `--json --steerable` run) and, at the first event of type `event`, writes
+/// `op` on its stdin and closes it: the exit status and every event line.
+fn op_at_event(
+    command: &mut std::process::Command,
+    event: &str,
+    op: &str,
+) -> (std::process::ExitStatus, Vec<String>) {
+    use std::io::{BufRead, Write};
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let needle = format!("\"type\":\"{event}\"");
+    let mut events = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let seen = line.contains(&needle);
+        events.push(line);
+        if seen {
+            break;
+        }
+    }
+    writeln!(stdin, "{op}").unwrap();
+    drop(stdin);
+    events.extend(lines.map(|l| l.unwrap()));
+    (child.wait().unwrap(), events)
 }
 
 fn read_plan(env: &Env) -> Value {
@@ -71,9 +107,7 @@ fn steps_run_in_order_with_the_plan_pinned_and_statuses_written_back() {
     fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
     fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     let turns = vec![
-        patch(
-            "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
-        ),
+        patch(ADD_HEADING),
         Turn::text(&["Added the heading."]),
         Turn::call(
             "shell",
@@ -227,9 +261,7 @@ fn a_check_runs_without_the_credentials_in_its_environment() {
     fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
     fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     let turns = vec![
-        patch(
-            "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
-        ),
+        patch(ADD_HEADING),
         Turn::text(&["Added the heading."]),
         Turn::text(&["Nothing to log."]),
     ];
@@ -255,45 +287,20 @@ fn a_check_runs_without_the_credentials_in_its_environment() {
 
 #[test]
 fn an_interrupt_stops_a_running_check_and_the_step_resumes_later() {
-    use std::io::{BufRead, Write};
     let env = Env::new();
     fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
     fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
-    let turns = vec![
-        patch(
-            "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
-        ),
-        Turn::text(&["Added the heading."]),
-    ];
+    let turns = vec![patch(ADD_HEADING), Turn::text(&["Added the heading."])];
     let server = MockServer::start(Script { turns }).unwrap();
     let marker = env.repo.join("check-finished");
-    let mut child = env
-        .cox_with(&server)
+    let mut command = env.cox_with(&server);
+    command
         .args(["run", "--plan", "plan.json", "--json", "--steerable"])
         .args([
             "--test-cmd",
             &format!("sleep 60; touch {}", marker.display()),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut events = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let started = line.contains("\"type\":\"check_started\"");
-        events.push(line);
-        if started {
-            break;
-        }
-    }
-    writeln!(stdin, r#"{{"op":"interrupt"}}"#).unwrap();
-    drop(stdin);
-    events.extend(lines.map(|l| l.unwrap()));
-    let status = child.wait().unwrap();
+        ]);
+    let (status, events) = op_at_event(&mut command, "check_started", r#"{"op":"interrupt"}"#);
     assert_eq!(status.code(), Some(130), "{events:#?}");
     let finished: Value = events
         .iter()
@@ -355,9 +362,7 @@ fn a_run_killed_mid_step_resumes_without_repeating_an_edit() {
     fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
     fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     let turns = vec![
-        patch(
-            "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
-        ),
+        patch(ADD_HEADING),
         Turn::text(&["Added the heading."]),
         Turn::call(
             "shell",
@@ -495,9 +500,7 @@ fn test_command_failures_are_reported_and_fixed_with_auto_fix_test() {
     fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
     let turns = vec![
-        patch(
-            "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
-        ),
+        patch(ADD_HEADING),
         Turn::text(&["Added the heading."]),
         patch("*** Begin Patch\n*** Add File: ok.txt\n+ok\n*** End Patch\n"),
         Turn::text(&["Made the test pass."]),
@@ -535,7 +538,6 @@ fn auto_fix_lint_without_a_linter_is_a_usage_error() {
 
 #[test]
 fn a_directive_steered_into_a_run_holds_for_the_later_steps() {
-    use std::io::{BufRead, Write};
     let env = Env::new();
     fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
     fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
@@ -549,41 +551,21 @@ fn a_directive_steered_into_a_run_holds_for_the_later_steps() {
         Turn::text(&["Logged."]),
     ];
     let server = MockServer::start(Script { turns }).unwrap();
-    let mut child = env
-        .cox_with(&server)
-        .args([
-            "run",
-            "--plan",
-            "plan.json",
-            "--json",
-            "--steerable",
-            "--steer-grace",
-            "0",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut events = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let delta = line.contains("\"type\":\"agent_message_delta\"");
-        events.push(line);
-        if delta {
-            break;
-        }
-    }
-    writeln!(
-        stdin,
-        r#"{{"op":"steer","text":"Use British spelling throughout"}}"#
-    )
-    .unwrap();
-    drop(stdin);
-    events.extend(lines.map(|l| l.unwrap()));
-    let status = child.wait().unwrap();
+    let mut command = env.cox_with(&server);
+    command.args([
+        "run",
+        "--plan",
+        "plan.json",
+        "--json",
+        "--steerable",
+        "--steer-grace",
+        "0",
+    ]);
+    let (status, events) = op_at_event(
+        &mut command,
+        "agent_message_delta",
+        r#"{"op":"steer","text":"Use British spelling throughout"}"#,
+    );
     assert_eq!(status.code(), Some(0), "{events:?}");
     let seqs: Vec<u64> = events
         .iter()
@@ -630,9 +612,7 @@ fn lint_and_test_commands_from_config_and_the_summary() {
     fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
     fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
     let turns = vec![
-        patch(
-            "*** Begin Patch\n*** Update File: notes.txt\n@@\n+# Notes\n buy milk\n*** End Patch\n",
-        ),
+        patch(ADD_HEADING),
         Turn::text(&["Added."]).with_usage(1000, 400, 50),
         Turn::text(&["Nothing to change."]),
     ];
