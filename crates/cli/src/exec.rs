@@ -116,10 +116,6 @@ pub fn run_options(shared: &Shared) -> Result<RunOptions, Failure> {
 /// and skipped. At the end of input the session is told to finish — and, if the last word was
 /// `pause`, interrupted, since no one is left to resume it.
 fn read_control(ops: tokio::sync::mpsc::Sender<Op>) {
-    read_control_into(ops);
-}
-
-fn read_control_into(ops: tokio::sync::mpsc::Sender<Op>) {
     std::thread::spawn(move || {
         let mut paused = false;
         for (number, line) in std::io::stdin().lines().enumerate() {
