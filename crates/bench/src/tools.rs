@@ -143,6 +143,7 @@ fn patch_50_hunks(runs: usize) -> anyhow::Result<(Duration, Duration)> {
         cwd: root.clone(),
         workspace: root.clone(),
         writable_roots: vec![root.clone()],
+        protected: Vec::new(),
         max_output_bytes: 16 * 1024,
         capture_bytes: 16 * 1024,
         hidden_env: Vec::new(),

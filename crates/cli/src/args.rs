@@ -115,7 +115,14 @@ pub enum Command {
         #[arg(long)]
         write: Vec<PathBuf>,
         #[arg(long)]
+        protect: Vec<PathBuf>,
+        #[arg(long)]
+        hide: Vec<PathBuf>,
+        #[arg(long)]
         allow_network: bool,
+        /// Contain the command (session, lifetime) but confine nothing.
+        #[arg(long)]
+        full_access: bool,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },

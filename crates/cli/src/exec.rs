@@ -51,6 +51,7 @@ pub fn sandbox(shared: &Shared) -> Result<cox_core::Sandbox, Failure> {
         mode,
         network: shared.network,
         add_dirs,
+        launcher: Some(cox_core::own_binary()),
     };
     cox_core::check_sandbox(&sandbox)?;
     Ok(sandbox)
@@ -60,27 +61,24 @@ pub fn sandbox(shared: &Shared) -> Result<cox_core::Sandbox, Failure> {
 pub fn sandbox_command(shared: &Shared, command: &[String]) -> Result<ExitCode, Failure> {
     let cwd = working_dir(shared)?;
     let sandbox = sandbox(shared)?;
-    if sandbox.mode == cox_core::SandboxMode::FullAccess {
-        let status = std::process::Command::new(&command[0])
-            .args(&command[1..])
-            .status()
-            .map_err(|e| {
-                Failure::usage(
-                    format!("cannot run `{}`: {e}", command[0]),
-                    "check the command",
-                )
-            })?;
-        return Ok(ExitCode::from(
-            status.code().unwrap_or(1).clamp(0, 255) as u8
-        ));
-    }
-    let writable = cox_core::writable_roots(&sandbox, &[cwd]);
-    let problem = cox_core::sandbox_exec(writable, sandbox.network, command);
-    Err(Failure {
-        code: 126,
-        message: problem,
-        hint: None,
-    })
+    let home = cox_core::config::cox_home().map_err(Failure::from)?;
+    let policy = cox_core::sandbox_policy(&sandbox, &[cwd], &home);
+    // The same launcher a session's commands get, as a child of this process.
+    let launcher = cox_core::sandbox_launcher(&policy, &sandbox).unwrap_or_default();
+    let mut child = std::process::Command::new(&launcher[0]);
+    child.args(&launcher[1..]).arg("--").args(command);
+    let status = child.status().map_err(|e| {
+        Failure::usage(
+            format!("cannot run `{}`: {e}", command[0]),
+            "check the command",
+        )
+    })?;
+    use std::os::unix::process::ExitStatusExt;
+    let code = status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1);
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 /// How to run: steering from stdin, or a person at the terminal for `ask_user`.

@@ -29,6 +29,12 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
+    // cox holds keys: no other process of the person's (a sandboxed command among them) may
+    // read its memory or /proc/PID/environ. The launcher stays dumpable: it maps its ids through
+    // /proc/self, and holds no keys (its environment is scrubbed).
+    if !matches!(cli.command, Some(Command::SandboxExec { .. })) {
+        let _ = cox_core::keep_memory_private();
+    }
     // The sandbox launcher execs the command at once; everything else may log.
     if !matches!(cli.command, Some(Command::SandboxExec { .. }))
         && let Err(failure) = logging::init()
@@ -38,13 +44,26 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::SandboxExec {
             write,
+            protect,
+            hide,
             allow_network,
+            full_access,
             command,
         }) => {
-            // Only returns when the command could not be started.
-            let problem = cox_core::sandbox_exec(write, allow_network, &command);
-            eprintln!("{problem}");
-            return ExitCode::from(126);
+            let policy = cox_core::SandboxPolicy {
+                writable: write,
+                network: allow_network,
+                protected: protect,
+                hidden: hide,
+                confine: !full_access,
+            };
+            return match cox_core::sandbox_exec(&policy, &command) {
+                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+                Err(problem) => {
+                    eprintln!("{problem}");
+                    ExitCode::from(126)
+                }
+            };
         }
         Some(Command::Sandbox { command }) => exec::sandbox_command(&cli.shared, &command),
         Some(Command::Exec { prompt }) => exec::run(&cli.shared, &prompt),

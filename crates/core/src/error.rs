@@ -133,11 +133,8 @@ pub enum Error {
          --sandbox full-access to go without (commands then run with your full rights)"
     )]
     NoLandlock,
-    #[error("cannot find cox's own binary to run the sandbox: {source}")]
-    OwnBinary {
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Sandbox(#[from] cox_sandbox::Error),
 
     // sessions and plan runs
     #[error("session journal {0}")]

@@ -18,7 +18,7 @@ pub mod rules;
 pub mod run;
 pub mod session;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use auth::{AuthStore, KeySource};
 pub use config::{Config, Overrides};
@@ -47,6 +47,10 @@ pub struct Sandbox {
     pub network: bool,
     /// `--add-dir`: more writable roots.
     pub add_dirs: Vec<PathBuf>,
+    /// The `cox` binary commands are launched through (`cox __sandbox`); the `cox` front end
+    /// gives `/proc/self/exe`. `None` (an embedder that is not cox): sandboxed commands still use
+    /// this process's own executable, and full-access ones run directly, without containment.
+    pub launcher: Option<PathBuf>,
 }
 
 /// Checks at start-up that the sandbox can be enforced here; a sandboxed mode on a kernel without
@@ -58,22 +62,86 @@ pub fn check_sandbox(sandbox: &Sandbox) -> Result<(), Error> {
     Ok(())
 }
 
-/// The launcher argv that runs a command under `sandbox` (`None` for full access): this very
-/// binary as `cox __sandbox --write DIR… [--allow-network] -- CMD`.
-fn sandbox_launcher(sandbox: &Sandbox, roots: &[PathBuf]) -> Result<Option<Vec<String>>, Error> {
+/// The policy of a session's commands (see `cox_sandbox`): `roots` (the workspace or `--target`)
+/// and the `--add-dir`s writable in workspace-write mode, their `.git` and `.cox` protected, cox's
+/// `home` hidden; full access confines nothing (the command is still contained: new session,
+/// nothing outlives it).
+pub fn sandbox_policy(sandbox: &Sandbox, roots: &[PathBuf], home: &Path) -> cox_sandbox::Policy {
     if sandbox.mode == SandboxMode::FullAccess {
-        return Ok(None);
+        return cox_sandbox::Policy::default();
     }
-    let program = std::env::current_exe().map_err(|source| Error::OwnBinary { source })?;
+    let writable = writable_roots(sandbox, roots);
+    let mut projects: Vec<PathBuf> = Vec::new();
+    if sandbox.mode == SandboxMode::WorkspaceWrite {
+        for root in roots.iter().chain(&sandbox.add_dirs) {
+            let root = fs_err::canonicalize(root).unwrap_or_else(|_| root.clone());
+            projects.push(root.clone());
+            // The repository a target lies in, when the repository root is writable too.
+            if let Some(repo) = root.ancestors().find(|d| d.join(".git").exists())
+                && writable.iter().any(|w| repo.starts_with(w))
+            {
+                projects.push(repo.to_path_buf());
+            }
+        }
+    }
+    let mut protected: Vec<PathBuf> = Vec::new();
+    for project in projects {
+        for name in PROTECTED {
+            let path = project.join(name);
+            if !protected.contains(&path) {
+                protected.push(path);
+            }
+        }
+    }
+    cox_sandbox::Policy {
+        writable,
+        network: sandbox.network,
+        protected,
+        hidden: vec![fs_err::canonicalize(home).unwrap_or_else(|_| home.to_path_buf())],
+        confine: true,
+    }
+}
+
+/// Paths at the top of each project that commands and file tools may not change in
+/// workspace-write mode: git's hooks and config run later outside the sandbox, and `.cox` holds
+/// the project's rules.
+pub const PROTECTED: &[&str] = &[".git", ".cox"];
+
+/// The launcher argv that runs a command under `policy`, as
+/// `PROGRAM __sandbox [--write DIR]… [--protect P]… [--hide P]… [--allow-network] [--full-access] --`;
+/// `None` when nothing launches it (full access without a launcher).
+pub fn sandbox_launcher(policy: &cox_sandbox::Policy, sandbox: &Sandbox) -> Option<Vec<String>> {
+    let program = match &sandbox.launcher {
+        Some(program) => program.clone(),
+        None if !policy.confine => return None,
+        None => own_binary(),
+    };
     let mut argv = vec![program.display().to_string(), "__sandbox".to_string()];
-    for root in writable_roots(sandbox, roots) {
-        argv.push("--write".into());
-        argv.push(root.display().to_string());
-    }
-    if sandbox.network {
+    let mut add = |flag: &str, paths: &[PathBuf]| {
+        for path in paths {
+            argv.push(flag.to_string());
+            argv.push(path.display().to_string());
+        }
+    };
+    add("--write", &policy.writable);
+    add("--protect", &policy.protected);
+    add("--hide", &policy.hidden);
+    if policy.network {
         argv.push("--allow-network".into());
     }
-    Ok(Some(argv))
+    if !policy.confine {
+        argv.push("--full-access".into());
+    }
+    Some(argv)
+}
+
+/// This binary, by `/proc/self/exe`: a rebuilt or replaced `cox` on disk is never the launcher.
+pub fn own_binary() -> PathBuf {
+    if Path::new("/proc/self/exe").exists() {
+        PathBuf::from("/proc/self/exe")
+    } else {
+        std::env::current_exe().unwrap_or_else(|_| PathBuf::from("cox"))
+    }
 }
 
 /// Where a sandboxed command may write: nothing in read-only mode; in workspace-write mode the
@@ -98,18 +166,10 @@ pub fn writable_roots(sandbox: &Sandbox, roots: &[PathBuf]) -> Vec<PathBuf> {
     all
 }
 
-/// `cox __sandbox`: restricts this process to the policy, then replaces it with the command.
-/// Returns only on failure.
-pub fn sandbox_exec(writable: Vec<PathBuf>, network: bool, argv: &[String]) -> String {
-    use std::os::unix::process::CommandExt;
-    if let Err(e) = cox_sandbox::apply(&cox_sandbox::Policy { writable, network }) {
-        return format!("sandbox: {e}");
-    }
-    let Some((program, args)) = argv.split_first() else {
-        return "sandbox: no command given".into();
-    };
-    let error = std::process::Command::new(program).args(args).exec();
-    format!("cannot run `{program}`: {error}")
+/// `cox __sandbox`: runs the command contained and confined by `policy`; the exit code to leave
+/// with, or why it could not start.
+pub fn sandbox_exec(policy: &cox_sandbox::Policy, argv: &[String]) -> Result<i32, String> {
+    cox_sandbox::launch::run(policy, argv).map_err(|e| format!("sandbox: {e}"))
 }
 
 /// How a front end runs a session.
@@ -130,6 +190,7 @@ pub struct RunOptions {
     pub approval: Option<ApprovalPolicy>,
 }
 
+pub use cox_sandbox::Policy as SandboxPolicy;
 pub use cox_sandbox::approval::Policy as ApprovalPolicy;
 
 /// What a plan run adds to a session: the pinned plan block, and where writes may go.
@@ -393,7 +454,15 @@ fn launch(
         } else {
             options.sandbox.clone()
         };
-    let sandbox = sandbox_launcher(&sandbox_settings, &writable_roots)?;
+    let policy = sandbox_policy(&sandbox_settings, &writable_roots, &config.home);
+    let sandbox = sandbox_launcher(&policy, &sandbox_settings);
+    let unconfined = sandbox_launcher(&cox_sandbox::Policy::default(), &sandbox_settings);
+    // File tools obey the same lines: nothing writable in read-only mode, protected paths never.
+    let writable_roots = if sandbox_settings.mode == SandboxMode::ReadOnly {
+        Vec::new()
+    } else {
+        writable_roots
+    };
     let approval = options.approval.unwrap_or(if options.interactive {
         ApprovalPolicy::OnRequest
     } else {
@@ -416,7 +485,9 @@ fn launch(
         context_window_assumed: client_window.is_none() && config.context_window_assumed,
         hidden_env,
         writable_roots,
+        protected: policy.protected.clone(),
         sandbox,
+        unconfined,
         rules: std::sync::Arc::new(rules),
         approval,
     };
@@ -446,4 +517,10 @@ pub fn repo_root(cwd: &std::path::Path) -> PathBuf {
         .find(|dir| dir.join(".git").exists())
         .unwrap_or(cwd)
         .to_path_buf()
+}
+
+/// cox holds keys: makes its memory and `/proc/PID/environ` unreadable to other processes of the
+/// person's, sandboxed commands among them.
+pub fn keep_memory_private() -> Result<(), Error> {
+    cox_sandbox::launch::keep_memory_private().map_err(Error::Sandbox)
 }

@@ -1,14 +1,16 @@
-//! The OS sandbox for the commands cox runs, applied by the process to itself just before it execs
-//! the command — cox re-executes itself as `cox __sandbox … -- CMD`, so there is no helper binary,
-//! no user namespace, and nothing runs between fork and exec but the kernel.
+//! The OS sandbox for the commands cox runs. cox re-executes itself as `cox __sandbox … -- CMD`
+//! (through `/proc/self/exe`, so replacing the binary on disk changes nothing), and that process
+//! contains the command ([`launch`]: namespaces, or a subreaper where the kernel allows none) and
+//! confines it ([`apply`]): no helper binary, no setuid.
 //!
-//! - **File system** (Landlock): everything may be read and executed; writing — creating,
-//!   removing, renaming, linking, truncating — only beneath the writable roots (and a few device
-//!   files such as `/dev/null`). Linking a file from outside into a writable root is refused too
-//!   (Landlock's `REFER` right), so a hard link cannot smuggle a write out.
-//! - **Network** (seccomp): `socket(AF_INET | AF_INET6, …)` fails with `EPERM` unless the network
-//!   is allowed; Unix sockets keep working.
-//! - `no_new_privs`, so nothing run inside can gain privileges through set-uid binaries.
+//! - **File system** (Landlock, [`fs`]): read everything but cox's home and the devices that are
+//!   terminals or the kernel's; write only beneath the writable roots, never a device node.
+//!   Protected paths inside writable roots (`.git`, `.cox`) are read-only binds in the
+//!   namespace, or put back afterwards by [`guard`].
+//! - **System calls** (seccomp, [`filter`]): no network but Unix socket pairs unless allowed, no
+//!   io_uring, no typing into terminals, no device nodes, no host administration.
+//! - **Processes**: a new session without a controlling terminal; nothing outlives the command;
+//!   no signal or ptrace to anything outside (Landlock scopes, ABI 6).
 //!
 //! Where the kernel lacks Landlock the sandbox refuses to pretend: [`available`] says so and the
 //! caller must choose to run unsandboxed.
@@ -16,33 +18,27 @@
 pub mod approval;
 pub mod classify;
 pub mod command;
+mod filter;
+mod fs;
+mod guard;
+pub mod launch;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use landlock::{
-    ABI, Access, AccessFs, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr,
-    RulesetStatus, path_beneath_rules,
-};
+pub use fs::available;
+pub use launch::Containment;
 
-/// The newest Landlock ABI this code knows; older kernels get what they support.
-const TARGET_ABI: ABI = ABI::V5;
-
-/// Device files commands commonly write to.
-const WRITABLE_DEVICES: &[&str] = &[
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/tty",
-    "/dev/ptmx",
-    "/dev/pts",
-    "/dev/shm",
-];
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Policy {
     /// Directories beneath which writing is allowed; empty for read-only.
     pub writable: Vec<PathBuf>,
     pub network: bool,
+    /// Paths inside writable roots that commands may not create, change, rename or delete.
+    pub protected: Vec<PathBuf>,
+    /// Paths commands may not read (cox's home: keys, journals, settings).
+    pub hidden: Vec<PathBuf>,
+    /// Landlock and seccomp; `false` (approved to leave the sandbox): process containment only.
+    pub confine: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,86 +49,22 @@ pub enum Error {
     NoLandlock,
     #[error("cannot set up the file-system sandbox: {0}")]
     Landlock(String),
-    #[error("cannot set up the network filter: {0}")]
+    #[error("cannot set up the system-call filter: {0}")]
     Seccomp(String),
+    #[error("cannot contain the command: {0}")]
+    Process(String),
+    #[error("no command given")]
+    NoCommand,
+    #[error("the argument `{0}` holds a NUL byte")]
+    NulInArgument(String),
+    #[error(
+        "{0}: without namespaces (not available here) commands could write there; move COX_HOME out of the workspace and the temporary directories"
+    )]
+    HiddenWritable(String),
 }
 
-/// Whether this kernel enforces Landlock.
-pub fn available() -> bool {
-    let Ok(ruleset) = Ruleset::default()
-        .set_compatibility(CompatLevel::HardRequirement)
-        .handle_access(AccessFs::from_all(ABI::V1))
-    else {
-        return false;
-    };
-    ruleset.create().is_ok()
-}
-
-/// Restricts this process (and everything it then runs) to `policy`.
+/// Confines this process (and everything it then runs) to `policy`: Landlock, then seccomp.
 pub fn apply(policy: &Policy) -> Result<(), Error> {
-    restrict_files(&policy.writable)?;
-    if !policy.network {
-        deny_network()?;
-    }
-    Ok(())
-}
-
-fn existing(paths: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {
-    paths
-        .into_iter()
-        .filter(|p| Path::new(p).exists())
-        .collect()
-}
-
-fn restrict_files(writable: &[PathBuf]) -> Result<(), Error> {
-    let fail = |e: landlock::RulesetError| Error::Landlock(e.to_string());
-    let all = AccessFs::from_all(TARGET_ABI);
-    let read = AccessFs::from_read(TARGET_ABI);
-    let mut roots = existing(writable.iter().cloned());
-    roots.extend(existing(WRITABLE_DEVICES.iter().map(PathBuf::from)));
-    let status = Ruleset::default()
-        .handle_access(all)
-        .map_err(fail)?
-        .create()
-        .map_err(fail)?
-        .add_rules(path_beneath_rules(["/"], read))
-        .map_err(fail)?
-        .add_rules(path_beneath_rules(&roots, all))
-        .map_err(fail)?
-        .restrict_self()
-        .map_err(fail)?;
-    match status.ruleset {
-        RulesetStatus::NotEnforced => Err(Error::NoLandlock),
-        RulesetStatus::FullyEnforced | RulesetStatus::PartiallyEnforced => Ok(()),
-    }
-}
-
-fn deny_network() -> Result<(), Error> {
-    use seccompiler::{
-        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-        SeccompRule, TargetArch,
-    };
-    let fail = |e: &dyn std::fmt::Display| Error::Seccomp(e.to_string());
-    let family = |domain: i32| -> Result<SeccompRule, Error> {
-        let condition =
-            SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, domain as u64)
-                .map_err(|e| fail(&e))?;
-        SeccompRule::new(vec![condition]).map_err(|e| fail(&e))
-    };
-    let rules = vec![(
-        libc::SYS_socket,
-        vec![family(libc::AF_INET)?, family(libc::AF_INET6)?],
-    )];
-    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| fail(&e))?;
-    let filter = SeccompFilter::new(
-        rules.into_iter().collect(),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        arch,
-    )
-    .map_err(|e| fail(&e))?;
-    let program: BpfProgram = filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| fail(&e))?;
-    seccompiler::apply_filter(&program).map_err(|e| fail(&e))
+    fs::restrict(&policy.writable, &policy.hidden)?;
+    filter::apply(policy.network)
 }

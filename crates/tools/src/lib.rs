@@ -100,8 +100,10 @@ pub struct ToolContext {
     pub cwd: PathBuf,
     /// The workspace root: file tools read inside it, commands start inside it.
     pub workspace: PathBuf,
-    /// Where file tools may write (the workspace, or `--target`).
+    /// Where file tools may write (the workspace, or `--target`); empty in read-only mode.
     pub writable_roots: Vec<PathBuf>,
+    /// Paths inside writable roots that file tools may not write (`.git`, `.cox`).
+    pub protected: Vec<PathBuf>,
     /// Budget for a command's output as the model sees it, in bytes; head and tail kept beyond it.
     pub max_output_bytes: usize,
     /// Budget for the same output as the journal keeps it (larger).

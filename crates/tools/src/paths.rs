@@ -70,7 +70,23 @@ impl ToolContext {
         if access == Access::Read {
             roots.push(self.workspace.clone());
         }
+        if access == Access::Write && roots.is_empty() {
+            return Err(format!(
+                "{raw} cannot be written: the sandbox is read-only, so no file may be edited"
+            ));
+        }
         let roots = canonical_roots(&roots);
+        if access == Access::Write
+            && let Some(protected) = canonical_roots(&self.protected)
+                .into_iter()
+                .find(|p| real.starts_with(p))
+        {
+            return Err(format!(
+                "{raw} is inside {}, a protected path: cox's tools and commands do not change it \
+                 (ask the person to, or to approve a command outside the sandbox)",
+                protected.display()
+            ));
+        }
         if roots.iter().any(|root| real.starts_with(root)) {
             return Ok(real);
         }

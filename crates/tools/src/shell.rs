@@ -342,6 +342,12 @@ async fn execute(
         _ = ctx.cancel.cancelled() => End::Interrupted,
     };
     if let Some(pgid) = pgid {
+        if !matches!(end, End::Exited(_)) {
+            // The launcher kills what the command started when told to end (SIGTERM); it gets a
+            // moment for that before everything left in its group is killed outright.
+            let _ = killpg(pgid, Signal::SIGTERM);
+            let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+        }
         // ESRCH (the group is already gone) is the ordinary case after a clean exit.
         let _ = killpg(pgid, Signal::SIGKILL);
     }

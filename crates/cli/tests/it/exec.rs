@@ -489,7 +489,7 @@ fn stored_key_is_used_for_requests() {
 #[test]
 fn ctrl_c_interrupts_the_task_kills_the_command_tree_and_exits_130() {
     let env = Env::new();
-    let command = r#"{"command":"sleep 60 & echo $! > grandchild.pid; wait"}"#;
+    let command = r#"{"command":"sleep 60.4711 & echo started > grandchild.pid; wait"}"#;
     let script = Script {
         turns: vec![Turn::call("shell", command), Turn::text(&["never asked"])],
     };
@@ -505,12 +505,9 @@ fn ctrl_c_interrupts_the_task_kills_the_command_tree_and_exits_130() {
     wait_for("the command to start", || {
         fs_err::read_to_string(&pid_file).is_ok_and(|t| t.ends_with('\n'))
     });
-    let grandchild: u32 = fs_err::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(alive(grandchild));
+    wait_for("the grandchild to run", || {
+        !pids_with_arg("60.4711").is_empty()
+    });
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     // cox must not wait for the 60 s command: it kills the command's process group and exits.
@@ -520,7 +517,9 @@ fn ctrl_c_interrupts_the_task_kills_the_command_tree_and_exits_130() {
     });
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
-    wait_for("the grandchild to be killed", || !alive(grandchild));
+    wait_for("the grandchild to be killed", || {
+        pids_with_arg("60.4711").is_empty()
+    });
     let last: Value = serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
     assert_eq!(last["type"], "session_completed");
     assert_eq!(last["status"], "interrupted");

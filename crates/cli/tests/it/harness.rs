@@ -131,6 +131,23 @@ pub fn three_turn_script() -> Script {
 }
 
 /// True while `pid` is a live (not zombie) process.
+/// The host's pids of live processes with `arg` among their arguments (commands run in a PID
+/// namespace of their own, so the pids they see are not the host's).
+pub fn pids_with_arg(arg: &str) -> Vec<u32> {
+    let Ok(entries) = fs_err::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            fs_err::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|a| a == arg.as_bytes()))
+        })
+        .filter(|&pid| alive(pid))
+        .collect()
+}
+
 pub fn alive(pid: u32) -> bool {
     match fs_err::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat

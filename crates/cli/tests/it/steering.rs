@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use crate::harness::alive;
+use crate::harness::{alive, pids_with_arg};
 use cox_testkit::{MockServer, Script, Turn};
 use serde_json::Value;
 
@@ -244,7 +244,7 @@ fn a_steer_in_the_grace_window_cancels_the_command() {
 #[test]
 fn interrupt_kills_the_command_tree_and_the_session_waits_for_a_directive() {
     let command =
-        r#"{"command":["sh","-c","sleep 100 & echo $! > child.pid; echo $$ > shell.pid; wait"]}"#;
+        r#"{"command":["sh","-c","sleep 100.4712 & echo up > child.pid; wait","shell-4712"]}"#;
     let turns = vec![
         Turn::call("shell", command),
         Turn::text(&["Stopped as asked."]),
@@ -253,16 +253,12 @@ fn interrupt_kills_the_command_tree_and_the_session_waits_for_a_directive() {
     let mut run = start(&server, &["--steer-grace", "0"]);
     run.wait("tool_call");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while run.file("child.pid").is_none_or(|t| !t.ends_with('\n'))
-        || run.file("shell.pid").is_none()
-    {
+    let mut pids = Vec::new();
+    while run.file("child.pid").is_none_or(|t| !t.ends_with('\n')) || pids.len() < 2 {
         assert!(Instant::now() < deadline, "the command never started");
         std::thread::sleep(Duration::from_millis(10));
+        pids = [pids_with_arg("100.4712"), pids_with_arg("shell-4712")].concat();
     }
-    let pids: Vec<u32> = ["child.pid", "shell.pid"]
-        .iter()
-        .map(|f| run.file(f).unwrap().trim().parse().unwrap())
-        .collect();
     run.send(r#"{"op":"interrupt"}"#);
     let result = run.wait("tool_result");
     assert!(

@@ -47,6 +47,11 @@ pub struct SessionConfig {
     pub writable_roots: Vec<PathBuf>,
     /// The sandbox launcher for commands (`cox __sandbox --write … --`); `None`: full access.
     pub sandbox: Option<Vec<String>>,
+    /// The launcher of commands approved to leave the sandbox (contained, not confined); `None`:
+    /// they run directly.
+    pub unconfined: Option<Vec<String>>,
+    /// Paths file tools may not write even inside writable roots (`.git`, `.cox`).
+    pub protected: Vec<std::path::PathBuf>,
     /// The project's rules, checked before every tool call.
     pub rules: Arc<crate::rules::Rules>,
     /// When actions need the person's approval (the options', or the default for the mode).

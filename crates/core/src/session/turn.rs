@@ -547,6 +547,7 @@ impl Session {
             capture_bytes: JOURNAL_CAPTURE_BYTES,
             hidden_env: self.config.hidden_env.clone(),
             sandbox: self.config.sandbox.clone(),
+            protected: self.config.protected.clone(),
             asker,
             cancel: cancel.clone(),
         }
@@ -646,7 +647,7 @@ impl Session {
         let mut ctx = self.tool_context(cancel, self.config.options.interactive.then_some(asker));
         if escalated {
             // Approved to run outside the sandbox.
-            ctx.sandbox = None;
+            ctx.sandbox = self.config.unconfined.clone();
         }
         let running = self.tools.call(&call.name, &call.arguments, &ctx);
         tokio::pin!(running);

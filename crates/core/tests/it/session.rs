@@ -29,6 +29,8 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         writable_roots: vec![fs_err::canonicalize(dir).unwrap()],
         hidden_env: Vec::new(),
         sandbox: None,
+        unconfined: None,
+        protected: Vec::new(),
         rules: Default::default(),
         approval: cox_core::ApprovalPolicy::OnRequest,
         approvals_file: None,

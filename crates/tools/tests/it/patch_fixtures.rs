@@ -82,6 +82,7 @@ fn patch_fixtures() {
             cwd: dir.clone(),
             workspace: dir.clone(),
             writable_roots: vec![dir.clone()],
+            protected: Vec::new(),
             max_output_bytes: 16 * 1024,
             capture_bytes: 16 * 1024,
             hidden_env: Vec::new(),

@@ -11,6 +11,7 @@ fn context(dir: &std::path::Path) -> ToolContext {
         cwd: dir.to_path_buf(),
         workspace: dir.to_path_buf(),
         writable_roots: vec![dir.to_path_buf()],
+        protected: Vec::new(),
         max_output_bytes: 1024,
         capture_bytes: 1024,
         hidden_env: vec![],

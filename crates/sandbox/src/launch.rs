@@ -1,0 +1,363 @@
+//! The launcher: `cox __sandbox … -- CMD` runs this in the process cox spawned (single-threaded,
+//! before any runtime starts), and it outlives the command only to clean up after it.
+//!
+//! **Namespaces, where the kernel allows them** (root: a mount and a PID namespace; anyone else:
+//! a user namespace too, mapping only their own ids, so nothing changes hands):
+//!
+//! ```text
+//! launcher (cox spawned it; dies with cox: PDEATHSIG)
+//!  └─ init, PID 1 of a new PID namespace (new session: no controlling terminal; dies with the
+//!     launcher; read-only binds over the protected paths, an empty read-only tmpfs over hidden
+//!     ones inside writable roots, a /proc of its own)
+//!      └─ the command (Landlock, seccomp, no_new_privs) and whatever it starts
+//! ```
+//!
+//! When init's command exits, init exits, and the kernel kills everything left in the namespace:
+//! `setsid`, double forks and daemons included. When cox or the launcher is killed (timeout,
+//! interrupt, cox itself dying) init gets its death signal and the same happens.
+//!
+//! **Fallback, no namespaces** (e.g. unprivileged user namespaces switched off): the launcher is
+//! the command's child subreaper; the command runs in a new session; when it exits, or the
+//! launcher gets `SIGTERM`/`SIGHUP`/`SIGINT`, every descendant still alive (they were re-parented
+//! to the launcher) is killed. What it cannot do: stop descendants when the launcher itself is
+//! killed with `SIGKILL` (cox sends `SIGTERM` first), or keep the protected paths read-only while
+//! the command runs — [`crate::guard`] puts them back as they were afterwards instead.
+//!
+//! Both ways, the protected paths that did not exist when the command started are removed again
+//! if the command made them.
+
+#![allow(unsafe_code)] // fork and a signal handler; each use says why it is sound.
+
+use std::ffi::CString;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::errno::Errno;
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::prctl;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sigaction};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork, setsid};
+
+use crate::{Error, Policy, guard::Guard};
+
+/// How the command is contained (reported by `cox sandbox --explain` and the tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Containment {
+    Namespaces,
+    Subreaper,
+}
+
+/// Runs `argv` under `policy` and returns the exit code to leave with (a command killed by a
+/// signal: the launcher kills itself with it, so cox sees the same). Returns `Err` only when the
+/// command could not be started.
+pub fn run(policy: &Policy, argv: &[String]) -> Result<i32, Error> {
+    let (program, args) = argv.split_first().ok_or(Error::NoCommand)?;
+    let command = Exec::new(program, args)?;
+    prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| Error::Process(format!("PDEATHSIG: {e}")))?;
+    let containment = enter_namespaces()?;
+    let guard = Guard::take(&policy.protected, containment);
+    if containment == Containment::Subreaper
+        && let Some(inside) = hidden_inside_writable(policy)
+    {
+        return Err(Error::HiddenWritable(inside));
+    }
+    catch_termination()?;
+    let (status, signal) = match containment {
+        Containment::Namespaces => {
+            // init says through this pipe which signal killed the command (PID 1 cannot die of
+            // it to tell us); the pipe closes on exec, so the command never holds it.
+            let (mut said, says) =
+                std::io::pipe().map_err(|e| Error::Process(format!("pipe: {e}")))?;
+            let status = spawn_and_wait(move || init(policy, &command, says))?;
+            let mut byte = [0u8; 1];
+            let signal = match std::io::Read::read(&mut said, &mut byte) {
+                Ok(1) => Signal::try_from(i32::from(byte[0])).ok(),
+                _ => None,
+            };
+            (status, signal)
+        }
+        Containment::Subreaper => {
+            prctl::set_child_subreaper(true)
+                .map_err(|e| Error::Process(format!("child subreaper: {e}")))?;
+            let status = spawn_and_wait(|| {
+                let _ = setsid();
+                confine_and_exec(policy, &command);
+            })?;
+            kill_descendants();
+            (status, None)
+        }
+    };
+    for reverted in guard.restore() {
+        let _ = writeln!(std::io::stderr(), "sandbox: {reverted}");
+    }
+    Ok(finish(status, signal))
+}
+
+/// The program and its arguments, ready for `execvp` (made before any fork: no allocation after).
+struct Exec {
+    program: CString,
+    argv: Vec<CString>,
+    shown: String,
+}
+
+impl Exec {
+    fn new(program: &str, args: &[String]) -> Result<Exec, Error> {
+        let c = |s: &str| CString::new(s).map_err(|_| Error::NulInArgument(s.to_string()));
+        let mut argv = vec![c(program)?];
+        for arg in args {
+            argv.push(c(arg)?);
+        }
+        Ok(Exec {
+            program: c(program)?,
+            argv,
+            shown: program.to_string(),
+        })
+    }
+}
+
+/// A hidden path inside a writable root, which only a mount namespace can keep unwritable.
+fn hidden_inside_writable(policy: &Policy) -> Option<String> {
+    policy.hidden.iter().find_map(|h| {
+        let root = policy.writable.iter().find(|w| h.starts_with(w))?;
+        Some(format!("{} is inside {}", h.display(), root.display()))
+    })
+}
+
+/// Set in cox's environment to get the fallback where namespaces work too: how tests (and a
+/// curious person) see what hosts without them get.
+pub const NO_NAMESPACES_ENV: &str = "COX_SANDBOX_NO_NAMESPACES";
+
+fn enter_namespaces() -> Result<Containment, Error> {
+    if std::env::var_os(NO_NAMESPACES_ENV).is_some_and(|v| v == "1") {
+        return Ok(Containment::Subreaper);
+    }
+    let root = nix::unistd::geteuid().is_root();
+    // Root keeps its own ids (a user namespace would break `chown` and tar's owners); others get
+    // a user namespace to be allowed the mounts.
+    let flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID;
+    if root {
+        return Ok(match unshare(flags) {
+            Ok(()) => Containment::Namespaces,
+            Err(_) => Containment::Subreaper,
+        });
+    }
+    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    if unshare(flags | CloneFlags::CLONE_NEWUSER).is_err() {
+        return Ok(Containment::Subreaper);
+    }
+    let write = |file: &str, text: String| {
+        fs_err::write(file, text).map_err(|e| Error::Process(format!("cannot map ids: {e}")))
+    };
+    write("/proc/self/setgroups", "deny".into())?;
+    write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+    write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+    Ok(Containment::Namespaces)
+}
+
+static TERMINATE: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_termination(_: libc::c_int) {
+    TERMINATE.store(true, Ordering::SeqCst);
+}
+
+/// SIGTERM, SIGHUP and SIGINT interrupt the launcher's wait instead of killing it, so that it
+/// can kill what the command left running first.
+fn catch_termination() -> Result<(), Error> {
+    let action = SigAction::new(
+        SigHandler::Handler(on_termination),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGTERM, Signal::SIGHUP, Signal::SIGINT] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { sigaction(signal, &action) }
+            .map_err(|e| Error::Process(format!("signal handler: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Forks; the child runs `body` (which never returns); the parent waits for it, killing it when
+/// asked to terminate.
+fn spawn_and_wait(body: impl FnOnce()) -> Result<WaitStatus, Error> {
+    // SAFETY: the launcher is single-threaded (it runs before any runtime or thread starts), so
+    // the child may do anything the parent could.
+    match unsafe { fork() }.map_err(|e| Error::Process(format!("fork: {e}")))? {
+        ForkResult::Child => {
+            body();
+            std::process::exit(126)
+        }
+        ForkResult::Parent { child } => loop {
+            if TERMINATE.load(Ordering::SeqCst) {
+                let _ = kill(child, Signal::SIGKILL);
+            }
+            match waitpid(child, None) {
+                Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                    return Ok(status);
+                }
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::Process(format!("waiting for the command: {e}"))),
+            }
+        },
+    }
+}
+
+/// PID 1 of the namespace: mounts, then the command, then its exit status as ours.
+fn init(policy: &Policy, command: &Exec, mut says: std::io::PipeWriter) -> ! {
+    let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+    let _ = setsid();
+    if let Err(e) = mounts(policy) {
+        die(&format!("sandbox: {e}"));
+    }
+    let status = match spawn_and_wait(|| confine_and_exec(policy, command)) {
+        Ok(status) => status,
+        Err(e) => die(&format!("sandbox: {e}")),
+    };
+    std::process::exit(match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, signal, _) => {
+            let _ = says.write_all(&[signal as u8]);
+            128 + signal as i32
+        }
+        _ => 1,
+    })
+}
+
+/// The launcher's exit: the command's code, or its death by the same signal.
+fn finish(status: WaitStatus, from_init: Option<Signal>) -> i32 {
+    let signal = match status {
+        WaitStatus::Signaled(_, signal, _) => Some(signal),
+        WaitStatus::Exited(..) if from_init.is_some() => from_init,
+        WaitStatus::Exited(_, code) => return code,
+        _ => return 1,
+    };
+    match signal {
+        Some(signal) => {
+            let _ = prctl::set_pdeathsig(None);
+            let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+            // SAFETY: restoring the default action is always sound.
+            let _ = unsafe { sigaction(signal, &default) };
+            let _ = nix::sys::signal::raise(signal);
+            128 + signal as i32
+        }
+        None => 1,
+    }
+}
+
+fn die(message: &str) -> ! {
+    let _ = writeln!(std::io::stderr(), "{message}");
+    std::process::exit(126)
+}
+
+/// Inside the namespace: nothing propagates out; protected paths read-only; hidden paths inside
+/// writable roots covered; a /proc that shows only this namespace.
+fn mounts(policy: &Policy) -> Result<(), Error> {
+    let fail = |what: &str, path: &Path, e: Errno| {
+        Error::Process(format!("cannot {what} {}: {e}", path.display()))
+    };
+    let none = None::<&str>;
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+        .map_err(|e| fail("make private", Path::new("/"), e))?;
+    for path in policy.protected.iter().filter(|p| p.exists()) {
+        mount(
+            Some(path),
+            path,
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            none,
+        )
+        .map_err(|e| fail("bind", path, e))?;
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked(path);
+        mount(none, path, none, flags, none).map_err(|e| fail("make read-only", path, e))?;
+    }
+    for path in policy
+        .hidden
+        .iter()
+        .filter(|h| h.is_dir() && policy.writable.iter().any(|w| h.starts_with(w)))
+    {
+        let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        mount(Some("tmpfs"), path, Some("tmpfs"), flags, Some("size=4k"))
+            .map_err(|e| fail("cover", path, e))?;
+    }
+    // Where the host's /proc cannot be replaced (some containers), the old one stays: the
+    // processes outside are then listed, but Landlock still refuses to read or trace them.
+    let proc_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let _ = mount(Some("proc"), "/proc", Some("proc"), proc_flags, none);
+    Ok(())
+}
+
+/// The flags of the mount `path` is on that a remount inside a user namespace must keep.
+fn locked(path: &Path) -> MsFlags {
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    let Ok(stat) = statvfs(path) else {
+        return MsFlags::empty();
+    };
+    let flags = stat.flags();
+    let mut out = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if flags.contains(fs) {
+            out |= ms;
+        }
+    }
+    out
+}
+
+/// Landlock and seccomp (unless full access), then the command in this process's place.
+fn confine_and_exec(policy: &Policy, command: &Exec) -> ! {
+    if policy.confine
+        && let Err(e) = crate::apply(policy)
+    {
+        die(&format!("sandbox: {e}"));
+    }
+    let error = nix::unistd::execvp(&command.program, &command.argv).err();
+    let reason = error.map_or_else(String::new, |e| e.desc().to_string());
+    die(&format!("cannot run `{}`: {reason}", command.shown))
+}
+
+/// Kills every process re-parented to this subreaper, until none is left.
+fn kill_descendants() {
+    loop {
+        let children = children();
+        for &pid in &children {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+        match waitpid(Pid::from_raw(-1), None) {
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(_) => break, // ECHILD: none left
+        }
+    }
+}
+
+/// This process's children, from /proc (every thread's list).
+fn children() -> Vec<Pid> {
+    let mut out = Vec::new();
+    let tasks = PathBuf::from("/proc/self/task");
+    let Ok(entries) = fs_err::read_dir(&tasks) else {
+        return out;
+    };
+    for task in entries.flatten() {
+        if let Ok(text) = fs_err::read_to_string(task.path().join("children")) {
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .map(Pid::from_raw),
+            );
+        }
+    }
+    out
+}
+
+/// Makes this process undumpable: no other process of the same user — a sandboxed command among
+/// them — may read its memory or `/proc/PID/environ`, where the keys it was given sit.
+pub fn keep_memory_private() -> Result<(), Error> {
+    prctl::set_dumpable(false).map_err(|e| Error::Process(format!("PR_SET_DUMPABLE: {e}")))
+}
