@@ -67,6 +67,13 @@ pub fn sandbox_command(shared: &Shared, command: &[String]) -> Result<ExitCode, 
     let launcher = cox_core::sandbox_launcher(&policy, &sandbox).unwrap_or_default();
     let mut child = std::process::Command::new(&launcher[0]);
     child.args(&launcher[1..]).arg("--").args(command);
+    for (name, value) in std::env::vars_os() {
+        if let (Some(n), Some(v)) = (name.to_str(), value.to_str())
+            && cox_core::secrets::is_credential(n, v)
+        {
+            child.env_remove(&name);
+        }
+    }
     let status = child.status().map_err(|e| {
         Failure::usage(
             format!("cannot run `{}`: {e}", command[0]),

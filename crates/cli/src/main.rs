@@ -22,6 +22,9 @@ use args::{Cli, Command};
 use exit::Failure;
 
 fn main() -> ExitCode {
+    // First, while there is one thread: credential values vanish from /proc/PID/environ (cox
+    // still reads them; commands never get them).
+    cox_core::secrets::blank_environ_block();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

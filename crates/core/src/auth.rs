@@ -95,6 +95,18 @@ impl AuthStore {
         Ok(result?)
     }
 
+    /// Every stored key, for redaction (an unreadable file has none to redact).
+    pub fn all_stored(&self) -> Vec<Secret> {
+        self.read()
+            .map(|file| {
+                file.providers
+                    .into_values()
+                    .map(|k| Secret::new(k.api_key))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The stored key for `provider`, if any.
     pub fn stored(&self, provider: &str) -> Result<Option<Secret>, Error> {
         Ok(self

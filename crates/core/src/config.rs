@@ -49,6 +49,27 @@ pub struct ConfigFile {
     /// `[roles]`: which model plans (`cox plan`) and which works (`cox run`), as `provider:model`.
     #[serde(default)]
     pub roles: Roles,
+    /// `[sandbox]`: what commands may see.
+    #[serde(default)]
+    pub sandbox: SandboxSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSection {
+    /// `[sandbox.env]`: credential variables added to the built-in rule, and taken out of it.
+    #[serde(default)]
+    pub env: EnvSection,
+}
+
+/// See `cox_sandbox::env` for the built-in rule and the pattern syntax.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvSection {
+    #[serde(default)]
+    pub scrub: Vec<String>,
+    #[serde(default)]
+    pub keep: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -300,6 +321,8 @@ pub struct Config {
     /// The window is a guess: neither the catalog nor `model_context_window` knows the model.
     pub context_window_assumed: bool,
     pub compact_threshold: f64,
+    /// Which environment variables commands never get, and records never show.
+    pub env_scrub: cox_sandbox::env::Scrub,
     /// How to run the model when the provider is `local`.
     pub local: Option<cox_model::local::LocalSettings>,
 }
@@ -393,6 +416,10 @@ impl Config {
             context_window: known_window.unwrap_or_else(crate::catalog::default_context_window),
             context_window_assumed: known_window.is_none(),
             compact_threshold,
+            env_scrub: cox_sandbox::env::Scrub {
+                scrub: file.sandbox.env.scrub.clone(),
+                keep: file.sandbox.env.keep.clone(),
+            },
             model,
             // The system message's KV state is kept under COX_HOME between runs.
             local: local.map(|settings| cox_model::local::LocalSettings {

@@ -16,6 +16,7 @@ pub mod prompt;
 pub mod resume;
 pub mod rules;
 pub mod run;
+pub mod secrets;
 pub mod session;
 
 use std::path::{Path, PathBuf};
@@ -246,8 +247,8 @@ pub fn start_with(
         provider: config.provider.name.clone(),
         model: config.model.clone(),
     };
-    let secrets = api_key.iter().cloned().collect();
-    let journal = journal::Journal::create(&config.home, &header, secrets)?;
+    let credentials = secrets::Credentials::gather(config, api_key.as_ref());
+    let journal = journal::Journal::create(&config.home, &header, credentials.values.clone())?;
     let start = session::Start {
         pinned: context::Pinned {
             agents: context::agents_md(&cwd),
@@ -259,6 +260,7 @@ pub fn start_with(
     };
     let opened = Opened {
         id,
+        credentials,
         cwd,
         journal,
         start,
@@ -342,8 +344,9 @@ fn reopen_with(
     }
     let api_key = AuthStore::new(&config.home).require(&config.provider)?;
     let model = model_client(config, api_key.clone())?;
-    let secrets = api_key.iter().cloned().collect();
-    let journal = journal::Journal::reopen(&loaded.path, loaded.valid_len, secrets)?;
+    let credentials = secrets::Credentials::gather(config, api_key.as_ref());
+    let journal =
+        journal::Journal::reopen(&loaded.path, loaded.valid_len, credentials.values.clone())?;
     let start = session::Start {
         history: restored.history,
         pinned: context::Pinned {
@@ -362,6 +365,7 @@ fn reopen_with(
     };
     let opened = Opened {
         id,
+        credentials,
         cwd,
         journal,
         start,
@@ -411,6 +415,7 @@ fn local_client(
 /// A session ready to start: its id, where it works, its journal and what it starts from.
 struct Opened {
     id: cox_protocol::SessionId,
+    credentials: secrets::Credentials,
     cwd: PathBuf,
     journal: journal::Journal,
     start: session::Start,
@@ -428,17 +433,13 @@ fn launch(
 ) -> Result<SessionHandle, Error> {
     let Opened {
         id,
+        credentials,
         cwd,
         journal,
         mut start,
     } = opened;
     // A local model allocates its own context; other providers' windows come from config.
     let client_window = client.context_window();
-    let hidden_env = config::PRESETS
-        .iter()
-        .filter_map(|p| p.api_key_env.map(str::to_string))
-        .chain(config.provider.api_key_env.clone())
-        .collect();
     // The rules are read once per session: pinned as text, enforced as checks.
     let rules = rules::Rules::load(&cwd)?;
     start.pinned.rules = rules.pinned();
@@ -483,7 +484,7 @@ fn launch(
         cwd,
         context_window: client_window.unwrap_or(config.context_window),
         context_window_assumed: client_window.is_none() && config.context_window_assumed,
-        hidden_env,
+        credentials: std::sync::Arc::new(credentials),
         writable_roots,
         protected: policy.protected.clone(),
         sandbox,

@@ -18,6 +18,7 @@
 pub mod approval;
 pub mod classify;
 pub mod command;
+pub mod env;
 mod filter;
 mod fs;
 mod guard;

@@ -151,25 +151,6 @@ enum End {
     Interrupted,
 }
 
-/// Environment variable names that look like credentials; removed from every child process along
-/// with the provider keys the session names (`*_API_KEY`, `*_TOKEN`, `*_SECRET`, `*_PASSWORD`, …).
-pub fn looks_secret(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    const SUFFIXES: &[&str] = &[
-        "API_KEY",
-        "APIKEY",
-        "_TOKEN",
-        "_SECRET",
-        "_SECRET_KEY",
-        "_PASSWORD",
-        "_PASSWD",
-        "_ACCESS_KEY",
-        "_PRIVATE_KEY",
-        "_CREDENTIALS",
-    ];
-    SUFFIXES.iter().any(|suffix| upper.ends_with(suffix))
-}
-
 /// The command line a `shell` call runs (argv joined by spaces), for rule checks.
 fn command_line(arguments: &serde_json::Value) -> Option<String> {
     let command: Command = serde_json::from_value(arguments.get("command")?.clone()).ok()?;
@@ -311,9 +292,12 @@ async fn execute(
     for name in &ctx.hidden_env {
         command.env_remove(name);
     }
-    for (name, _) in std::env::vars_os() {
-        if name.to_str().is_some_and(looks_secret) {
-            command.env_remove(name);
+    // The built-in credential rule too, for contexts made without the session's list.
+    for (name, value) in std::env::vars_os() {
+        if let (Some(n), Some(v)) = (name.to_str(), value.to_str())
+            && cox_sandbox::env::looks_like_credential(n, v)
+        {
+            command.env_remove(&name);
         }
     }
     let started = std::time::Instant::now();
@@ -465,7 +449,6 @@ fn resolve_workdir(workdir: Option<&str>, ctx: &ToolContext) -> Result<std::path
 
 #[cfg(test)]
 mod tests {
-    use super::looks_secret;
 
     #[test]
     fn planning_admits_only_readers() {
@@ -489,30 +472,5 @@ mod tests {
             ]))
             .is_err()
         );
-    }
-
-    #[test]
-    fn secret_looking_names() {
-        for name in [
-            "OPENAI_API_KEY",
-            "GITHUB_TOKEN",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_SESSION_TOKEN",
-            "DB_PASSWORD",
-            "MY_SECRET",
-            "npm_token",
-            "STRIPE_APIKEY",
-        ] {
-            assert!(looks_secret(name), "{name}");
-        }
-        for name in [
-            "PATH",
-            "HOME",
-            "TOKENIZERS_PARALLELISM",
-            "CARGO_HOME",
-            "SECRETARY",
-        ] {
-            assert!(!looks_secret(name), "{name}");
-        }
     }
 }

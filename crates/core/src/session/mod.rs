@@ -41,8 +41,8 @@ pub struct SessionConfig {
     pub context_window: u64,
     /// The window is a guess (unknown model): said once, as a warning.
     pub context_window_assumed: bool,
-    /// Environment variables kept from tool processes (provider keys).
-    pub hidden_env: Vec<String>,
+    /// Variables commands never get, values no output shows.
+    pub credentials: Arc<crate::secrets::Credentials>,
     /// Where file tools may write (the working directory, or `--target`).
     pub writable_roots: Vec<PathBuf>,
     /// The sandbox launcher for commands (`cox __sandbox --write … --`); `None`: full access.

@@ -117,7 +117,8 @@ impl Session {
         }
         tracing::info!(kind = kind.name(), "check started");
         let ctx = self.tool_context(cancel, None);
-        let output = cox_tools::shell::run_line(&command, CHECK_TIMEOUT_MS, &ctx).await;
+        let output =
+            self.redacted(cox_tools::shell::run_line(&command, CHECK_TIMEOUT_MS, &ctx).await);
         tracing::info!(
             kind = kind.name(),
             ok = output.ok,
@@ -545,7 +546,7 @@ impl Session {
             writable_roots: self.config.writable_roots.clone(),
             max_output_bytes: self.config.settings.tool_output_max_bytes,
             capture_bytes: JOURNAL_CAPTURE_BYTES,
-            hidden_env: self.config.hidden_env.clone(),
+            hidden_env: self.config.credentials.hidden_env.clone(),
             sandbox: self.config.sandbox.clone(),
             protected: self.config.protected.clone(),
             asker,
@@ -653,7 +654,7 @@ impl Session {
         tokio::pin!(running);
         loop {
             tokio::select! {
-                output = &mut running => return output,
+                output = &mut running => return self.redacted(output),
                 Some(question) = questions.recv() => {
                     self.emitter
                         .emit(Event::QuestionAsked {
@@ -679,6 +680,19 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// A tool's output with every credential value masked, before the model, an event or the
+    /// journal sees it.
+    fn redacted(&self, mut output: ToolOutput) -> ToolOutput {
+        let credentials = &self.config.credentials;
+        if credentials.values.is_empty() {
+            return output;
+        }
+        output.output = credentials.redact(&output.output);
+        output.full = output.full.map(|full| credentials.redact(&full));
+        output.outcome.excerpt = output.outcome.excerpt.map(|e| credentials.redact(&e));
+        output
     }
 
     async fn record_usage(&mut self, usage: Usage) {

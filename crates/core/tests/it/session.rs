@@ -27,7 +27,7 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         context_window: 100_000,
         context_window_assumed: false,
         writable_roots: vec![fs_err::canonicalize(dir).unwrap()],
-        hidden_env: Vec::new(),
+        credentials: Default::default(),
         sandbox: None,
         unconfined: None,
         protected: Vec::new(),
