@@ -143,6 +143,14 @@ pub enum Command {
     },
     /// List recorded sessions: id, date, status, directory, first prompt.
     Sessions,
+    /// Trust the project here (or DIR): its .cox/ files configure cox, its .cox/rules.toml as it
+    /// is now is confirmed (a later change waits for the next `cox trust`).
+    Trust {
+        dir: Option<PathBuf>,
+        /// Take the trust back.
+        #[arg(long)]
+        forget: bool,
+    },
     /// List the tools offered to the model and what their schemas cost per request.
     Tools,
     /// Analyse without changing anything and print a plan document (JSON) on stdout.

@@ -3,6 +3,7 @@
 
 mod args;
 mod auth_cmd;
+mod trust_cmd;
 mod exec;
 mod exit;
 mod interactive;
@@ -71,6 +72,7 @@ fn main() -> ExitCode {
         Some(Command::Sandbox { command }) => exec::sandbox_command(&cli.shared, &command),
         Some(Command::Exec { prompt }) => exec::run(&cli.shared, &prompt),
         Some(Command::Auth { action }) => auth_cmd::run(&cli.shared, action),
+        Some(Command::Trust { dir, forget }) => trust_cmd::run(dir.as_deref(), forget),
         Some(Command::Tools) => tools_cmd::run(cli.shared.json),
         Some(Command::Plan { prompt }) => plan_cmd::run(&cli.shared, &prompt),
         Some(Command::Run {

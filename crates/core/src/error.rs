@@ -82,6 +82,14 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    // what the person decided about projects (`$COX_HOME/projects.toml`)
+    #[error("{}: {} (fix or remove the file; it holds trusted projects and saved approvals)", .path.display(), .source.message())]
+    ProjectsToml {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+
     // project rules (`.cox/rules.toml`)
     #[error("{}: {}{}", .path.display(), .line.map(|l| format!("line {l}: ")).unwrap_or_default(), .source.message())]
     RulesToml {

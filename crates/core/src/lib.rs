@@ -12,6 +12,7 @@ pub mod context;
 pub mod error;
 pub mod journal;
 pub mod plan;
+pub mod projects;
 pub mod prompt;
 pub mod resume;
 pub mod rules;
@@ -441,7 +442,10 @@ fn launch(
     // A local model allocates its own context; other providers' windows come from config.
     let client_window = client.context_window();
     // The rules are read once per session: pinned as text, enforced as checks.
-    let rules = rules::Rules::load(&cwd)?;
+    let project_root = projects::root_of(&cwd);
+    let projects = projects::Projects::new(&config.home);
+    let project = projects.get(&project_root)?;
+    let (rules, rules_note) = rules::Rules::load(&cwd, &project)?;
     start.pinned.rules = rules.pinned();
     let mut writable_roots = vec![target.unwrap_or_else(|| cwd.clone())];
     writable_roots.extend(options.sandbox.add_dirs.iter().cloned());
@@ -480,7 +484,11 @@ fn launch(
     let session_config = SessionConfig {
         settings: config.clone(),
         options,
-        approvals_file: Some(repo_root(&cwd).join(".cox/approvals.toml")),
+        grants: Some(session::GrantStore {
+            projects,
+            root: project_root,
+        }),
+        notes: rules_note.into_iter().collect(),
         cwd,
         context_window: client_window.unwrap_or(config.context_window),
         context_window_assumed: client_window.is_none() && config.context_window_assumed,

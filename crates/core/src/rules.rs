@@ -15,9 +15,10 @@
 //! against the paths an edit touches; `deny_content` against the lines an edit adds to files whose
 //! path matches. A line the shell splitter cannot read is blocked when any rule checks commands.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use crate::projects::Project;
 use serde::Deserialize;
 
 use crate::Error;
@@ -107,21 +108,51 @@ fn globs(patterns: &[String], file: &Path, field: &str) -> Result<Option<GlobSet
 }
 
 impl Rules {
-    /// Reads `.cox/rules.toml` from the repository root above `cwd` (absent: no rules). A malformed
-    /// file is an error naming line and field, never a rule silently ignored.
-    pub fn load(cwd: &Path) -> Result<Rules, Error> {
-        let root = cwd
-            .ancestors()
-            .find(|dir| dir.join(".git").exists())
-            .unwrap_or(cwd);
-        let path = [root.join(".cox/rules.toml"), cwd.join(".cox/rules.toml")]
-            .into_iter()
-            .find(|p| p.is_file());
-        let Some(path) = path else {
-            return Ok(Rules::default());
+    /// The `.cox/rules.toml` in force for `cwd` (the repository root's, else the working
+    /// directory's), by what the person decided about the project (`crate::projects`): none in an
+    /// untrusted project; in a trusted one the text they confirmed, whatever the file says now.
+    /// The second value is what the session says about it (ignored, or changed since trusted).
+    /// A malformed file is an error naming line and field, never a rule silently ignored.
+    pub fn load(cwd: &Path, project: &Project) -> Result<(Rules, Option<String>), Error> {
+        let path = Rules::path(cwd);
+        let current = match &path {
+            Some(path) => Some(fs_err::read_to_string(path)?),
+            None => None,
         };
-        let text = fs_err::read_to_string(&path)?;
-        Rules::parse(&text, &path)
+        let shown = path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".cox/rules.toml"));
+        if !project.trusted {
+            let note = path.map(|p| {
+                format!(
+                    "{} is not in force: {} is not a trusted project; run `cox trust` there to \
+                     confirm its rules",
+                    p.display(),
+                    project.path
+                )
+            });
+            return Ok((Rules::default(), note));
+        }
+        let note = (current != project.rules).then(|| {
+            format!(
+                "{} changed since you trusted {}; the rules you confirmed stay in force until \
+                 you run `cox trust` again",
+                shown.display(),
+                project.path
+            )
+        });
+        match &project.rules {
+            Some(text) => Ok((Rules::parse(text, &shown)?, note)),
+            None => Ok((Rules::default(), note)),
+        }
+    }
+
+    /// Where the project's rules file is, if it has one.
+    pub fn path(cwd: &Path) -> Option<PathBuf> {
+        let root = crate::repo_root(cwd);
+        [root.join(".cox/rules.toml"), cwd.join(".cox/rules.toml")]
+            .into_iter()
+            .find(|p| p.is_file())
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Rules, Error> {

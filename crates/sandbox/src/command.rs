@@ -2,14 +2,19 @@
 //! each of them: `git status && rm -rf ~` is two commands, and a rule or grant for the first says
 //! nothing about the second.
 //!
-//! A small parser of the POSIX shell grammar's lexical layer — not a regular expression: quotes
-//! (single, double with escapes), backslash escapes, the operators `&&` `||` `;` `|` `&` and new
-//! lines, subshells `( … )` and groups `{ …; }`, command substitutions `$( … )` and backticks
-//! (also inside double quotes), redirections (`>`, `>>`, `<`, `2>`, `&>`, `>&`, here-documents).
-//! What is nested is split too and reported beside the outer commands. A line it cannot read
-//! (an unclosed quote or parenthesis) is an error: rules must not guess.
+//! The line is parsed by tree-sitter-bash (the grammar Codex's approvals use too), and every
+//! command in the tree counts: in lists, pipelines, subshells, groups, loops, conditionals,
+//! function bodies, command and process substitutions — inside double quotes, parameter
+//! expansions and unquoted here-document bodies too (`cat <<EOF` with `$(rm x)` in the body runs
+//! `rm x`; a quoted `<<'EOF'` body is data). Assignments on their own (`PATH=.:$PATH`) and
+//! declarations (`export LD_PRELOAD=…`) count as commands, since they change what later commands
+//! run. A line the grammar cannot read (an unclosed quote or parenthesis) is an error: rules must
+//! not guess.
 
-/// One command as it would run: its words (quotes removed) and where its output goes.
+use tree_sitter::{Node, Parser};
+
+/// One command as it would run: its words (quotes removed; leading `NAME=value` assignments
+/// kept as words) and where its input and output are redirected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimpleCommand {
     pub words: Vec<String>,
@@ -28,279 +33,245 @@ impl SimpleCommand {
 #[error("cannot read the shell command: {0}")]
 pub struct ParseError(pub String);
 
-/// Every simple command in `line`, outer ones first in order, then the nested ones.
+/// Every simple command in `line`: the outer ones in order, then the nested ones.
 pub fn split(line: &str) -> Result<Vec<SimpleCommand>, ParseError> {
-    let mut out = Vec::new();
-    let chars: Vec<char> = strip_heredocs(line)?.chars().collect();
-    let mut parser = Parser {
-        chars: &chars,
-        at: 0,
-    };
-    parser.list(&mut out, None)?;
-    Ok(out)
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_bash::LANGUAGE.into())
+        .map_err(|e| ParseError(format!("the shell grammar did not load: {e}")))?;
+    let tree = parser
+        .parse(line, None)
+        .ok_or_else(|| ParseError("the parser gave up".into()))?;
+    let root = tree.root_node();
+    if root.has_error() {
+        return Err(ParseError(unreadable(root, line)));
+    }
+    let mut found = Vec::new();
+    walk(root, line, 0, &[], &mut found);
+    // Outer commands first (stable within each depth), as people read the line.
+    found.sort_by_key(|(depth, _)| usize::from(*depth > 0));
+    Ok(found.into_iter().map(|(_, command)| command).collect())
 }
 
-struct Parser<'a> {
-    chars: &'a [char],
-    at: usize,
+/// Where the grammar stopped reading, said plainly.
+fn unreadable(root: Node, line: &str) -> String {
+    let mut cursor = root.walk();
+    let mut pending = vec![root];
+    while let Some(node) = pending.pop() {
+        if node.is_missing() {
+            return format!("`{}` is missing", node.kind());
+        }
+        if node.is_error() {
+            let at = &line[node.start_byte()..node.end_byte().min(line.len())];
+            return match at.trim() {
+                "" => "the line ends in the middle of a quote or a construct".to_string(),
+                text => format!("unexpected `{}`", text.chars().take(40).collect::<String>()),
+            };
+        }
+        pending.extend(node.children(&mut cursor).collect::<Vec<_>>().into_iter().rev());
+    }
+    "the line is not valid shell".to_string()
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.at).copied()
-    }
-
-    fn peek2(&self) -> Option<char> {
-        self.chars.get(self.at + 1).copied()
-    }
-
-    /// Parses commands until the end, or until `close` (`)` of a subshell or substitution).
-    fn list(
-        &mut self,
-        out: &mut Vec<SimpleCommand>,
-        close: Option<char>,
-    ) -> Result<(), ParseError> {
-        let mut words: Vec<String> = Vec::new();
-        let mut redirects = Vec::new();
-        let mut nested: Vec<SimpleCommand> = Vec::new();
-        let mut pending_redirect = false;
-        let finish =
-            |words: &mut Vec<String>, redirects: &mut Vec<String>, out: &mut Vec<SimpleCommand>| {
-                let words: Vec<String> = std::mem::take(words)
-                    .into_iter()
-                    .filter(|w| w != "{" && w != "}")
-                    .collect();
-                let redirects = std::mem::take(redirects);
-                if !words.is_empty() || !redirects.is_empty() {
-                    out.push(SimpleCommand { words, redirects });
+/// Nodes that run something: commands, and statements that change what commands run.
+fn walk(
+    node: Node,
+    src: &str,
+    depth: usize,
+    redirects: &[String],
+    out: &mut Vec<(usize, SimpleCommand)>,
+) {
+    let mut cursor = node.walk();
+    match node.kind() {
+        "command" | "declaration_command" | "unset_command" => {
+            out.push((depth, command(node, src, redirects)));
+            // Substitutions in its words run first, nested.
+            for child in node.children(&mut cursor) {
+                walk_nested(child, src, depth + 1, out);
+            }
+        }
+        "variable_assignment" | "variable_assignments" => {
+            out.push((
+                depth,
+                SimpleCommand {
+                    words: vec![text_of(node, src)],
+                    redirects: redirects.to_vec(),
+                },
+            ));
+            for child in node.children(&mut cursor) {
+                walk_nested(child, src, depth + 1, out);
+            }
+        }
+        "redirected_statement" => {
+            let mut own = redirects.to_vec();
+            let children: Vec<Node> = node.children(&mut cursor).collect();
+            for child in &children {
+                if matches!(child.kind(), "file_redirect" | "heredoc_redirect") {
+                    own.extend(redirect_targets(*child, src));
                 }
-            };
-        loop {
-            let Some(c) = self.peek() else {
-                if close.is_some() {
-                    return Err(ParseError("a `(` or `$(` is never closed".into()));
-                }
-                break;
-            };
-            match c {
-                c if Some(c) == close => {
-                    self.at += 1;
-                    break;
-                }
-                ' ' | '\t' => self.at += 1,
-                '#' if words.is_empty()
-                    || self
-                        .chars
-                        .get(self.at.wrapping_sub(1))
-                        .is_some_and(|p| p.is_whitespace()) =>
-                {
-                    while self.peek().is_some_and(|c| c != '\n') {
-                        self.at += 1;
+            }
+            for child in children {
+                match child.kind() {
+                    "file_redirect" | "heredoc_redirect" | "herestring_redirect" => {
+                        walk_nested(child, src, depth + 1, out)
                     }
-                }
-                ';' | '\n' | '&' | '|' => {
-                    self.at += 1;
-                    if matches!(
-                        (c, self.peek()),
-                        ('&', Some('&')) | ('|', Some('|')) | ('&', Some('>'))
-                    ) {
-                        if c == '&' && self.peek() == Some('>') {
-                            // `&>file`: both streams to a file.
-                            self.at += 1;
-                            pending_redirect = true;
-                            continue;
-                        }
-                        self.at += 1;
-                    }
-                    finish(&mut words, &mut redirects, out);
-                }
-                '(' => {
-                    self.at += 1;
-                    self.list(&mut nested, Some(')'))?;
-                }
-                ')' => return Err(ParseError("a `)` closes nothing".into())),
-                '>' | '<' => {
-                    self.at += 1;
-                    if c == '<' && self.peek() == Some('<') {
-                        self.at += 1;
-                        self.heredoc()?;
-                        continue;
-                    }
-                    if matches!(self.peek(), Some('>') | Some('&') | Some('|')) {
-                        self.at += 1;
-                    }
-                    pending_redirect = true;
-                }
-                _ => {
-                    // A file-descriptor number right before a redirection (`2>`).
-                    if c.is_ascii_digit() && matches!(self.peek2(), Some('>') | Some('<')) {
-                        self.at += 1;
-                        continue;
-                    }
-                    let word = self.word(&mut nested)?;
-                    if pending_redirect {
-                        pending_redirect = false;
-                        // `2>&1`: a descriptor, not a file.
-                        if !word.chars().all(|c| c.is_ascii_digit() || c == '-') {
-                            redirects.push(word);
-                        }
-                    } else {
-                        words.push(word);
-                    }
+                    _ => walk(child, src, depth, &own, out),
                 }
             }
         }
-        finish(&mut words, &mut redirects, out);
-        out.extend(nested);
-        Ok(())
-    }
-
-    /// One word, quotes removed; substitutions inside it go to `nested`.
-    fn word(&mut self, nested: &mut Vec<SimpleCommand>) -> Result<String, ParseError> {
-        let mut word = String::new();
-        while let Some(c) = self.peek() {
-            match c {
-                ' ' | '\t' | '\n' | ';' | '&' | '|' | '(' | ')' | '<' | '>' => break,
-                '\\' => {
-                    self.at += 1;
-                    if let Some(next) = self.peek() {
-                        if next != '\n' {
-                            word.push(next);
-                        }
-                        self.at += 1;
-                    }
-                }
-                '\'' => {
-                    self.at += 1;
-                    loop {
-                        match self.peek() {
-                            Some('\'') => {
-                                self.at += 1;
-                                break;
-                            }
-                            Some(c) => {
-                                word.push(c);
-                                self.at += 1;
-                            }
-                            None => return Err(ParseError("a `'` quote is never closed".into())),
-                        }
-                    }
-                }
-                '"' => {
-                    self.at += 1;
-                    loop {
-                        match self.peek() {
-                            Some('"') => {
-                                self.at += 1;
-                                break;
-                            }
-                            Some('\\') => {
-                                self.at += 1;
-                                if let Some(next) = self.peek() {
-                                    word.push(next);
-                                    self.at += 1;
-                                }
-                            }
-                            Some('$') if self.peek2() == Some('(') => {
-                                self.at += 2;
-                                self.list(nested, Some(')'))?;
-                                word.push_str("$(…)");
-                            }
-                            Some('`') => {
-                                self.at += 1;
-                                self.backtick(nested)?;
-                                word.push_str("`…`");
-                            }
-                            Some(c) => {
-                                word.push(c);
-                                self.at += 1;
-                            }
-                            None => return Err(ParseError("a `\"` quote is never closed".into())),
-                        }
-                    }
-                }
-                '$' if self.peek2() == Some('(') => {
-                    self.at += 2;
-                    self.list(nested, Some(')'))?;
-                    word.push_str("$(…)");
-                }
-                '`' => {
-                    self.at += 1;
-                    self.backtick(nested)?;
-                    word.push_str("`…`");
-                }
-                c => {
-                    word.push(c);
-                    self.at += 1;
-                }
+        "command_substitution" | "process_substitution" => {
+            for child in node.children(&mut cursor) {
+                walk(child, src, depth + 1, &[], out);
             }
         }
-        Ok(word)
-    }
-
-    fn backtick(&mut self, nested: &mut Vec<SimpleCommand>) -> Result<(), ParseError> {
-        let start = self.at;
-        while self.peek().is_some_and(|c| c != '`') {
-            self.at += 1;
+        "subshell" => {
+            for child in node.children(&mut cursor) {
+                walk(child, src, depth + 1, redirects, out);
+            }
         }
-        if self.peek().is_none() {
-            return Err(ParseError("a backtick is never closed".into()));
+        _ => {
+            for child in node.children(&mut cursor) {
+                walk(child, src, depth, redirects, out);
+            }
         }
-        let inner: String = self.chars[start..self.at].iter().collect();
-        self.at += 1;
-        nested.extend(split(&inner)?);
-        Ok(())
-    }
-
-    /// The delimiter word of a here-document (its body was taken out by [`strip_heredocs`]).
-    fn heredoc(&mut self) -> Result<(), ParseError> {
-        if self.peek() == Some('-') {
-            self.at += 1;
-        }
-        while self.peek() == Some(' ') {
-            self.at += 1;
-        }
-        let mut ignored = Vec::new();
-        self.word(&mut ignored)?;
-        Ok(())
     }
 }
 
-/// Removes the bodies of here-documents (`<<EOF … EOF`): they are data, not commands.
-fn strip_heredocs(line: &str) -> Result<String, ParseError> {
-    let mut out = String::new();
-    let mut lines = line.split_inclusive('\n');
-    while let Some(current) = lines.next() {
-        out.push_str(current);
-        let Some(at) = current.find("<<") else {
-            continue;
-        };
-        let rest = current[at + 2..].trim_start_matches('-').trim_start();
-        let delimiter: String = rest
-            .trim_start_matches(['\'', '"'])
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
+/// The commands inside a word, a redirect or a here-document body.
+fn walk_nested(node: Node, src: &str, depth: usize, out: &mut Vec<(usize, SimpleCommand)>) {
+    let mut cursor = node.walk();
+    match node.kind() {
+        "command_substitution" | "process_substitution" => walk(node, src, depth - 1, &[], out),
+        _ => {
+            for child in node.children(&mut cursor) {
+                walk_nested(child, src, depth, out);
+            }
+        }
+    }
+}
+
+fn command(node: Node, src: &str, inherited: &[String]) -> SimpleCommand {
+    let mut words = Vec::new();
+    let mut redirects = inherited.to_vec();
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        match child.kind() {
+            "file_redirect" | "heredoc_redirect" => redirects.extend(redirect_targets(child, src)),
+            "herestring_redirect" | "comment" => {}
+            _ if child.is_named() => words.push(text_of(child, src)),
+            // `export`, `unset`, … are anonymous keyword nodes of their statements.
+            kind if node.kind() != "command" && kind.chars().all(char::is_alphabetic) => {
+                words.push(kind.to_string())
+            }
+            _ => {}
+        }
+    }
+    SimpleCommand { words, redirects }
+}
+
+/// The files a redirect reads or writes (`2>&1`, `<&0` name descriptors, not files).
+fn redirect_targets(node: Node, src: &str) -> Vec<String> {
+    let mut cursor = node.walk();
+    if node.kind() != "file_redirect" {
+        let children: Vec<Node> = node.children(&mut cursor).collect();
+        return children
+            .into_iter()
+            .filter(|c| c.kind() == "file_redirect")
+            .flat_map(|c| redirect_targets(c, src))
             .collect();
-        if delimiter.is_empty() {
-            continue;
-        }
-        let mut closed = false;
-        for body in lines.by_ref() {
-            if body.trim() == delimiter {
-                closed = true;
-                break;
+    }
+    node.children_by_field_name("destination", &mut cursor)
+        .map(|d| text_of(d, src))
+        .filter(|t| !t.chars().all(|c| c.is_ascii_digit() || c == '-'))
+        .collect()
+}
+
+/// A word as the shell would pass it, quotes removed; substitutions shown as `$(…)` and `` `…` ``.
+fn text_of(node: Node, src: &str) -> String {
+    let raw = &src[node.start_byte()..node.end_byte()];
+    let mut cursor = node.walk();
+    match node.kind() {
+        "command_name" => node
+            .children(&mut cursor)
+            .map(|c| text_of(c, src))
+            .collect(),
+        "word" | "number" => unescape(raw),
+        "raw_string" => raw.trim_matches('\'').to_string(),
+        "ansi_c_string" => raw
+            .strip_prefix("$'")
+            .and_then(|r| r.strip_suffix('\''))
+            .unwrap_or(raw)
+            .to_string(),
+        "string" => {
+            let mut out = String::new();
+            let inner_start = node.start_byte() + 1;
+            let mut at = inner_start;
+            for child in node.children(&mut cursor).filter(|c| c.is_named()) {
+                out.push_str(&unescape_quoted(&src[at.min(child.start_byte())..child.start_byte()]));
+                out.push_str(&match child.kind() {
+                    "string_content" => unescape_quoted(&src[child.start_byte()..child.end_byte()]),
+                    _ => text_of(child, src),
+                });
+                at = child.end_byte();
             }
+            let end = node.end_byte().saturating_sub(1).max(at);
+            out.push_str(&unescape_quoted(&src[at.min(end)..end]));
+            out
         }
-        if !closed {
-            return Err(ParseError(format!(
-                "the here-document `{delimiter}` is never closed"
-            )));
+        "variable_assignment" => {
+            let name = node.child_by_field_name("name").map(|n| text_of(n, src));
+            let value = node.child_by_field_name("value").map(|v| text_of(v, src));
+            format!("{}={}", name.unwrap_or_default(), value.unwrap_or_default())
         }
-        if !out.ends_with('\n') {
-            out.push('\n');
+        "variable_assignments" => node
+            .children(&mut cursor)
+            .filter(|c| c.is_named())
+            .map(|c| text_of(c, src))
+            .collect::<Vec<_>>()
+            .join(" "),
+        "concatenation" => node
+            .children(&mut cursor)
+            .map(|c| text_of(c, src))
+            .collect(),
+        "command_substitution" if raw.starts_with('`') => "`…`".to_string(),
+        "command_substitution" => "$(…)".to_string(),
+        "process_substitution" => format!("{}(…)", &raw[..1]),
+        _ => raw.to_string(),
+    }
+}
+
+/// Backslash escapes of an unquoted word.
+fn unescape(raw: &str) -> String {
+    let mut out = String::new();
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('\n') | None => {}
+                Some(next) => out.push(next),
+            },
+            c => out.push(c),
         }
     }
-    Ok(out)
+    out
+}
+
+/// Backslash escapes inside double quotes (only `\"`, `\\`, `\$`, `` \` `` and a new line).
+fn unescape_quoted(raw: &str) -> String {
+    let mut out = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some('"' | '\\' | '$' | '`')) => {
+                out.extend(chars.next());
+            }
+            ('\\', Some('\n')) => {
+                chars.next();
+            }
+            (c, _) => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -334,6 +305,10 @@ mod tests {
         );
         assert_eq!(texts("(cd /; rm a) && { ls; }"), ["ls", "cd /", "rm a"]);
         assert_eq!(texts("echo \"x $(whoami)\""), ["echo x $(…)", "whoami"]);
+        assert_eq!(texts("cat <(rm y)"), ["cat <(…)", "rm y"]);
+        assert_eq!(texts("echo ${x:-$(rm z)}"), ["echo ${x:-$(rm z)}", "rm z"]);
+        assert_eq!(texts("if true; then ls; fi"), ["true", "ls"]);
+        assert_eq!(texts("f() { rm x; }; f"), ["rm x", "f"]);
     }
 
     #[test]
@@ -346,14 +321,29 @@ mod tests {
             texts("DATABASE_URL=postgres://x npm test"),
             ["DATABASE_URL=postgres://x npm test"]
         );
+        assert_eq!(split("a\"b\"c \"q\\\"x\"").unwrap()[0].words, ["abc", "q\"x"]);
+        assert_eq!(split("{ ls; } > out").unwrap()[0].redirects, ["out"]);
     }
 
     #[test]
-    fn heredoc_bodies_are_data() {
+    fn heredoc_bodies_are_data_unless_they_substitute() {
         assert_eq!(
             texts("cat <<'EOF' > f.txt\nrm -rf /\nEOF\nls"),
             ["cat", "ls"]
         );
+        assert_eq!(
+            texts("cat <<EOF > f.txt\n$(rm -rf x)\nEOF\nls"),
+            ["cat", "ls", "rm -rf x"]
+        );
+        assert_eq!(split("cat <<EOF > f.txt\nx\nEOF").unwrap()[0].redirects, ["f.txt"]);
+        assert_eq!(texts("cat <<<\"$(rm w)\""), ["cat", "rm w"]);
+    }
+
+    #[test]
+    fn assignments_and_declarations_count() {
+        assert_eq!(texts("PATH=.:$PATH; ls"), ["PATH=.:$PATH", "ls"]);
+        assert_eq!(texts("export LD_PRELOAD=./x.so"), ["export LD_PRELOAD=./x.so"]);
+        assert_eq!(texts("a=$(rm q)"), ["a=$(…)", "rm q"]);
     }
 
     #[test]

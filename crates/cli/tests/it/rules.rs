@@ -29,6 +29,9 @@ fn the_no_real_db_rule_blocks_before_anything_runs() {
     fs_err::create_dir_all(env.repo.join(".git")).unwrap();
     fs_err::create_dir_all(env.repo.join(".cox")).unwrap();
     fs_err::write(env.repo.join(".cox/rules.toml"), RULES).unwrap();
+    let trusted = run(env.cox().arg("trust"));
+    assert_eq!(trusted.status.code(), Some(0), "{}", stderr(&trusted));
+    assert!(stderr(&trusted).contains("1 rules from"), "{}", stderr(&trusted));
     let turns = vec![
         add("tests/db.test.js", "const pg = require('pg');\nconst client = pg.connect(process.env.DATABASE_URL);"),
         Turn::call("shell", r#"{"command":"git status && psql -c 'select 1' > out.txt"}"#),
@@ -84,7 +87,7 @@ fn the_no_real_db_rule_blocks_before_anything_runs() {
 }
 
 #[test]
-fn a_malformed_rules_file_stops_before_any_model_call() {
+fn a_malformed_rules_file_is_never_confirmed_and_an_untrusted_one_is_not_in_force() {
     let env = Env::new();
     fs_err::create_dir_all(env.repo.join(".cox")).unwrap();
     fs_err::write(
@@ -92,15 +95,30 @@ fn a_malformed_rules_file_stops_before_any_model_call() {
         "[[rule]]\nid = \"x\"\ntext = \"t\"\ndeny_comand = [\"a\"]\n",
     )
     .unwrap();
-    let server = MockServer::start(Script {
-        turns: vec![Turn::text(&["never"])],
-    })
-    .unwrap();
-    let output = run(env.cox_with(&server).args(["exec", "hi"]));
+    // Trusting checks the file first: nothing malformed is ever confirmed.
+    let output = run(env.cox().arg("trust"));
     expect_failure(
         &output,
         2,
         ".cox/rules.toml: line 4: unknown field `deny_comand`",
     );
-    assert!(server.requests().is_empty());
+    let projects = env.home.join("projects.toml");
+    assert!(!projects.exists(), "nothing recorded");
+    // Untrusted, the file configures nothing, and the session says so before any model call.
+    let server = MockServer::start(Script {
+        turns: vec![Turn::text(&["never"])],
+    })
+    .unwrap();
+    let output = run(env.cox_with(&server).args(["exec", "hi"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("is not in force") && stderr(&output).contains("cox trust"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !server.requests()[0].body["instructions"]
+            .to_string()
+            .contains("deny_comand")
+    );
 }

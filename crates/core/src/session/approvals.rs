@@ -1,9 +1,8 @@
 //! Approvals in the turn loop: [`cox_sandbox::approval::decide`] says allow, ask or deny; asking
 //! emits `approval_requested` and waits for `Op::Approve`. Headless (no one to ask), a request that
 //! needs approval is refused and the model is told why. "Yes for this project" grants are kept in
-//! `.cox/approvals.toml` as command prefixes.
-
-use std::path::Path;
+//! `$COX_HOME/projects.toml` (never in the workspace, where a command could write one), as
+//! command prefixes.
 
 use cox_protocol::{ApprovalDecision, CallId, Event, ToolCall};
 use cox_sandbox::approval::{Decision, Grant, Request, decide};
@@ -11,22 +10,19 @@ use cox_tools::Touches;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Reply, Session};
+use super::{GrantStore, Reply, Session};
 
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct ApprovalsFile {
-    #[serde(default)]
-    prefixes: Vec<Vec<String>>,
-}
-
-/// The project's saved grants (an unreadable file grants nothing).
-pub(super) fn load(path: Option<&Path>) -> Vec<Grant> {
-    let Some(text) = path.and_then(|p| fs_err::read_to_string(p).ok()) else {
+/// The project's saved grants (an unreadable store grants nothing).
+pub(super) fn load(store: Option<&GrantStore>) -> Vec<Grant> {
+    let Some(store) = store else {
         return Vec::new();
     };
-    toml::from_str::<ApprovalsFile>(&text)
-        .map(|f| {
-            f.prefixes
+    store
+        .projects
+        .get(&store.root)
+        .map(|project| {
+            project
+                .grants
                 .into_iter()
                 .map(|prefix| Grant { prefix })
                 .collect()
@@ -34,17 +30,14 @@ pub(super) fn load(path: Option<&Path>) -> Vec<Grant> {
         .unwrap_or_default()
 }
 
-fn save(path: &Path, grants: &[Grant]) -> std::io::Result<()> {
-    let file = ApprovalsFile {
-        prefixes: grants.iter().map(|g| g.prefix.clone()).collect(),
-    };
-    let text = toml::to_string(&file).map_err(std::io::Error::other)?;
-    if let Some(dir) = path.parent() {
-        fs_err::create_dir_all(dir)?;
-    }
-    let temp = path.with_extension("toml.tmp");
-    fs_err::write(&temp, text)?;
-    fs_err::rename(&temp, path)
+fn save(store: &GrantStore, grants: &[Grant]) -> Result<(), crate::Error> {
+    store.projects.update(&store.root, |project| {
+        for grant in grants {
+            if !project.grants.contains(&grant.prefix) {
+                project.grants.push(grant.prefix.clone());
+            }
+        }
+    })
 }
 
 impl Session {
@@ -112,12 +105,12 @@ impl Session {
                 }
                 self.grants.extend(new_grants);
                 if decision == ApprovalDecision::Project
-                    && let Some(path) = &self.config.approvals_file
-                    && let Err(e) = save(path, &self.grants)
+                    && let Some(store) = &self.config.grants
+                    && let Err(e) = save(store, &self.grants)
                 {
                     self.warn(format!(
                         "could not save the approval in {}: {e}",
-                        path.display()
+                        store.projects.path().display()
                     ))
                     .await;
                 }

@@ -56,8 +56,10 @@ pub struct SessionConfig {
     pub rules: Arc<crate::rules::Rules>,
     /// When actions need the person's approval (the options', or the default for the mode).
     pub approval: cox_sandbox::approval::Policy,
-    /// Where "yes for this project" grants are kept (`.cox/approvals.toml`).
-    pub approvals_file: Option<PathBuf>,
+    /// Where "yes for this project" grants are kept (`$COX_HOME/projects.toml`); `None`: nowhere.
+    pub grants: Option<GrantStore>,
+    /// Said as warnings when the session starts (rules not in force, and why).
+    pub notes: Vec<String>,
 }
 
 impl SessionConfig {
@@ -76,6 +78,13 @@ pub const JOURNAL_CAPTURE_BYTES: usize = 1024 * 1024;
 pub const CHECK_TIMEOUT_MS: u64 = 600_000;
 
 /// What a session starts from.
+/// The project whose grants a session reads and saves.
+#[derive(Debug, Clone)]
+pub struct GrantStore {
+    pub projects: crate::projects::Projects,
+    pub root: PathBuf,
+}
+
 #[derive(Debug, Default)]
 pub struct Start {
     pub history: Vec<Item>,
@@ -189,7 +198,7 @@ pub fn spawn(
         report: None,
     };
     let mut session = session;
-    session.grants = approvals::load(session.config.approvals_file.as_deref());
+    session.grants = approvals::load(session.config.grants.as_ref());
     let span = tracing::info_span!("session", id = %id);
     tokio::spawn(tracing::Instrument::instrument(
         session.run(ops_rx, start.resume, compact_requested),
@@ -301,6 +310,9 @@ impl Session {
                 cwd: self.config.cwd.display().to_string(),
             })
             .await;
+        for note in self.config.notes.clone() {
+            self.warn(note).await;
+        }
         if self.config.context_window_assumed {
             let message = format!(
                 "the catalog does not know model `{}`; assuming a {}-token context window (set \

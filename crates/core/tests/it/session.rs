@@ -33,7 +33,8 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         protected: Vec::new(),
         rules: Default::default(),
         approval: cox_core::ApprovalPolicy::OnRequest,
-        approvals_file: None,
+        grants: None,
+        notes: Vec::new(),
     };
     let id = session::new_id();
     let header = cox_core::journal::Record::Session {
