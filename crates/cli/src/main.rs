@@ -3,7 +3,6 @@
 
 mod args;
 mod auth_cmd;
-mod trust_cmd;
 mod exec;
 mod exit;
 mod interactive;
@@ -13,6 +12,7 @@ mod progress;
 mod run_cmd;
 mod sessions_cmd;
 mod tools_cmd;
+mod trust_cmd;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

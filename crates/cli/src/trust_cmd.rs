@@ -39,7 +39,10 @@ pub fn run(dir: Option<&Path>, forget: bool) -> Result<ExitCode, Failure> {
         Some(path) => {
             let text = fs_err::read_to_string(&path).map_err(cox_core::Error::from)?;
             let parsed = Rules::parse(&text, &path)?;
-            (Some(text), format!("{} rules from {}", parsed.rules.len(), path.display()))
+            (
+                Some(text),
+                format!("{} rules from {}", parsed.rules.len(), path.display()),
+            )
         }
         None => (None, "no .cox/rules.toml".to_string()),
     };

@@ -73,7 +73,9 @@ impl Projects {
     fn read(&self) -> Result<ProjectsFile, Error> {
         let text = match fs_err::read_to_string(&self.path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ProjectsFile::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(ProjectsFile::default());
+            }
             Err(source) => return Err(Error::Io(source)),
         };
         toml::from_str(&text).map_err(|source| Error::ProjectsToml {
@@ -122,8 +124,8 @@ impl Projects {
         }
         let temp = self.path.with_extension("toml.tmp");
         {
-            use std::io::Write;
             use fs_err::os::unix::fs::OpenOptionsExt;
+            use std::io::Write;
             let mut out = fs_err::OpenOptions::new()
                 .write(true)
                 .create(true)

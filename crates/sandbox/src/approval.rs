@@ -37,11 +37,104 @@ pub struct Grant {
     pub prefix: Vec<String>,
 }
 
+/// Programs that run whatever their arguments say (shells, interpreters, launchers): a grant for
+/// one of them binds the whole command (`sh build.sh`), never the program (`sh` would cover
+/// `sh -c 'anything'`).
+const RUNS_ITS_ARGUMENTS: &[&str] = &[
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "ksh",
+    "fish",
+    "csh",
+    "tcsh",
+    "busybox",
+    "python",
+    "python2",
+    "python3",
+    "pypy",
+    "pypy3",
+    "node",
+    "nodejs",
+    "deno",
+    "bun",
+    "perl",
+    "ruby",
+    "php",
+    "lua",
+    "luajit",
+    "Rscript",
+    "R",
+    "julia",
+    "tclsh",
+    "wish",
+    "osascript",
+    "pwsh",
+    "env",
+    "xargs",
+    "sudo",
+    "doas",
+    "su",
+    "nohup",
+    "timeout",
+    "nice",
+    "ionice",
+    "time",
+    "exec",
+    "eval",
+    "command",
+    "builtin",
+    "source",
+    ".",
+    "npx",
+    "pnpx",
+    "bunx",
+    "uvx",
+    "pipx",
+    "awk",
+    "gawk",
+    "mawk",
+    "nawk",
+    "sed",
+    "find",
+    "make",
+    "watch",
+    "strace",
+    "ltrace",
+    "gdb",
+    "chroot",
+    "unshare",
+    "nsenter",
+    "setsid",
+    "flock",
+    "parallel",
+    "ssh",
+    "script",
+    "expect",
+    "java",
+];
+
+fn runs_its_arguments(program: &str) -> bool {
+    let base = program.rsplit('/').next().unwrap_or(program);
+    let versioned = base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    RUNS_ITS_ARGUMENTS.contains(&base) || RUNS_ITS_ARGUMENTS.contains(&versioned)
+}
+
 impl Grant {
     /// The grant a "yes for this command" gives: the program and, when it has one, its
-    /// subcommand (`git push`, `cargo test`, `npm publish`).
+    /// subcommand (`git push`, `cargo test`, `npm publish`); for a program that runs its
+    /// arguments (a shell, an interpreter, `env`, `xargs`, …) the whole command.
     pub fn for_command(command: &SimpleCommand) -> Grant {
         let words = &command.words;
+        if words
+            .first()
+            .is_some_and(|p| runs_its_arguments(p) || p.contains('='))
+        {
+            return Grant {
+                prefix: words.clone(),
+            };
+        }
         let mut prefix: Vec<String> = words.iter().take(1).cloned().collect();
         if let Some(sub) = words
             .get(1)
@@ -84,8 +177,9 @@ pub fn decide(request: &Request, policy: Policy, grants: &[Grant]) -> Decision {
         },
         Request::Command { commands, escalate } => {
             if *escalate {
+                // Under `never` nothing leaves the sandbox, whatever was granted before.
                 return match commands.iter().find(|c| !granted(c)) {
-                    None if !commands.is_empty() => Decision::Allow,
+                    None if !commands.is_empty() && policy != Policy::Never => Decision::Allow,
                     _ => ask("the command asks to run outside the sandbox".into()),
                 };
             }
@@ -136,6 +230,7 @@ mod tests {
         let git_push = [grant("git push")];
         let npm_publish = [grant("npm publish")];
         let cargo = [grant("cargo")];
+        let sh_build = [grant("sh build.sh")];
         let cases: Vec<(Request, Policy, &[Grant], &str)> = vec![
             (command("ls -la", false), Untrusted, none, "allow"),
             (
@@ -175,6 +270,33 @@ mod tests {
             (command("cargo test", true), Never, none, "deny"),
             (command("cargo build", false), Untrusted, &cargo, "allow"),
             (command("rm x", false), Never, none, "allow"),
+            (command("npm publish", true), Never, &npm_publish, "deny"),
+            (command("sh build.sh", false), Untrusted, &sh_build, "allow"),
+            (
+                command("sh -c 'rm -rf ~'", false),
+                Untrusted,
+                &sh_build,
+                "ask",
+            ),
+            (
+                command("sh -c 'rm -rf ~'", true),
+                OnRequest,
+                &sh_build,
+                "ask",
+            ),
+            (command("sort -o x y", false), Untrusted, none, "ask"),
+            (
+                command("git grep -O'sh -c x' q", false),
+                Untrusted,
+                none,
+                "ask",
+            ),
+            (
+                command("cat <<EOF\n$(rm x)\nEOF", false),
+                Untrusted,
+                none,
+                "ask",
+            ),
             (Request::Edit, Untrusted, none, "ask"),
             (Request::Edit, OnRequest, none, "allow"),
             (Request::Edit, Never, none, "allow"),
@@ -200,7 +322,13 @@ mod tests {
         assert_eq!(prefix("git push origin main"), ["git", "push"]);
         assert_eq!(prefix("cargo test --all"), ["cargo", "test"]);
         assert_eq!(prefix("rm -rf target"), ["rm"]);
-        assert_eq!(prefix("python3 script.py"), ["python3"]);
+        assert_eq!(prefix("python3 script.py"), ["python3", "script.py"]);
+        assert_eq!(prefix("sh build.sh"), ["sh", "build.sh"]);
+        assert_eq!(
+            prefix("/usr/bin/python3.12 -m pytest"),
+            ["/usr/bin/python3.12", "-m", "pytest"]
+        );
+        assert_eq!(prefix("env FOO=1 make"), ["env", "FOO=1", "make"]);
     }
 
     #[test]

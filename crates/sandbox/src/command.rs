@@ -68,7 +68,12 @@ fn unreadable(root: Node, line: &str) -> String {
                 text => format!("unexpected `{}`", text.chars().take(40).collect::<String>()),
             };
         }
-        pending.extend(node.children(&mut cursor).collect::<Vec<_>>().into_iter().rev());
+        pending.extend(
+            node.children(&mut cursor)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev(),
+        );
     }
     "the line is not valid shell".to_string()
 }
@@ -207,7 +212,9 @@ fn text_of(node: Node, src: &str) -> String {
             let inner_start = node.start_byte() + 1;
             let mut at = inner_start;
             for child in node.children(&mut cursor).filter(|c| c.is_named()) {
-                out.push_str(&unescape_quoted(&src[at.min(child.start_byte())..child.start_byte()]));
+                out.push_str(&unescape_quoted(
+                    &src[at.min(child.start_byte())..child.start_byte()],
+                ));
                 out.push_str(&match child.kind() {
                     "string_content" => unescape_quoted(&src[child.start_byte()..child.end_byte()]),
                     _ => text_of(child, src),
@@ -321,7 +328,10 @@ mod tests {
             texts("DATABASE_URL=postgres://x npm test"),
             ["DATABASE_URL=postgres://x npm test"]
         );
-        assert_eq!(split("a\"b\"c \"q\\\"x\"").unwrap()[0].words, ["abc", "q\"x"]);
+        assert_eq!(
+            split("a\"b\"c \"q\\\"x\"").unwrap()[0].words,
+            ["abc", "q\"x"]
+        );
         assert_eq!(split("{ ls; } > out").unwrap()[0].redirects, ["out"]);
     }
 
@@ -335,14 +345,20 @@ mod tests {
             texts("cat <<EOF > f.txt\n$(rm -rf x)\nEOF\nls"),
             ["cat", "ls", "rm -rf x"]
         );
-        assert_eq!(split("cat <<EOF > f.txt\nx\nEOF").unwrap()[0].redirects, ["f.txt"]);
+        assert_eq!(
+            split("cat <<EOF > f.txt\nx\nEOF").unwrap()[0].redirects,
+            ["f.txt"]
+        );
         assert_eq!(texts("cat <<<\"$(rm w)\""), ["cat", "rm w"]);
     }
 
     #[test]
     fn assignments_and_declarations_count() {
         assert_eq!(texts("PATH=.:$PATH; ls"), ["PATH=.:$PATH", "ls"]);
-        assert_eq!(texts("export LD_PRELOAD=./x.so"), ["export LD_PRELOAD=./x.so"]);
+        assert_eq!(
+            texts("export LD_PRELOAD=./x.so"),
+            ["export LD_PRELOAD=./x.so"]
+        );
         assert_eq!(texts("a=$(rm q)"), ["a=$(…)", "rm q"]);
     }
 

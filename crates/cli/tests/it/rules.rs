@@ -31,7 +31,11 @@ fn the_no_real_db_rule_blocks_before_anything_runs() {
     fs_err::write(env.repo.join(".cox/rules.toml"), RULES).unwrap();
     let trusted = run(env.cox().arg("trust"));
     assert_eq!(trusted.status.code(), Some(0), "{}", stderr(&trusted));
-    assert!(stderr(&trusted).contains("1 rules from"), "{}", stderr(&trusted));
+    assert!(
+        stderr(&trusted).contains("1 rules from"),
+        "{}",
+        stderr(&trusted)
+    );
     let turns = vec![
         add("tests/db.test.js", "const pg = require('pg');\nconst client = pg.connect(process.env.DATABASE_URL);"),
         Turn::call("shell", r#"{"command":"git status && psql -c 'select 1' > out.txt"}"#),
