@@ -1,7 +1,14 @@
 //! Path safety for the file tools, in process (the OS sandbox is a separate layer): a path resolves
 //! against the working directory, `..` is folded lexically, symlinks are resolved, and the result
-//! must lie inside the workspace (to read) or a writable root (to write). A symlink inside the
-//! workspace that points out of it is refused like any other path outside.
+//! must lie inside the workspace (to read) or a writable root (to write), and outside the
+//! protected paths (`.git`, `.cox`) to write. A symlink inside the workspace that points out of it
+//! is refused like any other path outside.
+//!
+//! Checking a path and then using it by name could be raced (a command swaps a directory for a
+//! symlink in between), so the writes themselves — and the reads apply_patch bases them on — go
+//! through [`ToolContext::beneath`]: the root is opened once, and every component below it is
+//! opened relative to the previous one with `O_NOFOLLOW`, so no symlink is followed at all;
+//! the final create (`O_EXCL`), rename or unlink acts on a name inside that directory handle.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -115,6 +122,128 @@ impl ToolContext {
             .unwrap_or(path)
             .display()
             .to_string()
+    }
+}
+
+/// A path opened the race-free way: a handle on its directory (reached beneath a root without
+/// following any symlink) and its last component.
+pub struct Beneath {
+    dir: std::os::fd::OwnedFd,
+    name: std::ffi::OsString,
+}
+
+fn through_symlink(path: &Path) -> std::io::Error {
+    std::io::Error::other(format!(
+        "{} is reached through a symlink (or a component changed while cox worked); file tools do not write through symlinks",
+        path.display()
+    ))
+}
+
+impl ToolContext {
+    /// Opens the directory of `real` (a path `check_path` returned) beneath the root it lies in,
+    /// making missing directories when `create` is set.
+    pub fn beneath(&self, real: &Path, create: bool) -> std::io::Result<Beneath> {
+        use rustix::fs::{Mode, OFlags};
+        let mut roots = canonical_roots(&self.writable_roots);
+        roots.extend(canonical_roots(std::slice::from_ref(&self.workspace)));
+        let Some(root) = roots.iter().find(|root| real.starts_with(root)) else {
+            return Err(std::io::Error::other(format!(
+                "{} is outside the roots file tools may use",
+                real.display()
+            )));
+        };
+        let relative = real.strip_prefix(root).unwrap_or(real);
+        let mut parts: Vec<std::ffi::OsString> = Vec::new();
+        for component in relative.components() {
+            match component {
+                Component::Normal(part) => parts.push(part.to_os_string()),
+                _ => return Err(through_symlink(real)),
+            }
+        }
+        let Some(name) = parts.pop() else {
+            return Err(std::io::Error::other(format!(
+                "{} is a root",
+                real.display()
+            )));
+        };
+        let flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+        let mut dir = rustix::fs::open(root, flags, Mode::empty())?;
+        for part in &parts {
+            let next = match rustix::fs::openat(&dir, part, flags | OFlags::NOFOLLOW, Mode::empty())
+            {
+                Err(rustix::io::Errno::NOENT) if create => {
+                    match rustix::fs::mkdirat(&dir, part, Mode::from_raw_mode(0o777)) {
+                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    rustix::fs::openat(&dir, part, flags | OFlags::NOFOLLOW, Mode::empty())
+                }
+                other => other,
+            };
+            dir = match next {
+                Ok(next) => next,
+                Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
+                    return Err(through_symlink(real));
+                }
+                Err(e) => return Err(e.into()),
+            };
+        }
+        Ok(Beneath { dir, name })
+    }
+}
+
+impl Beneath {
+    /// Creates the file (it must not exist; a symlink in its place is not followed).
+    pub fn create(&self, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+        use rustix::fs::{Mode, OFlags};
+        use std::io::Write;
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.dir, &self.name, flags, Mode::from_raw_mode(mode))?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(bytes)?;
+        // The umask applies at creation; the mode asked for is the file's mode.
+        rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))?;
+        Ok(())
+    }
+
+    /// The file, open to read (a symlink in its place is not followed).
+    pub fn open(&self) -> std::io::Result<std::fs::File> {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.dir, &self.name, flags, Mode::empty())?;
+        Ok(std::fs::File::from(fd))
+    }
+
+    /// The file's bytes (a symlink in its place is not followed).
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        self.open()?.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// The file's mode, if it exists (not following a symlink).
+    pub fn mode(&self) -> Option<u32> {
+        rustix::fs::statat(&self.dir, &self.name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            .ok()
+            .map(|stat| stat.st_mode & 0o7777)
+    }
+
+    /// Renames this entry to `to` (in the same or another directory handle).
+    pub fn rename_to(&self, to: &Beneath) -> std::io::Result<()> {
+        Ok(rustix::fs::renameat(
+            &self.dir, &self.name, &to.dir, &to.name,
+        )?)
+    }
+
+    /// Removes the entry (a symlink itself, never what it points to).
+    pub fn remove(&self) -> std::io::Result<()> {
+        Ok(rustix::fs::unlinkat(
+            &self.dir,
+            &self.name,
+            rustix::fs::AtFlags::empty(),
+        )?)
     }
 }
 

@@ -97,7 +97,11 @@ impl Tool for ReadFile {
                 Ok(path) => path,
                 Err(message) => return ToolOutput::error(message),
             };
-            let result = tokio::task::spawn_blocking(move || read(&path, &args)).await;
+            let file = match open(&path, ctx) {
+                Ok(file) => file,
+                Err(message) => return ToolOutput::error(message),
+            };
+            let result = tokio::task::spawn_blocking(move || read(file, &path, &args)).await;
             match result {
                 Ok(Ok(text)) => ToolOutput::ok(text),
                 Ok(Err(message)) => ToolOutput::error(message),
@@ -107,12 +111,20 @@ impl Tool for ReadFile {
     }
 }
 
-fn read(path: &std::path::Path, args: &Args) -> Result<String, String> {
+/// Opens the checked path beneath the workspace without following symlinks: the checked path is
+/// the real one, so only a path changed since the check fails here.
+fn open(path: &std::path::Path, ctx: &ToolContext) -> Result<std::fs::File, String> {
     let shown = path.display();
-    let file = fs_err::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("no such file: {shown}"),
-        _ => e.to_string(),
-    })?;
+    ctx.beneath(path, false)
+        .and_then(|b| b.open())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!("no such file: {shown}"),
+            _ => format!("cannot read {shown}: {}", crate::os_reason(&e)),
+        })
+}
+
+fn read(file: std::fs::File, path: &std::path::Path, args: &Args) -> Result<String, String> {
+    let shown = path.display();
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
         return Err(format!("{shown} is a directory; read a file inside it"));
     }
@@ -186,6 +198,17 @@ fn read(path: &std::path::Path, args: &Args) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Opens by path (these tests are about reading, not resolving).
+    fn read(path: &std::path::Path, args: &Args) -> Result<String, String> {
+        match fs_err::File::open(path) {
+            Ok(file) => super::read(file.into_parts().0, path, args),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(format!("no such file: {}", path.display()))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
 
     fn args(offset: Option<usize>, limit: Option<usize>) -> Args {
         Args {

@@ -204,7 +204,7 @@ pub fn apply(text: &str, ctx: &ToolContext) -> Result<Applied, String> {
                 changes.push(change(ChangeKind::Added, shown, None, &[], &edits));
             }
             FileOp::Delete { .. } => {
-                let old = read_text(&real, &shown).map_err(failed)?;
+                let old = read_text(ctx, &real, &shown).map_err(failed)?;
                 let lines = split_lines(&old);
                 changes.push(change(
                     ChangeKind::Deleted,
@@ -219,8 +219,8 @@ pub fn apply(text: &str, ctx: &ToolContext) -> Result<Applied, String> {
             FileOp::Update {
                 move_to, chunks, ..
             } => {
-                let old = read_text(&real, &shown).map_err(failed)?;
-                let permissions = fs_err::metadata(&real).ok().map(|m| m.permissions());
+                let old = read_text(ctx, &real, &shown).map_err(failed)?;
+                let permissions = ctx.beneath(&real, false).ok().and_then(|b| b.mode());
                 let old_lines = split_lines(&old);
                 let (new, edits) =
                     update(&old, &old_lines, chunks, &shown, &mut notes).map_err(failed)?;
@@ -265,12 +265,13 @@ pub fn apply(text: &str, ctx: &ToolContext) -> Result<Applied, String> {
             }
         }
     }
-    commit(planned).map_err(failed)?;
+    commit(planned, ctx).map_err(failed)?;
     Ok(Applied { changes, notes })
 }
 
-fn read_text(path: &Path, shown: &str) -> Result<String, String> {
-    let bytes = match fs_err::read(path) {
+/// The file's text, read beneath its root without following symlinks (the patch is based on it).
+fn read_text(ctx: &ToolContext, path: &Path, shown: &str) -> Result<String, String> {
+    let bytes = match ctx.beneath(path, false).and_then(|b| b.read()) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(format!(
@@ -278,7 +279,7 @@ fn read_text(path: &Path, shown: &str) -> Result<String, String> {
             ));
         }
         Err(_) if path.is_dir() => return Err(format!("{shown} is a directory, not a file")),
-        Err(e) => return Err(format!("cannot read {shown}: {e}")),
+        Err(e) => return Err(format!("cannot read {shown}: {}", crate::os_reason(&e))),
     };
     String::from_utf8(bytes).map_err(|e| {
         format!(
