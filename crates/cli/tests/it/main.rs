@@ -6,6 +6,7 @@
 mod architecture;
 mod context;
 mod errors;
+mod escape;
 mod exec;
 mod harness;
 mod local_model;

@@ -18,7 +18,7 @@ struct Place {
 }
 
 /// A directory for the suite outside every root the sandbox leaves writable.
-fn base() -> PathBuf {
+pub fn base() -> PathBuf {
     let temp_roots: Vec<PathBuf> = [
         Some(PathBuf::from("/tmp")),
         std::env::var_os("TMPDIR").map(PathBuf::from),
@@ -330,4 +330,36 @@ fn a_check_is_confined_by_the_sandbox_like_a_models_command() {
         serde_json::from_str(&fs_err::read_to_string(place.repo.join("plan.json")).unwrap())
             .unwrap();
     assert_eq!(plan["steps"][0]["status"], "failed");
+}
+
+/// A command handed the person's terminal as its standard input still cannot type into it:
+/// `TIOCSTI` is refused by the seccomp filter (and the command runs in a session of its own, so
+/// the terminal is not its controlling one). The same program outside the sandbox succeeds, so
+/// the check is real.
+#[test]
+fn a_terminal_on_stdin_cannot_be_typed_into() {
+    let place = place();
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let script = "import fcntl,termios\ntry:\n  fcntl.ioctl(0,termios.TIOCSTI,b'y'); print('typed')\nexcept OSError as e: print('refused', e.errno)";
+    let run = |sandboxed: bool| {
+        let stdin = std::fs::File::from(pty.slave.try_clone().unwrap());
+        let mut command = if sandboxed {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_cox"));
+            c.args(["sandbox", "--", "python3", "-c", script]);
+            c
+        } else {
+            let mut c = Command::new("python3");
+            c.args(["-c", script]);
+            c
+        };
+        let output = command
+            .current_dir(&place.repo)
+            .env("COX_HOME", &place.home)
+            .stdin(stdin)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    assert_eq!(run(false), "typed");
+    assert_eq!(run(true), "refused 1");
 }
