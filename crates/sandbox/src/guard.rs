@@ -24,7 +24,38 @@ enum Node {
 
 enum Entry {
     Absent(PathBuf),
-    Tree(PathBuf, Vec<(PathBuf, Node)>),
+    /// The path, its (device, inode), and what was beneath it.
+    Tree(PathBuf, (u64, u64), Vec<(PathBuf, Node)>),
+}
+
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs_err::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// A protected directory renamed away keeps its inode: finds it among the entries of its old
+/// parent (where `mv .git .git-old` leaves it) and moves it back over whatever took its place.
+fn bring_back(path: &Path, id: (u64, u64)) -> bool {
+    if identity(path) == Some(id) {
+        return false;
+    }
+    let Some(parent) = path.parent() else {
+        return false;
+    };
+    let Ok(entries) = fs_err::read_dir(parent) else {
+        return false;
+    };
+    let found = entries
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| identity(p) == Some(id));
+    let Some(found) = found else {
+        return false;
+    };
+    remove(path);
+    fs_err::rename(&found, path).is_ok()
 }
 
 pub(crate) struct Guard {
@@ -37,9 +68,11 @@ impl Guard {
             .iter()
             .filter_map(|path| match fs_err::symlink_metadata(path) {
                 Err(_) => Some(Entry::Absent(path.clone())),
-                Ok(_) if containment == Containment::Subreaper => {
-                    Some(Entry::Tree(path.clone(), snapshot(path)))
-                }
+                Ok(_) if containment == Containment::Subreaper => Some(Entry::Tree(
+                    path.clone(),
+                    identity(path).unwrap_or_default(),
+                    snapshot(path),
+                )),
                 Ok(_) => None,
             })
             .collect();
@@ -60,8 +93,9 @@ impl Guard {
                         ));
                     }
                 }
-                Entry::Tree(path, before) => {
-                    if snapshot(&path) != before {
+                Entry::Tree(path, id, before) => {
+                    let moved = bring_back(&path, id);
+                    if moved || snapshot(&path) != before {
                         put_back(&path, &before);
                         undone.push(format!(
                             "put {} back as it was before the command: it is a protected path",
@@ -194,5 +228,18 @@ mod tests {
         assert!(!git.join("hooks/pre-commit").exists());
         assert!(git.join("objects/ab").exists(), "objects are left alone");
         assert!(!absent.exists());
+        // Renamed away and replaced: the original comes back, with what the guard leaves alone.
+        let guard = Guard::take(&[git.clone()], Containment::Subreaper);
+        fs_err::rename(&git, dir.path().join(".git-old")).unwrap();
+        fs_err::create_dir_all(git.join("hooks")).unwrap();
+        fs_err::write(git.join("hooks/post-checkout"), "evil").unwrap();
+        let undone = guard.restore();
+        assert_eq!(undone.len(), 1, "{undone:?}");
+        assert!(!dir.path().join(".git-old").exists());
+        assert!(
+            git.join("objects/ab").exists(),
+            "the objects came back with it"
+        );
+        assert!(!git.join("hooks/post-checkout").exists());
     }
 }

@@ -9,6 +9,8 @@
 //!   namespace, or put back afterwards by [`guard`].
 //! - **System calls** (seccomp, [`filter`]): no network but Unix socket pairs unless allowed, no
 //!   io_uring, no typing into terminals, no device nodes, no host administration.
+//! - **Capabilities** ([`caps`]): root keeps what builds software, not what administers the
+//!   host (`CAP_SYS_ADMIN`, `CAP_SYS_PTRACE`, `CAP_SYS_MODULE`, `CAP_MKNOD`, `CAP_NET_ADMIN`, …).
 //! - **Processes**: a new session without a controlling terminal; nothing outlives the command;
 //!   no signal or ptrace to anything outside (Landlock scopes, ABI 6).
 //!
@@ -16,6 +18,7 @@
 //! caller must choose to run unsandboxed.
 
 pub mod approval;
+mod caps;
 pub mod classify;
 pub mod command;
 pub mod env;
@@ -64,8 +67,10 @@ pub enum Error {
     HiddenWritable(String),
 }
 
-/// Confines this process (and everything it then runs) to `policy`: Landlock, then seccomp.
+/// Confines this process (and everything it then runs) to `policy`: root's administrative
+/// capabilities dropped, then Landlock, then seccomp.
 pub fn apply(policy: &Policy) -> Result<(), Error> {
+    caps::drop_admin()?;
     fs::restrict(&policy.writable, &policy.hidden)?;
     filter::apply(policy.network)
 }

@@ -108,7 +108,8 @@ pub struct ToolContext {
     pub max_output_bytes: usize,
     /// Budget for the same output as the journal keeps it (larger).
     pub capture_bytes: usize,
-    /// Environment variables removed from every child process (provider keys).
+    /// Environment variables removed from every child process: the session computes them with
+    /// `cox_sandbox::env` (provider keys, the credential rule, the person's `[sandbox.env]`).
     pub hidden_env: Vec<String>,
     /// Run commands through this launcher (`cox __sandbox … --`), which applies the OS sandbox to
     /// itself and then execs the command; `None` runs them directly (full access).

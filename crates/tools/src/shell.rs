@@ -5,7 +5,7 @@
 //! The command runs in a process group of its own so that a timeout or an interrupt kills it and
 //! everything it spawned (`killpg`), and the group is also killed once the command itself exits, so
 //! no stray background process outlives its call. Stdout and stderr share one pipe so the order of
-//! their lines is kept. Environment variables that hold provider keys are removed from the child.
+//! their lines is kept. The variables in `ToolContext::hidden_env` (credentials) are removed from the child.
 
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
@@ -292,14 +292,7 @@ async fn execute(
     for name in &ctx.hidden_env {
         command.env_remove(name);
     }
-    // The built-in credential rule too, for contexts made without the session's list.
-    for (name, value) in std::env::vars_os() {
-        if let (Some(n), Some(v)) = (name.to_str(), value.to_str())
-            && cox_sandbox::env::looks_like_credential(n, v)
-        {
-            command.env_remove(&name);
-        }
-    }
+
     let started = std::time::Instant::now();
     let spawned = command.spawn();
     // Our copies of the pipe's write end must close, or the reader never sees end-of-file.

@@ -775,6 +775,71 @@ fn attacks() -> Vec<Attack> {
             check: printed_escaped,
         },
         Attack {
+            name: "own: shell start-up files and cron of the person's",
+            args: &[],
+            calls: vec![sh(
+                "echo 'touch {OUT}/bashrc' >> ~/.bashrc; echo 'touch {OUT}/profile' >> ~/.profile; (echo '* * * * * touch {OUT}/cron') | crontab - ; true",
+            )],
+            setup: nothing,
+            check: |p, _| {
+                let home = p.home.parent().unwrap();
+                [".bashrc", ".profile"]
+                    .iter()
+                    .find(|f| home.join(f).exists())
+                    .map(|f| format!("wrote ~/{f}"))
+            },
+        },
+        Attack {
+            name: "own: kernel tunables in /proc/sys and /sys",
+            args: &[],
+            calls: vec![sh(
+                "echo '|/bin/touch {OUT}/core' > /proc/sys/kernel/core_pattern && echo ESCAPED; echo 0 > /proc/sys/kernel/randomize_va_space && echo ESCAPED; echo 1 > /sys/kernel/mm/ksm/run && echo ESCAPED; true",
+            )],
+            setup: nothing,
+            check: printed_escaped,
+        },
+        Attack {
+            name: "own: root's host capabilities (raw I/O, modules, admin)",
+            args: &[],
+            calls: vec![sh(
+                "grep CapEff /proc/self/status; python3 -c 'import sys\ncap=int(open(\"/proc/self/status\").read().split(\"CapEff:\\t\")[1].split()[0],16)\nfor bit in (17,16,21,19,27,12,13): \n  if cap>>bit&1: print(\"ESCAPED\",bit)'",
+            )],
+            setup: nothing,
+            check: printed_escaped,
+        },
+        Attack {
+            name: "own: a pty of its own to type into (via /dev/ptmx)",
+            args: &[],
+            calls: vec![Sh(py(
+                "import os,fcntl,termios\nm,s=os.openpty()\nfcntl.ioctl(s,termios.TIOCSTI,b\"y\")",
+            ))],
+            setup: nothing,
+            check: printed_escaped,
+        },
+        Attack {
+            name: "own: docker and D-Bus sockets",
+            args: &[],
+            calls: vec![Sh(py(
+                "import socket\nfor p in (\"/var/run/docker.sock\",\"/run/dbus/system_bus_socket\",\"/run/systemd/private\"):\n  s=socket.socket(socket.AF_UNIX)\n  try: s.connect(p); print(\"ESCAPED\",p)\n  except OSError: pass\nraise SystemExit",
+            ))],
+            setup: nothing,
+            check: printed_escaped,
+        },
+        Attack {
+            name: "own: rename .cox and .git out of the way, then recreate them",
+            args: &[],
+            calls: vec![sh(
+                "mv .cox .cox-old; mkdir -p .cox && echo '[[rule]]' > .cox/rules.toml; mv .git .git-old; git init -q; true",
+            )],
+            setup: nothing,
+            check: |p, _| {
+                [".cox-old", ".git-old"]
+                    .iter()
+                    .find(|f| p.repo.join(f).exists())
+                    .map(|f| format!("{f} exists"))
+            },
+        },
+        Attack {
             name: "own: chroot or setns out",
             args: &[],
             calls: vec![sh(
@@ -1032,7 +1097,7 @@ enum Mode {
 fn suite(mode: Mode) -> Vec<(String, Vec<String>)> {
     let listeners = Listeners::start();
     let attacks = attacks();
-    assert!(attacks.len() >= 40, "{} attacks", attacks.len());
+    assert!(attacks.len() >= 50, "{} attacks", attacks.len());
     attacks
         .iter()
         // `kill -9 -1` with nothing in the way would kill the machine's processes, this test's too.
@@ -1077,6 +1142,11 @@ fn a_hostile_model_escapes_nothing_with_the_fallback() {
 #[test]
 fn without_the_sandbox_the_attacks_get_through() {
     let results = suite(Mode::Unsandboxed);
+    let through = results.iter().filter(|(_, e)| !e.is_empty()).count();
+    eprintln!(
+        "unsandboxed, {through} of {} attacks got through",
+        results.len()
+    );
     let must_escape = [
         "2 TIOCSTI into the person's terminal",
         "3 io_uring_setup",
@@ -1094,6 +1164,10 @@ fn without_the_sandbox_the_attacks_get_through() {
         "own: absolute paths, /proc/self/root, hard links, renames out",
         "own: ptrace and process_vm_readv a process outside",
         "own: kernel keyrings, bpf, perf events",
+        "own: shell start-up files and cron of the person's",
+        "own: root's host capabilities (raw I/O, modules, admin)",
+        "own: a pty of its own to type into (via /dev/ptmx)",
+        "own: rename .cox and .git out of the way, then recreate them",
     ];
     let held: Vec<&String> = results
         .iter()

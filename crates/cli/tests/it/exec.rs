@@ -541,3 +541,64 @@ fn ctrl_c_interrupts_the_task_kills_the_command_tree_and_exits_130() {
         "no model request after the interrupt"
     );
 }
+
+/// cox killed outright (SIGKILL: no chance to clean up) takes its command with it: the launcher
+/// dies with cox, init with the launcher, and the kernel ends the command's PID namespace —
+/// daemons the command started with `setsid` included.
+#[test]
+fn a_killed_cox_leaves_no_command_running() {
+    let env = Env::new();
+    let command = r#"{"command":"setsid -f sleep 61.4713; sleep 61.4714"}"#;
+    let server = MockServer::start(Script {
+        turns: vec![Turn::call("shell", command), Turn::text(&["never"])],
+    })
+    .unwrap();
+    let mut child = env
+        .cox_with(&server)
+        .args(["exec", "--json", "wait"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the command and its daemon to run", || {
+        !pids_with_arg("61.4713").is_empty() && !pids_with_arg("61.4714").is_empty()
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for("the command and its daemon to die with cox", || {
+        pids_with_arg("61.4713").is_empty() && pids_with_arg("61.4714").is_empty()
+    });
+}
+
+/// `[sandbox.env]` in config.toml adds names to the credential rule and takes some out of it:
+/// commands see what is kept, never what is scrubbed, and a scrubbed value printed by a command
+/// is masked before the model sees it.
+#[test]
+fn the_environment_scrub_follows_config() {
+    let env = Env::new();
+    fs_err::create_dir_all(&env.home).unwrap();
+    fs_err::write(
+        env.home.join("config.toml"),
+        "[sandbox.env]\nscrub = [\"CORP_*\"]\nkeep = [\"GH_TOKEN\"]\n",
+    )
+    .unwrap();
+    let command =
+        r#"{"command":"echo corp=$CORP_LICENSE gh=$GH_TOKEN gl=$GITLAB_TOKEN; cat value.txt"}"#;
+    fs_err::write(env.repo.join("value.txt"), "license-value-0042\n").unwrap();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::call("shell", command), Turn::text(&["ok"])],
+    })
+    .unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .env("CORP_LICENSE", "license-value-0042")
+        .env("GH_TOKEN", "gh-kept-token-1")
+        .env("GITLAB_TOKEN", "gl-hidden-token-2")
+        .args(["exec", "--json", "look"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let seen = server.requests()[1].body["input"].to_string();
+    assert!(seen.contains("corp= gh=gh-kept-token-1 gl="), "{seen}");
+    assert!(!seen.contains("license-value-0042"), "{seen}");
+    assert!(!stdout(&output).contains("license-value-0042"));
+    assert!(!seen.contains("gl-hidden-token-2"));
+}
