@@ -229,7 +229,7 @@ mod tests {
         assert!(git.join("objects/ab").exists(), "objects are left alone");
         assert!(!absent.exists());
         // Renamed away and replaced: the original comes back, with what the guard leaves alone.
-        let guard = Guard::take(&[git.clone()], Containment::Subreaper);
+        let guard = Guard::take(std::slice::from_ref(&git), Containment::Subreaper);
         fs_err::rename(&git, dir.path().join(".git-old")).unwrap();
         fs_err::create_dir_all(git.join("hooks")).unwrap();
         fs_err::write(git.join("hooks/post-checkout"), "evil").unwrap();
