@@ -6,6 +6,8 @@
 //! `cox-bench render [--cox PATH] [--runs N]`: the live UI's streaming throughput (`render.rs`);
 //! `cox-bench plan-run [--cox PATH] [--against OLD_COX] [--runs N]`: a whole plan run, optionally
 //! beside another cox binary in the same run (`plan_run.rs`);
+//! `cox-bench sandbox [--cox PATH] [--against OLD_COX] [--runs N]`: the sandbox's cost per command
+//! (`sandbox.rs`);
 //! `cox-bench local --model FILE.gguf [--python PATH] [--runs N]`: the in-process `local` provider
 //! against llama-cpp-python's server (`local.rs`; build with `--features local`).
 //!
@@ -29,6 +31,7 @@ mod context;
 mod local;
 mod plan_run;
 mod render;
+mod sandbox;
 mod steering;
 mod tools;
 
@@ -39,7 +42,7 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run [--cox PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
+    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run|sandbox [--cox PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
     let Some(command) = args.next() else {
         bail!("{usage}")
     };
@@ -87,6 +90,15 @@ fn main() -> anyhow::Result<()> {
             }
         }
         "tools" => tools::run(tree, options.runs),
+        "sandbox" => {
+            let cox = fs_err::canonicalize(&options.cox).with_context(|| {
+                format!(
+                    "{}: build it with `cargo build --release -p cox`",
+                    options.cox.display()
+                )
+            })?;
+            sandbox::run(&cox, against.as_deref(), options.runs)
+        }
         #[cfg(feature = "local")]
         "local" => {
             let (model, python) = local::paths(model, python)?;
