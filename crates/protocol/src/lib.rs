@@ -56,7 +56,7 @@ pub enum ApprovalDecision {
     Once,
     /// Yes, and to this command's prefix for the rest of the session.
     Session,
-    /// Yes, and to this command's prefix from now on in this project (`.cox/approvals.toml`).
+    /// Yes, and to this command's prefix from now on in this project (kept in `$COX_HOME/projects.toml`).
     Project,
     /// No; the reason goes to the model.
     Deny { reason: Option<String> },

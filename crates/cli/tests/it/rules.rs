@@ -126,3 +126,44 @@ fn a_malformed_rules_file_is_never_confirmed_and_an_untrusted_one_is_not_in_forc
             .contains("deny_comand")
     );
 }
+
+/// A rules file changed after the person trusted the project (a pull, a command in a fallback
+/// sandbox, anyone) is not obeyed until `cox trust` runs again: the confirmed rules stay in force,
+/// and the session says so.
+#[test]
+fn a_changed_rules_file_waits_for_the_person() {
+    let env = Env::new();
+    fs_err::create_dir_all(env.repo.join(".git")).unwrap();
+    fs_err::create_dir_all(env.repo.join(".cox")).unwrap();
+    fs_err::write(env.repo.join(".cox/rules.toml"), RULES).unwrap();
+    let trusted = run(env.cox().arg("trust"));
+    assert_eq!(trusted.status.code(), Some(0), "{}", stderr(&trusted));
+    fs_err::write(env.repo.join(".cox/rules.toml"), "").unwrap();
+    let turns = vec![
+        Turn::call("shell", r#"{"command":"psql -c 'select 1' > out.txt"}"#),
+        Turn::text(&["ok"]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env.cox_with(&server).args(["exec", "--json", "query"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !env.repo.join("out.txt").exists(),
+        "the confirmed rule still blocks"
+    );
+    assert!(
+        stdout(&output).contains("changed since you trusted"),
+        "{}",
+        stdout(&output)
+    );
+    // Confirming the new file lifts the rule.
+    let trusted = run(env.cox().arg("trust"));
+    assert!(stderr(&trusted).contains("0 rules"), "{}", stderr(&trusted));
+    let turns = vec![
+        Turn::call("shell", r#"{"command":"echo ran > out.txt"}"#),
+        Turn::text(&["ok"]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env.cox_with(&server).args(["exec", "--json", "query"]));
+    assert!(!stdout(&output).contains("changed since you trusted"));
+    assert!(env.repo.join("out.txt").exists());
+}

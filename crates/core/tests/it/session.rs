@@ -6,6 +6,15 @@ use cox_protocol::{Event, Op, SessionStatus};
 use cox_testkit::{MockServer, Script, Turn};
 
 fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_core::SessionHandle {
+    start_with_grants(server, dir, interactive, None)
+}
+
+fn start_with_grants(
+    server: &MockServer,
+    dir: &std::path::Path,
+    interactive: bool,
+    grants: Option<session::GrantStore>,
+) -> cox_core::SessionHandle {
     let endpoint = Endpoint {
         provider: "mock".into(),
         wire: Wire::Chat,
@@ -33,7 +42,7 @@ fn start(server: &MockServer, dir: &std::path::Path, interactive: bool) -> cox_c
         protected: Vec::new(),
         rules: Default::default(),
         approval: cox_core::ApprovalPolicy::OnRequest,
-        grants: None,
+        grants,
         notes: Vec::new(),
     };
     let id = session::new_id();
@@ -260,5 +269,46 @@ async fn a_declined_approval_reaches_the_model() {
     assert!(
         messages.contains("not run: the person declined: keep the build"),
         "{messages}"
+    );
+}
+
+/// "Yes for this project" is kept in the cox home, keyed by the project, never in the workspace;
+/// the next session of the project finds it and does not ask again.
+#[tokio::test]
+async fn a_project_grant_is_kept_outside_the_workspace_and_holds_next_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let root = fs_err::canonicalize(dir.path()).unwrap();
+    let store = session::GrantStore {
+        projects: cox_core::projects::Projects::new(home.path()),
+        root: root.clone(),
+    };
+    let escalated = r#"{"command":["make","deploy"],"with_escalated_permissions":true}"#;
+    let mut asked = 0;
+    for round in 0..2 {
+        let turns = vec![Turn::call("shell", escalated), Turn::text(&["Done."])];
+        let server = MockServer::start(Script { turns }).unwrap();
+        let mut session = start_with_grants(&server, dir.path(), true, Some(store.clone()));
+        session.submit(Op::UserInput { text: "go".into() }).await;
+        session.submit(Op::Shutdown).await;
+        loop {
+            match session.next_event().await.expect("events").event {
+                Event::ApprovalRequested { call_id, .. } => {
+                    asked += 1;
+                    assert_eq!(round, 0, "asked again in the second session");
+                    let decision = cox_protocol::ApprovalDecision::Project;
+                    session.submit(Op::Approve { call_id, decision }).await;
+                }
+                Event::SessionCompleted { .. } => break,
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(asked, 1);
+    let project = store.projects.get(&root).unwrap();
+    assert_eq!(project.grants, [["make", "deploy"]]);
+    assert!(
+        !dir.path().join(".cox").exists(),
+        "nothing written in the workspace"
     );
 }
