@@ -3,8 +3,9 @@
 //! request, with the command being `true`, so the gap is all cox (spawn, launcher, namespaces,
 //! Landlock, seccomp, output, the next request). Run for this cox with namespaces, with the
 //! fallback (`COX_SANDBOX_NO_NAMESPACES=1`), with `--sandbox full-access` (contained, not
-//! confined), and for an older cox, alternating run by run; and spawning `true` directly in the
-//! same run, as the baseline the ratios are against.
+//! confined), and for an older cox (sandboxed, and in full access, where it spawned the command
+//! directly), alternating run by run; and spawning `true` directly in the same run, as the
+//! baseline the ratios are against.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -91,6 +92,12 @@ pub fn run(cox: &Path, against: Option<&Path>, runs: usize) -> anyhow::Result<()
             cox: old.to_path_buf(),
             env: Vec::new(),
             args: Vec::new(),
+        });
+        variants.push(Variant {
+            label: format!("{}, full access (spawned directly)", old.display()),
+            cox: old.to_path_buf(),
+            env: Vec::new(),
+            args: vec!["--sandbox", "full-access"],
         });
     }
     let mut gaps: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];

@@ -41,6 +41,10 @@ const DROPPED: &[Capability] = &[
 ];
 
 pub(crate) fn drop_admin() -> Result<(), Error> {
+    // Anyone but root holds none of them (file capabilities aside, which no_new_privs disarms).
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
     let fail = |e: caps::errors::CapsError| Error::Process(format!("dropping capabilities: {e}"));
     let held = caps::read(None, CapSet::Bounding).map_err(fail)?;
     for cap in DROPPED {

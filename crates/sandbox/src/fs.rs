@@ -55,31 +55,29 @@ pub fn available() -> bool {
     ruleset.create().is_ok()
 }
 
-/// What may not be read: the given paths and the devices not on the readable list.
-fn hidden_set(hidden: &[PathBuf]) -> Vec<PathBuf> {
-    let mut all: Vec<PathBuf> = hidden
-        .iter()
-        .map(|p| fs_err::canonicalize(p).unwrap_or_else(|_| p.clone()))
-        .collect();
-    if let Ok(entries) = fs_err::read_dir("/dev") {
-        all.extend(
-            entries
-                .flatten()
-                .filter(|e| !READABLE_DEVICES.iter().any(|ok| e.file_name() == *ok))
-                .map(|e| e.path()),
-        );
-    }
-    all
-}
+/// The directory whose entries are hidden but for [`READABLE_DEVICES`].
+const DEVICES: &str = "/dev";
 
-/// The paths to grant read on so that everything but `hidden` is readable: `dir` whole when no
-/// hidden path lies beneath it; otherwise its entries, one by one, going down towards each hidden
-/// path (`listing` collects the directories on the way, which get `ReadDir` only).
+/// The paths to grant read on so that everything but `hidden` (and the devices not on the list)
+/// is readable: `dir` whole when nothing hidden lies beneath it; otherwise its entries, one by
+/// one, going down towards each hidden path (`listing` collects the directories on the way, which
+/// get `ReadDir` only). `/dev` is not listed at all: its readable entries are known by name.
 fn readable(dir: &Path, hidden: &[PathBuf], whole: &mut Vec<PathBuf>, listing: &mut Vec<PathBuf>) {
     if hidden.iter().any(|h| h == dir) {
         return;
     }
-    if !hidden.iter().any(|h| h.starts_with(dir)) {
+    if dir == Path::new(DEVICES) {
+        listing.push(dir.to_path_buf());
+        whole.extend(
+            READABLE_DEVICES
+                .iter()
+                .map(|name| dir.join(name))
+                .filter(|p| !hidden.contains(p) && ruled_on(p)),
+        );
+        return;
+    }
+    let devices_below = Path::new(DEVICES).starts_with(dir);
+    if !devices_below && !hidden.iter().any(|h| h.starts_with(dir)) {
         whole.push(dir.to_path_buf());
         return;
     }
@@ -120,12 +118,11 @@ pub(crate) fn restrict(writable: &[PathBuf], hidden: &[PathBuf]) -> Result<(), E
     let read = AccessFs::from_read(TARGET_ABI);
     let write: BitFlags<AccessFs> = all & !(AccessFs::MakeChar | AccessFs::MakeBlock);
     let (mut whole, mut listing) = (Vec::new(), Vec::new());
-    readable(
-        Path::new("/"),
-        &hidden_set(hidden),
-        &mut whole,
-        &mut listing,
-    );
+    let hidden: Vec<PathBuf> = hidden
+        .iter()
+        .map(|p| fs_err::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    readable(Path::new("/"), &hidden, &mut whole, &mut listing);
     let mut roots = existing(writable.iter().cloned());
     roots.extend(existing(WRITABLE_DEVICES.iter().map(PathBuf::from)));
     let status = Ruleset::default()
