@@ -25,6 +25,35 @@ struct StoredKey {
     api_key: String,
 }
 
+/// Writes a file of cox's home that only its owner may read: its directory made `0700`, the file
+/// written to a sibling created `0600` from the start, synced, then renamed over — a reader never
+/// sees a half-written file, and the content is never readable by others, not even for a moment.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs_err::create_dir_all(dir)?;
+    let _ = fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut out = fs_err::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)?;
+        out.write_all(bytes)?;
+        out.sync_all()?;
+        fs_err::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = fs_err::remove_file(&temp);
+    }
+    result
+}
+
 /// Where a key came from, for `cox auth status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeySource {
@@ -70,29 +99,8 @@ impl AuthStore {
     }
 
     fn write(&self, file: &AuthFile) -> Result<(), Error> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        fs_err::create_dir_all(dir)?;
-        let _ = fs_err::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
         let text = serde_json::to_string_pretty(file).map_err(std::io::Error::other)?;
-        // Written to a sibling created 0600 from the start, then renamed over: a reader never sees a
-        // half-written file, and the key is never readable by others, not even for a moment.
-        let temp = dir.join(format!(".auth.json.{}.tmp", std::process::id()));
-        let result = (|| {
-            let mut out = fs_err::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&temp)?;
-            out.write_all(text.as_bytes())?;
-            out.write_all(b"\n")?;
-            out.sync_all()?;
-            fs_err::rename(&temp, &self.path)
-        })();
-        if result.is_err() {
-            let _ = fs_err::remove_file(&temp);
-        }
-        Ok(result?)
+        Ok(write_private(&self.path, format!("{text}\n").as_bytes())?)
     }
 
     /// Every stored key, for redaction (an unreadable file has none to redact).

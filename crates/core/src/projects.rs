@@ -99,7 +99,7 @@ impl Projects {
     }
 
     /// Changes the project's entry (made if missing; dropped when it holds nothing) and writes
-    /// the file whole (temporary file, then rename; private to the person).
+    /// the file whole, private to the person (`auth::write_private`).
     pub fn update(&self, root: &Path, change: impl FnOnce(&mut Project)) -> Result<(), Error> {
         let mut file = self.read()?;
         let key = root.display().to_string();
@@ -119,22 +119,7 @@ impl Projects {
             file.project.remove(at);
         }
         let text = toml::to_string(&file).map_err(|e| Error::Io(std::io::Error::other(e)))?;
-        if let Some(dir) = self.path.parent() {
-            fs_err::create_dir_all(dir)?;
-        }
-        let temp = self.path.with_extension("toml.tmp");
-        {
-            use fs_err::os::unix::fs::OpenOptionsExt;
-            use std::io::Write;
-            let mut out = fs_err::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&temp)?;
-            out.write_all(text.as_bytes())?;
-        }
-        fs_err::rename(&temp, &self.path)?;
+        crate::auth::write_private(&self.path, text.as_bytes())?;
         Ok(())
     }
 }

@@ -23,8 +23,8 @@ fn add(path: &str, body: &str) -> Turn {
     )
 }
 
-#[test]
-fn the_no_real_db_rule_blocks_before_anything_runs() {
+/// A repository with the rules, trusted by the person.
+fn trusted_env() -> Env {
     let env = Env::new();
     fs_err::create_dir_all(env.repo.join(".git")).unwrap();
     fs_err::create_dir_all(env.repo.join(".cox")).unwrap();
@@ -36,6 +36,12 @@ fn the_no_real_db_rule_blocks_before_anything_runs() {
         "{}",
         stderr(&trusted)
     );
+    env
+}
+
+#[test]
+fn the_no_real_db_rule_blocks_before_anything_runs() {
+    let env = trusted_env();
     let turns = vec![
         add("tests/db.test.js", "const pg = require('pg');\nconst client = pg.connect(process.env.DATABASE_URL);"),
         Turn::call("shell", r#"{"command":"git status && psql -c 'select 1' > out.txt"}"#),
@@ -132,12 +138,7 @@ fn a_malformed_rules_file_is_never_confirmed_and_an_untrusted_one_is_not_in_forc
 /// and the session says so.
 #[test]
 fn a_changed_rules_file_waits_for_the_person() {
-    let env = Env::new();
-    fs_err::create_dir_all(env.repo.join(".git")).unwrap();
-    fs_err::create_dir_all(env.repo.join(".cox")).unwrap();
-    fs_err::write(env.repo.join(".cox/rules.toml"), RULES).unwrap();
-    let trusted = run(env.cox().arg("trust"));
-    assert_eq!(trusted.status.code(), Some(0), "{}", stderr(&trusted));
+    let env = trusted_env();
     fs_err::write(env.repo.join(".cox/rules.toml"), "").unwrap();
     let turns = vec![
         Turn::call("shell", r#"{"command":"psql -c 'select 1' > out.txt"}"#),
