@@ -363,3 +363,53 @@ fn a_terminal_on_stdin_cannot_be_typed_into() {
     assert_eq!(run(false), "typed");
     assert_eq!(run(true), "refused 1");
 }
+
+/// Not root, the launcher takes the other path: a user namespace mapping only the person's own
+/// ids, which allows the mount and PID namespaces. Run as `nobody` (when the tests run as root)
+/// or as whoever runs them: the same guarantees hold — writes inside, not into `.git`, nothing
+/// outlives the command, and the ids are the person's own.
+#[test]
+fn not_root_the_user_namespace_path_contains_too() {
+    let place = place();
+    fs_err::create_dir_all(place.repo.join(".git")).unwrap();
+    let root = nix::unistd::geteuid().is_root();
+    if root {
+        let owned = Command::new("chown")
+            .args(["-R", "nobody"])
+            .arg(place.repo.parent().unwrap())
+            .status()
+            .unwrap();
+        assert!(owned.success());
+    }
+    let script = "id -u; echo x > inside && echo wrote; echo y > .git/hook || echo refused; setsid -f sleep 77.4715; echo done";
+    let mut command = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_cox"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_cox"))
+    };
+    let output = command
+        .current_dir(&place.repo)
+        .env("COX_HOME", &place.home)
+        .args(["sandbox", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let uid = if root {
+        "65534".to_string()
+    } else {
+        nix::unistd::geteuid().to_string()
+    };
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [uid.as_str(), "wrote", "refused", "done"],
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!place.repo.join(".git/hook").exists());
+    wait_for("the daemon to die with the command", || {
+        pids_with_arg("77.4715").is_empty()
+    });
+}
