@@ -62,17 +62,14 @@ pub fn sandbox_command(shared: &Shared, command: &[String]) -> Result<ExitCode, 
     let cwd = working_dir(shared)?;
     let sandbox = sandbox(shared)?;
     let home = cox_core::config::cox_home().map_err(Failure::from)?;
+    let config = Config::load(&home, &overrides(shared))?;
     let policy = cox_core::sandbox_policy(&sandbox, &[cwd], &home);
-    // The same launcher a session's commands get, as a child of this process.
+    // The same launcher and environment a session's commands get, as a child of this process.
     let launcher = cox_core::sandbox_launcher(&policy, &sandbox).unwrap_or_default();
     let mut child = std::process::Command::new(&launcher[0]);
     child.args(&launcher[1..]).arg("--").args(command);
-    for (name, value) in std::env::vars_os() {
-        if let (Some(n), Some(v)) = (name.to_str(), value.to_str())
-            && cox_core::secrets::is_credential(n, v)
-        {
-            child.env_remove(&name);
-        }
+    for name in cox_core::secrets::Credentials::gather(&config, None).hidden_env {
+        child.env_remove(name);
     }
     let status = child.status().map_err(|e| {
         Failure::usage(

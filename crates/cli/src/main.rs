@@ -33,17 +33,15 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
-    // cox holds keys: no other process of the person's (a sandboxed command among them) may
-    // read its memory or /proc/PID/environ. The launcher stays dumpable: it maps its ids through
-    // /proc/self, and holds no keys (its environment is scrubbed).
+    // The sandbox launcher runs the command at once: it neither logs nor hides its memory (it
+    // maps its ids through /proc/self, and holds no keys: its environment is scrubbed).
     if !matches!(cli.command, Some(Command::SandboxExec { .. })) {
+        // cox holds keys: no other process of the person's (a sandboxed command among them) may
+        // read its memory or /proc/PID/environ.
         let _ = cox_core::keep_memory_private();
-    }
-    // The sandbox launcher execs the command at once; everything else may log.
-    if !matches!(cli.command, Some(Command::SandboxExec { .. }))
-        && let Err(failure) = logging::init()
-    {
-        return failure.report();
+        if let Err(failure) = logging::init() {
+            return failure.report();
+        }
     }
     let result = match cli.command {
         Some(Command::SandboxExec {

@@ -77,9 +77,3 @@ impl Credentials {
 pub fn blank_environ_block() {
     cox_sandbox::env::blank_environ_block(cox_sandbox::env::looks_like_credential);
 }
-
-/// The built-in credential rule, or a provider's key variable.
-pub fn is_credential(name: &str, value: &str) -> bool {
-    config::PRESETS.iter().any(|p| p.api_key_env == Some(name))
-        || cox_sandbox::env::looks_like_credential(name, value)
-}

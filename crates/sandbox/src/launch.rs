@@ -98,7 +98,7 @@ pub fn run(policy: &Policy, argv: &[String]) -> Result<i32, Error> {
 
 /// The program and its arguments, ready for `execvp` (made before any fork: no allocation after).
 struct Exec {
-    program: CString,
+    /// The program first.
     argv: Vec<CString>,
     shown: String,
 }
@@ -111,7 +111,6 @@ impl Exec {
             argv.push(c(arg)?);
         }
         Ok(Exec {
-            program: c(program)?,
             argv,
             shown: program.to_string(),
         })
@@ -318,7 +317,7 @@ fn confine_and_exec(policy: &Policy, command: &Exec) -> ! {
     {
         die(&format!("sandbox: {e}"));
     }
-    let error = nix::unistd::execvp(&command.program, &command.argv).err();
+    let error = nix::unistd::execvp(&command.argv[0], &command.argv).err();
     let reason = error.map_or_else(String::new, |e| e.desc().to_string());
     die(&format!("cannot run `{}`: {reason}", command.shown))
 }
