@@ -38,6 +38,12 @@ pub fn run(
             "fix the plan file (or write a new one with cox plan)",
         )
     })?;
+    let home = cox_core::config::cox_home()?;
+    // One run of a plan at a time: a second would redo the steps the first is doing.
+    let _lock = cox_core::lock::Lock::acquire(
+        &cox_core::lock::plan_path(&home, path),
+        &format!("the plan {}", path.display()),
+    )?;
     if restart {
         cox_core::run::restart(&mut plan);
         cox_core::run::save(path, &plan)?;
@@ -52,7 +58,6 @@ pub fn run(
         })?),
         None => None,
     };
-    let home = cox_core::config::cox_home()?;
     let file = cox_core::config::read_file(&home, &shared.config)?;
     let settings = CheckSettings {
         auto_fix_lint: checks.auto_fix_lint,

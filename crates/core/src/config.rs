@@ -22,6 +22,8 @@ pub const DEFAULT_MAX_TURNS: u32 = 100;
 pub const DEFAULT_COMPACT_THRESHOLD: f64 = 0.85;
 /// Command output kept per call, in tokens (head and tail beyond it).
 pub const DEFAULT_TOOL_OUTPUT_TOKENS: usize = 4_000;
+/// Command output the journal keeps per call: 1 MiB, head and tail beyond it.
+pub const DEFAULT_JOURNAL_OUTPUT_BYTES: usize = 1024 * 1024;
 /// Bytes per token assumed when turning the token budget into bytes: English text and code
 /// average about four bytes per token with OpenAI's and Anthropic's tokenizers.
 pub const BYTES_PER_TOKEN: usize = 4;
@@ -35,6 +37,10 @@ pub struct ConfigFile {
     pub max_turns: Option<u32>,
     pub max_output_tokens: Option<u32>,
     pub stream_idle_timeout_ms: Option<u64>,
+    /// A response that has not completed after this long is abandoned and retried.
+    pub stream_total_timeout_ms: Option<u64>,
+    /// Command output the journal keeps per call (the model gets `tool_output_max_tokens`).
+    pub journal_output_max_bytes: Option<usize>,
     pub max_retries: Option<u32>,
     pub retry_base_delay_ms: Option<u64>,
     pub tool_output_max_tokens: Option<usize>,
@@ -317,6 +323,8 @@ pub struct Config {
     pub max_output_tokens: Option<u32>,
     pub retry: RetryPolicy,
     pub tool_output_max_bytes: usize,
+    /// A command's output kept in the journal per call (head and tail beyond it).
+    pub journal_output_max_bytes: usize,
     pub context_window: u64,
     /// The window is a guess: neither the catalog nor `model_context_window` knows the model.
     pub context_window_assumed: bool,
@@ -389,30 +397,33 @@ impl Config {
                 .stream_idle_timeout_ms
                 .map(Duration::from_millis)
                 .unwrap_or(defaults.idle_timeout),
+            total_timeout: file
+                .stream_total_timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.total_timeout),
         };
         let known_window = file
             .model_context_window
             .or_else(|| crate::catalog::context_window(&model));
         let compact_threshold = file.compact_threshold.unwrap_or(DEFAULT_COMPACT_THRESHOLD);
-        if !(0.1..=1.0).contains(&compact_threshold) {
-            return Err(Error::CompactThreshold {
-                value: compact_threshold,
-                default: DEFAULT_COMPACT_THRESHOLD,
-            });
-        }
+        let max_turns = overrides
+            .max_turns
+            .or(file.max_turns)
+            .unwrap_or(DEFAULT_MAX_TURNS);
+        validate(&file, max_turns, known_window)?;
         Ok(Config {
             home: home.to_path_buf(),
             provider,
-            max_turns: overrides
-                .max_turns
-                .or(file.max_turns)
-                .unwrap_or(DEFAULT_MAX_TURNS),
+            max_turns,
             max_output_tokens: file.max_output_tokens,
             retry,
             tool_output_max_bytes: file
                 .tool_output_max_tokens
                 .unwrap_or(DEFAULT_TOOL_OUTPUT_TOKENS)
                 .saturating_mul(BYTES_PER_TOKEN),
+            journal_output_max_bytes: file
+                .journal_output_max_bytes
+                .unwrap_or(DEFAULT_JOURNAL_OUTPUT_BYTES),
             context_window: known_window.unwrap_or_else(crate::catalog::default_context_window),
             context_window_assumed: known_window.is_none(),
             compact_threshold,
@@ -428,6 +439,106 @@ impl Config {
             }),
         })
     }
+}
+
+/// Checks every limit against what it allows, and the limits against each other, before anything
+/// is created: a nonsense value (a zero timeout that makes every stream "stall", a zero window)
+/// is bad input naming the key, not a session that misbehaves.
+fn validate(file: &ConfigFile, max_turns: u32, window: Option<u64>) -> Result<(), Error> {
+    fn bad(key: &'static str, value: impl std::fmt::Display, allowed: &str) -> Error {
+        Error::Setting {
+            key,
+            value: value.to_string(),
+            allowed: allowed.to_string(),
+        }
+    }
+    if max_turns == 0 {
+        return Err(bad("max_turns", 0, "at least 1 (default 100)"));
+    }
+    if let Some(value) = file.compact_threshold
+        && !(value > 0.0 && value <= 1.0)
+    {
+        return Err(bad(
+            "compact_threshold",
+            value,
+            "a fraction of the context window in (0, 1] (default 0.85)",
+        ));
+    }
+    let at_least = |key: &'static str, value: Option<u64>, min: u64, allowed: &str| match value {
+        Some(value) if value < min => Err(bad(key, value, allowed)),
+        _ => Ok(()),
+    };
+    at_least(
+        "stream_idle_timeout_ms",
+        file.stream_idle_timeout_ms,
+        100,
+        "at least 100 ms (default 120000)",
+    )?;
+    at_least(
+        "stream_total_timeout_ms",
+        file.stream_total_timeout_ms,
+        1000,
+        "at least 1000 ms (default 1800000)",
+    )?;
+    if let (Some(idle), Some(total)) = (file.stream_idle_timeout_ms, file.stream_total_timeout_ms)
+        && total < idle
+    {
+        return Err(bad(
+            "stream_total_timeout_ms",
+            total,
+            &format!("at least stream_idle_timeout_ms ({idle})"),
+        ));
+    }
+    at_least(
+        "tool_output_max_tokens",
+        file.tool_output_max_tokens.map(|v| v as u64),
+        100,
+        "at least 100 tokens (default 4000)",
+    )?;
+    at_least(
+        "model_context_window",
+        file.model_context_window,
+        1000,
+        "at least 1000 tokens",
+    )?;
+    at_least(
+        "max_output_tokens",
+        file.max_output_tokens.map(u64::from),
+        1,
+        "at least 1 token",
+    )?;
+    at_least(
+        "journal_output_max_bytes",
+        file.journal_output_max_bytes.map(|v| v as u64),
+        1024,
+        "at least 1024 bytes (default 1048576)",
+    )?;
+    if let (Some(window), Some(output)) = (window, file.max_output_tokens)
+        && u64::from(output) >= window / 2
+    {
+        return Err(bad(
+            "max_output_tokens",
+            output,
+            &format!(
+                "less than half the context window ({window} tokens), so a request fits beside it"
+            ),
+        ));
+    }
+    if let (Some(window), Some(tokens)) = (window, file.tool_output_max_tokens)
+        && tokens as u64 > window / 4
+    {
+        return Err(bad(
+            "tool_output_max_tokens",
+            tokens,
+            &format!("at most a quarter of the context window ({window} tokens)"),
+        ));
+    }
+    if let Some(retries) = file.max_retries
+        && retries > 20
+    {
+        return Err(bad("max_retries", retries, "0 to 20 (default 5)"));
+    }
+    Ok(())
 }
 
 /// Reads `config.toml` under `home` (absent is fine) and applies `-c key=value` settings.

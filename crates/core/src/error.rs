@@ -45,11 +45,13 @@ pub enum Error {
          or set `model` under [providers.{provider}] in config.toml"
     )]
     NoDefaultModel { provider: String },
-    #[error(
-        "compact_threshold = {value} is out of range; use a fraction of the window between 0.1 and \
-         1.0 (default {default})"
-    )]
-    CompactThreshold { value: f64, default: f64 },
+    /// A setting outside what it allows (config.toml, `-c` or a flag).
+    #[error("{key} = {value} is not allowed: {allowed}")]
+    Setting {
+        key: &'static str,
+        value: String,
+        allowed: String,
+    },
     #[error(
         "--model-path runs a GGUF file with the local provider, but the provider is `{provider}`; \
          drop --provider or pass --provider local"
@@ -147,6 +149,9 @@ pub enum Error {
     // sessions and plan runs
     #[error("session journal {0}")]
     Journal(String),
+    /// Another live cox works on it (a session, a plan file).
+    #[error("{what} is in use by another cox (pid {pid}); wait for it to finish, or stop it first")]
+    Locked { what: String, pid: String },
     #[error("cannot resume: {0}")]
     Resume(String),
     #[error(

@@ -104,6 +104,8 @@ pub struct Journal {
     file: fs_err::File,
     path: PathBuf,
     secrets: Vec<Secret>,
+    /// This process alone writes the session (see [`crate::lock`]).
+    _lock: crate::lock::Lock,
 }
 
 impl std::fmt::Debug for Journal {
@@ -132,6 +134,8 @@ impl Journal {
         let dir = sessions_dir(home);
         fs_err::create_dir_all(&dir).map_err(|e| Error::Journal(e.to_string()))?;
         let path = dir.join(format!("{id}.jsonl"));
+        let lock =
+            crate::lock::Lock::acquire(&path.with_extension("lock"), &format!("session {id}"))?;
         // The header goes in by rename, so a journal never exists without its first line, even if
         // the process dies while creating it.
         let staging = dir.join(format!("{id}.jsonl.new"));
@@ -143,8 +147,13 @@ impl Journal {
                 .map_err(|e| journal_error(&staging, e))?,
             path: staging.clone(),
             secrets,
+            _lock: lock,
         };
-        first.append(header)?;
+        if let Err(error) = first.append(header) {
+            // A full disk or a size limit: nothing half-written stays behind.
+            let _ = fs_err::remove_file(&staging);
+            return Err(error);
+        }
         if path.exists() {
             let _ = fs_err::remove_file(&staging);
             return Err(journal_error(
@@ -157,18 +166,34 @@ impl Journal {
         Ok(first)
     }
 
-    /// Reopens an existing journal for appending, cutting off a torn last line first.
-    pub fn reopen(path: &Path, valid_len: u64, secrets: Vec<Secret>) -> Result<Journal, Error> {
+    /// Reopens a loaded journal for appending, once this process holds the session's lock (a
+    /// second `cox resume` of it is refused, naming the first), cutting off a torn last line.
+    pub fn reopen(loaded: &Loaded, secrets: Vec<Secret>) -> Result<Journal, Error> {
+        let path = &loaded.path;
+        let id = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let lock =
+            crate::lock::Lock::acquire(&path.with_extension("lock"), &format!("session {id}"))?;
         let file = fs_err::OpenOptions::new()
             .append(true)
             .open(path)
             .map_err(|e| journal_error(path, e))?;
-        file.set_len(valid_len)
+        // Written to after it was read (by a process that has since let go): read it again.
+        let len = file.metadata().map_err(|e| journal_error(path, e))?.len();
+        if len != loaded.len {
+            return Err(Error::Resume(format!(
+                "session {id} changed while it was being read; run the command again"
+            )));
+        }
+        file.set_len(loaded.valid_len)
             .map_err(|e| journal_error(path, e))?;
         Ok(Journal {
             file,
             path: path.to_path_buf(),
             secrets,
+            _lock: lock,
         })
     }
 
@@ -199,6 +224,8 @@ pub struct Loaded {
     pub valid_len: u64,
     /// The file ended in a torn line, which was ignored.
     pub torn: bool,
+    /// The file's length when it was read.
+    pub len: u64,
 }
 
 impl Loaded {
@@ -272,6 +299,7 @@ pub fn load(path: &Path) -> Result<Loaded, Error> {
         records,
         valid_len,
         torn,
+        len: bytes.len() as u64,
     })
 }
 
@@ -330,7 +358,19 @@ pub fn list(home: &Path) -> Vec<Result<Summary, String>> {
         .collect()
 }
 
-/// Finds a journal by id (a unique prefix is enough), or the newest with `None`.
+/// Whether a journal records a task (a `user` record), read line by line without parsing the rest.
+fn has_task(path: &Path) -> bool {
+    use std::io::BufRead;
+    let Ok(file) = fs_err::File::open(path) else {
+        return false;
+    };
+    std::io::BufReader::new(file)
+        .split(b'\n')
+        .map_while(Result::ok)
+        .any(|line| line.starts_with(br#"{"type":"user""#))
+}
+
+/// Finds a journal by id (a unique prefix is enough), or with `None` the newest that has a task.
 pub fn find(home: &Path, id: Option<&str>) -> Result<PathBuf, Error> {
     let dir = sessions_dir(home);
     let mut paths: Vec<PathBuf> = fs_err::read_dir(&dir)
@@ -339,12 +379,19 @@ pub fn find(home: &Path, id: Option<&str>) -> Result<PathBuf, Error> {
     paths.retain(|p| p.extension().is_some_and(|x| x == "jsonl"));
     paths.sort();
     let Some(id) = id else {
-        return paths.pop().ok_or_else(|| {
-            Error::Resume(format!(
-                "there is no recorded session in {} yet",
-                dir.display()
-            ))
-        });
+        // The newest session that got a task: one whose start was rejected or cut off before
+        // its prompt was recorded has nothing to continue.
+        return paths
+            .iter()
+            .rev()
+            .find(|path| has_task(path))
+            .cloned()
+            .ok_or_else(|| {
+                Error::Resume(format!(
+                    "there is no recorded session with a task in {} yet",
+                    dir.display()
+                ))
+            });
     };
     let matching: Vec<&PathBuf> = paths
         .iter()
@@ -411,7 +458,7 @@ mod tests {
         let loaded = load(&path).unwrap();
         assert!(loaded.torn);
         assert_eq!(loaded.records.len(), 2);
-        let mut journal = Journal::reopen(&path, loaded.valid_len, Vec::new()).unwrap();
+        let mut journal = Journal::reopen(&loaded, Vec::new()).unwrap();
         journal
             .append(&Record::User {
                 text: "again".into(),

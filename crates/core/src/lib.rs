@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod journal;
+pub mod lock;
 pub mod plan;
 pub mod projects;
 pub mod prompt;
@@ -249,6 +250,8 @@ pub fn start_with(
         model: config.model.clone(),
     };
     let credentials = secrets::Credentials::gather(config, api_key.as_ref());
+    // Everything that can reject the input is read before the journal exists.
+    let project = ProjectState::read(config, &cwd)?;
     let journal = journal::Journal::create(&config.home, &header, credentials.values.clone())?;
     let start = session::Start {
         pinned: context::Pinned {
@@ -265,6 +268,7 @@ pub fn start_with(
         cwd,
         journal,
         start,
+        project,
     };
     launch(config, options, run.target, model, opened)
 }
@@ -346,8 +350,8 @@ fn reopen_with(
     let api_key = AuthStore::new(&config.home).require(&config.provider)?;
     let model = model_client(config, api_key.clone())?;
     let credentials = secrets::Credentials::gather(config, api_key.as_ref());
-    let journal =
-        journal::Journal::reopen(&loaded.path, loaded.valid_len, credentials.values.clone())?;
+    let project = ProjectState::read(config, &cwd)?;
+    let journal = journal::Journal::reopen(&loaded, credentials.values.clone())?;
     let start = session::Start {
         history: restored.history,
         pinned: context::Pinned {
@@ -370,6 +374,7 @@ fn reopen_with(
         cwd,
         journal,
         start,
+        project,
     };
     launch(config, options, run.target, model, opened)
 }
@@ -420,6 +425,30 @@ struct Opened {
     cwd: PathBuf,
     journal: journal::Journal,
     start: session::Start,
+    project: ProjectState,
+}
+
+/// What the person decided for the project a session works in, and its rules as confirmed.
+struct ProjectState {
+    root: PathBuf,
+    projects: projects::Projects,
+    rules: rules::Rules,
+    note: Option<String>,
+}
+
+impl ProjectState {
+    fn read(config: &Config, cwd: &Path) -> Result<ProjectState, Error> {
+        let root = projects::root_of(cwd);
+        let projects = projects::Projects::new(&config.home);
+        let project = projects.get(&root)?;
+        let (rules, note) = rules::Rules::load(cwd, &project)?;
+        Ok(ProjectState {
+            root,
+            projects,
+            rules,
+            note,
+        })
+    }
 }
 
 /// Starts the actor: the resolved configuration and options go in as they are, with what only
@@ -438,14 +467,17 @@ fn launch(
         cwd,
         journal,
         mut start,
+        project,
     } = opened;
     // A local model allocates its own context; other providers' windows come from config.
     let client_window = client.context_window();
     // The rules are read once per session: pinned as text, enforced as checks.
-    let project_root = projects::root_of(&cwd);
-    let projects = projects::Projects::new(&config.home);
-    let project = projects.get(&project_root)?;
-    let (rules, rules_note) = rules::Rules::load(&cwd, &project)?;
+    let ProjectState {
+        root: project_root,
+        projects,
+        rules,
+        note: rules_note,
+    } = project;
     start.pinned.rules = rules.pinned();
     let mut writable_roots = vec![target.unwrap_or_else(|| cwd.clone())];
     writable_roots.extend(options.sandbox.add_dirs.iter().cloned());

@@ -31,8 +31,11 @@ pub enum ModelError {
     /// The stream broke: dropped, malformed, or ended before the response completed.
     #[error("stream failed: {0}")]
     Stream(String),
-    #[error("stream stalled: no data for {}s", .0.as_secs_f64())]
+    #[error("stream stalled: no event for {}s", .0.as_secs_f64())]
     Idle(Duration),
+    /// The response did not complete within the total deadline (`stream_total_timeout_ms`).
+    #[error("response not complete after {}s (stream_total_timeout_ms); abandoned", .0.as_secs_f64())]
+    Deadline(Duration),
     #[error("invalid provider configuration: {0}")]
     Config(String),
     /// The in-process model failed: llama.cpp refused a step, or a tool call was cut off by the
@@ -53,7 +56,8 @@ impl ModelError {
             ModelError::Server { .. }
             | ModelError::Connect { .. }
             | ModelError::Stream(_)
-            | ModelError::Idle(_) => ErrorKind::Transient,
+            | ModelError::Idle(_)
+            | ModelError::Deadline(_) => ErrorKind::Transient,
             ModelError::Config(_) | ModelError::Local(_) => ErrorKind::Provider,
         }
     }

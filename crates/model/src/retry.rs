@@ -17,8 +17,11 @@ pub struct RetryPolicy {
     /// Delay before the first retry; doubled for each further one.
     pub base_delay: Duration,
     pub max_delay: Duration,
-    /// A stream with no bytes for this long is abandoned and retried.
+    /// A stream with no event for this long is abandoned and retried (keep-alive comments do
+    /// not count: a server that only says it is alive is not answering).
     pub idle_timeout: Duration,
+    /// A response not completed after this long is abandoned and retried, however lively.
+    pub total_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -28,6 +31,8 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
+            // Generous: a reasoning model may think for many minutes before it answers.
+            total_timeout: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -74,7 +79,12 @@ impl ModelClient for Retrying {
             loop {
                 let result = self
                     .transport
-                    .attempt(request, self.policy.idle_timeout, &events)
+                    .attempt(
+                        request,
+                        self.policy.idle_timeout,
+                        self.policy.total_timeout,
+                        &events,
+                    )
                     .await;
                 match result {
                     Err(error) if error.is_retryable() && attempt < self.policy.max_retries => {

@@ -48,6 +48,20 @@ impl Transport {
         &self,
         request: &ModelRequest,
         idle: Duration,
+        total: Duration,
+        events: &mpsc::Sender<StreamEvent>,
+    ) -> Result<ModelResponse, ModelError> {
+        // The whole attempt, headers to completion, within the total deadline.
+        match timeout(total, self.attempt_within(request, idle, events)).await {
+            Ok(result) => result,
+            Err(_) => Err(ModelError::Deadline(total)),
+        }
+    }
+
+    async fn attempt_within(
+        &self,
+        request: &ModelRequest,
+        idle: Duration,
         events: &mpsc::Sender<StreamEvent>,
     ) -> Result<ModelResponse, ModelError> {
         let base = self.endpoint.base_url.trim_end_matches('/');
@@ -104,14 +118,20 @@ impl Transport {
         let mut parser = SseParser::default();
         let mut parsed = Vec::new();
         let mut deltas = Vec::new();
+        // The idle timer counts events: bytes that complete no event (keep-alive comments, a
+        // trickle of a partial line) do not reset it.
+        let mut idle_until = tokio::time::Instant::now() + idle;
         loop {
-            let chunk = match timeout(idle, response.chunk()).await {
+            let chunk = match tokio::time::timeout_at(idle_until, response.chunk()).await {
                 Err(_) => return Err(ModelError::Idle(idle)),
                 Ok(Err(e)) => return Err(ModelError::Stream(self.redact(&error_chain(&e)))),
                 Ok(Ok(chunk)) => chunk,
             };
             let Some(bytes) = chunk else { break };
             parser.feed(&bytes, &mut parsed);
+            if !parsed.is_empty() {
+                idle_until = tokio::time::Instant::now() + idle;
+            }
             if self
                 .dispatch(&mut decoder, &mut parsed, &mut deltas, events)
                 .await?

@@ -22,6 +22,7 @@ fn quick_policy() -> RetryPolicy {
         base_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(50),
         idle_timeout: Duration::from_millis(300),
+        total_timeout: Duration::from_secs(20),
     }
 }
 
@@ -366,7 +367,64 @@ async fn stall_reports_the_idle_timeout() {
     let (result, _) = run(Wire::Responses, &server, policy).await;
     let error = result.expect_err("stall");
     assert!(matches!(error, ModelError::Idle(_)), "{error}");
-    assert!(error.to_string().contains("no data for 0.3s"), "{error}");
+    assert!(error.to_string().contains("no event for 0.3s"), "{error}");
+}
+
+/// Issue 14: keep-alive comments every 50 ms used to reset the idle timer forever.
+#[tokio::test]
+async fn keep_alive_comments_do_not_count_as_activity_issue_14() {
+    for wire in [Wire::Responses, Wire::Chat, Wire::Anthropic] {
+        let alive = Turn::text(&["partial"]).with_fault(Fault::KeepAlive {
+            ms: 5000,
+            every_ms: 50,
+        });
+        let server = MockServer::start(Script { turns: vec![alive] }).unwrap();
+        let policy = RetryPolicy {
+            max_retries: 0,
+            ..quick_policy()
+        };
+        let started = std::time::Instant::now();
+        let (result, _) = run(wire, &server, policy).await;
+        let error = result.expect_err("only comments after the text");
+        assert!(matches!(error, ModelError::Idle(_)), "{wire:?}: {error}");
+        // Ended by the idle timer (300 ms), not by the server closing after 5 s.
+        assert!(started.elapsed() < Duration::from_secs(4), "{wire:?}");
+        assert!(error.is_retryable());
+    }
+}
+
+/// Issue 14: a response that keeps sending events but never completes ends at the total
+/// deadline, as a retryable error; the retry then gets the whole answer.
+#[tokio::test]
+async fn a_response_that_never_completes_ends_at_the_total_deadline_issue_14() {
+    let endless = Turn {
+        text: (0..400).map(|n| format!("{n} ")).collect(),
+        delay_ms: 20,
+        ..Turn::default()
+    };
+    let server = MockServer::start(Script {
+        turns: vec![endless, Turn::text(&["whole"])],
+    })
+    .unwrap();
+    let policy = RetryPolicy {
+        max_retries: 1,
+        total_timeout: Duration::from_millis(600),
+        ..quick_policy()
+    };
+    let (result, events) = run(Wire::Responses, &server, policy).await;
+    assert_eq!(result.expect("retried after the deadline").text, "whole");
+    let reasons: Vec<&String> = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Retrying { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0].contains("stream_total_timeout_ms"),
+        "{reasons:?}"
+    );
 }
 
 #[tokio::test]

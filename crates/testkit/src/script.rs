@@ -86,6 +86,9 @@ pub enum Fault {
     MalformedSse,
     /// Stream everything but the completion frames, then go silent for `ms` before closing.
     Stall { ms: u64 },
+    /// Stream everything but the completion frames, then send only SSE comments
+    /// (`: keep-alive`) every `every_ms` for `ms`, then close.
+    KeepAlive { ms: u64, every_ms: u64 },
 }
 
 impl Script {

@@ -291,6 +291,16 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<Incoming>) -> Result<
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 return;
             }
+            Some(Fault::KeepAlive { ms, every_ms }) => {
+                let until = Instant::now() + Duration::from_millis(ms);
+                while Instant::now() < until {
+                    tokio::time::sleep(Duration::from_millis(every_ms.max(1))).await;
+                    if !send(": keep-alive\n\n".into()).await {
+                        return;
+                    }
+                }
+                return;
+            }
             _ => {}
         }
         for text in frames.completion {

@@ -127,7 +127,11 @@ pub fn save(path: &Path, plan: &Plan) -> Result<(), Error> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp = dir.join(format!(".{name}.cox-{}.tmp", std::process::id()));
-    fs_err::write(&temp, text).map_err(failure)?;
+    if let Err(e) = fs_err::write(&temp, text) {
+        // A full disk leaves no temp file beside the plan.
+        let _ = fs_err::remove_file(&temp);
+        return Err(failure(e));
+    }
     if let Ok(meta) = fs_err::metadata(path) {
         let _ = fs_err::set_permissions(&temp, meta.permissions());
     }

@@ -71,9 +71,6 @@ impl SessionConfig {
     }
 }
 
-/// Command output kept for the journal, per call (the context gets `tool_output_max_bytes`).
-pub const JOURNAL_CAPTURE_BYTES: usize = 1024 * 1024;
-
 /// A check (`Op::RunCheck`) running longer than this is stopped and counts as failing.
 pub const CHECK_TIMEOUT_MS: u64 = 600_000;
 

@@ -11,7 +11,7 @@ use cox_tools::{Effect, Question, ToolContext, ToolOutput, Touches};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{CHECK_TIMEOUT_MS, JOURNAL_CAPTURE_BYTES, Outcome, Reply, Resume, Session, Task};
+use super::{CHECK_TIMEOUT_MS, Outcome, Reply, Resume, Session, Task};
 use crate::journal::Record;
 use crate::resume::CUT_SHORT;
 
@@ -545,7 +545,7 @@ impl Session {
             workspace: self.config.cwd.clone(),
             writable_roots: self.config.writable_roots.clone(),
             max_output_bytes: self.config.settings.tool_output_max_bytes,
-            capture_bytes: JOURNAL_CAPTURE_BYTES,
+            capture_bytes: self.config.settings.journal_output_max_bytes,
             hidden_env: self.config.credentials.hidden_env.clone(),
             sandbox: self.config.sandbox.clone(),
             protected: self.config.protected.clone(),
