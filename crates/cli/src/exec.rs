@@ -1,6 +1,6 @@
 //! `cox exec PROMPT` (and `cox PROMPT`): one task, headless. The final answer goes to stdout, or,
 //! with `--json`, every event as one JSON line; progress goes to stderr. Ctrl-C interrupts the task
-//! (exit 130); a second Ctrl-C quits at once.
+//! (exit 130), SIGTERM and SIGHUP likewise (143, 129); a second signal quits at once.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -252,25 +252,11 @@ pub async fn drive<O: Observer>(
 ) -> Result<(ExitCode, O), Failure> {
     let interactive = options.interactive;
     let steerable = options.steerable;
+    // Registered before the session starts: no signal finds cox with the default action.
+    let signals = crate::signals::Signals::register()?;
+    let received = signals.received();
     let mut session = start(options)?;
-    let ops = session.op_sender();
-    // Registered before the task starts, so an early Ctrl-C is an interrupt, never a hard kill.
-    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| Failure {
-            code: exit::FAILED,
-            message: format!("cannot handle Ctrl-C: {e}"),
-            hint: None,
-        })?;
-    tokio::spawn(async move {
-        let mut presses = 0;
-        while interrupts.recv().await.is_some() {
-            presses += 1;
-            if presses > 1 {
-                std::process::exit(exit::INTERRUPTED.into());
-            }
-            let _ = ops.send(Op::Interrupt).await;
-        }
-    });
+    signals.forward(session.op_sender());
     if let Some(text) = prompt {
         session.submit(Op::UserInput { text }).await;
     }
@@ -317,7 +303,8 @@ pub async fn drive<O: Observer>(
                 }
                 let _ = out.flush();
             }
-            return Ok((exit::status_code(status), observer));
+            let code = crate::signals::exit_code(&received, exit::status_code(status));
+            return Ok((code, observer));
         }
     }
     Err(Failure {

@@ -29,10 +29,11 @@ pub fn run(shared: &Shared, prompt: Option<String>) -> Result<ExitCode, Failure>
             provider: config.provider.name.clone(),
         };
         // A session ends when the person leaves it: 0, or 130 after Ctrl-C twice.
-        let (exit, _, ()) = live(header, session, prompt, false, ()).await?;
-        Ok(ExitCode::from(match exit {
-            cox_term::Exit::Done => 0,
-            cox_term::Exit::Interrupted => exit::INTERRUPTED,
+        let ended = live(header, session, prompt, false, ()).await?;
+        Ok(ExitCode::from(match (ended.signal, ended.exit) {
+            (Some(signal), _) => (128 + signal) as u8,
+            (None, cox_term::Exit::Done) => 0,
+            (None, cox_term::Exit::Interrupted) => exit::INTERRUPTED,
         }))
     })
 }
@@ -65,8 +66,13 @@ pub async fn live<O: Observer + Send + 'static>(
     prompt: Option<String>,
     working: bool,
     mut observer: O,
-) -> Result<(cox_term::Exit, Option<SessionStatus>, O), Failure> {
+) -> Result<Live<O>, Failure> {
     let ops = session.op_sender();
+    // SIGTERM and SIGHUP (a closed terminal) end the session as Ctrl-C twice would; the caller
+    // was registered too late for none, since the UI has not started yet.
+    let signals = crate::signals::Signals::register()?;
+    let received = signals.received();
+    signals.forward(session.op_sender());
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let forward = tokio::spawn(async move {
         let mut ended = None;
@@ -93,5 +99,21 @@ pub async fn live<O: Observer + Send + 'static>(
         message: format!("the session's event stream failed: {e}"),
         hint: None,
     })?;
-    Ok((exit, ended, observer))
+    let signal = received.load(std::sync::atomic::Ordering::SeqCst);
+    Ok(Live {
+        exit,
+        ended,
+        observer,
+        signal: (signal != 0).then_some(signal),
+    })
+}
+
+/// How a live session ended.
+pub struct Live<O> {
+    pub exit: cox_term::Exit,
+    /// The status of the `session_completed` that ended the stream, if it did.
+    pub ended: Option<SessionStatus>,
+    pub observer: O,
+    /// The signal (SIGTERM, SIGHUP) that ended it.
+    pub signal: Option<i32>,
 }

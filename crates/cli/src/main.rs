@@ -11,6 +11,7 @@ mod plan_cmd;
 mod progress;
 mod run_cmd;
 mod sessions_cmd;
+mod signals;
 mod tools_cmd;
 mod trust_cmd;
 
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         // cox holds keys: no other process of the person's (a sandboxed command among them) may
         // read its memory or /proc/PID/environ.
         let _ = cox_core::keep_memory_private();
+        cox_core::ignore_file_size_signal();
         if let Err(failure) = logging::init() {
             return failure.report();
         }

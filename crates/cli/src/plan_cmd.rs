@@ -34,7 +34,10 @@ pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
         ..RunOptions::default()
     };
     runtime()?.block_on(async {
+        let signals = crate::signals::Signals::register()?;
+        let received = signals.received();
         let mut session = cox_core::start(&config, cwd, options)?;
+        signals.forward(session.op_sender());
         session.submit(Op::UserInput { text: prompt }).await;
         let mut progress = Progress::default();
         let mut corrections = 0;
@@ -91,7 +94,14 @@ pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
                 _ => {}
             }
         }
+        let signal = received.load(std::sync::atomic::Ordering::SeqCst);
         match result {
+            // Stopped by a signal: no plan, and the signal's exit code (130, 143, 129).
+            _ if signal != 0 => Err(Failure {
+                code: (128 + signal) as u8,
+                message: format!("planning stopped by signal {signal} before a plan was written"),
+                hint: None,
+            }),
             Some(Ok(json)) => {
                 println!("{json}");
                 Ok(ExitCode::SUCCESS)

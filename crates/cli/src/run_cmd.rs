@@ -90,14 +90,16 @@ pub fn run(
                 model: config.model.clone(),
                 provider: config.provider.name.clone(),
             };
-            let (exit, ended, summary) =
+            let live =
                 crate::interactive::live(header, start(spec)?, None, true, Summary::default())
                     .await?;
-            let code = match (exit, ended) {
-                (cox_term::Exit::Interrupted, _) => ExitCode::from(crate::exit::INTERRUPTED),
-                (cox_term::Exit::Done, Some(status)) => crate::exit::status_code(status),
+            let summary = live.observer;
+            let code = match (live.signal, live.exit, live.ended) {
+                (Some(signal), ..) => ExitCode::from((128 + signal) as u8),
+                (None, cox_term::Exit::Interrupted, _) => ExitCode::from(crate::exit::INTERRUPTED),
+                (None, cox_term::Exit::Done, Some(status)) => crate::exit::status_code(status),
                 // Left before the run ended: the step in progress resumes next time.
-                (cox_term::Exit::Done, None) => ExitCode::from(crate::exit::INTERRUPTED),
+                (None, cox_term::Exit::Done, None) => ExitCode::from(crate::exit::INTERRUPTED),
             };
             (code, summary)
         } else {

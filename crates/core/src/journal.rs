@@ -49,6 +49,15 @@ pub enum Record {
     ToolStart {
         call_id: CallId,
     },
+    /// A command of the call (or of a check, without one) started: the launcher's pid, which
+    /// leads its process group, and its start time, which tells it from a later process with the
+    /// same pid.
+    Spawned {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call_id: Option<CallId>,
+        pid: u32,
+        start: u64,
+    },
     /// Written after: `output` as the model saw it, and `full` when that was shortened.
     ToolEnd {
         call_id: CallId,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod journal;
+pub mod leftovers;
 pub mod lock;
 pub mod plan;
 pub mod projects;
@@ -434,6 +435,8 @@ struct ProjectState {
     projects: projects::Projects,
     rules: rules::Rules,
     note: Option<String>,
+    /// What was killed of dead sessions' commands before this one started.
+    swept: Vec<String>,
 }
 
 impl ProjectState {
@@ -442,11 +445,14 @@ impl ProjectState {
         let projects = projects::Projects::new(&config.home);
         let project = projects.get(&root)?;
         let (rules, note) = rules::Rules::load(cwd, &project)?;
+        // Before anything runs: what a dead cox left running is killed.
+        let swept = leftovers::sweep(&config.home);
         Ok(ProjectState {
             root,
             projects,
             rules,
             note,
+            swept,
         })
     }
 }
@@ -477,6 +483,7 @@ fn launch(
         projects,
         rules,
         note: rules_note,
+        swept,
     } = project;
     start.pinned.rules = rules.pinned();
     let mut writable_roots = vec![target.unwrap_or_else(|| cwd.clone())];
@@ -520,7 +527,7 @@ fn launch(
             projects,
             root: project_root,
         }),
-        notes: rules_note.into_iter().collect(),
+        notes: rules_note.into_iter().chain(swept).collect(),
         cwd,
         context_window: client_window.unwrap_or(config.context_window),
         context_window_assumed: client_window.is_none() && config.context_window_assumed,
@@ -564,4 +571,9 @@ pub fn repo_root(cwd: &std::path::Path) -> PathBuf {
 /// person's, sandboxed commands among them.
 pub fn keep_memory_private() -> Result<(), Error> {
     cox_sandbox::launch::keep_memory_private().map_err(Error::Sandbox)
+}
+
+/// A file size limit is an error cox reports, not a signal that kills it mid-write.
+pub fn ignore_file_size_signal() {
+    cox_sandbox::launch::ignore_file_size_signal();
 }

@@ -43,7 +43,7 @@ pub fn restore(records: &[Record]) -> Restored {
     let mut answered: Option<String> = None;
     for record in records {
         match record {
-            Record::Session { .. } => {}
+            Record::Session { .. } | Record::Spawned { .. } => {}
             Record::User { text } => {
                 answered = None;
                 restored.task.get_or_insert_with(|| text.clone());

@@ -5,7 +5,7 @@
 //! a user namespace too, mapping only their own ids, so nothing changes hands):
 //!
 //! ```text
-//! launcher (cox spawned it; dies with cox: PDEATHSIG)
+//! launcher (cox spawned it; told to end when cox dies: PDEATHSIG = SIGTERM, caught)
 //!  └─ init, PID 1 of a new PID namespace (new session: no controlling terminal; dies with the
 //!     launcher; read-only binds over the protected paths, an empty read-only tmpfs over hidden
 //!     ones inside writable roots, a /proc of its own)
@@ -19,8 +19,9 @@
 //! **Fallback, no namespaces** (e.g. unprivileged user namespaces switched off): the launcher is
 //! the command's child subreaper; the command runs in a new session; when it exits, or the
 //! launcher gets `SIGTERM`/`SIGHUP`/`SIGINT`, every descendant still alive (they were re-parented
-//! to the launcher) is killed. What it cannot do: stop descendants when the launcher itself is
-//! killed with `SIGKILL` (cox sends `SIGTERM` first), or keep the protected paths read-only while
+//! to the launcher) is killed — cox dying sends it `SIGTERM` too. What it cannot do: stop
+//! descendants when the launcher itself is killed with `SIGKILL` (cox sends `SIGTERM` first, and
+//! the next cox kills what its journal says a dead one left running), or keep the protected paths read-only while
 //! the command runs — [`crate::guard`] puts them back as they were afterwards instead.
 //!
 //! Both ways, the protected paths that did not exist when the command started are removed again
@@ -56,7 +57,21 @@ pub enum Containment {
 pub fn run(policy: &Policy, argv: &[String]) -> Result<i32, Error> {
     let (program, args) = argv.split_first().ok_or(Error::NoCommand)?;
     let command = Exec::new(program, args)?;
-    prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| Error::Process(format!("PDEATHSIG: {e}")))?;
+    // SIGTERM, not SIGKILL: caught below, it makes the launcher kill what the command started
+    // (a subreaper's descendants would otherwise outlive cox).
+    let parent = nix::unistd::getppid();
+    prctl::set_pdeathsig(Signal::SIGTERM).map_err(|e| Error::Process(format!("PDEATHSIG: {e}")))?;
+    if nix::unistd::getppid() != parent {
+        // cox died before the death signal was set: nobody is left to run the command for.
+        return Err(Error::Process(
+            "cox exited before the command started".into(),
+        ));
+    }
+    // cox ignores SIGXFSZ (a file size limit is an error to report, not a death); the command
+    // gets the default back.
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: restoring a default action is always sound.
+    let _ = unsafe { sigaction(Signal::SIGXFSZ, &default) };
     let containment = enter_namespaces()?;
     let guard = Guard::take(&policy.protected, containment);
     if containment == Containment::Subreaper
@@ -359,4 +374,12 @@ fn children() -> Vec<Pid> {
 /// them — may read its memory or `/proc/PID/environ`, where the keys it was given sit.
 pub fn keep_memory_private() -> Result<(), Error> {
     prctl::set_dumpable(false).map_err(|e| Error::Process(format!("PR_SET_DUMPABLE: {e}")))
+}
+
+/// Makes writing past a file size limit (`ulimit -f`) an error (`EFBIG`) cox reports, instead of
+/// the SIGXFSZ that would kill it mid-record. The launcher restores the default for commands.
+pub fn ignore_file_size_signal() {
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: ignoring a signal installs no handler code.
+    let _ = unsafe { sigaction(Signal::SIGXFSZ, &ignore) };
 }

@@ -5,7 +5,7 @@
 //! The file is streamed line by line, so a huge file costs only the lines returned. A NUL byte in the
 //! first 8 KiB marks a binary file; text that is not UTF-8 is refused rather than mangled.
 
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 
 use cox_protocol::{Action, ToolKind, ToolSpec};
 use serde::Deserialize;
@@ -16,8 +16,11 @@ use crate::{BoxFuture, Tool, ToolContext, ToolOutput, Touches, description, pars
 
 pub const DEFAULT_LIMIT: usize = 2000;
 pub const MAX_LINE_CHARS: usize = 2000;
-/// Output beyond this many bytes is cut at a line boundary, with the note on how to go on.
-const MAX_OUTPUT_BYTES: usize = 256 * 1024;
+/// At most this much of one line is read into memory (a line is shown up to
+/// [`MAX_LINE_CHARS`] characters; the rest of it is skipped, not stored).
+const MAX_LINE_BYTES: usize = MAX_LINE_CHARS * 4;
+/// Room kept in the budget for the note on how to continue.
+const NOTE_ROOM: usize = 128;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,7 +104,10 @@ impl Tool for ReadFile {
                 Ok(file) => file,
                 Err(message) => return ToolOutput::error(message),
             };
-            let result = tokio::task::spawn_blocking(move || read(file, &path, &args)).await;
+            // The session's output budget: a page never exceeds what the model may be shown.
+            let budget = ctx.max_output_bytes;
+            let result =
+                tokio::task::spawn_blocking(move || read(file, &path, &args, budget)).await;
             match result {
                 Ok(Ok(text)) => ToolOutput::ok(text),
                 Ok(Err(message)) => ToolOutput::error(message),
@@ -123,7 +129,54 @@ fn open(path: &std::path::Path, ctx: &ToolContext) -> Result<std::fs::File, Stri
         })
 }
 
-fn read(file: std::fs::File, path: &std::path::Path, args: &Args) -> Result<String, String> {
+/// Reads one line (through its `\n`) into `line`, keeping at most `cap` bytes of it; returns the
+/// line's whole length in bytes (0 at the end of the file). Memory stays bounded by `cap`
+/// whatever the line's length.
+fn read_line_bounded(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<usize> {
+    line.clear();
+    let mut total = 0;
+    loop {
+        let buffer = match reader.fill_buf() {
+            Ok(buffer) => buffer,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buffer.is_empty() {
+            return Ok(total);
+        }
+        let (used, done) = match buffer.iter().position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buffer.len(), false),
+        };
+        let room = cap.saturating_sub(line.len());
+        line.extend_from_slice(&buffer[..used.min(room)]);
+        reader.consume(used);
+        total += used;
+        if done {
+            return Ok(total);
+        }
+    }
+}
+
+/// The UTF-8 prefix of a line cut at `MAX_LINE_BYTES` (which may split a character).
+fn utf8_prefix(bytes: &[u8]) -> Option<&str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Some(text),
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&bytes[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    }
+}
+
+fn read(
+    file: std::fs::File,
+    path: &std::path::Path,
+    args: &Args,
+    budget: usize,
+) -> Result<String, String> {
     let shown = path.display();
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
         return Err(format!("{shown} is a directory; read a file inside it"));
@@ -146,37 +199,45 @@ fn read(file: std::fs::File, path: &std::path::Path, args: &Args) -> Result<Stri
     let mut returned = 0usize;
     let mut next_offset = None;
     loop {
-        line.clear();
-        let n = reader
-            .by_ref()
-            .read_until(b'\n', &mut line)
+        let length = read_line_bounded(&mut reader, &mut line, MAX_LINE_BYTES)
             .map_err(|e| format!("cannot read {shown}: {e}"))?;
-        if n == 0 {
+        if length == 0 {
             break;
         }
         number += 1;
         if number < offset {
             continue;
         }
-        if returned == limit || out.len() >= MAX_OUTPUT_BYTES {
+        if returned == limit {
             next_offset = Some(number);
             break;
         }
-        let text = std::str::from_utf8(&line).map_err(|_| {
+        let cut = length > line.len();
+        let text = if cut {
+            utf8_prefix(&line)
+        } else {
+            std::str::from_utf8(&line).ok()
+        }
+        .ok_or_else(|| {
             format!("{shown} is not UTF-8 text (line {number}); read_file shows UTF-8 text only")
         })?;
         let text = text.strip_suffix('\n').unwrap_or(text);
         let text = text.strip_suffix('\r').unwrap_or(text);
         let chars = text.chars().count();
-        if chars > MAX_LINE_CHARS {
+        let shown_line = if chars > MAX_LINE_CHARS || cut {
             let kept: String = text.chars().take(MAX_LINE_CHARS).collect();
-            out.push_str(&format!(
-                "{number:>6}\t{kept}… [line cut: {} more characters]\n",
-                chars - MAX_LINE_CHARS
-            ));
+            let more = length - kept.len();
+            format!("{number:>6}\t{kept}… [line cut: {more} more bytes]\n")
         } else {
-            out.push_str(&format!("{number:>6}\t{text}\n"));
+            format!("{number:>6}\t{text}\n")
+        };
+        // The page ends before the line that would pass the budget (the first line always fits:
+        // it is cut to MAX_LINE_CHARS, and budgets are larger).
+        if returned > 0 && out.len() + shown_line.len() > budget.saturating_sub(NOTE_ROOM) {
+            next_offset = Some(number);
+            break;
         }
+        out.push_str(&shown_line);
         returned += 1;
     }
     if number < offset && number > 0 {
@@ -189,7 +250,9 @@ fn read(file: std::fs::File, path: &std::path::Path, args: &Args) -> Result<Stri
     }
     if let Some(next) = next_offset {
         out.push_str(&format!(
-            "[… more lines follow; call read_file with offset={next} to read further]\n"
+            "[… more lines follow: this page ends at line {}; call read_file with offset={next} \
+             to read further]\n",
+            next - 1
         ));
     }
     Ok(out)
@@ -202,7 +265,7 @@ mod tests {
     /// Opens by path (these tests are about reading, not resolving).
     fn read(path: &std::path::Path, args: &Args) -> Result<String, String> {
         match fs_err::File::open(path) {
-            Ok(file) => super::read(file.into_parts().0, path, args),
+            Ok(file) => super::read(file.into_parts().0, path, args, 64 * 1024),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(format!("no such file: {}", path.display()))
             }
@@ -236,7 +299,8 @@ mod tests {
         let part = read(&path, &args(Some(2), Some(2))).unwrap();
         assert_eq!(
             part,
-            "     2\ttwo\n     3\tthree\n[… more lines follow; call read_file with offset=4 to read further]\n"
+            "     2\ttwo\n     3\tthree\n[… more lines follow: this page ends at line 3; call read_file \
+             with offset=4 to read further]\n"
         );
         assert!(
             read(&path, &args(Some(9), None))
@@ -272,6 +336,71 @@ mod tests {
         let long = "x".repeat(MAX_LINE_CHARS + 5);
         let path = temp("d.txt", long.as_bytes());
         let out = read(&path, &args(None, None)).unwrap();
-        assert!(out.ends_with("… [line cut: 5 more characters]\n"), "{out}");
+        assert!(out.ends_with("… [line cut: 5 more bytes]\n"), "{out}");
+    }
+
+    /// Issue 14: one call returned 214,071 characters against a 16 KB budget, and a 200 MB line
+    /// was read whole into memory.
+    #[test]
+    fn pages_within_the_budget_and_reads_a_huge_line_in_bounded_memory_issue_14() {
+        let many: String = (1..=20_000)
+            .map(|n| format!("line {n} of a long file\n"))
+            .collect();
+        let path = temp("e.txt", many.as_bytes());
+        let budget = 16_000;
+        let page = super::read(
+            fs_err::File::open(&path).unwrap().into_parts().0,
+            &path,
+            &args(None, None),
+            budget,
+        )
+        .unwrap();
+        assert!(page.len() <= budget, "{} bytes", page.len());
+        let next: usize = page
+            .rsplit("offset=")
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .expect("a note with the next offset");
+        let last_shown = page.lines().rev().nth(1).unwrap();
+        assert!(
+            last_shown
+                .trim_start()
+                .starts_with(&format!("{}\t", next - 1)),
+            "{last_shown}"
+        );
+        // The next page starts where the note says.
+        let second = super::read(
+            fs_err::File::open(&path).unwrap().into_parts().0,
+            &path,
+            &args(Some(next), None),
+            budget,
+        )
+        .unwrap();
+        assert!(
+            second
+                .trim_start()
+                .starts_with(&format!("{next}\tline {next} ")),
+            "{}",
+            &second[..80]
+        );
+
+        // 50 MB on one line: shown cut, and only MAX_LINE_BYTES of it held at a time.
+        let huge = temp("f.txt", &vec![b'y'; 50 * 1024 * 1024]);
+        let out = super::read(
+            fs_err::File::open(&huge).unwrap().into_parts().0,
+            &huge,
+            &args(None, None),
+            budget,
+        )
+        .unwrap();
+        assert!(out.len() < MAX_LINE_CHARS + 200, "{}", out.len());
+        assert!(
+            out.contains(&format!(
+                "[line cut: {} more bytes]",
+                50 * 1024 * 1024 - MAX_LINE_CHARS
+            )),
+            "{out}"
+        );
     }
 }

@@ -292,6 +292,9 @@ async fn execute(
     for name in &ctx.hidden_env {
         command.env_remove(name);
     }
+    if let Some(watch) = &ctx.watch {
+        command.env(&watch.tag.0, &watch.tag.1);
+    }
 
     let started = std::time::Instant::now();
     let spawned = command.spawn();
@@ -304,6 +307,9 @@ async fn execute(
         }
     };
     let pgid = child.id().map(|id| Pid::from_raw(id as i32));
+    if let (Some(watch), Some(pid)) = (&ctx.watch, child.id()) {
+        let _ = watch.started.send(pid);
+    }
 
     let capture = Arc::new(Mutex::new(HeadTail::new(
         ctx.capture_bytes.max(ctx.max_output_bytes),

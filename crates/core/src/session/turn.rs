@@ -116,9 +116,22 @@ impl Session {
             return (Outcome::Failed, SessionStatus::Failed);
         }
         tracing::info!(kind = kind.name(), "check started");
-        let ctx = self.tool_context(cancel, None);
-        let output =
-            self.redacted(cox_tools::shell::run_line(&command, CHECK_TIMEOUT_MS, &ctx).await);
+        let mut ctx = self.tool_context(cancel, None);
+        let (watch, mut started) = self.watch(None);
+        ctx.watch = Some(watch);
+        let mut processes = Vec::new();
+        let running = cox_tools::shell::run_line(&command, CHECK_TIMEOUT_MS, &ctx);
+        tokio::pin!(running);
+        let output = loop {
+            tokio::select! {
+                output = &mut running => break output,
+                Some(pid) = started.recv() => {
+                    processes.extend(spawned(&mut self.journal, &self.config.settings.home, &self.id, None, pid));
+                }
+            }
+        };
+        drop(processes);
+        let output = self.redacted(output);
         tracing::info!(
             kind = kind.name(),
             ok = output.ok,
@@ -550,8 +563,24 @@ impl Session {
             sandbox: self.config.sandbox.clone(),
             protected: self.config.protected.clone(),
             asker,
+            watch: None,
             cancel: cancel.clone(),
         }
+    }
+
+    /// The watch a call's (or a check's) commands report their pids to, tagged with the session
+    /// and the call.
+    fn watch(&self, call_id: Option<&CallId>) -> (cox_tools::Watch, mpsc::UnboundedReceiver<u32>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let tag = match call_id {
+            Some(call_id) => format!("{}:{call_id}", self.id),
+            None => format!("{}:check", self.id),
+        };
+        let watch = cox_tools::Watch {
+            tag: (crate::leftovers::TAG_ENV.to_string(), tag),
+            started: tx,
+        };
+        (watch, rx)
     }
 
     fn request(&self) -> ModelRequest {
@@ -650,11 +679,17 @@ impl Session {
             // Approved to run outside the sandbox.
             ctx.sandbox = self.config.unconfined.clone();
         }
+        let (watch, mut started) = self.watch(Some(&call.call_id));
+        ctx.watch = Some(watch);
+        let mut processes = Vec::new();
         let running = self.tools.call(&call.name, &call.arguments, &ctx);
         tokio::pin!(running);
         loop {
             tokio::select! {
                 output = &mut running => return self.redacted(output),
+                Some(pid) = started.recv() => {
+                    processes.extend(spawned(&mut self.journal, &self.config.settings.home, &self.id, Some(&call.call_id), pid));
+                }
                 Some(question) = questions.recv() => {
                     self.emitter
                         .emit(Event::QuestionAsked {
@@ -710,4 +745,29 @@ impl Session {
             })
             .await;
     }
+}
+
+/// A command started: journaled (pid and start time), and registered as running until the call
+/// ends, so that a cox started after this one died kills it (see [`crate::leftovers`]).
+fn spawned(
+    journal: &mut crate::journal::Journal,
+    home: &std::path::Path,
+    session: &cox_protocol::SessionId,
+    call_id: Option<&CallId>,
+    pid: u32,
+) -> Option<crate::leftovers::Running> {
+    let start = crate::lock::start_time(pid)?;
+    let tag = match call_id {
+        Some(call_id) => format!("{session}:{call_id}"),
+        None => format!("{session}:check"),
+    };
+    let record = Record::Spawned {
+        call_id: call_id.cloned(),
+        pid,
+        start,
+    };
+    if let Err(error) = journal.append(&record) {
+        tracing::warn!(%error, "cannot journal a started command");
+    }
+    crate::leftovers::register(home, &session.0, pid, start, &tag)
 }

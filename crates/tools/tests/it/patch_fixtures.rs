@@ -88,6 +88,7 @@ fn patch_fixtures() {
             hidden_env: Vec::new(),
             sandbox: None,
             asker: None,
+            watch: None,
             cancel: CancellationToken::new(),
         };
         let mut output = cox_tools::apply_patch::run(&patch, &ctx);

@@ -18,6 +18,7 @@ fn context(dir: &std::path::Path) -> ToolContext {
         hidden_env: Vec::new(),
         sandbox: None,
         asker: None,
+        watch: None,
         cancel: CancellationToken::new(),
     }
 }

@@ -17,6 +17,7 @@ fn context(dir: &std::path::Path) -> ToolContext {
         hidden_env: vec![],
         sandbox: None,
         asker: None,
+        watch: None,
         cancel: CancellationToken::new(),
     }
 }
