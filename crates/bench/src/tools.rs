@@ -149,6 +149,7 @@ fn patch_50_hunks(runs: usize) -> anyhow::Result<(Duration, Duration)> {
         hidden_env: Vec::new(),
         sandbox: None,
         asker: None,
+        watch: None,
         cancel: tokio_util::sync::CancellationToken::new(),
     };
     let mut times = Vec::new();

@@ -126,13 +126,14 @@ impl Progress {
             Event::Compacted {
                 outputs_elided,
                 items_summarized,
+                outputs_shortened,
                 tokens_before,
                 tokens_after,
                 ..
             } => writeln!(
                 err,
                 "compacted: {tokens_before} → {tokens_after} tokens ({outputs_elided} outputs elided, \
-                 {items_summarized} items summarised)"
+                 {items_summarized} items summarised, {outputs_shortened} outputs shortened)"
             )?,
             Event::SessionCompleted {
                 status,

@@ -220,7 +220,14 @@ impl Journal {
         self.file
             .write_all(line.as_bytes())
             .and_then(|()| self.file.flush())
-            .map_err(|e| journal_error(&self.path, e))
+            .map_err(|e| journal_error(&self.path, e))?;
+        if crate::crash::is_armed()
+            && let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(record)
+            && let Some(kind) = fields.get("type").and_then(|t| t.as_str())
+        {
+            crate::crash::at(&format!("after:{kind}"));
+        }
+        Ok(())
     }
 }
 

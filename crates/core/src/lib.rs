@@ -9,6 +9,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod context;
+pub mod crash;
 pub mod error;
 pub mod journal;
 pub mod leftovers;

@@ -197,6 +197,9 @@ pub enum Event {
         reason: CompactReason,
         outputs_elided: usize,
         items_summarized: usize,
+        /// Recent tool outputs cut to their head and tail so that the request fits.
+        #[serde(default)]
+        outputs_shortened: usize,
         tokens_before: u64,
         tokens_after: u64,
     },

@@ -39,6 +39,24 @@ struct State {
     script: Script,
     next_turn: usize,
     requests: Vec<Recorded>,
+    /// A deterministic model ([`MockServer::start_deterministic`]): the turn each conversation
+    /// was answered with.
+    answered: Option<std::collections::HashMap<String, usize>>,
+}
+
+/// A request's conversation, without the system prompt (which carries the date and, in plan
+/// runs, statuses): what a deterministic model's answer depends on.
+fn conversation(body: &Value) -> String {
+    let items = match (&body["input"], &body["messages"]) {
+        (Value::Array(items), _) => items.clone(),
+        (_, Value::Array(messages)) => messages
+            .iter()
+            .filter(|m| m["role"] != "system")
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
+    Value::Array(items).to_string()
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -62,12 +80,34 @@ impl MockServer {
         Self::start_on(script, 0)
     }
 
+    /// Starts serving `script` as a deterministic model: a request whose conversation
+    /// (everything but the system prompt) was answered before gets that same turn again instead
+    /// of the next one. What a rerun after a crash asks again is answered alike, so a test can
+    /// crash cox anywhere and still know what the model says next.
+    pub fn start_deterministic(script: Script) -> std::io::Result<MockServer> {
+        Self::serve_state(
+            State {
+                script,
+                answered: Some(Default::default()),
+                ..State::default()
+            },
+            0,
+        )
+    }
+
     /// Starts serving on the given port (0 picks a free one).
     pub fn start_on(script: Script, port: u16) -> std::io::Result<MockServer> {
-        let state = Arc::new(Mutex::new(State {
-            script,
-            ..State::default()
-        }));
+        Self::serve_state(
+            State {
+                script,
+                ..State::default()
+            },
+            port,
+        )
+    }
+
+    fn serve_state(state: State, port: u16) -> std::io::Result<MockServer> {
+        let state = Arc::new(Mutex::new(state));
         let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -209,10 +249,20 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<Incoming>) -> Result<
             aborted_at: None,
         });
         let index = state.requests.len() - 1;
-        let turn_no = state.next_turn;
+        let asked = state
+            .answered
+            .is_some()
+            .then(|| conversation(&state.requests[index].body));
+        let again = asked
+            .as_ref()
+            .and_then(|c| state.answered.as_ref()?.get(c).copied());
+        let turn_no = again.unwrap_or(state.next_turn);
         let turn = state.script.turns.get(turn_no).cloned();
-        if turn.is_some() {
+        if turn.is_some() && again.is_none() {
             state.next_turn += 1;
+            if let (Some(asked), Some(answered)) = (asked, state.answered.as_mut()) {
+                answered.insert(asked, turn_no);
+            }
         }
         (index, turn.map(|t| (turn_no, t)))
     };

@@ -105,7 +105,8 @@ impl Tool for Grep {
                 return ToolOutput::error(format!("no such file or directory: {raw}"));
             }
             let cwd = ctx.cwd.clone();
-            match tokio::task::spawn_blocking(move || search(&args, &root, &cwd)).await {
+            let budget = ctx.max_output_bytes;
+            match tokio::task::spawn_blocking(move || search(&args, &root, &cwd, budget)).await {
                 Ok(Ok(text)) => ToolOutput::ok(text),
                 Ok(Err(message)) => ToolOutput::error(message),
                 Err(e) => ToolOutput::error(format!("grep failed: {e}")),
@@ -128,10 +129,15 @@ pub fn search_text(
         max_results: Some(max_results),
         ignore_case: None,
     };
-    search(&args, root, root)
+    search(&args, root, root, usize::MAX)
 }
 
-fn search(args: &Args, root: &std::path::Path, cwd: &std::path::Path) -> Result<String, String> {
+fn search(
+    args: &Args,
+    root: &std::path::Path,
+    cwd: &std::path::Path,
+    budget: usize,
+) -> Result<String, String> {
     // With the line terminator declared, a match can never span lines, which lets the searcher
     // run the regex over whole buffers instead of line by line (ripgrep does the same).
     let matcher = RegexMatcherBuilder::new()
@@ -213,10 +219,23 @@ fn search(args: &Args, root: &std::path::Path, cwd: &std::path::Path) -> Result<
         return Ok(format!("no matches for `{}`", args.pattern));
     }
     let mut out = String::new();
+    let mut shown = 0;
     for (path, line, text) in &found {
-        out.push_str(&format!("{path}:{line}:{text}\n"));
+        let entry = format!("{path}:{line}:{text}\n");
+        // Within the session's output budget, with room for the note.
+        if shown > 0 && out.len() + entry.len() > budget.saturating_sub(160) {
+            break;
+        }
+        out.push_str(&entry);
+        shown += 1;
     }
-    if truncated {
+    if shown < found.len() {
+        out.push_str(&format!(
+            "[… {} more matches not shown (the output budget is {budget} bytes); narrow the \
+             pattern, path or glob]\n",
+            found.len() - shown
+        ));
+    } else if truncated {
         out.push_str(&format!(
             "[… more than {max} matches; narrow the pattern, path or glob, or raise max_results]\n"
         ));

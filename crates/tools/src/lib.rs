@@ -13,6 +13,7 @@
 
 pub mod apply_patch;
 pub mod ask_user;
+mod budget;
 pub mod grep;
 pub mod list_dir;
 mod patch;
@@ -312,78 +313,7 @@ impl ToolRegistry {
                 ));
             }
         };
-        within_budget(tool.call(value, ctx).await, ctx.max_output_bytes)
-    }
-}
-
-/// Room past the budget for the lines a tool adds around what it shows (a command's exit code
-/// and duration, a note on how to go on).
-const BUDGET_SLACK: usize = 512;
-
-/// Every result fits the session's budget, whatever the tool: one that says more is cut to its
-/// head and tail with a note (the journal keeps the whole in `full`). Tools page or truncate
-/// themselves first; this is the guarantee, not the method.
-fn within_budget(mut output: ToolOutput, budget: usize) -> ToolOutput {
-    let limit = budget + BUDGET_SLACK;
-    if output.output.len() <= limit {
-        return output;
-    }
-    let text = std::mem::take(&mut output.output);
-    let half = budget / 2;
-    let head_end = floor_char_boundary(&text, half);
-    let tail_start = ceil_char_boundary(&text, text.len() - half);
-    output.output = format!(
-        "{}\n[… {} bytes cut: the result was longer than the output budget of {budget} bytes …]\n{}",
-        &text[..head_end],
-        tail_start - head_end,
-        &text[tail_start..]
-    );
-    output.outcome.truncated = true;
-    if output.full.is_none() {
-        output.full = Some(text);
-    }
-    output
-}
-
-fn floor_char_boundary(text: &str, mut at: usize) -> usize {
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
-}
-
-fn ceil_char_boundary(text: &str, mut at: usize) -> usize {
-    while !text.is_char_boundary(at) {
-        at += 1;
-    }
-    at
-}
-
-#[cfg(test)]
-mod budget_tests {
-    use super::*;
-
-    #[test]
-    fn a_result_past_the_budget_is_cut_to_head_and_tail_issue_14() {
-        let long = format!("start {} end ✓", "é".repeat(10_000));
-        let output = within_budget(ToolOutput::ok(long.clone()), 1000);
-        assert!(
-            output.output.len() <= 1000 + BUDGET_SLACK,
-            "{}",
-            output.output.len()
-        );
-        assert!(output.output.starts_with("start "));
-        assert!(output.output.ends_with(" end ✓"));
-        assert!(
-            output
-                .output
-                .contains("longer than the output budget of 1000 bytes")
-        );
-        assert_eq!(output.full.as_deref(), Some(long.as_str()));
-        assert!(output.outcome.truncated);
-        let short = within_budget(ToolOutput::ok("fine"), 1000);
-        assert_eq!(short.output, "fine");
-        assert!(short.full.is_none());
+        budget::within_budget(tool.call(value, ctx).await, ctx.max_output_bytes)
     }
 }
 

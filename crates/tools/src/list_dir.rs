@@ -83,7 +83,8 @@ impl Tool for ListDir {
                 return ToolOutput::error(format!("{raw} is not a directory"));
             }
             let depth = args.depth.unwrap_or(DEFAULT_DEPTH).clamp(1, MAX_DEPTH);
-            match tokio::task::spawn_blocking(move || list(&root, depth)).await {
+            let budget = ctx.max_output_bytes;
+            match tokio::task::spawn_blocking(move || list(&root, depth, budget)).await {
                 Ok(text) => ToolOutput::ok(text),
                 Err(e) => ToolOutput::error(format!("list_dir failed: {e}")),
             }
@@ -91,7 +92,7 @@ impl Tool for ListDir {
     }
 }
 
-fn list(root: &std::path::Path, depth: usize) -> String {
+fn list(root: &std::path::Path, depth: usize, budget: usize) -> String {
     let walker = ignore::WalkBuilder::new(root)
         .max_depth(Some(depth))
         .require_git(false)
@@ -113,21 +114,27 @@ fn list(root: &std::path::Path, depth: usize) -> String {
     }
     let total = entries.len();
     let mut out = String::new();
+    let mut shown = 0;
     for (depth, name, is_dir) in entries.iter().take(MAX_ENTRIES) {
-        out.push_str(&"  ".repeat(depth - 1));
-        out.push_str(name);
-        if *is_dir {
-            out.push('/');
+        let line = format!(
+            "{}{name}{}\n",
+            "  ".repeat(depth - 1),
+            if *is_dir { "/" } else { "" }
+        );
+        // Within the session's output budget, with room for the note.
+        if out.len() + line.len() > budget.saturating_sub(120) && shown > 0 {
+            break;
         }
-        out.push('\n');
+        out.push_str(&line);
+        shown += 1;
     }
     if total == 0 {
         out.push_str("(empty: no entries, or all ignored)\n");
     }
-    if total > MAX_ENTRIES {
+    if total > shown {
         out.push_str(&format!(
             "[… {} more entries not shown; list a subdirectory or lower depth]\n",
-            total - MAX_ENTRIES
+            total - shown
         ));
     }
     if errors > 0 {

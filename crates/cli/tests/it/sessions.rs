@@ -93,6 +93,7 @@ fn a_finished_session_is_listed_and_resumes_only_with_a_new_prompt() {
             "user",
             "response",
             "tool_start",
+            "spawned",
             "tool_end",
             "response",
             "task_end"
@@ -284,8 +285,9 @@ fn sigkill_at_random_moments_then_resume_repeats_no_side_effect() {
             .iter()
             .any(|r| r["type"] == "user")
         {
-            // Killed between creating the journal and recording the prompt: nothing to continue.
-            expect(&resumed, 2, "has no task yet; give a prompt");
+            // Killed between creating the journal and recording the prompt: nothing to continue,
+            // and `--last` passes it over.
+            expect(&resumed, 2, "there is no recorded session with a task");
             "killed before the task was recorded"
         } else if resumed.status.code() == Some(2)
             && text(&resumed.stderr).contains("already completed")

@@ -126,7 +126,9 @@ pub fn save(path: &Path, plan: &Plan) -> Result<(), Error> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.cox-{}.tmp", std::process::id()));
+    // One name: the run holds the plan's lock, so no other cox writes it, and a temp file left
+    // by a crash is simply written over.
+    let temp = dir.join(format!(".{name}.cox.tmp"));
     if let Err(e) = fs_err::write(&temp, text) {
         // A full disk leaves no temp file beside the plan.
         let _ = fs_err::remove_file(&temp);
@@ -135,6 +137,7 @@ pub fn save(path: &Path, plan: &Plan) -> Result<(), Error> {
     if let Ok(meta) = fs_err::metadata(path) {
         let _ = fs_err::set_permissions(&temp, meta.permissions());
     }
+    crate::crash::at("plan:temp-written");
     fs_err::rename(&temp, path).map_err(|e| {
         let _ = fs_err::remove_file(&temp);
         failure(e)
@@ -339,10 +342,12 @@ impl Runner {
                 return Err(Stop::Session(SessionStatus::Failed));
             }
         };
+        crate::crash::at("run:step-opened");
         self.spec.plan.steps[index]
             .extra
             .insert(SESSION_FIELD.into(), session.id.0.clone().into());
         self.save_plan().await?;
+        crate::crash::at("run:step-saved");
         self.emit(Event::StepStarted {
             id: step.id.clone(),
             title: step.title.clone(),
@@ -390,6 +395,7 @@ impl Runner {
         tracing::info!(step = %step.id, ?status, changed_files = changed.len(), "step finished");
         self.spec.plan.steps[index].status = Some(status);
         self.save_plan().await?;
+        crate::crash::at("run:step-finished");
         self.emit(Event::StepFinished {
             id: step.id,
             status,

@@ -21,6 +21,28 @@ use crate::journal::Record;
 pub const KEEP_GROUPS: usize = 2;
 /// Tool outputs shorter than this are left as they are.
 const ELIDE_MIN_BYTES: usize = 200;
+/// Shortening a recent output keeps at least this many of its bytes.
+const SHORTEST_OUTPUT: usize = 256;
+/// The note a shortened output carries, at most.
+const SHORTENED_NOTE_BYTES: usize = 120;
+
+/// `text` cut to about `keep` bytes: its start and its end, with the number of bytes cut.
+fn head_and_tail(text: &str, keep: usize) -> String {
+    let mut head = keep / 2;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len().saturating_sub(keep / 2).max(head);
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{}\n[… {} bytes cut when the context was compacted …]\n{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
+}
 
 const SUMMARY_INSTRUCTIONS: &str = "You are compacting a coding agent's conversation so that the work \
 can continue in a smaller context. Write a handoff summary of the conversation below for the agent \
@@ -79,16 +101,60 @@ impl Session {
             .collect()
     }
 
-    /// Compacts when the threshold is reached or a compaction was asked for.
-    pub(super) async fn maybe_compact(&mut self) {
+    /// Tokens kept free for the answer: `max_output_tokens`, or without it an eighth of the
+    /// window (at most 8192).
+    fn output_reserve(&self) -> u64 {
+        match self.config.settings.max_output_tokens {
+            Some(tokens) => u64::from(tokens),
+            None => (self.config.context_window / 8).min(8192),
+        }
+    }
+
+    /// What a request may occupy: the window less the answer's reservation.
+    fn budget(&self) -> u64 {
+        self.config
+            .context_window
+            .saturating_sub(self.output_reserve())
+    }
+
+    /// Compacts when the threshold (or the budget, if lower) is reached or a compaction was asked
+    /// for; then makes sure the request fits, or says why it cannot before anything is sent.
+    pub(super) async fn maybe_compact(&mut self) -> Result<(), String> {
         let requested = self
             .compact_requested
             .swap(false, std::sync::atomic::Ordering::Relaxed);
         if requested {
             self.compact(CompactReason::Requested).await;
-        } else if self.estimate_tokens() >= self.threshold() {
+        } else if self.estimate_tokens() >= self.threshold().min(self.budget()) {
             self.compact(CompactReason::Threshold).await;
         }
+        self.fits()
+    }
+
+    /// Whether the next request plus the answer's reservation fits the window; why not if not.
+    pub(super) fn fits(&self) -> Result<(), String> {
+        let budget = self.budget();
+        let tokens = self.estimate_tokens();
+        if tokens <= budget {
+            return Ok(());
+        }
+        let fixed = context::count(&self.config.settings.model, &self.fixed_texts());
+        let window = self.config.context_window;
+        let reserve = self.output_reserve();
+        Err(if fixed > budget {
+            format!(
+                "the system prompt, pinned block (task, AGENTS.md, rules, plan, directives) and tool \
+                 schemas take about {fixed} tokens, more than the {budget} the {window}-token window \
+                 leaves beside {reserve} for the answer; nothing was sent. Shorten AGENTS.md or the \
+                 rules, lower max_output_tokens, or use a model with a larger window"
+            )
+        } else {
+            format!(
+                "the conversation takes about {tokens} tokens even after compaction, more than the \
+                 {budget} the {window}-token window leaves beside {reserve} for the answer; nothing \
+                 was sent. Start a new session, or use a model with a larger window"
+            )
+        })
     }
 
     /// Index where the last `KEEP_GROUPS` response groups begin (a user message or a response's
@@ -114,11 +180,18 @@ impl Session {
         let before = self.estimate_tokens();
         let keep_from = self.keep_from();
         if keep_from == 0 {
-            let message = format!(
-                "the context is at about {before} of {} tokens, but every turn is recent: nothing to compact yet",
-                self.config.context_window
-            );
-            self.warn(message).await;
+            // Every turn is recent; only their outputs can give way, and only if they must.
+            let shortened = self.shorten_outputs();
+            if shortened == 0 {
+                let message = format!(
+                    "the context is at about {before} of {} tokens, but every turn is recent: nothing to compact yet",
+                    self.config.context_window
+                );
+                self.warn(message).await;
+                return;
+            }
+            self.finish_compaction(reason, before, 0, 0, shortened)
+                .await;
             return;
         }
         let mut elided = 0;
@@ -148,6 +221,19 @@ impl Session {
             history.extend(self.history.drain(keep_from..));
             self.history = history;
         }
+        let shortened = self.shorten_outputs();
+        self.finish_compaction(reason, before, elided, summarized, shortened)
+            .await;
+    }
+
+    async fn finish_compaction(
+        &mut self,
+        reason: CompactReason,
+        before: u64,
+        elided: usize,
+        summarized: usize,
+        shortened: usize,
+    ) {
         let after = self.estimate_tokens();
         // Journaled with the history it produced, so a resumed session sees what the model saw.
         let _ = self
@@ -160,10 +246,48 @@ impl Session {
                 reason,
                 outputs_elided: elided,
                 items_summarized: summarized,
+                outputs_shortened: shortened,
                 tokens_before: before,
                 tokens_after: after,
             })
             .await;
+    }
+
+    /// While the request would not fit beside the answer's reservation, cuts the largest tool
+    /// outputs (recent ones included) to their head and tail, halving what each keeps, down to
+    /// [`SHORTEST_OUTPUT`] bytes. Returns how many outputs were cut.
+    fn shorten_outputs(&mut self) -> usize {
+        let budget = self.budget();
+        let mut cut: Vec<usize> = Vec::new();
+        let mut keep = self
+            .history
+            .iter()
+            .filter_map(|item| match item {
+                Item::ToolResult { output, .. } => Some(output.len()),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+            / 2;
+        while keep >= SHORTEST_OUTPUT {
+            self.baseline = None;
+            self.counted_items = 0;
+            if self.estimate_tokens() <= budget {
+                break;
+            }
+            for (index, item) in self.history.iter_mut().enumerate() {
+                if let Item::ToolResult { output, .. } = item
+                    && output.len() > keep + SHORTENED_NOTE_BYTES
+                {
+                    *output = head_and_tail(output, keep);
+                    if !cut.contains(&index) {
+                        cut.push(index);
+                    }
+                }
+            }
+            keep /= 2;
+        }
+        cut.len()
     }
 
     /// Asks the model for a handoff summary of `history[..end]`. A failure leaves the history as it

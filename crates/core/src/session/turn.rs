@@ -218,7 +218,17 @@ impl Session {
                 self.emitter.emit(Event::TurnCompleted { turn }).await;
                 return Outcome::Interrupted;
             }
-            self.maybe_compact().await;
+            if let Err(message) = self.maybe_compact().await {
+                // Sent, it would only come back as a context-length error.
+                self.emitter
+                    .emit(Event::Error {
+                        kind: ErrorKind::ContextOverflow,
+                        message,
+                    })
+                    .await;
+                self.emitter.emit(Event::TurnCompleted { turn }).await;
+                return Outcome::Failed;
+            }
             tracing::debug!(turn, items = self.history.len(), "model request");
             let mut result = self.stream(&self.request(), cancel, epoch).await;
             if let Err(StreamEnd::Failed(ModelError::ContextOverflow { .. })) = &result {
@@ -495,6 +505,7 @@ impl Session {
         call: &ToolCall,
         output: ToolOutput,
     ) -> Result<(), JournalFailed> {
+        crate::crash::at("before:tool_end");
         self.record(&Record::ToolEnd {
             call_id: call.call_id.clone(),
             ok: output.ok,

@@ -309,12 +309,57 @@ async fn list_dir_caps_long_listings_with_a_count() {
     for n in 0..450 {
         write(dir.path(), &format!("f{n:03}.txt"), "");
     }
-    let output = call(dir.path(), "list_dir", "{}").await;
+    let mut roomy = context(dir.path());
+    roomy.max_output_bytes = 64 * 1024;
+    let output = ToolRegistry::standard()
+        .call("list_dir", "{}", &roomy)
+        .await;
     assert_eq!(output.output.lines().count(), 401);
     assert!(
         output
             .output
             .ends_with("[… 50 more entries not shown; list a subdirectory or lower depth]\n")
+    );
+    // Issue 14: within a small budget the listing stops early and counts the rest.
+    let small = call(dir.path(), "list_dir", "{}").await;
+    assert!(small.output.len() <= 1024, "{}", small.output.len());
+    let shown = small.output.lines().count() - 1;
+    assert!(shown > 50, "{shown}");
+    assert!(
+        small.output.ends_with(&format!(
+            "[… {} more entries not shown; list a subdirectory or lower depth]\n",
+            450 - shown
+        )),
+        "{}",
+        small.output
+    );
+}
+
+/// Issue 14: every tool's result fits the budget; grep stops at it and says how many it left.
+#[tokio::test]
+async fn grep_and_read_file_stay_within_the_output_budget_issue_14() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..600).map(|n| format!("needle number {n}\n")).collect();
+    write(dir.path(), "many.txt", &text);
+    let found = call(
+        dir.path(),
+        "grep",
+        r#"{"pattern":"needle","max_results":1000}"#,
+    )
+    .await;
+    assert!(found.ok);
+    assert!(found.output.len() <= 1024, "{}", found.output.len());
+    assert!(
+        found.output.contains("more matches not shown"),
+        "{}",
+        found.output
+    );
+    let read = call(dir.path(), "read_file", r#"{"path":"many.txt"}"#).await;
+    assert!(read.output.len() <= 1024, "{}", read.output.len());
+    assert!(
+        read.output.contains("call read_file with offset="),
+        "{}",
+        read.output
     );
 }
 
