@@ -145,6 +145,7 @@ impl Journal {
         let path = dir.join(format!("{id}.jsonl"));
         let lock =
             crate::lock::Lock::acquire(&path.with_extension("lock"), &format!("session {id}"))?;
+        remove_stale_staging(home);
         // The header goes in by rename, so a journal never exists without its first line, even if
         // the process dies while creating it.
         let staging = dir.join(format!("{id}.jsonl.new"));
@@ -228,6 +229,26 @@ impl Journal {
             crate::crash::at(&format!("after:{kind}"));
         }
         Ok(())
+    }
+}
+
+/// Removes the half-made journals (`<id>.jsonl.new`) of processes that died creating them: those
+/// whose session is not locked by a live cox.
+fn remove_stale_staging(home: &Path) {
+    let Ok(entries) = fs_err::read_dir(sessions_dir(home)) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        let Some(id) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".jsonl.new"))
+        else {
+            continue;
+        };
+        if !crate::lock::session_busy(home, id) {
+            let _ = fs_err::remove_file(&path);
+        }
     }
 }
 

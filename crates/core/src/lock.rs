@@ -59,9 +59,11 @@ impl Lock {
                 std::process::id(),
                 start_time(std::process::id()).unwrap_or(0)
             );
-            file.set_len(0).map_err(failed)?;
-            file.rewind().map_err(failed)?;
-            file.write_all(me.as_bytes()).map_err(failed)?;
+            // Only to name the holder: a full disk does not stop the lock from holding.
+            let _ = file
+                .set_len(0)
+                .and_then(|()| file.rewind())
+                .and_then(|()| file.write_all(me.as_bytes()));
             return Ok(Lock {
                 file,
                 path: path.to_path_buf(),

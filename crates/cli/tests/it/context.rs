@@ -106,11 +106,13 @@ fn elision_keeps_pinned_items_and_recent_turns_verbatim() {
     let turns = vec![
         Turn::call("update_plan", PLAN).with_call("shell", r#"{"command":["seq","1","1500"]}"#, 1),
         seq(5),
-        seq(6).with_usage(3_600, 0, 20),
+        // The provider's count passes the threshold: cox's own count of the request (it takes
+        // the larger) stays below it until then.
+        seq(6).with_usage(7_200, 0, 20),
         Turn::text(&["Done."]),
     ];
     let server = MockServer::start(Script { turns }).unwrap();
-    let output = cox(&env, &server, 4_000)
+    let output = cox(&env, &server, 8_000)
         .args(["exec", "--json", TASK])
         .output()
         .unwrap();
@@ -145,17 +147,19 @@ fn elision_keeps_pinned_items_and_recent_turns_verbatim() {
 #[test]
 fn repeated_summaries_keep_every_pinned_item_byte_for_byte() {
     let env = env();
+    // Each output larger than the one before, so that after the oldest is elided the request
+    // is still over the threshold (and a summary is needed), while before it was under.
     let turns = vec![
-        Turn::call("update_plan", PLAN).with_call("shell", r#"{"command":["seq","1","800"]}"#, 1),
+        Turn::call("update_plan", PLAN).with_call("shell", r#"{"command":["seq","1","200"]}"#, 1),
         seq(800),
-        seq(800).with_usage(3_000, 0, 20),
+        seq(1200).with_usage(5_400, 0, 20),
         Turn::text(&["Summary one: converted getUser; tests pending."]),
-        seq(800).with_usage(3_000, 0, 20),
+        seq(1300).with_usage(5_400, 0, 20),
         Turn::text(&["Summary two: all routes converted."]),
         Turn::text(&["Done."]),
     ];
     let server = MockServer::start(Script { turns }).unwrap();
-    let output = cox(&env, &server, 2_500)
+    let output = cox(&env, &server, 6_000)
         .args(["exec", "--json", TASK])
         .output()
         .unwrap();

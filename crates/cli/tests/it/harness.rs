@@ -17,7 +17,16 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        let root = tempfile::tempdir().unwrap();
+        Env::in_dir(tempfile::tempdir().unwrap())
+    }
+
+    /// An Env outside every root the sandbox leaves writable (`/tmp` is one): what the fallback
+    /// sandbox needs to keep `$COX_HOME` out of the commands' reach.
+    pub fn outside_temp() -> Env {
+        Env::in_dir(tempfile::tempdir_in(crate::sandbox::base()).unwrap())
+    }
+
+    fn in_dir(root: tempfile::TempDir) -> Env {
         let repo = root.path().join("repo");
         let home = root.path().join("cox-home");
         fs_err::create_dir_all(&repo).unwrap();

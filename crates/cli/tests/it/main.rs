@@ -12,6 +12,7 @@ mod harness;
 mod local_model;
 mod logging;
 mod plan;
+mod reliability;
 mod rules;
 mod run;
 mod sandbox;

@@ -54,27 +54,34 @@ pub const SUMMARY_HEADER: &str =
     "[Summary of the earlier conversation, written when the context was compacted]";
 
 impl Session {
-    /// Tokens the next request would occupy: the provider's last count plus an estimate of what was
-    /// added since; near the threshold (or with no count yet), the whole request counted.
+    /// Tokens the next request would occupy: the provider's last count plus an estimate of what
+    /// was added since — but never less than our own count of the whole request, so a server that
+    /// under-reports (or reports nothing) cannot push a request past the window. Far from the
+    /// threshold, 4 bytes a token decides; near it, the tokenizer counts.
     pub(super) fn estimate_tokens(&self) -> u64 {
-        // With the provider's count, only what was added since needs estimating; without, all.
-        let (known, texts) = match self.baseline {
+        let mut all = self.fixed_texts();
+        all.extend(self.item_texts(0));
+        let rough_all = context::approximate(all.iter().map(|t| t.len()).sum());
+        let (known, added) = match self.baseline {
             Some(baseline) => (
                 baseline,
                 self.item_texts(self.counted_items.min(self.history.len())),
             ),
-            None => {
-                let mut texts = self.fixed_texts();
-                texts.extend(self.item_texts(0));
-                (0, texts)
-            }
+            None => (0, Vec::new()),
         };
-        let rough = known + context::approximate(texts.iter().map(|t| t.len()).sum());
-        // Far from the threshold the rough figure decides; the tokenizer is loaded only near it.
-        if rough < self.threshold() * 7 / 10 {
+        let rough =
+            (known + context::approximate(added.iter().map(|t| t.len()).sum())).max(rough_all);
+        // Dense text (numbers, JSON) runs near 2 bytes a token: the rough figure decides only
+        // when even twice it stays below the limit.
+        if rough < self.threshold().min(self.budget()) / 2 {
             return rough;
         }
-        known + context::count(&self.config.settings.model, &texts)
+        let model = &self.config.settings.model;
+        let reported = match self.baseline {
+            Some(_) => known + context::count(model, &added),
+            None => 0,
+        };
+        reported.max(context::count(model, &all))
     }
 
     fn threshold(&self) -> u64 {
