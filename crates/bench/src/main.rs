@@ -8,6 +8,8 @@
 //! beside another cox binary in the same run (`plan_run.rs`);
 //! `cox-bench sandbox [--cox PATH] [--against OLD_COX] [--runs N]`: the sandbox's cost per command
 //! (`sandbox.rs`);
+//! `cox-bench signals [--cox PATH] [--runs N]`: from SIGINT/SIGTERM to exit with a command tree
+//! running (`signals.rs`);
 //! `cox-bench local --model FILE.gguf [--python PATH] [--runs N]`: the in-process `local` provider
 //! against llama-cpp-python's server (`local.rs`; build with `--features local`).
 //!
@@ -32,6 +34,7 @@ mod local;
 mod plan_run;
 mod render;
 mod sandbox;
+mod signals;
 mod steering;
 mod tools;
 
@@ -42,7 +45,7 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run|sandbox [--cox PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
+    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run|sandbox|signals [--cox PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
     let Some(command) = args.next() else {
         bail!("{usage}")
     };
@@ -122,6 +125,10 @@ fn main() -> anyhow::Result<()> {
         "plan-run" => {
             let cox = fs_err::canonicalize(&options.cox)?;
             plan_run::run(&cox, against.as_deref(), options.runs)
+        }
+        "signals" => {
+            let cox = fs_err::canonicalize(&options.cox)?;
+            signals::run(&cox, options.runs)
         }
         "steering" => {
             let cox = fs_err::canonicalize(&options.cox)?;

@@ -370,3 +370,64 @@ fn an_approval_prompt_in_a_real_terminal_takes_a_reason_for_no() {
     );
     tmux.keys(&["/quit", "Enter"]);
 }
+
+/// Issue 14: the live session ends on SIGTERM and SIGHUP like the headless ones: the running
+/// command's tree is killed and cox exits 143 (129), leaving the terminal usable.
+#[test]
+fn the_live_session_handles_sigterm_and_sighup_issue_14() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        panic!("tmux is not installed: apt-get install tmux (.ci/run does)");
+    }
+    for (signal, code, marker) in [
+        (nix::sys::signal::Signal::SIGTERM, 143, "4101"),
+        (nix::sys::signal::Signal::SIGHUP, 129, "4102"),
+    ] {
+        let root = tempfile::tempdir().unwrap();
+        let repo = root.path().join("repo");
+        fs_err::create_dir_all(&repo).unwrap();
+        let line = format!("sleep {marker} & sleep {marker}");
+        let tree = Turn::call(
+            "shell",
+            &serde_json::json!({ "command": ["sh", "-c", line] }).to_string(),
+        );
+        let server = MockServer::start(Script {
+            turns: vec![tree, Turn::text(&["never"])],
+        })
+        .unwrap();
+        let tmux = Tmux::start(Launch {
+            tag: &format!("cox-signal-{code}"),
+            size: (100, 30),
+            repo: &repo,
+            home: &root.path().join("home"),
+            server: &server.url(),
+            args: "",
+            color: false,
+        });
+        tmux.wait_for("READY");
+        tmux.keys(&["start the tree", "Enter"]);
+        crate::harness::wait_for("the command tree", || {
+            crate::harness::pids_with_arg(marker).len() >= 2
+        });
+        // cox is the process whose working directory is the repository and whose program is
+        // the binary under test — not its launchers (`cox __sandbox`), which are too.
+        let canonical = fs_err::canonicalize(&repo).unwrap();
+        let cox = fs_err::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .find(|pid| {
+                fs_err::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c == canonical)
+                    && fs_err::read_link(format!("/proc/{pid}/exe"))
+                        .is_ok_and(|e| e == Path::new(env!("CARGO_BIN_EXE_cox")))
+                    && fs_err::read(format!("/proc/{pid}/cmdline"))
+                        .is_ok_and(|c| !c.split(|&b| b == 0).any(|a| a == b"__sandbox"))
+            })
+            .expect("cox's pid");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(cox), signal).unwrap();
+        tmux.wait_for(&format!("EXIT={code}"));
+        assert!(
+            crate::harness::pids_with_arg(marker).is_empty(),
+            "{signal:?}: the tree died with the session"
+        );
+    }
+}
