@@ -76,12 +76,11 @@ impl Session {
         if rough < self.threshold().min(self.budget()) / 2 {
             return rough;
         }
-        let model = &self.config.settings.model;
         let reported = match self.baseline {
-            Some(_) => known + context::count(model, &added),
+            Some(_) => known + context::count(&self.config.settings.model, &added),
             None => 0,
         };
-        reported.max(context::count(model, &all))
+        reported.max(self.count_whole())
     }
 
     fn threshold(&self) -> u64 {
@@ -215,8 +214,7 @@ impl Session {
                 elided += 1;
             }
         }
-        self.baseline = None;
-        self.counted_items = 0;
+        self.forget_counts();
         let mut summarized = 0;
         if self.estimate_tokens() >= self.threshold()
             && let Some(summary) = self.summarize(keep_from).await
@@ -227,6 +225,7 @@ impl Session {
             }];
             history.extend(self.history.drain(keep_from..));
             self.history = history;
+            self.forget_counts();
         }
         let shortened = self.shorten_outputs();
         self.finish_compaction(reason, before, elided, summarized, shortened)
@@ -277,8 +276,7 @@ impl Session {
             .unwrap_or(0)
             / 2;
         while keep >= SHORTEST_OUTPUT {
-            self.baseline = None;
-            self.counted_items = 0;
+            self.forget_counts();
             if self.estimate_tokens() <= budget {
                 break;
             }
@@ -294,7 +292,29 @@ impl Session {
             }
             keep /= 2;
         }
+        self.forget_counts();
         cut.len()
+    }
+
+    /// The history was changed in place: neither the provider's count nor ours holds any more.
+    fn forget_counts(&mut self) {
+        self.baseline = None;
+        self.counted_items = 0;
+        self.whole_count.set(None);
+    }
+
+    /// Our own count of the whole request, counting only what was appended since the last time
+    /// (the history only grows between compactions; a change in place or to the instructions
+    /// forgets the cache).
+    fn count_whole(&self) -> u64 {
+        let model = &self.config.settings.model;
+        let (from, mut tokens) = match self.whole_count.get() {
+            Some((items, tokens)) if items <= self.history.len() => (items, tokens),
+            _ => (0, context::count(model, &self.fixed_texts())),
+        };
+        tokens += context::count(model, &self.item_texts(from));
+        self.whole_count.set(Some((self.history.len(), tokens)));
+        tokens
     }
 
     /// Asks the model for a handoff summary of `history[..end]`. A failure leaves the history as it

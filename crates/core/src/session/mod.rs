@@ -180,6 +180,7 @@ pub fn spawn(
         pinned: start.pinned,
         baseline: None,
         counted_items: 0,
+        whole_count: std::cell::Cell::new(None),
         compact_requested: Arc::clone(&compact_requested),
         history: start.history,
         journal,
@@ -270,6 +271,9 @@ struct Session {
     baseline: Option<u64>,
     /// History items that count covers; those after it are estimated.
     counted_items: usize,
+    /// Our own token count of the whole request: (history items it covers, tokens), extended as
+    /// the history grows, forgotten when it or the instructions change in place.
+    whole_count: std::cell::Cell<Option<(usize, u64)>>,
     /// Set by `Op::Compact`; read before the next request.
     compact_requested: Arc<AtomicBool>,
     history: Vec<Item>,

@@ -609,6 +609,7 @@ impl Session {
     /// Re-renders the system prompt after the pinned block changed.
     fn render_instructions(&mut self) {
         self.instructions = format!("{}{}", self.base_instructions, self.pinned.render());
+        self.whole_count.set(None);
     }
 
     /// Appends to the journal; a failure is reported as an `error` event and stops the task.
