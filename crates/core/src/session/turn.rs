@@ -118,6 +118,7 @@ impl Session {
         tracing::info!(kind = kind.name(), "check started");
         let mut ctx = self.tool_context(cancel, None);
         let (watch, mut started) = self.watch(None);
+        let tag = watch.tag.1.clone();
         ctx.watch = Some(watch);
         let mut processes = Vec::new();
         let running = cox_tools::shell::run_line(&command, CHECK_TIMEOUT_MS, &ctx);
@@ -126,7 +127,7 @@ impl Session {
             tokio::select! {
                 output = &mut running => break output,
                 Some(pid) = started.recv() => {
-                    processes.extend(spawned(&mut self.journal, &self.config.settings.home, &self.id, None, pid));
+                    processes.extend(spawned(&mut self.journal, &self.config.settings.home, &self.id, None, &tag, pid));
                 }
             }
         };
@@ -692,6 +693,7 @@ impl Session {
             ctx.sandbox = self.config.unconfined.clone();
         }
         let (watch, mut started) = self.watch(Some(&call.call_id));
+        let tag = watch.tag.1.clone();
         ctx.watch = Some(watch);
         let mut processes = Vec::new();
         let running = self.tools.call(&call.name, &call.arguments, &ctx);
@@ -700,7 +702,7 @@ impl Session {
             tokio::select! {
                 output = &mut running => return self.redacted(output),
                 Some(pid) = started.recv() => {
-                    processes.extend(spawned(&mut self.journal, &self.config.settings.home, &self.id, Some(&call.call_id), pid));
+                    processes.extend(spawned(&mut self.journal, &self.config.settings.home, &self.id, Some(&call.call_id), &tag, pid));
                 }
                 Some(question) = questions.recv() => {
                     self.emitter
@@ -766,13 +768,10 @@ fn spawned(
     home: &std::path::Path,
     session: &cox_protocol::SessionId,
     call_id: Option<&CallId>,
+    tag: &str,
     pid: u32,
 ) -> Option<crate::leftovers::Running> {
     let start = crate::lock::start_time(pid)?;
-    let tag = match call_id {
-        Some(call_id) => format!("{session}:{call_id}"),
-        None => format!("{session}:check"),
-    };
     let record = Record::Spawned {
         call_id: call_id.cloned(),
         pid,
@@ -781,5 +780,5 @@ fn spawned(
     if let Err(error) = journal.append(&record) {
         tracing::warn!(%error, "cannot journal a started command");
     }
-    crate::leftovers::register(home, &session.0, pid, start, &tag)
+    crate::leftovers::register(home, &session.0, pid, start, tag)
 }
