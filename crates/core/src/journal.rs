@@ -143,8 +143,7 @@ impl Journal {
         let dir = sessions_dir(home);
         fs_err::create_dir_all(&dir).map_err(|e| Error::Journal(e.to_string()))?;
         let path = dir.join(format!("{id}.jsonl"));
-        let lock =
-            crate::lock::Lock::acquire(&path.with_extension("lock"), &format!("session {id}"))?;
+        let lock = lock_session(&path, &id.0)?;
         remove_stale_staging(home);
         // The header goes in by rename, so a journal never exists without its first line, even if
         // the process dies while creating it.
@@ -184,8 +183,7 @@ impl Journal {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let lock =
-            crate::lock::Lock::acquire(&path.with_extension("lock"), &format!("session {id}"))?;
+        let lock = lock_session(path, &id)?;
         let file = fs_err::OpenOptions::new()
             .append(true)
             .open(path)
@@ -230,6 +228,12 @@ impl Journal {
         }
         Ok(())
     }
+}
+
+/// Takes the lock of the session whose journal is `path` (`<id>.lock` beside `<id>.jsonl`, the
+/// file [`crate::lock::session_path`] names).
+fn lock_session(path: &Path, id: &str) -> Result<crate::lock::Lock, Error> {
+    crate::lock::Lock::acquire(&path.with_extension("lock"), &format!("session {id}"))
 }
 
 /// Removes the half-made journals (`<id>.jsonl.new`) of processes that died creating them: those
