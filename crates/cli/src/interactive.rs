@@ -31,7 +31,7 @@ pub fn run(shared: &Shared, prompt: Option<String>) -> Result<ExitCode, Failure>
         // A session ends when the person leaves it: 0, or 130 after Ctrl-C twice.
         let ended = live(header, session, prompt, false, ()).await?;
         Ok(ExitCode::from(match (ended.signal, ended.exit) {
-            (Some(signal), _) => (128 + signal) as u8,
+            (Some(signal), _) => crate::signals::code(signal),
             (None, cox_term::Exit::Done) => 0,
             (None, cox_term::Exit::Interrupted) => exit::INTERRUPTED,
         }))
@@ -68,8 +68,8 @@ pub async fn live<O: Observer + Send + 'static>(
     mut observer: O,
 ) -> Result<Live<O>, Failure> {
     let ops = session.op_sender();
-    // SIGTERM and SIGHUP (a closed terminal) end the session as Ctrl-C twice would; the caller
-    // was registered too late for none, since the UI has not started yet.
+    // SIGTERM and SIGHUP (a closed terminal) interrupt and end the session; in raw mode Ctrl-C
+    // arrives as a key, but a SIGINT sent from outside is handled the same way.
     let signals = crate::signals::Signals::register()?;
     let received = signals.received();
     signals.forward(session.op_sender());

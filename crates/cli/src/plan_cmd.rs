@@ -98,7 +98,7 @@ pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
         match result {
             // Stopped by a signal: no plan, and the signal's exit code (130, 143, 129).
             _ if signal != 0 => Err(Failure {
-                code: (128 + signal) as u8,
+                code: crate::signals::code(signal),
                 message: format!("planning stopped by signal {signal} before a plan was written"),
                 hint: None,
             }),

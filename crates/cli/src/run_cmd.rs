@@ -95,7 +95,7 @@ pub fn run(
                     .await?;
             let summary = live.observer;
             let code = match (live.signal, live.exit, live.ended) {
-                (Some(signal), ..) => ExitCode::from((128 + signal) as u8),
+                (Some(signal), ..) => ExitCode::from(crate::signals::code(signal)),
                 (None, cox_term::Exit::Interrupted, _) => ExitCode::from(crate::exit::INTERRUPTED),
                 (None, cox_term::Exit::Done, Some(status)) => crate::exit::status_code(status),
                 // Left before the run ended: the step in progress resumes next time.

@@ -61,7 +61,7 @@ impl Signals {
                         .compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst)
                         .is_ok();
                     if !first {
-                        std::process::exit(128 + received.load(Ordering::SeqCst));
+                        std::process::exit(code(received.load(Ordering::SeqCst)).into());
                     }
                     tracing::info!(signal = number, "signal received; interrupting");
                     let _ = ops.send(Op::Interrupt).await;
@@ -79,6 +79,11 @@ pub fn exit_code(
 ) -> std::process::ExitCode {
     match received.load(Ordering::SeqCst) {
         0 => otherwise,
-        number => std::process::ExitCode::from((128 + number) as u8),
+        number => std::process::ExitCode::from(code(number)),
     }
+}
+
+/// The exit code of a process ended by `signal`, as a shell reports it: 128 + its number.
+pub fn code(signal: i32) -> u8 {
+    (128 + signal).clamp(0, 255) as u8
 }
