@@ -1,4 +1,5 @@
-//! The guarantee that every tool result fits the session's output budget.
+//! The guarantee that every tool result fits the session's output budget, and the cut to head
+//! and tail it (and compaction) makes.
 
 use crate::ToolOutput;
 
@@ -15,14 +16,9 @@ pub(crate) fn within_budget(mut output: ToolOutput, budget: usize) -> ToolOutput
         return output;
     }
     let text = std::mem::take(&mut output.output);
-    let half = budget / 2;
-    let head_end = floor_char_boundary(&text, half);
-    let tail_start = ceil_char_boundary(&text, text.len() - half);
+    let (head, cut, tail) = ends(&text, budget);
     output.output = format!(
-        "{}\n[… {} bytes cut: the result was longer than the output budget of {budget} bytes …]\n{}",
-        &text[..head_end],
-        tail_start - head_end,
-        &text[tail_start..]
+        "{head}\n[… {cut} bytes cut: the result was longer than the output budget of {budget} bytes …]\n{tail}"
     );
     output.outcome.truncated = true;
     if output.full.is_none() {
@@ -31,18 +27,18 @@ pub(crate) fn within_budget(mut output: ToolOutput, budget: usize) -> ToolOutput
     output
 }
 
-fn floor_char_boundary(text: &str, mut at: usize) -> usize {
-    while !text.is_char_boundary(at) {
-        at -= 1;
+/// The first and last `keep / 2` bytes of `text` (on character boundaries) and how many bytes
+/// lie between them: what a cut to head and tail keeps.
+pub fn ends(text: &str, keep: usize) -> (&str, usize, &str) {
+    let mut head = (keep / 2).min(text.len());
+    while !text.is_char_boundary(head) {
+        head -= 1;
     }
-    at
-}
-
-fn ceil_char_boundary(text: &str, mut at: usize) -> usize {
-    while !text.is_char_boundary(at) {
-        at += 1;
+    let mut tail = text.len().saturating_sub(keep / 2).max(head);
+    while !text.is_char_boundary(tail) {
+        tail += 1;
     }
-    at
+    (&text[..head], tail - head, &text[tail..])
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 
 pub mod apply_patch;
 pub mod ask_user;
-mod budget;
+pub mod budget;
 pub mod grep;
 pub mod list_dir;
 mod patch;

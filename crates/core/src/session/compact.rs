@@ -28,20 +28,8 @@ const SHORTENED_NOTE_BYTES: usize = 120;
 
 /// `text` cut to about `keep` bytes: its start and its end, with the number of bytes cut.
 fn head_and_tail(text: &str, keep: usize) -> String {
-    let mut head = keep / 2;
-    while !text.is_char_boundary(head) {
-        head -= 1;
-    }
-    let mut tail = text.len().saturating_sub(keep / 2).max(head);
-    while !text.is_char_boundary(tail) {
-        tail += 1;
-    }
-    format!(
-        "{}\n[… {} bytes cut when the context was compacted …]\n{}",
-        &text[..head],
-        tail - head,
-        &text[tail..]
-    )
+    let (head, cut, tail) = cox_tools::budget::ends(text, keep);
+    format!("{head}\n[… {cut} bytes cut when the context was compacted …]\n{tail}")
 }
 
 const SUMMARY_INSTRUCTIONS: &str = "You are compacting a coding agent's conversation so that the work \
