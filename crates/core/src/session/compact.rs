@@ -117,18 +117,21 @@ impl Session {
         let requested = self
             .compact_requested
             .swap(false, std::sync::atomic::Ordering::Relaxed);
+        let mut tokens = self.estimate_tokens();
         if requested {
             self.compact(CompactReason::Requested).await;
-        } else if self.estimate_tokens() >= self.threshold().min(self.budget()) {
+            tokens = self.estimate_tokens();
+        } else if tokens >= self.threshold().min(self.budget()) {
             self.compact(CompactReason::Threshold).await;
+            tokens = self.estimate_tokens();
         }
-        self.fits()
+        self.fits(tokens)
     }
 
-    /// Whether the next request plus the answer's reservation fits the window; why not if not.
-    pub(super) fn fits(&self) -> Result<(), String> {
+    /// Whether a request of `tokens` plus the answer's reservation fits the window; why not if
+    /// not.
+    fn fits(&self, tokens: u64) -> Result<(), String> {
         let budget = self.budget();
-        let tokens = self.estimate_tokens();
         if tokens <= budget {
             return Ok(());
         }
