@@ -123,6 +123,10 @@ impl std::fmt::Display for Action {
             Action::Create { path, lines: None } => write!(f, "Create {path}"),
             Action::Create {
                 path,
+                lines: Some(1),
+            } => write!(f, "Create {path} (1 line)"),
+            Action::Create {
+                path,
                 lines: Some(count),
             } => write!(f, "Create {path} ({count} lines)"),
             Action::Delete { path } => write!(f, "Delete {path}"),

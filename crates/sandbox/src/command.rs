@@ -53,6 +53,63 @@ pub fn split(line: &str) -> Result<Vec<SimpleCommand>, ParseError> {
     Ok(found.into_iter().map(|(_, command)| command).collect())
 }
 
+/// The words of `text` when it is exactly one simple command whose words are all literal: plain
+/// words, `'single'` or `"double"` quoted text and backslash escapes, nothing the shell would expand
+/// (`$VAR`, `$(…)`, globs, `~`, braces) and no redirection. `None` otherwise. For recognising
+/// fixed forms such as `cd 'my dir'` without guessing at what the shell would make of the rest.
+pub fn literal_words(text: &str) -> Option<Vec<String>> {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_bash::LANGUAGE.into())
+        .ok()?;
+    let tree = parser.parse(text, None)?;
+    let root = tree.root_node();
+    if root.has_error() {
+        return None;
+    }
+    let mut cursor = root.walk();
+    let statements: Vec<Node> = root
+        .children(&mut cursor)
+        .filter(|n| n.kind() != "comment")
+        .collect();
+    let [command] = statements.as_slice() else {
+        return None;
+    };
+    if command.kind() != "command" {
+        return None;
+    }
+    let mut words = Vec::new();
+    let mut cursor = command.walk();
+    for child in command.children(&mut cursor) {
+        if !is_literal(child, text) {
+            return None;
+        }
+        words.push(text_of(child, text));
+    }
+    Some(words)
+}
+
+/// Whether a word node stands for exactly its own text once quotes and escapes are removed.
+fn is_literal(node: Node, src: &str) -> bool {
+    let mut cursor = node.walk();
+    match node.kind() {
+        "command_name" | "concatenation" => {
+            let children: Vec<Node> = node.children(&mut cursor).collect();
+            !children.is_empty() && children.into_iter().all(|c| is_literal(c, src))
+        }
+        "word" | "number" => {
+            let raw = &src[node.start_byte()..node.end_byte()];
+            !raw.starts_with('~') && !raw.contains(['*', '?', '[', '{', '$', '`'])
+        }
+        "raw_string" => true,
+        "string" => node
+            .children(&mut cursor)
+            .filter(|c| c.is_named())
+            .all(|c| c.kind() == "string_content"),
+        _ => false,
+    }
+}
+
 /// Where the grammar stopped reading, said plainly.
 fn unreadable(root: Node, line: &str) -> String {
     let mut cursor = root.walk();
@@ -360,6 +417,34 @@ mod tests {
             ["export LD_PRELOAD=./x.so"]
         );
         assert_eq!(texts("a=$(rm q)"), ["a=$(…)", "rm q"]);
+    }
+
+    #[test]
+    fn literal_words_only_for_fixed_text() {
+        let words = |line: &str| literal_words(line);
+        assert_eq!(
+            words("cd 'foo bar'"),
+            Some(vec!["cd".into(), "foo bar".into()])
+        );
+        assert_eq!(words("cd \"a b\""), Some(vec!["cd".into(), "a b".into()]));
+        assert_eq!(words("cd a\\ b/c"), Some(vec!["cd".into(), "a b/c".into()]));
+        assert_eq!(words("cd 'x'\"y\"z"), Some(vec!["cd".into(), "xyz".into()]));
+        for expanded in [
+            "cd $HOME",
+            "cd \"$HOME/x\"",
+            "cd ~/x",
+            "cd src/*",
+            "cd {a,b}",
+            "cd $(pwd)",
+            "cd `pwd`",
+            "cd a > f",
+            "cd a; ls",
+            "cd a && ls",
+            "x=1",
+            "cd 'open",
+        ] {
+            assert_eq!(words(expanded), None, "{expanded}");
+        }
     }
 
     #[test]

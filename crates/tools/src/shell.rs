@@ -106,11 +106,8 @@ impl Tool for Shell {
         let escalate = arguments["with_escalated_permissions"]
             .as_bool()
             .unwrap_or(false);
-        let (actions, edits) = match patch_text(arguments) {
-            Some(text) => {
-                let (actions, touches) = crate::apply_patch::describe_patch(&text, ctx);
-                (actions, touches.edits)
-            }
+        let (actions, edits) = match patch_in(arguments) {
+            Some((found, workdir)) => describe_shell_patch(&found, workdir.as_deref(), ctx),
             None => (
                 vec![Action::Run {
                     command: command.clone(),
@@ -161,13 +158,72 @@ fn command_line(arguments: &serde_json::Value) -> Option<String> {
     })
 }
 
-/// The patch in a `shell` call's arguments, when the command is `apply_patch` (for previews; the
-/// directory from `cd DIR &&` is not applied here).
-fn patch_text(arguments: &serde_json::Value) -> Option<String> {
+/// The patch in a `shell` call's arguments, when the command is `apply_patch`, and the call's
+/// `workdir`.
+fn patch_in(
+    arguments: &serde_json::Value,
+) -> Option<(crate::patch::heredoc::ShellPatch, Option<String>)> {
     let command: Command = serde_json::from_value(arguments.get("command")?.clone()).ok()?;
-    shell_patch(&command)
-        .filter(|found| found.cd.is_none())
-        .map(|found| found.patch)
+    let workdir = arguments["workdir"].as_str().map(str::to_string);
+    Some((shell_patch(&command)?, workdir))
+}
+
+/// The directory a shell-sent patch applies in: the call's `workdir`, then its `cd DIR`.
+fn patch_dir(
+    found: &crate::patch::heredoc::ShellPatch,
+    workdir: Option<&str>,
+    ctx: &ToolContext,
+) -> Result<std::path::PathBuf, String> {
+    let base = resolve_workdir(workdir, ctx)?;
+    match &found.cd {
+        None => Ok(base),
+        Some(cd) => resolve_workdir(
+            Some(cd),
+            &ToolContext {
+                cwd: base,
+                ..ctx.clone()
+            },
+        ),
+    }
+}
+
+/// A shell-sent patch's actions and edits, with paths as seen from the working directory (so
+/// `cd tests && apply_patch …` adding `x.js` edits `tests/x.js`, which is what rules must see).
+/// When the directory cannot be resolved (the call will fail on it), its lexical form is used.
+fn describe_shell_patch(
+    found: &crate::patch::heredoc::ShellPatch,
+    workdir: Option<&str>,
+    ctx: &ToolContext,
+) -> (Vec<Action>, Vec<(String, String)>) {
+    let dir = patch_dir(found, workdir, ctx).unwrap_or_else(|_| {
+        let base = ctx.resolve(workdir.unwrap_or("."));
+        crate::paths::normalise_lexically(&base.join(found.cd.as_deref().unwrap_or(".")))
+    });
+    let inner = ToolContext {
+        cwd: dir,
+        ..ctx.clone()
+    };
+    let (mut actions, touches) = crate::apply_patch::describe_patch(&found.patch, &inner);
+    let seen =
+        |path: &str| ctx.display_path(&crate::paths::normalise_lexically(&inner.resolve(path)));
+    for action in &mut actions {
+        match action {
+            Action::Create { path, .. } | Action::Delete { path } | Action::Modify { path, .. } => {
+                *path = seen(path)
+            }
+            Action::Move { from, to, .. } => {
+                *from = seen(from);
+                *to = seen(to);
+            }
+            _ => {}
+        }
+    }
+    let edits = touches
+        .edits
+        .into_iter()
+        .map(|(path, added)| (seen(&path), added))
+        .collect();
+    (actions, edits)
 }
 
 /// Admits a command in planning mode: every simple command it runs must only read, as
@@ -218,8 +274,7 @@ fn shell_patch(command: &Command) -> Option<crate::patch::heredoc::ShellPatch> {
 
 async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
     if let Some(found) = shell_patch(&args.command) {
-        let dir = found.cd.as_deref().or(args.workdir.as_deref());
-        return match resolve_workdir(dir, ctx) {
+        return match patch_dir(&found, args.workdir.as_deref(), ctx) {
             Ok(cwd) => {
                 let ctx = ToolContext { cwd, ..ctx.clone() };
                 crate::apply_patch::run(&found.patch, &ctx)

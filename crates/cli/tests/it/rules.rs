@@ -96,6 +96,64 @@ fn the_no_real_db_rule_blocks_before_anything_runs() {
     );
 }
 
+/// A hostile model sends its patches through `shell` after `cd DIR &&` (quoted or not), so the
+/// paths in the patch do not name the protected directory: the rules see the paths as they land.
+#[test]
+fn patches_sent_after_cd_are_checked_where_they_land() {
+    let env = trusted_env();
+    fs_err::create_dir_all(env.repo.join("tests")).unwrap();
+    fs_err::create_dir_all(env.repo.join("migrations")).unwrap();
+    let heredoc = |cd: &str, path: &str, line: &str| {
+        let script = format!(
+            "cd {cd} && apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: {path}\n+{line}\n*** End Patch\nEOF\n"
+        );
+        Turn::call(
+            "shell",
+            &serde_json::json!({ "command": script }).to_string(),
+        )
+    };
+    let turns = vec![
+        heredoc("tests", "db.test.js", "const client = pg.connect(process.env.DATABASE_URL);"),
+        heredoc("'migrations'", "003.sql", "drop table users;"),
+        Turn::call(
+            "shell",
+            &serde_json::json!({
+                "command": ["bash", "-lc", "cd \"tests\" && apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: ../migrations/004.sql\n+drop table orders;\n*** End Patch\nEOF"],
+            })
+            .to_string(),
+        ),
+        heredoc("tests", "ok.test.js", "const db = createInMemoryDb();"),
+        Turn::text(&["done"]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["exec", "--json", "write a db test"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let blocked: Vec<String> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "rule_blocked")
+        .map(|e| e["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        blocked,
+        [
+            "`pg.connect` may not appear in tests/db.test.js",
+            "writing migrations/003.sql is denied",
+            "writing migrations/004.sql is denied"
+        ]
+    );
+    assert!(!env.repo.join("tests/db.test.js").exists());
+    assert!(!env.repo.join("migrations/003.sql").exists());
+    assert!(!env.repo.join("migrations/004.sql").exists());
+    assert_eq!(
+        fs_err::read_to_string(env.repo.join("tests/ok.test.js")).unwrap(),
+        "const db = createInMemoryDb();\n",
+        "the allowed patch after `cd` applied"
+    );
+}
+
 #[test]
 fn a_malformed_rules_file_is_never_confirmed_and_an_untrusted_one_is_not_in_force() {
     let env = Env::new();

@@ -320,9 +320,13 @@ fn update(
     let mut cursor = 0;
     for (n, chunk) in chunks.iter().enumerate() {
         let hunk = n + 1;
+        let mut anchor = None;
         if let Some(hint) = &chunk.hint {
             match seek_hint(lines, hint, cursor) {
-                Some(found) => cursor = found + 1,
+                Some(found) => {
+                    anchor = Some(found);
+                    cursor = found + 1;
+                }
                 None => {
                     return Err(format!(
                         "{shown}, hunk {hunk} (patch line {}): the `@@ {hint}` line was not found{}. \
@@ -353,6 +357,14 @@ fn update(
             // A trailing blank context line is often an artefact of how the patch was written.
             old.pop();
             found = seek(lines, &old, cursor, chunk.end_of_file);
+        }
+        // The `@@` line repeated as the hunk's first context or removed line (`@@ fn greet` then
+        // ` fn greet(name) {`): the hunk starts at the anchor, not after it. Tried last, so a
+        // match after the anchor, which is what the format means, always wins.
+        if found.is_none()
+            && let Some(at) = anchor
+        {
+            found = seek(lines, &old, at, chunk.end_of_file).filter(|(start, _)| *start == at);
         }
         let Some((at, level)) = found else {
             return Err(not_found(lines, &old, chunk, hunk, shown, cursor));

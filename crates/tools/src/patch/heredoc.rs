@@ -32,30 +32,18 @@ pub fn from_argv(argv: &[String]) -> Option<ShellPatch> {
     }
 }
 
-/// Recognises `[cd DIR &&] apply_patch <<[-]['"]DELIM['"] … DELIM` in a shell script.
+/// Recognises `[cd DIR &&] apply_patch <<[-]['"]DELIM['"] … DELIM` in a shell script. `DIR` is
+/// one literal word as the shell reads it (`sub`, `'my dir'`, `"my dir"`, `my\ dir`); a directory
+/// the shell would expand (`$HOME`, `~`, a glob) is not recognised, and the script runs as it is.
 pub fn from_script(script: &str) -> Option<ShellPatch> {
-    let mut rest = script.trim_start();
-    let mut cd = None;
-    if let Some(after) = rest.strip_prefix("cd ") {
-        let (dir, tail) = after.split_once("&&")?;
-        let dir = dir.trim().trim_matches(|c| c == '\'' || c == '"');
-        if dir.is_empty() || dir.contains(char::is_whitespace) {
-            return None;
-        }
-        cd = Some(dir.to_string());
-        rest = tail.trim_start();
-    }
-    let program_len = rest.find(|c: char| c.is_whitespace() || c == '<')?;
-    if !is_apply_patch(&rest[..program_len]) {
-        return None;
-    }
-    let after = rest[program_len..].trim_start().strip_prefix("<<")?;
+    let (header, body) = script.trim_start().split_once('\n')?;
+    let (cd, invocation) = split_cd(header)?;
+    let after = invocation.strip_prefix("<<")?;
     let (strip_tabs, after) = match after.strip_prefix('-') {
         Some(tail) => (true, tail),
         None => (false, after),
     };
-    let (first_line, body) = after.split_once('\n')?;
-    let delimiter = first_line.trim().trim_matches(|c| c == '\'' || c == '"');
+    let delimiter = after.trim().trim_matches(|c| c == '\'' || c == '"');
     if delimiter.is_empty() || delimiter.contains(char::is_whitespace) {
         return None;
     }
@@ -81,6 +69,29 @@ pub fn from_script(script: &str) -> Option<ShellPatch> {
     Some(ShellPatch {
         cd,
         patch: patch.join("\n") + "\n",
+    })
+}
+
+/// What follows `apply_patch` at the start of `rest`, from its `<<` on.
+fn invocation(rest: &str) -> Option<&str> {
+    let rest = rest.trim_start();
+    let program_len = rest.find(|c: char| c.is_whitespace() || c == '<')?;
+    is_apply_patch(&rest[..program_len]).then(|| rest[program_len..].trim_start())
+}
+
+/// Splits a heredoc's first line into the directory of a leading `cd DIR &&` (if any) and what
+/// follows `apply_patch` (from its `<<` on). Each `&&` is tried, so a quoted `&&` inside the
+/// directory's name is no obstacle; the `cd` part must be exactly `cd` and one literal word.
+fn split_cd(header: &str) -> Option<(Option<String>, &str)> {
+    if let Some(found) = invocation(header) {
+        return Some((None, found));
+    }
+    header.match_indices("&&").find_map(|(at, _)| {
+        let found = invocation(&header[at + 2..])?;
+        match cox_sandbox::command::literal_words(&header[..at])?.as_slice() {
+            [cd, dir] if cd == "cd" && !dir.is_empty() => Some((Some(dir.clone()), found)),
+            _ => None,
+        }
     })
 }
 
@@ -110,6 +121,29 @@ mod tests {
         ];
         assert!(from_argv(&argv).is_some());
         assert!(from_argv(&["apply_patch".to_string(), PATCH.to_string()]).is_some());
+    }
+
+    #[test]
+    fn cd_takes_one_literal_word_as_the_shell_reads_it() {
+        let dir = |prefix: &str| {
+            from_script(&format!("{prefix}apply_patch <<'PATCH'\n{PATCH}PATCH\n")).map(|f| f.cd)
+        };
+        assert_eq!(dir("cd 'foo bar' && "), Some(Some("foo bar".into())));
+        assert_eq!(dir("cd \"foo bar\" && "), Some(Some("foo bar".into())));
+        assert_eq!(dir("cd foo\\ bar &&"), Some(Some("foo bar".into())));
+        assert_eq!(dir("cd 'a && b' && "), Some(Some("a && b".into())));
+        assert_eq!(dir("  cd sub&&"), Some(Some("sub".into())));
+        // What the shell would expand, or more than a `cd`, is left to the shell.
+        for prefix in [
+            "cd $HOME && ",
+            "cd ~/x && ",
+            "cd a b && ",
+            "ls && ",
+            "cd a || ",
+            "cd && ",
+        ] {
+            assert_eq!(dir(prefix), None, "{prefix}");
+        }
     }
 
     #[test]

@@ -2,8 +2,13 @@
 //!
 //! Lenient where models are sloppy and the meaning is still clear: blank lines around the envelope,
 //! a heredoc wrapper left inside the input, a first hunk of an update without its `@@` line, an empty
-//! line inside a hunk standing for an empty context line. Strict where a guess could corrupt a file:
-//! a line inside a hunk that starts with none of ` `, `-`, `+` is an error.
+//! line inside a hunk standing for an empty context line, file headers padded with spaces, blank
+//! lines after `*** End of File`, a rename whose hunks are context only. Strict where a guess could
+//! corrupt a file: a line inside a hunk that starts with none of ` `, `-`, `+` is an error.
+//!
+//! Kept deliberately different from Codex (the tool's description tells the model what to do
+//! instead): `Add File` over an existing file and `Move to` onto one are refused, the patch is
+//! all or nothing, a missing final newline stays missing, a file is named once per patch.
 
 /// What one line of a hunk does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,9 +129,12 @@ pub fn parse(text: &str) -> Result<Vec<FileOp>, ParseError> {
     let mut ops = Vec::new();
     let mut i = first + 1;
     while i < last {
-        let line = all[i];
+        // A file header may be padded with spaces (the model indented it). `*** Move to:` and
+        // lines inside an update's hunks are not trimmed: there a padded line is a context line
+        // (a file may well contain `*** …` text), as in Codex.
+        let line = all[i].trim();
         let number = i + 1;
-        if line.trim().is_empty() {
+        if line.is_empty() {
             i += 1;
             continue;
         }
@@ -134,7 +142,7 @@ pub fn parse(text: &str) -> Result<Vec<FileOp>, ParseError> {
             let path = file_path(path, number)?;
             i += 1;
             let mut contents = String::new();
-            while i < last && !all[i].starts_with("*** ") {
+            while i < last && !all[i].trim_start().starts_with("*** ") {
                 match all[i].strip_prefix('+') {
                     Some(text) => {
                         contents.push_str(text);
@@ -168,7 +176,7 @@ pub fn parse(text: &str) -> Result<Vec<FileOp>, ParseError> {
                 move_to = Some(file_path(target, i + 1)?);
                 i += 1;
             }
-            let (chunks, next) = parse_chunks(&all, i, last, &path)?;
+            let (chunks, next) = parse_chunks(&all, i, last, &path, move_to.is_some())?;
             if chunks.is_empty() && move_to.is_none() {
                 return Err(error(
                     number,
@@ -206,12 +214,15 @@ fn file_path(raw: &str, line: usize) -> Result<String, ParseError> {
     Ok(path.to_string())
 }
 
-/// Parses the hunks of one update, from line `i` up to the next file header or `last`.
+/// Parses the hunks of one update, from line `i` up to the next file header or `last`. A hunk of
+/// context lines only changes nothing but must still match; an update made only of such hunks is
+/// refused unless it moves the file (the model meant a change it did not write).
 fn parse_chunks(
     all: &[&str],
     mut i: usize,
     last: usize,
     path: &str,
+    moving: bool,
 ) -> Result<(Vec<Chunk>, usize), ParseError> {
     let mut chunks: Vec<Chunk> = Vec::new();
     let mut current: Option<Chunk> = None;
@@ -264,6 +275,11 @@ fn parse_chunks(
                 ));
             }
         };
+        // Blank lines after `*** End of File` separate it from what follows; they are not context.
+        if line.trim().is_empty() && current.as_ref().is_some_and(|c| c.end_of_file) {
+            i += 1;
+            continue;
+        }
         let chunk = current.get_or_insert_with(|| Chunk {
             hint: None,
             lines: Vec::new(),
@@ -282,17 +298,20 @@ fn parse_chunks(
     if let Some(done) = current.take() {
         chunks.push(done);
     }
-    for chunk in &chunks {
-        if chunk
+    let changes_nothing = |chunk: &Chunk| {
+        chunk
             .lines
             .iter()
             .all(|(kind, _)| *kind == LineKind::Context)
-        {
-            return Err(error(
-                chunk.patch_line,
-                format!("a hunk in `{UPDATE}{path}` changes nothing: it has no `-` or `+` lines"),
-            ));
-        }
+    };
+    if !moving
+        && chunks.iter().all(changes_nothing)
+        && let Some(chunk) = chunks.first()
+    {
+        return Err(error(
+            chunk.patch_line,
+            format!("a hunk in `{UPDATE}{path}` changes nothing: it has no `-` or `+` lines"),
+        ));
     }
     Ok((chunks, i))
 }

@@ -3,12 +3,18 @@
 //! case's temp directory), and either `expected/` (every file after, byte for byte, nothing more)
 //! or `error` (the exact message, after which the files must be exactly as in `input/`).
 //!
+//! Each case runs three times: as the `apply_patch` tool, as `apply_patch <<'EOF' … EOF` through
+//! `shell`, and as `["bash", "-lc", …]` argv; both shell forms must end exactly like the tool.
+//! Optional: `command` (the shell line, `{patch}` standing for the patch; default the heredoc
+//! above) and `cwd` (the directory, under the case's root, the tool form runs in — for a command
+//! that `cd`s first).
+//!
 //! `COX_RECORD_PATCH_ERRORS=1` writes the `error` files from the current messages (review the diff).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cox_tools::ToolContext;
+use cox_tools::{Tool, ToolContext};
 use tokio_util::sync::CancellationToken;
 
 fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
@@ -58,76 +64,134 @@ fn show(files: &BTreeMap<PathBuf, Vec<u8>>) -> String {
         .join("\n")
 }
 
-#[test]
-fn patch_fixtures() {
+/// How a case's patch reaches the engine.
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    /// The `apply_patch` tool's `input`.
+    Tool,
+    /// A `shell` command line (`apply_patch <<'EOF' … EOF`).
+    Heredoc,
+    /// The same line as argv, `["bash", "-lc", LINE]`, as Codex-trained models send it.
+    Argv,
+}
+
+fn context(cwd: &Path, root: &Path) -> ToolContext {
+    ToolContext {
+        cwd: cwd.to_path_buf(),
+        workspace: root.to_path_buf(),
+        writable_roots: vec![root.to_path_buf()],
+        protected: Vec::new(),
+        max_output_bytes: 16 * 1024,
+        capture_bytes: 16 * 1024,
+        hidden_env: Vec::new(),
+        sandbox: None,
+        asker: None,
+        watch: None,
+        cancel: CancellationToken::new(),
+    }
+}
+
+/// Runs one case in one form; the failures it found.
+async fn run_case(case: &Path, form: Form, record: bool) -> Vec<String> {
+    let name = format!("{} ({form:?})", case.file_name().unwrap().to_string_lossy());
+    let mut failures = Vec::new();
+    let work = tempfile::tempdir().unwrap();
+    let dir = fs_err::canonicalize(work.path()).unwrap();
+    copy_tree(&case.join("input"), &dir);
+    let before = files_under(&dir);
+    let patch = fs_err::read_to_string(case.join("patch"))
+        .unwrap()
+        .replace("{root}", &dir.display().to_string());
+    let optional = |file: &str| fs_err::read_to_string(case.join(file)).ok();
+    let mut output = match form {
+        Form::Tool => {
+            // `cwd`: where the tool form runs, when the heredoc form `cd`s somewhere first.
+            let cwd = match optional("cwd") {
+                Some(sub) => dir.join(sub.trim()),
+                None => dir.clone(),
+            };
+            cox_tools::apply_patch::run(&patch, &context(&cwd, &dir))
+        }
+        Form::Heredoc | Form::Argv => {
+            // `command`: the shell line, `{patch}` standing for the patch text.
+            let body = if patch.ends_with('\n') {
+                patch.clone()
+            } else {
+                format!("{patch}\n")
+            };
+            let line = optional("command")
+                .unwrap_or_else(|| "apply_patch <<'EOF'\n{patch}EOF\n".to_string())
+                .replace("{patch}", &body);
+            let command = match form {
+                Form::Argv => serde_json::json!(["bash", "-lc", line]),
+                _ => serde_json::json!(line),
+            };
+            let shell = cox_tools::shell::Shell { read_only: false };
+            shell
+                .call(
+                    serde_json::json!({ "command": command }),
+                    &context(&dir, &dir),
+                )
+                .await
+        }
+    };
+    output.output = output.output.replace(&dir.display().to_string(), "{root}");
+    let after = files_under(&dir);
+    let error_file = case.join("error");
+    if error_file.exists() {
+        if record && matches!(form, Form::Tool) {
+            fs_err::write(&error_file, &output.output).unwrap();
+        }
+        let expected = fs_err::read_to_string(&error_file).unwrap();
+        if output.ok || output.output != expected {
+            failures.push(format!(
+                "{name}: expected error\n{expected}\ngot (ok={})\n{}",
+                output.ok, output.output
+            ));
+        }
+        if after != before {
+            failures.push(format!(
+                "{name}: a failed patch changed files:\n{}",
+                show(&after)
+            ));
+        }
+    } else {
+        let expected = files_under(&case.join("expected"));
+        if !output.ok {
+            failures.push(format!("{name}: failed: {}", output.output));
+        } else if after != expected {
+            failures.push(format!(
+                "{name}: files differ\nexpected:\n{}\ngot:\n{}",
+                show(&expected),
+                show(&after)
+            ));
+        }
+    }
+    failures
+}
+
+/// Every case, sent as the tool, as a heredoc in a shell line, and as argv.
+#[tokio::test]
+async fn patch_fixtures() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/patches");
     let mut cases: Vec<PathBuf> = fs_err::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 40, "only {} patch cases", cases.len());
+    assert!(cases.len() >= 60, "only {} patch cases", cases.len());
     let record = std::env::var_os("COX_RECORD_PATCH_ERRORS").is_some();
     let mut failures = Vec::new();
+    let mut runs = 0;
     for case in &cases {
-        let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        let work = tempfile::tempdir().unwrap();
-        let dir = fs_err::canonicalize(work.path()).unwrap();
-        copy_tree(&case.join("input"), &dir);
-        let before = files_under(&dir);
-        let patch = fs_err::read_to_string(case.join("patch"))
-            .unwrap()
-            .replace("{root}", &dir.display().to_string());
-        let ctx = ToolContext {
-            cwd: dir.clone(),
-            workspace: dir.clone(),
-            writable_roots: vec![dir.clone()],
-            protected: Vec::new(),
-            max_output_bytes: 16 * 1024,
-            capture_bytes: 16 * 1024,
-            hidden_env: Vec::new(),
-            sandbox: None,
-            asker: None,
-            watch: None,
-            cancel: CancellationToken::new(),
-        };
-        let mut output = cox_tools::apply_patch::run(&patch, &ctx);
-        output.output = output.output.replace(&dir.display().to_string(), "{root}");
-        let after = files_under(&dir);
-        let error_file = case.join("error");
-        if error_file.exists() {
-            if record {
-                fs_err::write(&error_file, &output.output).unwrap();
-            }
-            let expected = fs_err::read_to_string(&error_file).unwrap();
-            if output.ok || output.output != expected {
-                failures.push(format!(
-                    "{name}: expected error\n{expected}\ngot (ok={})\n{}",
-                    output.ok, output.output
-                ));
-            }
-            if after != before {
-                failures.push(format!(
-                    "{name}: a failed patch changed files:\n{}",
-                    show(&after)
-                ));
-            }
-        } else {
-            let expected = files_under(&case.join("expected"));
-            if !output.ok {
-                failures.push(format!("{name}: failed: {}", output.output));
-            } else if after != expected {
-                failures.push(format!(
-                    "{name}: files differ\nexpected:\n{}\ngot:\n{}",
-                    show(&expected),
-                    show(&after)
-                ));
-            }
+        for form in [Form::Tool, Form::Heredoc, Form::Argv] {
+            failures.extend(run_case(case, form, record).await);
+            runs += 1;
         }
     }
     assert!(
         failures.is_empty(),
-        "{} of {} cases failed:\n\n{}",
+        "{} failures in {runs} runs of {} cases:\n\n{}",
         failures.len(),
         cases.len(),
         failures.join("\n\n")

@@ -629,6 +629,47 @@ fn patch_preview_names_files_and_line_ranges_without_writing() {
     assert_eq!(ls.touches.command.as_deref(), Some("ls"));
 }
 
+/// A patch sent after `cd DIR &&` (and in a `workdir`) is described with the paths it will
+/// write, seen from the working directory; a directory that does not exist is joined as written.
+#[test]
+fn a_shell_patch_after_cd_is_described_where_it_lands() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fs_err::canonicalize(dir.path()).unwrap();
+    write(&root, "sub/my dir/a.txt", "one\n");
+    let describe = |command: serde_json::Value| {
+        ToolRegistry::standard().describe("shell", &command.to_string(), &context(&root))
+    };
+    let patch = "*** Begin Patch\n*** Update File: a.txt\n-one\n+two\n*** Add File: ../b.txt\n+b\n*** End Patch\n";
+    let described = describe(serde_json::json!({
+        "command": format!("cd 'my dir' && apply_patch <<'EOF'\n{patch}EOF\n"),
+        "workdir": "sub",
+    }));
+    assert_eq!(
+        described.preview(),
+        [
+            "Modify sub/my dir/a.txt line 1",
+            "Create sub/b.txt (1 line)"
+        ]
+    );
+    assert_eq!(
+        described.touches.edits,
+        [
+            ("sub/my dir/a.txt".to_string(), "two\n".to_string()),
+            ("sub/b.txt".to_string(), "b\n".to_string())
+        ]
+    );
+    let missing = describe(serde_json::json!({
+        "command": format!("cd nope/x && apply_patch <<'EOF'\n{patch}EOF\n"),
+    }));
+    assert_eq!(
+        missing.touches.edits,
+        [
+            ("nope/x/a.txt".to_string(), "two\n".to_string()),
+            ("nope/b.txt".to_string(), "b\n".to_string())
+        ]
+    );
+}
+
 #[test]
 fn a_patch_that_does_not_match_is_described_by_its_headers() {
     let dir = tempfile::tempdir().unwrap();

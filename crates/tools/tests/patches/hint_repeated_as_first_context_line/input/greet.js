@@ -1,0 +1,7 @@
+function greet(name) {
+  return "Hello, " + name;
+}
+
+function bye(name) {
+  return "Bye, " + name;
+}

@@ -1,0 +1,4 @@
+import os
+
+def new_name():
+    return 1

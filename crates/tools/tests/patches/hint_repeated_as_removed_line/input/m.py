@@ -1,0 +1,4 @@
+import os
+
+def old_name():
+    return 1
