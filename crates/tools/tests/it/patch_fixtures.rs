@@ -14,8 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use cox_tools::{Tool, ToolContext};
-use tokio_util::sync::CancellationToken;
+use cox_tools::Tool;
 
 fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = BTreeMap::new();
@@ -75,22 +74,6 @@ enum Form {
     Argv,
 }
 
-fn context(cwd: &Path, root: &Path) -> ToolContext {
-    ToolContext {
-        cwd: cwd.to_path_buf(),
-        workspace: root.to_path_buf(),
-        writable_roots: vec![root.to_path_buf()],
-        protected: Vec::new(),
-        max_output_bytes: 16 * 1024,
-        capture_bytes: 16 * 1024,
-        hidden_env: Vec::new(),
-        sandbox: None,
-        asker: None,
-        watch: None,
-        cancel: CancellationToken::new(),
-    }
-}
-
 /// Runs one case in one form; the failures it found.
 async fn run_case(case: &Path, form: Form, record: bool) -> Vec<String> {
     let name = format!("{} ({form:?})", case.file_name().unwrap().to_string_lossy());
@@ -110,7 +93,7 @@ async fn run_case(case: &Path, form: Form, record: bool) -> Vec<String> {
                 Some(sub) => dir.join(sub.trim()),
                 None => dir.clone(),
             };
-            cox_tools::apply_patch::run(&patch, &context(&cwd, &dir))
+            cox_tools::apply_patch::run(&patch, &crate::context_at(&cwd, &dir, 16 * 1024))
         }
         Form::Heredoc | Form::Argv => {
             // `command`: the shell line, `{patch}` standing for the patch text.
@@ -130,7 +113,7 @@ async fn run_case(case: &Path, form: Form, record: bool) -> Vec<String> {
             shell
                 .call(
                     serde_json::json!({ "command": command }),
-                    &context(&dir, &dir),
+                    &crate::context_at(&dir, &dir, 16 * 1024),
                 )
                 .await
         }

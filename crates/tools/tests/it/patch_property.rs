@@ -5,22 +5,9 @@
 
 use cox_tools::ToolContext;
 use similar::{Algorithm, DiffOp, capture_diff_slices, group_diff_ops};
-use tokio_util::sync::CancellationToken;
 
 fn context(dir: &std::path::Path) -> ToolContext {
-    ToolContext {
-        cwd: dir.to_path_buf(),
-        workspace: dir.to_path_buf(),
-        writable_roots: vec![dir.to_path_buf()],
-        protected: Vec::new(),
-        max_output_bytes: 16 * 1024,
-        capture_bytes: 16 * 1024,
-        hidden_env: Vec::new(),
-        sandbox: None,
-        asker: None,
-        watch: None,
-        cancel: CancellationToken::new(),
-    }
+    crate::context_at(dir, dir, 16 * 1024)
 }
 
 const WORDS: &[&str] = &[

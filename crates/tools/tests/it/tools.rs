@@ -4,22 +4,9 @@ use std::time::{Duration, Instant};
 
 use cox_protocol::{Action, ToolKind};
 use cox_tools::{ToolContext, ToolOutput, ToolRegistry};
-use tokio_util::sync::CancellationToken;
 
 fn context(dir: &std::path::Path) -> ToolContext {
-    ToolContext {
-        cwd: dir.to_path_buf(),
-        workspace: dir.to_path_buf(),
-        writable_roots: vec![dir.to_path_buf()],
-        protected: Vec::new(),
-        max_output_bytes: 1024,
-        capture_bytes: 1024,
-        hidden_env: vec![],
-        sandbox: None,
-        asker: None,
-        watch: None,
-        cancel: CancellationToken::new(),
-    }
+    crate::context_at(dir, dir, 1024)
 }
 
 async fn call(dir: &std::path::Path, name: &str, arguments: &str) -> ToolOutput {
