@@ -42,6 +42,9 @@ pub fn run(cox: &Path, runs: usize) -> anyhow::Result<()> {
             session_id: SessionId("bench".into()),
             max_output_tokens: None,
             output_schema: None,
+            reasoning: Default::default(),
+            service_tier: None,
+            verbosity: None,
         };
         let body = cox_model::responses::body(&request).to_string();
         times.push(start.elapsed());

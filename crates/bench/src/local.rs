@@ -205,6 +205,9 @@ async fn sample(client: &dyn ModelClient, run: usize, long: bool) -> anyhow::Res
         session_id: SessionId(format!("bench-{run}")),
         max_output_tokens: Some(OUTPUT_TOKENS),
         output_schema: None,
+        reasoning: Default::default(),
+        service_tier: None,
+        verbosity: None,
     };
     let (tx, mut rx) = mpsc::channel(1024);
     let started = Instant::now();

@@ -176,6 +176,7 @@ pub fn overrides(shared: &Shared) -> Overrides {
     Overrides {
         provider: shared.provider.clone(),
         model: shared.model.clone(),
+        role: None,
         settings: shared.config.clone(),
         max_turns: shared.max_turns,
         model_path: shared.model_path.clone(),

@@ -28,7 +28,12 @@ impl Progress {
                 cwd,
                 ..
             } => writeln!(err, "cox · {provider} · {model} · {cwd}")?,
-            Event::AgentMessage { text } => self.pending_message = Some(text.clone()),
+            // A message after another (commentary, then the answer): the first was progress.
+            Event::AgentMessage { text } => {
+                if let Some(before) = self.pending_message.replace(text.clone()) {
+                    writeln!(err, "{}", before.trim_end())?;
+                }
+            }
             Event::ToolCall { name, actions, .. } => {
                 if let Some(text) = self.pending_message.take() {
                     writeln!(err, "{}", text.trim_end())?;
@@ -153,6 +158,9 @@ impl Progress {
             | Event::TurnStarted { .. }
             | Event::AgentMessageDelta { .. }
             | Event::ReasoningDelta { .. }
+            // Deltas are not printed here; the `warning` that comes with a truncation says it.
+            | Event::Retracted { .. }
+            | Event::Truncated { .. }
             | Event::Usage { .. }
             | Event::TurnCompleted { .. } => {}
         }

@@ -21,6 +21,9 @@ pub struct ModelInfo {
     pub max_output: u64,
     #[serde(default)]
     pub price: Option<Price>,
+    /// A reasoning model on the Responses API: its reasoning items are carried between turns.
+    #[serde(default)]
+    pub reasoning: bool,
 }
 
 #[derive(Debug, Deserialize)]

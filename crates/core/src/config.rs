@@ -58,6 +58,47 @@ pub struct ConfigFile {
     /// `[sandbox]`: what commands may see.
     #[serde(default)]
     pub sandbox: SandboxSection,
+    /// Responses `reasoning.effort` / Chat `reasoning_effort`: `none`, `minimal`, `low`, `medium`,
+    /// `high`, `xhigh`.
+    pub model_reasoning_effort: Option<String>,
+    /// Responses `reasoning.summary`: `auto` (the default for reasoning models), `concise`,
+    /// `detailed`, or `none` to ask for no summary.
+    pub model_reasoning_summary: Option<String>,
+    /// Anthropic extended thinking: a budget in tokens (at least 1024), `"adaptive"`, or `"off"`
+    /// (the default).
+    pub model_thinking: Option<ThinkingSetting>,
+    /// Responses `text.verbosity`: `low`, `medium`, `high`.
+    pub model_verbosity: Option<String>,
+    /// Responses `service_tier`, passed through: `auto`, `default`, `flex`, `priority`.
+    pub service_tier: Option<String>,
+    /// `[reasoning.planner]`, `[reasoning.worker]`: the settings above for one role (the planner
+    /// can think hard while the worker runs fast), beating the top-level ones.
+    #[serde(default)]
+    pub reasoning: ReasoningRoles,
+}
+
+/// `model_thinking`: a token budget or a word.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ThinkingSetting {
+    Budget(u32),
+    Word(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasoningRoles {
+    pub planner: Option<RoleReasoning>,
+    pub worker: Option<RoleReasoning>,
+}
+
+/// One role's reasoning settings (the same meaning as the `model_*` keys).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleReasoning {
+    pub effort: Option<String>,
+    pub summary: Option<String>,
+    pub thinking: Option<ThinkingSetting>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -258,6 +299,8 @@ pub enum ProviderKind {
 pub struct Overrides {
     pub provider: Option<String>,
     pub model: Option<String>,
+    /// The role whose `[reasoning.ROLE]` settings apply (none: the top-level ones only).
+    pub role: Option<Role>,
     /// `-c key=value` pairs, in order.
     pub settings: Vec<String>,
     pub max_turns: Option<u32>,
@@ -290,6 +333,7 @@ impl Overrides {
             }
             Role::Worker => None,
         };
+        self.role = Some(role);
         let applies = role == Role::Worker || self.model.is_none() || planner_model.is_some();
         if let Some(spec) = spec.filter(|_| applies) {
             let (provider, model) = parse_role(&spec)?;
@@ -333,6 +377,10 @@ pub struct Config {
     pub env_scrub: cox_sandbox::env::Scrub,
     /// How to run the model when the provider is `local`.
     pub local: Option<cox_model::local::LocalSettings>,
+    /// Reasoning settings for every request (effort, summary, carried reasoning, thinking).
+    pub reasoning: cox_model::Reasoning,
+    pub service_tier: Option<String>,
+    pub verbosity: Option<String>,
 }
 
 /// `$COX_HOME`, else `~/.cox`.
@@ -411,6 +459,7 @@ impl Config {
             .or(file.max_turns)
             .unwrap_or(DEFAULT_MAX_TURNS);
         validate(&file, max_turns, known_window)?;
+        let reasoning = resolve_reasoning(&file, overrides.role, &model)?;
         Ok(Config {
             home: home.to_path_buf(),
             provider,
@@ -437,8 +486,100 @@ impl Config {
                 prefix_cache_dir: Some(home.join("cache").join("local")),
                 ..settings
             }),
+            reasoning,
+            service_tier: checked_word(
+                "service_tier",
+                file.service_tier.as_deref(),
+                &["auto", "default", "flex", "priority", "scale"],
+            )?,
+            verbosity: checked_word(
+                "model_verbosity",
+                file.model_verbosity.as_deref(),
+                &["low", "medium", "high"],
+            )?,
         })
     }
+}
+
+/// A setting that takes one of `allowed` words, checked.
+fn checked_word(
+    key: &'static str,
+    value: Option<&str>,
+    allowed: &[&str],
+) -> Result<Option<String>, Error> {
+    match value {
+        None => Ok(None),
+        Some(word) if allowed.contains(&word) => Ok(Some(word.to_string())),
+        Some(word) => Err(Error::Setting {
+            key,
+            value: word.to_string(),
+            allowed: format!("one of {}", allowed.join(", ")),
+        }),
+    }
+}
+
+/// The reasoning settings of a session: the role's `[reasoning.ROLE]` beats the top-level
+/// `model_*` keys. A model the catalog marks as reasoning gets its reasoning carried between turns
+/// and a summary (`auto`) unless told otherwise; any model whose effort is set is treated so too.
+fn resolve_reasoning(
+    file: &ConfigFile,
+    role: Option<Role>,
+    model: &str,
+) -> Result<cox_model::Reasoning, Error> {
+    let own = match role {
+        Some(Role::Planner) => file.reasoning.planner.clone(),
+        Some(Role::Worker) => file.reasoning.worker.clone(),
+        None => None,
+    }
+    .unwrap_or_default();
+    let effort = checked_word(
+        "model_reasoning_effort",
+        own.effort
+            .as_deref()
+            .or(file.model_reasoning_effort.as_deref()),
+        &["none", "minimal", "low", "medium", "high", "xhigh"],
+    )?;
+    let summary = checked_word(
+        "model_reasoning_summary",
+        own.summary
+            .as_deref()
+            .or(file.model_reasoning_summary.as_deref()),
+        &["auto", "concise", "detailed", "none"],
+    )?;
+    let reasons = crate::catalog::lookup(model).is_some_and(|info| info.reasoning);
+    let carry = reasons || effort.is_some();
+    let summary = match summary.as_deref() {
+        Some("none") => None,
+        Some(word) => Some(word.to_string()),
+        None if carry => Some("auto".to_string()),
+        None => None,
+    };
+    let thinking = match own.thinking.as_ref().or(file.model_thinking.as_ref()) {
+        None => None,
+        Some(ThinkingSetting::Word(word)) if word == "off" => None,
+        Some(ThinkingSetting::Word(word)) if word == "adaptive" => {
+            Some(cox_model::Thinking::Adaptive)
+        }
+        Some(ThinkingSetting::Budget(budget)) if *budget >= 1024 => {
+            Some(cox_model::Thinking::Budget(*budget))
+        }
+        Some(other) => {
+            return Err(Error::Setting {
+                key: "model_thinking",
+                value: match other {
+                    ThinkingSetting::Budget(n) => n.to_string(),
+                    ThinkingSetting::Word(w) => w.clone(),
+                },
+                allowed: "a budget of at least 1024 tokens, \"adaptive\" or \"off\"".to_string(),
+            });
+        }
+    };
+    Ok(cox_model::Reasoning {
+        effort,
+        summary,
+        carry,
+        thinking,
+    })
 }
 
 /// Checks every limit against what it allows, and the limits against each other, before anything

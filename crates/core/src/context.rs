@@ -90,6 +90,28 @@ pub const INTERRUPTED_NOTE: &str =
     "[The user interrupted the work here. Wait for their next message before doing more.]";
 
 /// Marks the text of a response cut short by a pause.
+/// Told to the model when its response was cut by the output limit.
+pub fn truncated_note(reason: &str, cut_calls: &[String]) -> String {
+    let calls = if cut_calls.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " The tool call{} {} {} cut off and did not run.",
+            if cut_calls.len() == 1 { "" } else { "s" },
+            cut_calls.join(", "),
+            if cut_calls.len() == 1 { "was" } else { "were" }
+        )
+    };
+    format!(
+        "[cox] Your last response was cut off by the output limit ({reason}).{calls} Continue from \
+         where it stopped; keep each response shorter (smaller edits, fewer calls at once)."
+    )
+}
+
+/// Told to the model when it answered with nothing at all.
+pub const EMPTY_NOTE: &str = "[cox] Your last response was empty: no text and no tool call. \
+     Continue the task, or give your final answer.";
+
 pub const CUT_MARKER: &str = "\n[cut short: the user paused here]";
 
 /// The `AGENTS.md` files from the repository root (nearest ancestor with `.git`, else the working
@@ -130,9 +152,11 @@ pub fn agents_md(cwd: &Path) -> Option<String> {
 /// The bytes an item contributes to a request (its text; wire overhead is small and ignored).
 pub fn item_bytes(item: &Item) -> usize {
     match item {
-        Item::User { text } | Item::Assistant { text } => text.len(),
+        Item::User { text } | Item::Assistant { text } | Item::Commentary { text } => text.len(),
         Item::ToolCall(call) => call.name.len() + call.arguments.len(),
         Item::ToolResult { output, .. } => output.len(),
+        // Encrypted or signed reasoning is read back by the provider; its size stands for it.
+        Item::Reasoning { item, .. } => item.to_string().len(),
     }
 }
 

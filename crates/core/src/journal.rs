@@ -44,6 +44,15 @@ pub enum Record {
         text: String,
         tool_calls: Vec<ToolCall>,
         usage: Option<Usage>,
+        /// The response's history items in the provider's order, when it had more than text and
+        /// calls (reasoning to send back, commentary); absent, they are `[text, calls…]`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        output: Vec<Item>,
+    },
+    /// A note cox added to the conversation for the model (its response was cut by the output
+    /// limit, or was empty); restored as a user message.
+    Note {
+        text: String,
     },
     /// Written before the tool runs.
     ToolStart {

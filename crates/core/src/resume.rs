@@ -53,15 +53,22 @@ pub fn restore(records: &[Record]) -> Restored {
                 restored.tasks += 1;
             }
             Record::Response {
-                text, tool_calls, ..
+                text,
+                tool_calls,
+                output,
+                ..
             } => {
-                if !text.is_empty() {
-                    restored
-                        .history
-                        .push(Item::Assistant { text: text.clone() });
-                }
-                for call in tool_calls {
-                    restored.history.push(Item::ToolCall(call.clone()));
+                if !output.is_empty() {
+                    restored.history.extend(output.iter().cloned());
+                } else {
+                    if !text.is_empty() {
+                        restored
+                            .history
+                            .push(Item::Assistant { text: text.clone() });
+                    }
+                    for call in tool_calls {
+                        restored.history.push(Item::ToolCall(call.clone()));
+                    }
                 }
                 restored.pending = tool_calls.iter().map(|c| (c.clone(), false)).collect();
                 started.clear();
@@ -94,6 +101,7 @@ pub fn restore(records: &[Record]) -> Restored {
             }
             Record::Plan { steps } => restored.plan = Some(steps.clone()),
             Record::Compacted { history } => restored.history = history.clone(),
+            Record::Note { text } => restored.history.push(Item::User { text: text.clone() }),
             Record::Interrupted => restored.history.push(Item::User {
                 text: crate::context::INTERRUPTED_NOTE.to_string(),
             }),
@@ -144,6 +152,7 @@ mod tests {
                 text: "two calls".into(),
                 tool_calls: vec![call("a"), call("b"), call("c")],
                 usage: None,
+                output: Vec::new(),
             },
             Record::ToolStart {
                 call_id: CallId("a".into()),
@@ -178,6 +187,7 @@ mod tests {
                 text: "the answer".into(),
                 tool_calls: vec![],
                 usage: None,
+                output: Vec::new(),
             },
         ];
         let restored = restore(&records);
@@ -193,6 +203,7 @@ mod tests {
                 text: "done".into(),
                 tool_calls: vec![],
                 usage: None,
+                output: Vec::new(),
             },
             Record::TaskEnd {
                 status: SessionStatus::Completed,

@@ -4,23 +4,27 @@
 //! Stream: `chat.completion.chunk` objects whose `choices[0].delta` carries `content` or
 //! `tool_calls` pieces keyed by `index` (the first piece of a call has its `id` and name), a
 //! `finish_reason`, a last chunk with `usage` (asked for with `stream_options.include_usage`), then
-//! `data: [DONE]`.
+//! `data: [DONE]`. A call without `index` (Gemini-style servers) is told apart by its `id`;
+//! `delta.refusal` and `finish_reason` `length` / `content_filter` end the response as refused or
+//! truncated; a non-streamed `chat.completion` body is read as one chunk.
 
 use cox_protocol::{CallId, Item, ToolCall, Usage};
 use serde_json::{Value, json};
 
 use crate::sse::SseEvent;
 use crate::transport::Decoder;
-use crate::{ModelError, ModelRequest, ModelResponse, StreamEvent};
+use crate::{Ending, ModelError, ModelRequest, ModelResponse, StreamEvent};
 
 pub fn body(request: &ModelRequest) -> Value {
     let mut messages = vec![json!({"role": "system", "content": request.instructions})];
-    for item in &request.items {
+    for item in crate::in_wire_order(&request.items) {
         match item {
             Item::User { text } => messages.push(json!({"role": "user", "content": text})),
-            Item::Assistant { text } => {
+            Item::Assistant { text } | Item::Commentary { text } => {
                 messages.push(json!({"role": "assistant", "content": text}));
             }
+            // Chat has no field for another wire's reasoning.
+            Item::Reasoning { .. } => {}
             Item::ToolCall(call) => {
                 let entry = json!({
                     "id": call.call_id.0,
@@ -80,6 +84,9 @@ pub fn body(request: &ModelRequest) -> Value {
     if let Some(max) = request.max_output_tokens {
         body["max_tokens"] = json!(max);
     }
+    if let Some(effort) = &request.reasoning.effort {
+        body["reasoning_effort"] = json!(effort);
+    }
     if let Some((name, schema)) = &request.output_schema {
         body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": false}});
     }
@@ -98,9 +105,41 @@ struct PendingCall {
 #[derive(Debug, Default)]
 pub(crate) struct ChatDecoder {
     text: String,
+    refusal: String,
     calls: Vec<PendingCall>,
     usage: Option<Usage>,
     finished: bool,
+    ending: Ending,
+}
+
+impl ChatDecoder {
+    /// The call a piece belongs to. By `index` when the server sends one; otherwise (Gemini-style
+    /// servers send each call whole, in its own chunk) a piece with a new `id` starts a new call
+    /// and a piece without one continues the last.
+    fn call_for(&mut self, piece: &Value) -> &mut PendingCall {
+        let id = piece["id"].as_str().filter(|id| !id.is_empty());
+        let found = match piece["index"].as_u64() {
+            Some(index) => self.calls.iter().position(|c| c.index == index),
+            None => match id {
+                Some(id) => self.calls.iter().position(|c| c.id == id),
+                None => self.calls.len().checked_sub(1),
+            },
+        };
+        let at = match found {
+            Some(at) => at,
+            None => {
+                let index = piece["index"]
+                    .as_u64()
+                    .unwrap_or_else(|| self.calls.iter().map(|c| c.index + 1).max().unwrap_or(0));
+                self.calls.push(PendingCall {
+                    index,
+                    ..PendingCall::default()
+                });
+                self.calls.len() - 1
+            }
+        };
+        &mut self.calls[at]
+    }
 }
 
 impl Decoder for ChatDecoder {
@@ -145,24 +184,11 @@ impl Decoder for ChatDecoder {
         {
             out.push(StreamEvent::ReasoningDelta(text.to_string()));
         }
-        for (position, piece) in delta["tool_calls"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let index = piece["index"].as_u64().unwrap_or(position as u64);
-            let call = match self.calls.iter().position(|c| c.index == index) {
-                Some(found) => &mut self.calls[found],
-                None => {
-                    self.calls.push(PendingCall {
-                        index,
-                        ..PendingCall::default()
-                    });
-                    let last = self.calls.len() - 1;
-                    &mut self.calls[last]
-                }
-            };
+        if let Some(text) = delta["refusal"].as_str() {
+            self.refusal.push_str(text);
+        }
+        for piece in delta["tool_calls"].as_array().into_iter().flatten() {
+            let call = self.call_for(piece);
             if let Some(id) = piece["id"].as_str().filter(|id| !id.is_empty()) {
                 call.id = id.to_string();
             }
@@ -173,10 +199,35 @@ impl Decoder for ChatDecoder {
                 call.arguments.push_str(arguments);
             }
         }
-        if choice["finish_reason"].is_string() {
+        if let Some(reason) = choice["finish_reason"].as_str() {
             self.finished = true;
+            self.ending = match reason {
+                "length" => Ending::Truncated {
+                    reason: "length".into(),
+                },
+                "content_filter" => Ending::Refused {
+                    text: "the provider's content filter stopped the response".into(),
+                },
+                _ => Ending::Complete,
+            };
         }
         Ok(false)
+    }
+
+    fn whole(&mut self, body: Value, out: &mut Vec<StreamEvent>) -> Result<bool, ModelError> {
+        // A `chat.completion` object: its message is the one delta a stream of it would carry.
+        let mut chunk = body.clone();
+        if let Some(choices) = chunk["choices"].as_array_mut() {
+            for choice in choices {
+                choice["delta"] = choice["message"].take();
+            }
+        }
+        let event = SseEvent {
+            event: String::new(),
+            data: chunk.to_string(),
+        };
+        self.on_event(&event, out)?;
+        Ok(true)
     }
 
     fn finish(self: Box<Self>, completed: bool) -> Result<ModelResponse, ModelError> {
@@ -187,7 +238,8 @@ impl Decoder for ChatDecoder {
                 "the connection closed before the response finished".to_string(),
             ));
         }
-        let mut calls = self.calls;
+        let this = *self;
+        let mut calls = this.calls;
         calls.sort_by_key(|call| call.index);
         let tool_calls = calls
             .into_iter()
@@ -203,10 +255,16 @@ impl Decoder for ChatDecoder {
                 arguments: call.arguments,
             })
             .collect();
+        let ending = match this.ending {
+            Ending::Complete if !this.refusal.is_empty() => Ending::Refused { text: this.refusal },
+            ending => ending,
+        };
         Ok(ModelResponse {
-            text: self.text,
+            text: this.text,
             tool_calls,
-            usage: self.usage,
+            usage: this.usage,
+            output: Vec::new(),
+            ending,
         })
     }
 }

@@ -42,6 +42,10 @@ pub enum ModelError {
     /// output limit. Sending the same request again would fail the same way.
     #[error("local model: {0}")]
     Local(String),
+    /// The server answered in a shape no wire format allows (an HTML page, unparsable JSON):
+    /// asking again gets the same answer.
+    #[error("unexpected response: {0}")]
+    Protocol(String),
 }
 
 impl ModelError {
@@ -58,7 +62,9 @@ impl ModelError {
             | ModelError::Stream(_)
             | ModelError::Idle(_)
             | ModelError::Deadline(_) => ErrorKind::Transient,
-            ModelError::Config(_) | ModelError::Local(_) => ErrorKind::Provider,
+            ModelError::Config(_) | ModelError::Local(_) | ModelError::Protocol(_) => {
+                ErrorKind::Provider
+            }
         }
     }
 

@@ -46,6 +46,35 @@ pub struct ModelRequest {
     /// Structured output: the answer must be JSON matching this schema (name, schema), where the
     /// provider supports it (Responses `text.format`, Chat `response_format`).
     pub output_schema: Option<(String, serde_json::Value)>,
+    /// How the model reasons, for the wires that take it.
+    pub reasoning: Reasoning,
+    /// Responses `service_tier` (`auto`, `default`, `flex`, `priority`), passed through when set.
+    pub service_tier: Option<String>,
+    /// Responses `text.verbosity` (`low`, `medium`, `high`), passed through when set.
+    pub verbosity: Option<String>,
+}
+
+/// Reasoning settings of one request; each wire sends what it has a field for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reasoning {
+    /// Responses `reasoning.effort`, Chat `reasoning_effort` (`minimal` … `xhigh`).
+    pub effort: Option<String>,
+    /// Responses `reasoning.summary` (`auto`, `concise`, `detailed`).
+    pub summary: Option<String>,
+    /// Responses: the model reasons, so ask for `reasoning.encrypted_content` and send its
+    /// reasoning items back (with `store: false` nothing else carries them between turns).
+    pub carry: bool,
+    /// Anthropic extended thinking.
+    pub thinking: Option<Thinking>,
+}
+
+/// Anthropic extended thinking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Thinking {
+    /// `{"type": "enabled", "budget_tokens": N}`.
+    Budget(u32),
+    /// `{"type": "adaptive"}`: the model decides (Claude Opus 4.6 and later).
+    Adaptive,
 }
 
 /// What arrives while a response streams.
@@ -53,7 +82,8 @@ pub struct ModelRequest {
 pub enum StreamEvent {
     TextDelta(String),
     ReasoningDelta(String),
-    /// The request failed and will be sent again after `delay`.
+    /// The request failed and will be sent again after `delay`: the text and reasoning this
+    /// attempt streamed are void (the next attempt streams the response from its start).
     Retrying {
         attempt: u32,
         max_attempts: u32,
@@ -65,9 +95,87 @@ pub enum StreamEvent {
 /// A completed response: the only place tool calls come from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ModelResponse {
+    /// The final answer's text (commentary and reasoning apart).
     pub text: String,
     pub tool_calls: Vec<ToolCall>,
     pub usage: Option<Usage>,
+    /// The response as history items in the provider's order — reasoning, commentary, text, calls —
+    /// where the wire has more than text and calls; empty means `[text, calls…]` (see
+    /// [`ModelResponse::items`]).
+    pub output: Vec<Item>,
+    /// How the response ended.
+    pub ending: Ending,
+}
+
+impl ModelResponse {
+    /// The history items this response adds, in order.
+    pub fn items(&self) -> Vec<Item> {
+        if !self.output.is_empty() {
+            return self.output.clone();
+        }
+        let mut items = Vec::new();
+        if !self.text.is_empty() {
+            items.push(Item::Assistant {
+                text: self.text.clone(),
+            });
+        }
+        items.extend(self.tool_calls.iter().cloned().map(Item::ToolCall));
+        items
+    }
+}
+
+/// How a response ended, as the provider said it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Ending {
+    /// It finished on its own.
+    #[default]
+    Complete,
+    /// The output limit (or a provider limit) cut it: Chat `finish_reason: "length"`, Responses
+    /// `response.incomplete`, Anthropic `stop_reason: "max_tokens"`.
+    Truncated { reason: String },
+    /// The model declined: Chat `delta.refusal`, a Responses `refusal` part, Anthropic
+    /// `stop_reason: "refusal"`; `text` is what it said, if anything.
+    Refused { text: String },
+}
+
+/// The items in the order every wire accepts: a tool call's result comes straight after the call,
+/// so text that joined the conversation while calls were running (a directive, an interrupt note,
+/// a cut response) moves to just after the last of their results. Nothing is dropped.
+pub(crate) fn in_wire_order(items: &[Item]) -> Vec<&Item> {
+    let mut ordered = Vec::with_capacity(items.len());
+    let mut waiting: Vec<&Item> = Vec::new();
+    let mut open: Vec<&cox_protocol::CallId> = Vec::new();
+    for item in items {
+        match item {
+            Item::ToolCall(call) => {
+                open.push(&call.call_id);
+                ordered.push(item);
+            }
+            Item::ToolResult { call_id, .. } => {
+                open.retain(|id| *id != call_id);
+                ordered.push(item);
+                if open.is_empty() {
+                    ordered.append(&mut waiting);
+                }
+            }
+            Item::User { .. } | Item::Assistant { .. } | Item::Commentary { .. }
+                if !open.is_empty() =>
+            {
+                waiting.push(item)
+            }
+            _ => {
+                // A new response (or reasoning) while calls are still open: they never got
+                // results; keep what waited before it.
+                if !open.is_empty() && matches!(item, Item::Reasoning { .. }) {
+                    open.clear();
+                    ordered.append(&mut waiting);
+                }
+                ordered.push(item);
+            }
+        }
+    }
+    ordered.append(&mut waiting);
+    ordered
 }
 
 /// Which wire format a provider speaks.

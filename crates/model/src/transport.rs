@@ -23,6 +23,13 @@ pub(crate) trait Decoder: Send {
     /// The completed response. `completed` is false when the stream ended without the wire format's
     /// end marker; a decoder refuses that unless its format allows it.
     fn finish(self: Box<Self>, completed: bool) -> Result<ModelResponse, ModelError>;
+    /// A response a server sent whole, as JSON instead of a stream (some proxies ignore
+    /// `stream: true`); `Ok(true)` when it is complete.
+    fn whole(
+        &mut self,
+        body: serde_json::Value,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<bool, ModelError>;
 }
 
 pub(crate) struct Transport {
@@ -97,6 +104,9 @@ impl Transport {
         }
         if self.endpoint.wire == Wire::Anthropic {
             builder = builder.header("anthropic-version", "2023-06-01");
+            for (name, value) in anthropic::headers(request) {
+                builder = builder.header(name, value);
+            }
         }
 
         let mut response = match timeout(idle, builder.send()).await {
@@ -115,6 +125,36 @@ impl Transport {
             return Err(crate::classify_http(status.as_u16(), retry_after, &body));
         }
 
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if content_type.starts_with("application/json") {
+            let text = match timeout(idle, response.text()).await {
+                Err(_) => return Err(ModelError::Idle(idle)),
+                Ok(Err(e)) => return Err(ModelError::Stream(self.redact(&error_chain(&e)))),
+                Ok(Ok(text)) => text,
+            };
+            let body: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                ModelError::Protocol(format!(
+                    "the server answered with a JSON body (not a stream) that does not parse: {e}"
+                ))
+            })?;
+            let mut deltas = Vec::new();
+            let completed = decoder.whole(body, &mut deltas)?;
+            for delta in deltas {
+                let _ = events.send(delta).await;
+            }
+            return decoder.finish(completed);
+        }
+        if !content_type.is_empty() && !content_type.starts_with("text/event-stream") {
+            return Err(ModelError::Protocol(format!(
+                "the server answered {url} with content type `{content_type}`, neither an event \
+                 stream nor JSON; check the provider's base_url"
+            )));
+        }
         let mut parser = SseParser::default();
         let mut parsed = Vec::new();
         let mut deltas = Vec::new();

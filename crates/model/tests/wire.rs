@@ -59,6 +59,9 @@ fn request() -> ModelRequest {
         session_id: SessionId("0190aaaa-bbbb-7ccc-8ddd-eeeeffff0000".into()),
         max_output_tokens: None,
         output_schema: None,
+        reasoning: Default::default(),
+        service_tier: None,
+        verbosity: None,
     }
 }
 

@@ -38,6 +38,10 @@ pub enum ErrorKind {
     MaxTurns,
     /// The session journal could not be written; the task stopped before any unrecorded effect.
     Journal,
+    /// The model declined the task (the message has what it said).
+    Refused,
+    /// The model answered with nothing, twice in a row.
+    EmptyAnswer,
 }
 
 /// What started a compaction.
@@ -209,6 +213,19 @@ pub enum Event {
         max_attempts: u32,
         reason: String,
         delay_ms: u64,
+    },
+    /// What the failed attempt streamed is void: the last `text` of the agent message deltas and
+    /// the last `reasoning` of the reasoning deltas since the turn started are to be taken back
+    /// (the retry streams the response again from its start). Sent before `retrying`.
+    Retracted {
+        text: String,
+        reasoning: String,
+    },
+    /// The response was cut short by a limit (`reason`: `max_output_tokens`, `length`,
+    /// `max_tokens`, …): its text is incomplete, and any cut tool call was not run. The model is
+    /// told and goes on while turns remain.
+    Truncated {
+        reason: String,
     },
     Error {
         kind: ErrorKind,

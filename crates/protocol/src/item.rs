@@ -49,6 +49,19 @@ pub enum Item {
         ok: bool,
         output: String,
     },
+    /// Text the model wrote while working, marked by the provider as commentary rather than its
+    /// final answer (the Responses API's `phase: "commentary"`): progress, not the answer.
+    Commentary {
+        text: String,
+    },
+    /// The model's reasoning as the provider returned it — a Responses `reasoning` item with its
+    /// `encrypted_content`, an Anthropic `thinking` or `redacted_thinking` block with its signature —
+    /// kept verbatim and sent back, in place, to the wire it came from (`wire`: `responses` or
+    /// `anthropic`); other wires leave it out.
+    Reasoning {
+        wire: String,
+        item: serde_json::Value,
+    },
 }
 
 /// What the model is told about one tool: its name, what it does, and a JSON schema of its arguments.

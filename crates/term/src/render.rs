@@ -43,6 +43,9 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
         Event::AgentMessage { .. } => screen.flush_partial()?,
         // Reasoning summaries stream dimmed, apart from the answer.
         Event::ReasoningDelta { text } => screen.reason(text)?,
+        Event::Retracted { text, reasoning } => screen.retract(text, reasoning)?,
+        // The `warning` that comes with it says so.
+        Event::Truncated { .. } => {}
         Event::TurnStarted { .. } => {
             ui.activity = "THINKING".to_string();
             // A task the UI did not start itself (the next step of a plan run) is work too.

@@ -20,6 +20,8 @@ pub struct Screen {
     partial: String,
     /// Streamed reasoning summary not yet ended by a newline.
     reasoning: String,
+    /// A reasoning summary is being shown (its first line carried the `thinking:` label).
+    thinking: bool,
     /// Lines of the live area currently on screen.
     live_drawn: u16,
 }
@@ -33,6 +35,7 @@ impl Screen {
             width: width.max(20),
             partial: String::new(),
             reasoning: String::new(),
+            thinking: false,
             live_drawn: 0,
         }
     }
@@ -100,21 +103,51 @@ impl Screen {
         Ok(())
     }
 
-    /// Streams a reasoning summary, dimmed, line by line.
+    /// Streams a reasoning summary, dimmed, line by line, the first labelled `thinking:`.
     pub fn reason(&mut self, delta: &str) -> std::io::Result<()> {
         self.reasoning.push_str(delta);
         while let Some(at) = self.reasoning.find('\n') {
             let done: String = self.reasoning.drain(..=at).collect();
-            self.line(&format!("  {}", done.trim_end_matches('\n')), Tone::Dim)?;
+            let label = self.thinking_label();
+            self.line(
+                &format!("{label}{}", done.trim_end_matches('\n')),
+                Tone::Dim,
+            )?;
         }
         Ok(())
+    }
+
+    fn thinking_label(&mut self) -> &'static str {
+        if std::mem::replace(&mut self.thinking, true) {
+            "  "
+        } else {
+            "thinking: "
+        }
     }
 
     /// Commits what is left of a reasoning summary when the answer or an action begins.
     pub fn end_reasoning(&mut self) -> std::io::Result<()> {
         if !self.reasoning.is_empty() {
             let rest = std::mem::take(&mut self.reasoning);
-            self.line(&format!("  {rest}"), Tone::Dim)?;
+            let label = self.thinking_label();
+            self.line(&format!("{label}{rest}"), Tone::Dim)?;
+        }
+        self.thinking = false;
+        Ok(())
+    }
+
+    /// Takes back what a failed attempt streamed: what is still in the live area goes; lines
+    /// already in the scrollback cannot, so a note says the response starts again below them.
+    pub fn retract(&mut self, text: &str, reasoning: &str) -> std::io::Result<()> {
+        let committed = text.contains('\n') || reasoning.contains('\n');
+        self.partial.clear();
+        self.reasoning.clear();
+        self.thinking = false;
+        if committed {
+            self.line(
+                "  ↺ the connection dropped; the response starts again from its beginning",
+                Tone::Warn,
+            )?;
         }
         Ok(())
     }

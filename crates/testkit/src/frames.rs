@@ -82,11 +82,29 @@ fn responses(turn: &Turn, turn_no: usize) -> Frames {
     ));
     let mut output = Vec::new();
     let mut index = 0;
-    for piece in &turn.reasoning {
+    if !turn.reasoning.is_empty() {
+        // As a reasoning model streams it: the item, its summary, then the item again with the
+        // encrypted content a stateless client must send back.
+        let item_id = format!("rs_{turn_no}");
         body.push(ev(
-            "response.reasoning_summary_text.delta",
-            json!({"item_id": "rs_1", "output_index": 0, "summary_index": 0, "delta": piece}),
+            "response.output_item.added",
+            json!({"output_index": index, "item": {"type": "reasoning", "id": item_id, "summary": []}}),
         ));
+        for piece in &turn.reasoning {
+            body.push(ev(
+                "response.reasoning_summary_text.delta",
+                json!({"item_id": item_id, "output_index": index, "summary_index": 0, "delta": piece}),
+            ));
+        }
+        let item = json!({"type": "reasoning", "id": item_id,
+            "summary": [{"type": "summary_text", "text": turn.reasoning.concat()}],
+            "encrypted_content": format!("gAAAA-mock-encrypted-{turn_no}")});
+        body.push(ev(
+            "response.output_item.done",
+            json!({"output_index": index, "item": item}),
+        ));
+        output.push(item);
+        index += 1;
     }
     if !turn.text.is_empty() {
         let item_id = format!("msg_{turn_no}");
@@ -233,6 +251,10 @@ fn anthropic(turn: &Turn, turn_no: usize) -> Frames {
                 json!({"index": index, "delta": {"type": "thinking_delta", "thinking": piece}}),
             ));
         }
+        body.push(ev(
+            "content_block_delta",
+            json!({"index": index, "delta": {"type": "signature_delta", "signature": format!("mock-signature-{turn_no}")}}),
+        ));
         body.push(ev("content_block_stop", json!({"index": index})));
         index += 1;
     }

@@ -28,6 +28,24 @@ pub struct Turn {
     pub delay_ms: u64,
     #[serde(default)]
     pub fault: Option<Fault>,
+    /// A recorded answer sent as it is instead of the rendered frames: a real provider's stream
+    /// (or JSON body) replayed byte for byte.
+    #[serde(default)]
+    pub raw: Option<Raw>,
+}
+
+/// A recorded HTTP answer body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Raw {
+    /// `text/event-stream` unless told otherwise.
+    #[serde(default = "event_stream")]
+    pub content_type: String,
+    pub body: String,
+}
+
+fn event_stream() -> String {
+    "text/event-stream".to_string()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,6 +141,28 @@ impl Turn {
     pub fn with_fault(mut self, fault: Fault) -> Self {
         self.fault = Some(fault);
         self
+    }
+
+    /// A turn answered with a recorded body (`text/event-stream`).
+    pub fn replay(body: &str) -> Self {
+        Turn {
+            raw: Some(Raw {
+                content_type: event_stream(),
+                body: body.to_string(),
+            }),
+            ..Turn::default()
+        }
+    }
+
+    /// A turn answered with a JSON body, as a server that ignores `stream: true` does.
+    pub fn json_body(body: &str) -> Self {
+        Turn {
+            raw: Some(Raw {
+                content_type: "application/json".to_string(),
+                body: body.to_string(),
+            }),
+            ..Turn::default()
+        }
     }
 
     pub fn with_usage(mut self, input: u64, cached: u64, output: u64) -> Self {

@@ -300,6 +300,9 @@ async fn handle(state: Arc<Mutex<State>>, request: Request<Incoming>) -> Result<
         return Ok(reply(*status, "application/json", &extra, body.to_string()));
     }
 
+    if let Some(raw) = &turn.raw {
+        return Ok(reply(200, &raw.content_type, &[], raw.body.clone()));
+    }
     let frames = frames::render(wire, &turn, turn_no + 1);
     let (tx, rx) = mpsc::channel(16);
     let aborted = Arc::clone(&state);

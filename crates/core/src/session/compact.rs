@@ -85,12 +85,13 @@ impl Session {
     fn item_texts(&self, from: usize) -> Vec<Cow<'_, str>> {
         self.history[from..]
             .iter()
-            .map(|item| {
-                Cow::Borrowed(match item {
-                    Item::User { text } | Item::Assistant { text } => text.as_str(),
-                    Item::ToolCall(call) => call.arguments.as_str(),
-                    Item::ToolResult { output, .. } => output.as_str(),
-                })
+            .map(|item| match item {
+                Item::User { text } | Item::Assistant { text } | Item::Commentary { text } => {
+                    Cow::Borrowed(text.as_str())
+                }
+                Item::ToolCall(call) => Cow::Borrowed(call.arguments.as_str()),
+                Item::ToolResult { output, .. } => Cow::Borrowed(output.as_str()),
+                Item::Reasoning { item, .. } => Cow::Owned(item.to_string()),
             })
             .collect()
     }
@@ -159,10 +160,19 @@ impl Session {
     fn keep_from(&self) -> usize {
         let starts: Vec<usize> = (0..self.history.len())
             .filter(|&i| match &self.history[i] {
-                Item::User { .. } | Item::Assistant { .. } => true,
-                Item::ToolCall(_) => !matches!(
+                Item::User { .. } => true,
+                // A response's items (reasoning, commentary, text, calls) form one group.
+                Item::Assistant { .. }
+                | Item::Commentary { .. }
+                | Item::Reasoning { .. }
+                | Item::ToolCall(_) => !matches!(
                     i.checked_sub(1).map(|p| &self.history[p]),
-                    Some(Item::ToolCall(_) | Item::Assistant { .. })
+                    Some(
+                        Item::ToolCall(_)
+                            | Item::Assistant { .. }
+                            | Item::Commentary { .. }
+                            | Item::Reasoning { .. }
+                    )
                 ),
                 Item::ToolResult { .. } => false,
             })
@@ -323,6 +333,9 @@ impl Session {
             session_id: self.id.clone(),
             max_output_tokens: self.config.settings.max_output_tokens,
             output_schema: None,
+            reasoning: self.config.settings.reasoning.clone(),
+            service_tier: self.config.settings.service_tier.clone(),
+            verbosity: None,
         };
         let (tx, mut rx) = mpsc::channel(64);
         let drain = async move { while rx.recv().await.is_some() {} };

@@ -206,6 +206,7 @@ impl Session {
     ) -> Outcome {
         // Responses cut short by a pause do not count: the limit is on the model's own turns.
         let mut used = 0;
+        let mut empty_in_a_row = 0;
         while used < self.config.settings.max_turns {
             self.turn += 1;
             let turn = self.turn;
@@ -232,9 +233,27 @@ impl Session {
             }
             tracing::debug!(turn, items = self.history.len(), "model request");
             let mut result = self.stream(&self.request(), cancel, epoch).await;
-            if let Err(StreamEnd::Failed(ModelError::ContextOverflow { .. })) = &result {
-                // The provider counts differently than we estimated: compact, and try once more.
+            if let Err(StreamEnd::Failed(ModelError::ContextOverflow { message })) = &result {
+                // The provider counts differently than we estimated: compact, and try once more
+                // — unless compaction could not shrink it, when the same request would only fail
+                // the same way.
+                let message = message.clone();
+                let before = self.request_size();
                 self.compact(CompactReason::Overflow).await;
+                if self.request_size() >= before {
+                    self.emitter
+                        .emit(Event::Error {
+                            kind: ErrorKind::ContextOverflow,
+                            message: format!(
+                                "the provider says the request does not fit ({message}), and \
+                                 compaction could not shrink it; nothing more was sent. Start a new \
+                                 session, lower max_output_tokens, or use a model with a larger window"
+                            ),
+                        })
+                        .await;
+                    self.emitter.emit(Event::TurnCompleted { turn }).await;
+                    return Outcome::ProviderError;
+                }
                 result = self.stream(&self.request(), cancel, epoch).await;
             }
             let response = match result {
@@ -267,45 +286,148 @@ impl Session {
                 }
             };
             used += 1;
+            let mut items = response.items();
             let ModelResponse {
                 text,
-                tool_calls,
+                mut tool_calls,
                 usage,
+                mut output,
+                ending,
             } = response;
             tracing::info!(
                 turn,
                 tool_calls = tool_calls.len(),
                 input_tokens = usage.map(|u| u.input_tokens),
                 output_tokens = usage.map(|u| u.output_tokens),
+                ending = ?ending,
                 "model response"
             );
+            // A call cut off by the output limit has arguments that do not parse: it never runs
+            // (nor is it owed on resume); the model is told which.
+            let mut cut_calls = Vec::new();
+            if matches!(ending, cox_model::Ending::Truncated { .. }) {
+                let whole = |call: &ToolCall| {
+                    serde_json::from_str::<serde_json::Value>(&call.arguments).is_ok()
+                };
+                cut_calls = tool_calls
+                    .iter()
+                    .filter(|c| !whole(c))
+                    .map(|c| c.name.clone())
+                    .collect();
+                tool_calls.retain(whole);
+                let kept = |item: &Item| !matches!(item, Item::ToolCall(c) if !whole(c));
+                items.retain(kept);
+                output.retain(kept);
+            }
             let record = Record::Response {
                 text: text.clone(),
                 tool_calls: tool_calls.clone(),
                 usage,
+                output,
             };
             if self.record(&record).await.is_err() {
                 return Outcome::Failed;
             }
-            if !text.is_empty() {
+            let refused = matches!(ending, cox_model::Ending::Refused { .. });
+            // Commentary is progress, each message on its own; then the answer.
+            for item in &items {
+                if let Item::Commentary { text } = item {
+                    self.emitter
+                        .emit(Event::AgentMessage { text: text.clone() })
+                        .await;
+                }
+            }
+            if !text.is_empty() && !refused {
                 self.emitter
                     .emit(Event::AgentMessage { text: text.clone() })
                     .await;
-                self.history.push(Item::Assistant { text: text.clone() });
             }
+            let said_anything = !items.is_empty();
+            // The calls of one response stay together, as the model made them; results follow.
+            self.history.extend(items);
             // The provider's count covers everything up to and including this response.
             self.baseline = usage.map(|u| u.input_tokens + u.output_tokens);
-            self.counted_items = self.history.len() + tool_calls.len();
+            self.counted_items = self.history.len();
             if let Some(usage) = usage {
                 self.record_usage(usage).await;
             }
+            match ending {
+                cox_model::Ending::Refused { text: said } => {
+                    let said = if said.trim().is_empty() { text } else { said };
+                    self.emitter
+                        .emit(Event::Error {
+                            kind: ErrorKind::Refused,
+                            message: match said.trim() {
+                                "" => "the model refused the request (it said nothing more)"
+                                    .to_string(),
+                                said => format!("the model refused: {said}"),
+                            },
+                        })
+                        .await;
+                    self.emitter.emit(Event::TurnCompleted { turn }).await;
+                    return Outcome::Failed;
+                }
+                cox_model::Ending::Truncated { reason } => {
+                    self.emitter
+                        .emit(Event::Truncated {
+                            reason: reason.clone(),
+                        })
+                        .await;
+                    self.warn_model(format!(
+                        "the response was cut off by the output limit ({reason}); the model is told and goes on{}",
+                        if cut_calls.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (cut tool calls not run: {})", cut_calls.join(", "))
+                        }
+                    ))
+                    .await;
+                    if !tool_calls.is_empty()
+                        && self.run_calls(tool_calls, cancel, answers).await.is_err()
+                    {
+                        return Outcome::Failed;
+                    }
+                    let note = crate::context::truncated_note(&reason, &cut_calls);
+                    if self.note(note).await.is_err() {
+                        return Outcome::Failed;
+                    }
+                    self.emitter.emit(Event::TurnCompleted { turn }).await;
+                    if cancel.is_cancelled() {
+                        return Outcome::Interrupted;
+                    }
+                    continue;
+                }
+                cox_model::Ending::Complete => {}
+            }
+            if !said_anything {
+                empty_in_a_row += 1;
+                if empty_in_a_row >= 2 {
+                    self.emitter
+                        .emit(Event::Error {
+                            kind: ErrorKind::EmptyAnswer,
+                            message: "the model answered with nothing (no text, no tool call) twice in a row".to_string(),
+                        })
+                        .await;
+                    self.emitter.emit(Event::TurnCompleted { turn }).await;
+                    return Outcome::Failed;
+                }
+                self.warn_model("the model's response was empty; it is asked to go on".to_string())
+                    .await;
+                if self
+                    .note(crate::context::EMPTY_NOTE.to_string())
+                    .await
+                    .is_err()
+                {
+                    return Outcome::Failed;
+                }
+                self.emitter.emit(Event::TurnCompleted { turn }).await;
+                continue;
+            }
+            empty_in_a_row = 0;
             if tool_calls.is_empty() {
                 self.emitter.emit(Event::TurnCompleted { turn }).await;
                 return Outcome::Completed(text);
             }
-            // The calls of one response stay together, as the model made them; results follow.
-            self.history
-                .extend(tool_calls.iter().cloned().map(Item::ToolCall));
             if self.run_calls(tool_calls, cancel, answers).await.is_err() {
                 return Outcome::Failed;
             }
@@ -604,7 +726,34 @@ impl Session {
             session_id: self.id.clone(),
             max_output_tokens: self.config.settings.max_output_tokens,
             output_schema: self.config.output_schema(),
+            reasoning: self.config.settings.reasoning.clone(),
+            service_tier: self.config.settings.service_tier.clone(),
+            verbosity: self.config.settings.verbosity.clone(),
         }
+    }
+
+    /// The bytes of the next request's instructions and history, to tell whether compaction
+    /// changed anything.
+    fn request_size(&self) -> usize {
+        self.instructions.len()
+            + self
+                .history
+                .iter()
+                .map(crate::context::item_bytes)
+                .sum::<usize>()
+    }
+
+    /// A note for the model (journaled, so a resumed session has it too).
+    async fn note(&mut self, text: String) -> Result<(), JournalFailed> {
+        self.record(&Record::Note { text: text.clone() }).await?;
+        self.history.push(Item::User { text });
+        Ok(())
+    }
+
+    /// A warning for the person about the model's response.
+    async fn warn_model(&mut self, message: String) {
+        tracing::warn!(%message, "model response");
+        self.emitter.emit(Event::Warning { message }).await;
     }
 
     /// Re-renders the system prompt after the pinned block changed.
@@ -641,6 +790,7 @@ impl Session {
         let emitter = &mut self.emitter;
         let gate = std::sync::Arc::clone(&self.gate);
         let mut partial = String::new();
+        let mut thinking = String::new();
         let response = client.stream(request, tx);
         let forward = async {
             while let Some(event) = rx.recv().await {
@@ -649,18 +799,32 @@ impl Session {
                         partial.push_str(&text);
                         Event::AgentMessageDelta { text }
                     }
-                    StreamEvent::ReasoningDelta(text) => Event::ReasoningDelta { text },
+                    StreamEvent::ReasoningDelta(text) => {
+                        thinking.push_str(&text);
+                        Event::ReasoningDelta { text }
+                    }
                     StreamEvent::Retrying {
                         attempt,
                         max_attempts,
                         reason,
                         delay,
-                    } => Event::Retrying {
-                        attempt,
-                        max_attempts,
-                        reason,
-                        delay_ms: delay.as_millis() as u64,
-                    },
+                    } => {
+                        // What the failed attempt streamed is void; the retry streams anew.
+                        if !partial.is_empty() || !thinking.is_empty() {
+                            emitter
+                                .emit(Event::Retracted {
+                                    text: std::mem::take(&mut partial),
+                                    reasoning: std::mem::take(&mut thinking),
+                                })
+                                .await;
+                        }
+                        Event::Retrying {
+                            attempt,
+                            max_attempts,
+                            reason,
+                            delay_ms: delay.as_millis() as u64,
+                        }
+                    }
                 };
                 emitter.emit(event).await;
             }

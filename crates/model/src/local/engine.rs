@@ -267,6 +267,7 @@ struct Engine<'m> {
 const MIN_SAVED_PREFIX: usize = 64;
 
 /// How one generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
     EndOfTurn,
     OutputLimit,
@@ -377,10 +378,18 @@ impl Engine<'_> {
             Some(call) => vec![parse_call(&call).map_err(ModelError::Local)?],
             None => Vec::new(),
         };
+        let ending = match stop {
+            Stop::OutputLimit => crate::Ending::Truncated {
+                reason: "max_output_tokens".into(),
+            },
+            _ => crate::Ending::Complete,
+        };
         Ok(ModelResponse {
             text,
             tool_calls,
             usage,
+            output: Vec::new(),
+            ending,
         })
     }
 

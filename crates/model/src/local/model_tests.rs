@@ -32,6 +32,9 @@ fn request(tools: Vec<ToolSpec>, user: &str) -> ModelRequest {
         session_id: SessionId("test".into()),
         max_output_tokens: Some(1024),
         output_schema: None,
+        reasoning: Default::default(),
+        service_tier: None,
+        verbosity: None,
     }
 }
 

@@ -39,7 +39,11 @@ pub fn messages(request: &ModelRequest) -> Vec<Message> {
     for item in &request.items {
         match item {
             Item::User { text } => push(&mut messages, "user", text.clone()),
-            Item::Assistant { text } => push(&mut messages, "assistant", text.clone()),
+            Item::Assistant { text } | Item::Commentary { text } => {
+                push(&mut messages, "assistant", text.clone())
+            }
+            // A hosted provider's reasoning means nothing to a local model.
+            Item::Reasoning { .. } => {}
             Item::ToolCall(call) => {
                 let arguments = serde_json::from_str::<Value>(&call.arguments)
                     .unwrap_or_else(|_| Value::String(call.arguments.clone()));
@@ -142,6 +146,9 @@ mod tests {
             session_id: SessionId("s".into()),
             max_output_tokens: None,
             output_schema: None,
+            reasoning: Default::default(),
+            service_tier: None,
+            verbosity: None,
         }
     }
 
