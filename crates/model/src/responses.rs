@@ -402,11 +402,11 @@ impl ResponsesDecoder {
                     str_field(data, "delta").to_string(),
                 ));
             }
-            "response.reasoning_summary_part.added" => {
-                // Summary parts are paragraphs of their own.
-                if data["summary_index"].as_u64().is_some_and(|i| i > 0) {
-                    out.push(StreamEvent::ReasoningDelta("\n\n".to_string()));
-                }
+            // Summary parts are paragraphs of their own.
+            "response.reasoning_summary_part.added"
+                if data["summary_index"].as_u64().is_some_and(|i| i > 0) =>
+            {
+                out.push(StreamEvent::ReasoningDelta("\n\n".to_string()));
             }
             "response.output_item.added" => self.added(&data["item"]),
             "response.function_call_arguments.delta" => {

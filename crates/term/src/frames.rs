@@ -154,6 +154,30 @@ fn streaming_commits_whole_lines_and_keeps_the_partial_one_live() {
     insta::assert_snapshot!("streaming", term.frame());
 }
 
+/// Reasoning shows dimmed under a `thinking:` label; a retried stream's text is taken back: the
+/// live line goes, and lines already in the scrollback get a note that the answer starts again.
+#[test]
+fn thinking_is_labelled_and_a_retried_stream_is_taken_back() {
+    let mut term = running();
+    term.event(Event::ReasoningDelta {
+        text: "Checking the parser.\nThen the lexer.".into(),
+    });
+    term.event(Event::AgentMessageDelta {
+        text: "First line.\nTo get".into(),
+    });
+    term.event(Event::Retracted {
+        text: "First line.\nTo get".into(),
+        reasoning: String::new(),
+    });
+    term.event(Event::AgentMessageDelta {
+        text: "I'm unable to".into(),
+    });
+    let frame = term.frame();
+    assert!(frame.contains("thinking: Checking the parser."), "{frame}");
+    assert!(!frame.contains("To getI'm"), "{frame}");
+    insta::assert_snapshot!("retracted", frame);
+}
+
 #[test]
 fn a_tool_call_shows_its_actions_and_its_folded_outcome() {
     let mut term = running();

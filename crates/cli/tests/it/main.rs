@@ -11,6 +11,7 @@ mod exec;
 mod harness;
 mod local_model;
 mod logging;
+mod models;
 mod plan;
 mod reliability;
 mod rules;
