@@ -10,6 +10,9 @@
 //! (`sandbox.rs`);
 //! `cox-bench signals [--cox PATH] [--runs N]`: from SIGINT/SIGTERM to exit with a command tree
 //! running (`signals.rs`);
+//! `cox-bench cache [--cox PATH] [--codex PATH]`: the share of each request a provider's prompt
+//! cache would serve, per wire, over a 20-turn session, and the first request's bytes beside the
+//! Codex CLI's (`cache.rs`);
 //! `cox-bench local --model FILE.gguf [--python PATH] [--runs N]`: the in-process `local` provider
 //! against llama-cpp-python's server (`local.rs`; build with `--features local`).
 //!
@@ -28,6 +31,7 @@ use anyhow::{Context, bail};
 use cox_testkit::{MockServer, Script, Turn};
 use nix::sys::resource::{UsageWho, getrusage};
 
+mod cache;
 mod context;
 #[cfg(feature = "local")]
 mod local;
@@ -45,7 +49,7 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run|sandbox|signals [--cox PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
+    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run|sandbox|signals|cache [--cox PATH] [--codex PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
     let Some(command) = args.next() else {
         bail!("{usage}")
     };
@@ -56,6 +60,7 @@ fn main() -> anyhow::Result<()> {
     let mut tree = None;
     let (mut model, mut python) = (None, None);
     let mut against = None;
+    let mut codex = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--cox" => options.cox = PathBuf::from(args.next().context("--cox needs a path")?),
@@ -74,6 +79,7 @@ fn main() -> anyhow::Result<()> {
                 )?)
             }
             "--runs" => options.runs = args.next().context("--runs needs a number")?.parse()?,
+            "--codex" => codex = Some(PathBuf::from(args.next().context("--codex needs a path")?)),
             other => bail!("unknown option {other:?}; {usage}"),
         }
     }
@@ -125,6 +131,10 @@ fn main() -> anyhow::Result<()> {
         "plan-run" => {
             let cox = fs_err::canonicalize(&options.cox)?;
             plan_run::run(&cox, against.as_deref(), options.runs)
+        }
+        "cache" => {
+            let cox = fs_err::canonicalize(&options.cox)?;
+            cache::run(&cox, codex.as_deref())
         }
         "signals" => {
             let cox = fs_err::canonicalize(&options.cox)?;
