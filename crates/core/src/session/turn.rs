@@ -299,7 +299,11 @@ impl Session {
                 tool_calls = tool_calls.len(),
                 input_tokens = usage.map(|u| u.input_tokens),
                 output_tokens = usage.map(|u| u.output_tokens),
-                ending = ?ending,
+                ending = match &ending {
+                    cox_model::Ending::Complete => "complete",
+                    cox_model::Ending::Truncated { .. } => "truncated",
+                    cox_model::Ending::Refused { .. } => "refused",
+                },
                 "model response"
             );
             // A call cut off by the output limit has arguments that do not parse: it never runs
