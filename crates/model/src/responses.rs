@@ -225,7 +225,7 @@ impl ResponsesDecoder {
 
     /// A finished output item is authoritative: a call's arguments in full, a reasoning item
     /// with its encrypted content, a message's whole text (for servers that stream none).
-    fn done(&mut self, item: &Value) {
+    fn done(&mut self, item: &Value, out: &mut Vec<StreamEvent>) {
         let item_id = str_field(item, "id").to_string();
         let known = self.slots.iter().any(|slot| match slot {
             Slot::Message { id, .. } | Slot::Reasoning { id, .. } => *id == item_id,
@@ -270,8 +270,16 @@ impl ResponsesDecoder {
                 });
                 if let Some(text) = slot
                     && text.is_empty()
+                    && !whole.is_empty()
                 {
-                    *text = whole;
+                    // Nothing of it streamed: it shows now, apart from what came before.
+                    *text = whole.clone();
+                    if self.streamed_text {
+                        out.push(StreamEvent::TextDelta("\n\n".to_string()));
+                    }
+                    self.streamed_text = true;
+                    self.streaming = Some(item_id.clone());
+                    out.push(StreamEvent::TextDelta(whole));
                 }
             }
             _ => {}
@@ -415,13 +423,13 @@ impl ResponsesDecoder {
                     call.arguments.push_str(str_field(data, "delta"));
                 }
             }
-            "response.output_item.done" => self.done(&data["item"]),
+            "response.output_item.done" => self.done(&data["item"], out),
             "response.completed" | "response.incomplete" => {
                 let response = &data["response"];
                 // A response delivered whole (no item events) is read from its output list.
                 if self.slots.is_empty() {
                     for item in response["output"].as_array().into_iter().flatten() {
-                        self.done(item);
+                        self.done(item, out);
                     }
                 }
                 self.usage = response

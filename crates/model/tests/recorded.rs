@@ -292,13 +292,15 @@ async fn anthropic_input_usage_is_read_from_message_delta_too() {
 
 #[tokio::test]
 async fn json_bodies_are_read_as_whole_responses_on_every_wire() {
-    let (response, _) = answer(
+    let (response, events) = answer(
         Wire::Responses,
         Turn::json_body(&recorded("responses_body.json")),
     )
     .await;
     let response = response.unwrap();
     assert_eq!(response.text, "All tests pass.");
+    // Shown although nothing of it streamed.
+    assert_eq!(streamed(&events, false), "All tests pass.");
     assert!(
         matches!(&response.output[0], Item::Reasoning { item, .. } if item["encrypted_content"] == "gAAAAABjson==")
     );
