@@ -308,8 +308,13 @@ fn an_empty_answer_is_not_a_silent_success() {
             .contains("Your last response was empty")
     );
 
+    // Reasoning with nothing after it is no answer either.
+    let thought_only = Turn {
+        reasoning: vec!["Thinking about it.".into()],
+        ..Turn::text(&[])
+    };
     let server = MockServer::start(Script {
-        turns: vec![Turn::text(&[]), Turn::text(&[])],
+        turns: vec![thought_only, Turn::text(&[])],
     })
     .unwrap();
     let output = run(env.cox_with(&server).args(["exec", "go"]));

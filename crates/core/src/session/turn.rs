@@ -346,7 +346,10 @@ impl Session {
                     .emit(Event::AgentMessage { text: text.clone() })
                     .await;
             }
-            let said_anything = !items.is_empty();
+            // Reasoning alone is no answer.
+            let said_anything = items
+                .iter()
+                .any(|item| !matches!(item, Item::Reasoning { .. }));
             // The calls of one response stay together, as the model made them; results follow.
             self.history.extend(items);
             // The provider's count covers everything up to and including this response.
