@@ -7,6 +7,7 @@
 //! step is written to the session journal ([`crate::journal`]) before it takes effect.
 
 mod approvals;
+mod calls;
 mod compact;
 mod gate;
 mod turn;
