@@ -216,7 +216,7 @@ impl Decoder for ChatDecoder {
 
     fn whole(&mut self, body: Value, out: &mut Vec<StreamEvent>) -> Result<bool, ModelError> {
         // A `chat.completion` object: its message is the one delta a stream of it would carry.
-        let mut chunk = body.clone();
+        let mut chunk = body;
         if let Some(choices) = chunk["choices"].as_array_mut() {
             for choice in choices {
                 choice["delta"] = choice["message"].take();
@@ -255,10 +255,7 @@ impl Decoder for ChatDecoder {
                 arguments: call.arguments,
             })
             .collect();
-        let ending = match this.ending {
-            Ending::Complete if !this.refusal.is_empty() => Ending::Refused { text: this.refusal },
-            ending => ending,
-        };
+        let ending = this.ending.or_refused(this.refusal);
         Ok(ModelResponse {
             text: this.text,
             tool_calls,

@@ -138,6 +138,26 @@ pub enum Ending {
     Refused { text: String },
 }
 
+impl Ending {
+    /// The ending's name, for logs (never the refusal's text).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Ending::Complete => "complete",
+            Ending::Truncated { .. } => "truncated",
+            Ending::Refused { .. } => "refused",
+        }
+    }
+
+    /// This ending, or a refusal when the response was only a refusal's text (Chat's
+    /// `delta.refusal`, a Responses refusal part) and nothing else ended it.
+    pub(crate) fn or_refused(self, refusal: String) -> Ending {
+        match self {
+            Ending::Complete if !refusal.is_empty() => Ending::Refused { text: refusal },
+            ending => ending,
+        }
+    }
+}
+
 /// The items in the order every wire accepts: a tool call's result comes straight after the call,
 /// so text that joined the conversation while calls were running (a directive, an interrupt note,
 /// a cut response) moves to just after the last of their results. Nothing is dropped.

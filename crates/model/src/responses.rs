@@ -182,9 +182,7 @@ pub(crate) struct ResponsesDecoder {
     refusal: String,
     usage: Option<Usage>,
     ending: Ending,
-    /// Some message's text was streamed: the next message's starts after a blank line.
-    streamed_text: bool,
-    /// The message whose text streams now.
+    /// The message whose text streamed last (`None` before any text).
     streaming: Option<String>,
 }
 
@@ -201,6 +199,21 @@ impl ResponsesDecoder {
             Slot::Message { id, text, .. } if id == item_id => Some(text),
             _ => None,
         })
+    }
+
+    /// Streams text of message `item_id`; a message's first text after another's starts after a
+    /// blank line, so two messages never run together.
+    fn show(&mut self, item_id: &str, text: &str, out: &mut Vec<StreamEvent>) {
+        if text.is_empty() {
+            return;
+        }
+        if self.streaming.as_deref() != Some(item_id) {
+            if self.streaming.is_some() {
+                out.push(StreamEvent::TextDelta("\n\n".to_string()));
+            }
+            self.streaming = Some(item_id.to_string());
+        }
+        out.push(StreamEvent::TextDelta(text.to_string()));
     }
 
     fn added(&mut self, item: &Value) {
@@ -272,14 +285,9 @@ impl ResponsesDecoder {
                     && text.is_empty()
                     && !whole.is_empty()
                 {
-                    // Nothing of it streamed: it shows now, apart from what came before.
-                    *text = whole.clone();
-                    if self.streamed_text {
-                        out.push(StreamEvent::TextDelta("\n\n".to_string()));
-                    }
-                    self.streamed_text = true;
-                    self.streaming = Some(item_id.clone());
-                    out.push(StreamEvent::TextDelta(whole));
+                    // Nothing of it streamed: it shows now.
+                    text.clone_from(&whole);
+                    self.show(&item_id, &whole, out);
                 }
             }
             _ => {}
@@ -354,10 +362,7 @@ impl Decoder for ResponsesDecoder {
                 }
             }
         }
-        let ending = match this.ending {
-            Ending::Complete if !this.refusal.is_empty() => Ending::Refused { text: this.refusal },
-            ending => ending,
-        };
+        let ending = this.ending.or_refused(this.refusal);
         Ok(ModelResponse {
             text: answers.join("\n\n"),
             tool_calls,
@@ -383,13 +388,7 @@ impl ResponsesDecoder {
             "response.output_text.delta" => {
                 let item_id = str_field(data, "item_id").to_string();
                 let delta = str_field(data, "delta");
-                if self.streaming.as_deref() != Some(item_id.as_str()) {
-                    // A new message: keep it apart from the one before.
-                    if self.streamed_text && !delta.is_empty() {
-                        out.push(StreamEvent::TextDelta("\n\n".to_string()));
-                    }
-                    self.streaming = Some(item_id.clone());
-                }
+                self.show(&item_id, delta, out);
                 match self.message_mut(&item_id) {
                     Some(text) => text.push_str(delta),
                     // A server that sends no `output_item.added`: one message, as it streams.
@@ -398,10 +397,6 @@ impl ResponsesDecoder {
                         phase: None,
                         text: delta.to_string(),
                     }),
-                }
-                if !delta.is_empty() {
-                    self.streamed_text = true;
-                    out.push(StreamEvent::TextDelta(delta.to_string()));
                 }
             }
             "response.refusal.delta" => self.refusal.push_str(str_field(data, "delta")),

@@ -21,6 +21,25 @@ enum StreamEnd {
     Failed(ModelError),
 }
 
+/// Drops the calls a truncated response cut off (their arguments do not parse): they never run,
+/// nor are they owed on resume. Their names, for the model.
+fn drop_cut_calls(items: &mut Vec<Item>) -> Vec<String> {
+    let cut = |item: &Item| {
+        matches!(item, Item::ToolCall(call)
+            if serde_json::from_str::<serde_json::Value>(&call.arguments).is_err())
+    };
+    let names = items
+        .iter()
+        .filter(|item| cut(item))
+        .filter_map(|item| match item {
+            Item::ToolCall(call) => Some(call.name.clone()),
+            _ => None,
+        })
+        .collect();
+    items.retain(|item| !cut(item));
+    names
+}
+
 /// The task must stop: the journal could not record what was about to happen.
 pub(super) struct JournalFailed;
 
@@ -196,48 +215,44 @@ impl Session {
                 }
             };
             used += 1;
+            let had_output = !response.output.is_empty();
             let mut items = response.items();
-            let ModelResponse {
-                text,
-                mut tool_calls,
-                usage,
-                mut output,
-                ending,
-            } = response;
             tracing::info!(
                 turn,
-                tool_calls = tool_calls.len(),
-                input_tokens = usage.map(|u| u.input_tokens),
-                output_tokens = usage.map(|u| u.output_tokens),
-                ending = match &ending {
-                    cox_model::Ending::Complete => "complete",
-                    cox_model::Ending::Truncated { .. } => "truncated",
-                    cox_model::Ending::Refused { .. } => "refused",
-                },
+                tool_calls = response.tool_calls.len(),
+                input_tokens = response.usage.map(|u| u.input_tokens),
+                output_tokens = response.usage.map(|u| u.output_tokens),
+                ending = response.ending.name(),
                 "model response"
             );
-            // A call cut off by the output limit has arguments that do not parse: it never runs
-            // (nor is it owed on resume); the model is told which.
-            let mut cut_calls = Vec::new();
-            if matches!(ending, cox_model::Ending::Truncated { .. }) {
-                let whole = |call: &ToolCall| {
-                    serde_json::from_str::<serde_json::Value>(&call.arguments).is_ok()
-                };
-                cut_calls = tool_calls
-                    .iter()
-                    .filter(|c| !whole(c))
-                    .map(|c| c.name.clone())
-                    .collect();
-                tool_calls.retain(whole);
-                let kept = |item: &Item| !matches!(item, Item::ToolCall(c) if !whole(c));
-                items.retain(kept);
-                output.retain(kept);
-            }
+            let ModelResponse {
+                text,
+                usage,
+                ending,
+                ..
+            } = response;
+            let truncated = matches!(ending, cox_model::Ending::Truncated { .. });
+            let cut_calls = if truncated {
+                drop_cut_calls(&mut items)
+            } else {
+                Vec::new()
+            };
+            let tool_calls: Vec<ToolCall> = items
+                .iter()
+                .filter_map(|item| match item {
+                    Item::ToolCall(call) => Some(call.clone()),
+                    _ => None,
+                })
+                .collect();
             let record = Record::Response {
                 text: text.clone(),
                 tool_calls: tool_calls.clone(),
                 usage,
-                output,
+                output: if had_output {
+                    items.clone()
+                } else {
+                    Vec::new()
+                },
             };
             if self.record(&record).await.is_err() {
                 return Outcome::Failed;
@@ -270,42 +285,16 @@ impl Session {
             }
             match ending {
                 cox_model::Ending::Refused { text: said } => {
-                    let said = if said.trim().is_empty() { text } else { said };
-                    self.emitter
-                        .emit(Event::Error {
-                            kind: ErrorKind::Refused,
-                            message: match said.trim() {
-                                "" => "the model refused the request (it said nothing more)"
-                                    .to_string(),
-                                said => format!("the model refused: {said}"),
-                            },
-                        })
+                    self.refused(if said.trim().is_empty() { text } else { said })
                         .await;
                     self.emitter.emit(Event::TurnCompleted { turn }).await;
                     return Outcome::Failed;
                 }
                 cox_model::Ending::Truncated { reason } => {
-                    self.emitter
-                        .emit(Event::Truncated {
-                            reason: reason.clone(),
-                        })
+                    let went_on = self
+                        .go_on_after_truncation(&reason, &cut_calls, tool_calls, cancel, answers)
                         .await;
-                    self.warn_model(format!(
-                        "the response was cut off by the output limit ({reason}); the model is told and goes on{}",
-                        if cut_calls.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" (cut tool calls not run: {})", cut_calls.join(", "))
-                        }
-                    ))
-                    .await;
-                    if !tool_calls.is_empty()
-                        && self.run_calls(tool_calls, cancel, answers).await.is_err()
-                    {
-                        return Outcome::Failed;
-                    }
-                    let note = crate::context::truncated_note(&reason, &cut_calls);
-                    if self.note(note).await.is_err() {
+                    if went_on.is_err() {
                         return Outcome::Failed;
                     }
                     self.emitter.emit(Event::TurnCompleted { turn }).await;
@@ -364,6 +353,50 @@ impl Session {
             })
             .await;
         Outcome::Failed
+    }
+
+    /// The model declined: an error that says what it said.
+    async fn refused(&mut self, said: String) {
+        self.emitter
+            .emit(Event::Error {
+                kind: ErrorKind::Refused,
+                message: match said.trim() {
+                    "" => "the model refused the request (it said nothing more)".to_string(),
+                    said => format!("the model refused: {said}"),
+                },
+            })
+            .await;
+    }
+
+    /// A response cut by the output limit: say so, run the calls that came whole, and tell the
+    /// model, which goes on in the next turn.
+    async fn go_on_after_truncation(
+        &mut self,
+        reason: &str,
+        cut_calls: &[String],
+        tool_calls: Vec<ToolCall>,
+        cancel: &CancellationToken,
+        answers: &mut mpsc::Receiver<(CallId, Reply)>,
+    ) -> Result<(), JournalFailed> {
+        self.emitter
+            .emit(Event::Truncated {
+                reason: reason.to_string(),
+            })
+            .await;
+        let not_run = if cut_calls.is_empty() {
+            String::new()
+        } else {
+            format!(" (cut tool calls not run: {})", cut_calls.join(", "))
+        };
+        self.warn_model(format!(
+            "the response was cut off by the output limit ({reason}); the model is told and goes on{not_run}"
+        ))
+        .await;
+        if !tool_calls.is_empty() {
+            self.run_calls(tool_calls, cancel, answers).await?;
+        }
+        self.note(crate::context::truncated_note(reason, cut_calls))
+            .await
     }
 
     /// Keeps the text of a response cut short (by a pause or an interrupt) in the conversation,
