@@ -4,7 +4,8 @@
 //! Unknown keys are errors, not ignored: a misspelt `max_turn = 5` must not silently run with 100.
 //! Base URL precedence: `base_url` in config (or `-c`) beats the provider's environment variable
 //! (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`), which beats the built-in default. API keys: the
-//! environment beats `auth.json` (see [`crate::auth`]).
+//! environment beats `auth.json` (see [`crate::auth`]). Limits are checked in `validate.rs`, the
+//! reasoning settings resolved in `reasoning.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,13 @@ use serde::Deserialize;
 
 use crate::Error;
 use crate::error::{LocalSettingProblem, OverrideProblem};
+
+mod reasoning;
+mod validate;
+
+use reasoning::resolve_reasoning;
+pub use reasoning::{ReasoningRoles, RoleReasoning, ThinkingSetting};
+use validate::{checked_word, validate};
 
 pub const DEFAULT_PROVIDER: &str = "openai";
 pub const DEFAULT_MODEL: &str = "gpt-5.3-codex";
@@ -75,30 +83,6 @@ pub struct ConfigFile {
     /// can think hard while the worker runs fast), beating the top-level ones.
     #[serde(default)]
     pub reasoning: ReasoningRoles,
-}
-
-/// `model_thinking`: a token budget or a word.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum ThinkingSetting {
-    Budget(u32),
-    Word(String),
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReasoningRoles {
-    pub planner: Option<RoleReasoning>,
-    pub worker: Option<RoleReasoning>,
-}
-
-/// One role's reasoning settings (the same meaning as the `model_*` keys).
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleReasoning {
-    pub effort: Option<String>,
-    pub summary: Option<String>,
-    pub thinking: Option<ThinkingSetting>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -499,187 +483,6 @@ impl Config {
             )?,
         })
     }
-}
-
-/// A setting that takes one of `allowed` words, checked.
-fn checked_word(
-    key: &'static str,
-    value: Option<&str>,
-    allowed: &[&str],
-) -> Result<Option<String>, Error> {
-    match value {
-        None => Ok(None),
-        Some(word) if allowed.contains(&word) => Ok(Some(word.to_string())),
-        Some(word) => Err(Error::Setting {
-            key,
-            value: word.to_string(),
-            allowed: format!("one of {}", allowed.join(", ")),
-        }),
-    }
-}
-
-/// The reasoning settings of a session: the role's `[reasoning.ROLE]` beats the top-level
-/// `model_*` keys. A model the catalog marks as reasoning gets its reasoning carried between turns
-/// and a summary (`auto`) unless told otherwise; any model whose effort is set is treated so too.
-fn resolve_reasoning(
-    file: &ConfigFile,
-    role: Option<Role>,
-    model: &str,
-) -> Result<cox_model::Reasoning, Error> {
-    let own = match role {
-        Some(Role::Planner) => file.reasoning.planner.clone(),
-        Some(Role::Worker) => file.reasoning.worker.clone(),
-        None => None,
-    }
-    .unwrap_or_default();
-    let effort = checked_word(
-        "model_reasoning_effort",
-        own.effort
-            .as_deref()
-            .or(file.model_reasoning_effort.as_deref()),
-        &["none", "minimal", "low", "medium", "high", "xhigh"],
-    )?;
-    let summary = checked_word(
-        "model_reasoning_summary",
-        own.summary
-            .as_deref()
-            .or(file.model_reasoning_summary.as_deref()),
-        &["auto", "concise", "detailed", "none"],
-    )?;
-    let reasons = crate::catalog::lookup(model).is_some_and(|info| info.reasoning);
-    let carry = reasons || effort.is_some();
-    let summary = match summary.as_deref() {
-        Some("none") => None,
-        Some(word) => Some(word.to_string()),
-        None if carry => Some("auto".to_string()),
-        None => None,
-    };
-    let thinking = match own.thinking.as_ref().or(file.model_thinking.as_ref()) {
-        None => None,
-        Some(ThinkingSetting::Word(word)) if word == "off" => None,
-        Some(ThinkingSetting::Word(word)) if word == "adaptive" => {
-            Some(cox_model::Thinking::Adaptive)
-        }
-        Some(ThinkingSetting::Budget(budget)) if *budget >= 1024 => {
-            Some(cox_model::Thinking::Budget(*budget))
-        }
-        Some(other) => {
-            return Err(Error::Setting {
-                key: "model_thinking",
-                value: match other {
-                    ThinkingSetting::Budget(n) => n.to_string(),
-                    ThinkingSetting::Word(w) => w.clone(),
-                },
-                allowed: "a budget of at least 1024 tokens, \"adaptive\" or \"off\"".to_string(),
-            });
-        }
-    };
-    Ok(cox_model::Reasoning {
-        effort,
-        summary,
-        carry,
-        thinking,
-    })
-}
-
-/// Checks every limit against what it allows, and the limits against each other, before anything
-/// is created: a nonsense value (a zero timeout that makes every stream "stall", a zero window)
-/// is bad input naming the key, not a session that misbehaves.
-fn validate(file: &ConfigFile, max_turns: u32, window: Option<u64>) -> Result<(), Error> {
-    fn bad(key: &'static str, value: impl std::fmt::Display, allowed: &str) -> Error {
-        Error::Setting {
-            key,
-            value: value.to_string(),
-            allowed: allowed.to_string(),
-        }
-    }
-    if max_turns == 0 {
-        return Err(bad("max_turns", 0, "at least 1 (default 100)"));
-    }
-    if let Some(value) = file.compact_threshold
-        && !(value > 0.0 && value <= 1.0)
-    {
-        return Err(bad(
-            "compact_threshold",
-            value,
-            "a fraction of the context window in (0, 1] (default 0.85)",
-        ));
-    }
-    let at_least = |key: &'static str, value: Option<u64>, min: u64, allowed: &str| match value {
-        Some(value) if value < min => Err(bad(key, value, allowed)),
-        _ => Ok(()),
-    };
-    at_least(
-        "stream_idle_timeout_ms",
-        file.stream_idle_timeout_ms,
-        100,
-        "at least 100 ms (default 120000)",
-    )?;
-    at_least(
-        "stream_total_timeout_ms",
-        file.stream_total_timeout_ms,
-        1000,
-        "at least 1000 ms (default 1800000)",
-    )?;
-    if let (Some(idle), Some(total)) = (file.stream_idle_timeout_ms, file.stream_total_timeout_ms)
-        && total < idle
-    {
-        return Err(bad(
-            "stream_total_timeout_ms",
-            total,
-            &format!("at least stream_idle_timeout_ms ({idle})"),
-        ));
-    }
-    at_least(
-        "tool_output_max_tokens",
-        file.tool_output_max_tokens.map(|v| v as u64),
-        100,
-        "at least 100 tokens (default 4000)",
-    )?;
-    at_least(
-        "model_context_window",
-        file.model_context_window,
-        1000,
-        "at least 1000 tokens",
-    )?;
-    at_least(
-        "max_output_tokens",
-        file.max_output_tokens.map(u64::from),
-        1,
-        "at least 1 token",
-    )?;
-    at_least(
-        "journal_output_max_bytes",
-        file.journal_output_max_bytes.map(|v| v as u64),
-        1024,
-        "at least 1024 bytes (default 1048576)",
-    )?;
-    if let (Some(window), Some(output)) = (window, file.max_output_tokens)
-        && u64::from(output) >= window / 2
-    {
-        return Err(bad(
-            "max_output_tokens",
-            output,
-            &format!(
-                "less than half the context window ({window} tokens), so a request fits beside it"
-            ),
-        ));
-    }
-    if let (Some(window), Some(tokens)) = (window, file.tool_output_max_tokens)
-        && tokens as u64 > window / 4
-    {
-        return Err(bad(
-            "tool_output_max_tokens",
-            tokens,
-            &format!("at most a quarter of the context window ({window} tokens)"),
-        ));
-    }
-    if let Some(retries) = file.max_retries
-        && retries > 20
-    {
-        return Err(bad("max_retries", retries, "0 to 20 (default 5)"));
-    }
-    Ok(())
 }
 
 /// Reads `config.toml` under `home` (absent is fine) and applies `-c key=value` settings.
