@@ -216,6 +216,106 @@ impl AnthropicDecoder {
             self.usage.output_tokens = output;
         }
     }
+
+    fn on_data(
+        &mut self,
+        kind: &str,
+        data: &Value,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<bool, ModelError> {
+        match kind {
+            "message_start" => self.read_usage(&data["message"]["usage"]),
+            "content_block_start" => {
+                let index = data["index"].as_u64().unwrap_or(self.blocks.len() as u64);
+                let start = &data["content_block"];
+                let text_of = |key: &str| start[key].as_str().unwrap_or_default().to_string();
+                let block = match start["type"].as_str() {
+                    Some("text") => {
+                        let text = text_of("text");
+                        if !text.is_empty() {
+                            out.push(StreamEvent::TextDelta(text.clone()));
+                        }
+                        Block::Text(text)
+                    }
+                    Some("thinking") => {
+                        let thinking = text_of("thinking");
+                        if !thinking.is_empty() {
+                            out.push(StreamEvent::ReasoningDelta(thinking.clone()));
+                        }
+                        Block::Thinking {
+                            thinking,
+                            signature: text_of("signature"),
+                        }
+                    }
+                    Some("redacted_thinking") => Block::Redacted(start.clone()),
+                    Some("tool_use") => Block::ToolUse {
+                        id: text_of("id"),
+                        name: text_of("name"),
+                        json: String::new(),
+                        initial: start.get("input").cloned().unwrap_or_else(|| json!({})),
+                    },
+                    _ => Block::Other,
+                };
+                self.blocks.push((index, block));
+            }
+            "content_block_delta" => {
+                let index = data["index"].as_u64().unwrap_or(0);
+                let delta = &data["delta"];
+                let piece = |key: &str| delta[key].as_str().unwrap_or_default();
+                match (delta["type"].as_str(), self.block_mut(index)) {
+                    (Some("text_delta"), block) => {
+                        let text = piece("text");
+                        if let Some(Block::Text(kept)) = block {
+                            kept.push_str(text);
+                        } else {
+                            self.blocks.push((index, Block::Text(text.to_string())));
+                        }
+                        out.push(StreamEvent::TextDelta(text.to_string()));
+                    }
+                    (Some("thinking_delta"), block) => {
+                        let text = piece("thinking");
+                        if let Some(Block::Thinking { thinking, .. }) = block {
+                            thinking.push_str(text);
+                        }
+                        out.push(StreamEvent::ReasoningDelta(text.to_string()));
+                    }
+                    (Some("signature_delta"), Some(Block::Thinking { signature, .. })) => {
+                        signature.push_str(piece("signature"));
+                    }
+                    (Some("input_json_delta"), Some(Block::ToolUse { json, .. })) => {
+                        json.push_str(piece("partial_json"));
+                    }
+                    _ => {}
+                }
+            }
+            "message_delta" => {
+                self.read_usage(&data["usage"]);
+                match data["delta"]["stop_reason"].as_str() {
+                    Some(reason @ ("max_tokens" | "model_context_window_exceeded")) => {
+                        self.ending = Ending::Truncated {
+                            reason: reason.into(),
+                        }
+                    }
+                    Some("refusal") => {
+                        self.ending = Ending::Refused {
+                            text: String::new(),
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "message_stop" => return Ok(true),
+            "error" => {
+                let error = &data["error"];
+                return Err(classify_stream_error(
+                    error["type"].as_str().unwrap_or_default(),
+                    error["message"].as_str().unwrap_or_default().to_string(),
+                ));
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
 }
 
 impl Decoder for AnthropicDecoder {
@@ -319,112 +419,5 @@ impl Decoder for AnthropicDecoder {
             output,
             ending,
         })
-    }
-}
-
-impl AnthropicDecoder {
-    fn on_data(
-        &mut self,
-        kind: &str,
-        data: &Value,
-        out: &mut Vec<StreamEvent>,
-    ) -> Result<bool, ModelError> {
-        match kind {
-            "message_start" => self.read_usage(&data["message"]["usage"]),
-            "content_block_start" => {
-                let index = data["index"].as_u64().unwrap_or(self.blocks.len() as u64);
-                let start = &data["content_block"];
-                let text_of = |key: &str| start[key].as_str().unwrap_or_default().to_string();
-                let block = match start["type"].as_str() {
-                    Some("text") => {
-                        let text = text_of("text");
-                        if !text.is_empty() {
-                            out.push(StreamEvent::TextDelta(text.clone()));
-                        }
-                        Block::Text(text)
-                    }
-                    Some("thinking") => {
-                        let thinking = text_of("thinking");
-                        if !thinking.is_empty() {
-                            out.push(StreamEvent::ReasoningDelta(thinking.clone()));
-                        }
-                        Block::Thinking {
-                            thinking,
-                            signature: text_of("signature"),
-                        }
-                    }
-                    Some("redacted_thinking") => Block::Redacted(start.clone()),
-                    Some("tool_use") => Block::ToolUse {
-                        id: text_of("id"),
-                        name: text_of("name"),
-                        json: String::new(),
-                        initial: start.get("input").cloned().unwrap_or_else(|| json!({})),
-                    },
-                    _ => Block::Other,
-                };
-                self.blocks.push((index, block));
-            }
-            "content_block_delta" => {
-                let index = data["index"].as_u64().unwrap_or(0);
-                let delta = &data["delta"];
-                let piece = |key: &str| delta[key].as_str().unwrap_or_default();
-                match (delta["type"].as_str(), self.block_mut(index)) {
-                    (Some("text_delta"), block) => {
-                        let text = piece("text");
-                        if let Some(Block::Text(kept)) = block {
-                            kept.push_str(text);
-                        } else {
-                            self.blocks.push((index, Block::Text(text.to_string())));
-                        }
-                        out.push(StreamEvent::TextDelta(text.to_string()));
-                    }
-                    (Some("thinking_delta"), block) => {
-                        let text = piece("thinking");
-                        if let Some(Block::Thinking { thinking, .. }) = block {
-                            thinking.push_str(text);
-                        }
-                        out.push(StreamEvent::ReasoningDelta(text.to_string()));
-                    }
-                    (Some("signature_delta"), Some(Block::Thinking { signature, .. })) => {
-                        signature.push_str(piece("signature"));
-                    }
-                    (Some("input_json_delta"), Some(Block::ToolUse { json, .. })) => {
-                        json.push_str(piece("partial_json"));
-                    }
-                    _ => {}
-                }
-            }
-            "message_delta" => {
-                self.read_usage(&data["usage"]);
-                match data["delta"]["stop_reason"].as_str() {
-                    Some("max_tokens") => {
-                        self.ending = Ending::Truncated {
-                            reason: "max_tokens".into(),
-                        }
-                    }
-                    Some("model_context_window_exceeded") => {
-                        self.ending = Ending::Truncated {
-                            reason: "model_context_window_exceeded".into(),
-                        }
-                    }
-                    Some("refusal") => {
-                        self.ending = Ending::Refused {
-                            text: String::new(),
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            "message_stop" => return Ok(true),
-            "error" => {
-                let error = &data["error"];
-                return Err(classify_stream_error(
-                    error["type"].as_str().unwrap_or_default(),
-                    error["message"].as_str().unwrap_or_default().to_string(),
-                ));
-            }
-            _ => {}
-        }
-        Ok(false)
     }
 }

@@ -293,87 +293,7 @@ impl ResponsesDecoder {
             _ => {}
         }
     }
-}
 
-fn str_field<'a>(value: &'a Value, key: &str) -> &'a str {
-    value.get(key).and_then(Value::as_str).unwrap_or_default()
-}
-
-impl Decoder for ResponsesDecoder {
-    fn on_event(
-        &mut self,
-        event: &SseEvent,
-        out: &mut Vec<StreamEvent>,
-    ) -> Result<bool, ModelError> {
-        let data = event.json("event data")?;
-        self.on_data(&data, event.event.as_str(), out)
-    }
-
-    fn whole(&mut self, body: Value, out: &mut Vec<StreamEvent>) -> Result<bool, ModelError> {
-        // A non-streamed response is the object `response.completed` would carry.
-        let kind = match str_field(&body, "status") {
-            "incomplete" => "response.incomplete",
-            "failed" => "response.failed",
-            _ => "response.completed",
-        };
-        self.on_data(&json!({"type": kind, "response": body}), "", out)
-    }
-
-    fn finish(self: Box<Self>, completed: bool) -> Result<ModelResponse, ModelError> {
-        if !completed {
-            return Err(ModelError::Stream(
-                "the connection closed before response.completed".to_string(),
-            ));
-        }
-        let this = *self;
-        let has_calls = this.slots.iter().any(|s| matches!(s, Slot::Call(_)));
-        let has_answer = this
-            .slots
-            .iter()
-            .any(|s| matches!(s, Slot::Message { phase, text, .. } if phase.as_deref() != Some("commentary") && !text.is_empty()));
-        let mut output = Vec::new();
-        let mut answers: Vec<String> = Vec::new();
-        let mut tool_calls = Vec::new();
-        for slot in this.slots {
-            match slot {
-                Slot::Reasoning { item, .. } => output.push(Item::Reasoning {
-                    wire: WIRE.to_string(),
-                    item,
-                }),
-                Slot::Message { text, .. } if text.is_empty() => {}
-                // Commentary is progress; but a response that is nothing else answers with it.
-                Slot::Message { phase, text, .. }
-                    if phase.as_deref() == Some("commentary") && (has_calls || has_answer) =>
-                {
-                    output.push(Item::Commentary { text })
-                }
-                Slot::Message { text, .. } => {
-                    answers.push(text.clone());
-                    output.push(Item::Assistant { text });
-                }
-                Slot::Call(call) => {
-                    let call = ToolCall {
-                        call_id: CallId(call.call_id),
-                        name: call.name,
-                        arguments: call.arguments,
-                    };
-                    tool_calls.push(call.clone());
-                    output.push(Item::ToolCall(call));
-                }
-            }
-        }
-        let ending = this.ending.or_refused(this.refusal);
-        Ok(ModelResponse {
-            text: answers.join("\n\n"),
-            tool_calls,
-            usage: this.usage,
-            output,
-            ending,
-        })
-    }
-}
-
-impl ResponsesDecoder {
     fn on_data(
         &mut self,
         data: &Value,
@@ -475,5 +395,83 @@ impl ResponsesDecoder {
             _ => {}
         }
         Ok(false)
+    }
+}
+
+fn str_field<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+impl Decoder for ResponsesDecoder {
+    fn on_event(
+        &mut self,
+        event: &SseEvent,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<bool, ModelError> {
+        let data = event.json("event data")?;
+        self.on_data(&data, event.event.as_str(), out)
+    }
+
+    fn whole(&mut self, body: Value, out: &mut Vec<StreamEvent>) -> Result<bool, ModelError> {
+        // A non-streamed response is the object `response.completed` would carry.
+        let kind = match str_field(&body, "status") {
+            "incomplete" => "response.incomplete",
+            "failed" => "response.failed",
+            _ => "response.completed",
+        };
+        self.on_data(&json!({"type": kind, "response": body}), "", out)
+    }
+
+    fn finish(self: Box<Self>, completed: bool) -> Result<ModelResponse, ModelError> {
+        if !completed {
+            return Err(ModelError::Stream(
+                "the connection closed before response.completed".to_string(),
+            ));
+        }
+        let this = *self;
+        let has_calls = this.slots.iter().any(|s| matches!(s, Slot::Call(_)));
+        let has_answer = this
+            .slots
+            .iter()
+            .any(|s| matches!(s, Slot::Message { phase, text, .. } if phase.as_deref() != Some("commentary") && !text.is_empty()));
+        let mut output = Vec::new();
+        let mut answers: Vec<String> = Vec::new();
+        let mut tool_calls = Vec::new();
+        for slot in this.slots {
+            match slot {
+                Slot::Reasoning { item, .. } => output.push(Item::Reasoning {
+                    wire: WIRE.to_string(),
+                    item,
+                }),
+                Slot::Message { text, .. } if text.is_empty() => {}
+                // Commentary is progress; but a response that is nothing else answers with it.
+                Slot::Message { phase, text, .. }
+                    if phase.as_deref() == Some("commentary") && (has_calls || has_answer) =>
+                {
+                    output.push(Item::Commentary { text })
+                }
+                Slot::Message { text, .. } => {
+                    answers.push(text.clone());
+                    output.push(Item::Assistant { text });
+                }
+                Slot::Call(call) => {
+                    let call = ToolCall {
+                        call_id: CallId(call.call_id),
+                        name: call.name,
+                        arguments: call.arguments,
+                    };
+                    tool_calls.push(call.clone());
+                    output.push(Item::ToolCall(call));
+                }
+            }
+        }
+        let ending = this.ending.or_refused(this.refusal);
+        Ok(ModelResponse {
+            text: answers.join("\n\n"),
+            tool_calls,
+            usage: this.usage,
+            output,
+            ending,
+        })
     }
 }
