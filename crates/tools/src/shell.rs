@@ -100,14 +100,18 @@ impl Tool for Shell {
     /// A patch sent through the shell is described as the patch; any other command as the line
     /// it runs.
     fn describe(&self, arguments: &serde_json::Value, ctx: &ToolContext) -> (Vec<Action>, Touches) {
-        let Some(command) = command_line(arguments) else {
+        let Some(parsed) = arguments
+            .get("command")
+            .and_then(|c| serde_json::from_value::<Command>(c.clone()).ok())
+        else {
             return (Vec::new(), Touches::default());
         };
+        let command = command_line(&parsed);
         let escalate = arguments["with_escalated_permissions"]
             .as_bool()
             .unwrap_or(false);
-        let (actions, edits) = match patch_in(arguments) {
-            Some((found, workdir)) => describe_shell_patch(&found, workdir.as_deref(), ctx),
+        let (actions, edits) = match shell_patch(&parsed) {
+            Some(found) => describe_shell_patch(&found, arguments["workdir"].as_str(), ctx),
             None => (
                 vec![Action::Run {
                     command: command.clone(),
@@ -149,23 +153,12 @@ enum End {
 }
 
 /// The command line a `shell` call runs (argv joined by spaces), for rule checks.
-fn command_line(arguments: &serde_json::Value) -> Option<String> {
-    let command: Command = serde_json::from_value(arguments.get("command")?.clone()).ok()?;
-    Some(match command {
+fn command_line(command: &Command) -> String {
+    match command {
         // `bash -lc SCRIPT`: the script is the command line.
-        Command::Argv(argv) => unwrap_shell(&argv).map_or_else(|| argv.join(" "), str::to_string),
-        Command::Line(line) => line,
-    })
-}
-
-/// The patch in a `shell` call's arguments, when the command is `apply_patch`, and the call's
-/// `workdir`.
-fn patch_in(
-    arguments: &serde_json::Value,
-) -> Option<(crate::patch::heredoc::ShellPatch, Option<String>)> {
-    let command: Command = serde_json::from_value(arguments.get("command")?.clone()).ok()?;
-    let workdir = arguments["workdir"].as_str().map(str::to_string);
-    Some((shell_patch(&command)?, workdir))
+        Command::Argv(argv) => unwrap_shell(argv).map_or_else(|| argv.join(" "), str::to_string),
+        Command::Line(line) => line.clone(),
+    }
 }
 
 /// The directory a shell-sent patch applies in: the call's `workdir`, then its `cd DIR`.
