@@ -149,15 +149,29 @@ pub fn agents_md(cwd: &Path) -> Option<String> {
     Some(out)
 }
 
-/// The bytes an item contributes to a request (its text; wire overhead is small and ignored).
-pub fn item_bytes(item: &Item) -> usize {
+/// The text of an item that counts toward a request: its words, a call's arguments, a result's
+/// output; reasoning kept for the provider counts as itself (encrypted or signed, its size stands
+/// for what the provider reads back).
+pub fn item_text(item: &Item) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
     match item {
-        Item::User { text } | Item::Assistant { text } | Item::Commentary { text } => text.len(),
-        Item::ToolCall(call) => call.name.len() + call.arguments.len(),
-        Item::ToolResult { output, .. } => output.len(),
-        // Encrypted or signed reasoning is read back by the provider; its size stands for it.
-        Item::Reasoning { item, .. } => item.to_string().len(),
+        Item::User { text } | Item::Assistant { text } | Item::Commentary { text } => {
+            Cow::Borrowed(text.as_str())
+        }
+        Item::ToolCall(call) => Cow::Borrowed(call.arguments.as_str()),
+        Item::ToolResult { output, .. } => Cow::Borrowed(output.as_str()),
+        Item::Reasoning { item, .. } => Cow::Owned(item.to_string()),
     }
+}
+
+/// The bytes an item contributes to a request (its text, and a call's name; wire overhead is
+/// small and ignored).
+pub fn item_bytes(item: &Item) -> usize {
+    let name = match item {
+        Item::ToolCall(call) => call.name.len(),
+        _ => 0,
+    };
+    name + item_text(item).len()
 }
 
 pub fn approximate(bytes: usize) -> u64 {

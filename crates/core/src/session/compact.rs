@@ -85,14 +85,7 @@ impl Session {
     fn item_texts(&self, from: usize) -> Vec<Cow<'_, str>> {
         self.history[from..]
             .iter()
-            .map(|item| match item {
-                Item::User { text } | Item::Assistant { text } | Item::Commentary { text } => {
-                    Cow::Borrowed(text.as_str())
-                }
-                Item::ToolCall(call) => Cow::Borrowed(call.arguments.as_str()),
-                Item::ToolResult { output, .. } => Cow::Borrowed(output.as_str()),
-                Item::Reasoning { item, .. } => Cow::Owned(item.to_string()),
-            })
+            .map(context::item_text)
             .collect()
     }
 
