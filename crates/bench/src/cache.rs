@@ -45,13 +45,19 @@ fn script() -> Script {
     Script { turns }
 }
 
-/// The request bodies of one session on `wire`.
-fn session(cox: &Path, wire: &str) -> anyhow::Result<Vec<Recorded>> {
-    let server = MockServer::start(script())?;
+/// A temp directory holding `repo/` with a README, the task's working directory.
+fn demo_repo() -> anyhow::Result<(tempfile::TempDir, std::path::PathBuf)> {
     let work = tempfile::tempdir()?;
     let repo = work.path().join("repo");
     fs_err::create_dir_all(&repo)?;
     fs_err::write(repo.join("README.md"), "# Demo\nA tiny repository.\n")?;
+    Ok((work, repo))
+}
+
+/// The request bodies of one session on `wire`.
+fn session(cox: &Path, wire: &str) -> anyhow::Result<Vec<Recorded>> {
+    let server = MockServer::start(script())?;
+    let (work, repo) = demo_repo()?;
     let mut command = Command::new(cox);
     command
         .current_dir(&repo)
@@ -238,10 +244,7 @@ fn codex_first_request(codex: &Path) -> anyhow::Result<Value> {
     let server = MockServer::start(Script {
         turns: vec![Turn::text(&["The README has a title and one sentence."])],
     })?;
-    let work = tempfile::tempdir()?;
-    let repo = work.path().join("repo");
-    fs_err::create_dir_all(&repo)?;
-    fs_err::write(repo.join("README.md"), "# Demo\nA tiny repository.\n")?;
+    let (work, repo) = demo_repo()?;
     fs_err::create_dir_all(work.path().join("codex-home"))?;
     let provider = format!(
         "model_providers.mock={{name=\"mock\", base_url=\"{}/v1\", wire_api=\"responses\", env_key=\"OPENAI_API_KEY\"}}",
