@@ -150,6 +150,7 @@ fn patch_50_hunks(runs: usize) -> anyhow::Result<(Duration, Duration)> {
         sandbox: None,
         asker: None,
         watch: None,
+        terminals: None,
         cancel: tokio_util::sync::CancellationToken::new(),
     };
     let mut times = Vec::new();

@@ -123,6 +123,9 @@ pub enum Command {
         /// Contain the command (session, lifetime) but confine nothing.
         #[arg(long)]
         full_access: bool,
+        /// Standard input is a terminal: make it the command's controlling terminal.
+        #[arg(long)]
+        tty: bool,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },

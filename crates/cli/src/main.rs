@@ -52,6 +52,7 @@ fn main() -> ExitCode {
             hide,
             allow_network,
             full_access,
+            tty,
             command,
         }) => {
             let policy = cox_core::SandboxPolicy {
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
                 protected: protect,
                 hidden: hide,
                 confine: !full_access,
+                terminal: tty,
             };
             return match cox_core::sandbox_exec(&policy, &command) {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

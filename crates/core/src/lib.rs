@@ -104,6 +104,7 @@ pub fn sandbox_policy(sandbox: &Sandbox, roots: &[PathBuf], home: &Path) -> cox_
         protected,
         hidden: vec![fs_err::canonicalize(home).unwrap_or_else(|_| home.to_path_buf())],
         confine: true,
+        terminal: false,
     }
 }
 

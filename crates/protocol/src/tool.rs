@@ -85,6 +85,11 @@ pub enum Action {
     Report {
         done: bool,
     },
+    /// Types into a terminal session (control keys shown as `<C-c>`, `<Esc>`).
+    Type {
+        session: u32,
+        text: String,
+    },
 }
 
 impl Action {
@@ -150,6 +155,10 @@ impl std::fmt::Display for Action {
             Action::Ask { question } => write!(f, "Ask: {question}"),
             Action::Report { done: true } => write!(f, "Report the step done"),
             Action::Report { done: false } => write!(f, "Report the step failed"),
+            Action::Type { session, text } => {
+                let shown: String = text.replace('\n', "⏎").chars().take(120).collect();
+                write!(f, "Type into session {session}: {shown}")
+            }
         }
     }
 }

@@ -112,7 +112,11 @@ fn existing(paths: impl IntoIterator<Item = PathBuf>) -> Vec<PathBuf> {
     paths.into_iter().filter(|p| p.exists()).collect()
 }
 
-pub(crate) fn restrict(writable: &[PathBuf], hidden: &[PathBuf]) -> Result<(), Error> {
+pub(crate) fn restrict(
+    writable: &[PathBuf],
+    hidden: &[PathBuf],
+    terminal: bool,
+) -> Result<(), Error> {
     let fail = |e: landlock::RulesetError| Error::Landlock(e.to_string());
     let all = AccessFs::from_all(TARGET_ABI);
     let read = AccessFs::from_read(TARGET_ABI);
@@ -125,6 +129,17 @@ pub(crate) fn restrict(writable: &[PathBuf], hidden: &[PathBuf]) -> Result<(), E
     readable(Path::new("/"), &hidden, &mut whole, &mut listing);
     let mut roots = existing(writable.iter().cloned());
     roots.extend(existing(WRITABLE_DEVICES.iter().map(PathBuf::from)));
+    // An interactive session's own terminal: `/dev/tty` (which names the controlling terminal,
+    // never another) and the device on standard input, read, written and configured — no other
+    // terminal.
+    let mut terminals = Vec::new();
+    if terminal {
+        terminals.push(PathBuf::from("/dev/tty"));
+        if let Ok(own) = nix::unistd::ttyname(std::io::stdin()) {
+            terminals.push(own);
+        }
+    }
+    let terminal_access = AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::IoctlDev;
     let status = Ruleset::default()
         .handle_access(all)
         .map_err(fail)?
@@ -137,6 +152,8 @@ pub(crate) fn restrict(writable: &[PathBuf], hidden: &[PathBuf]) -> Result<(), E
         .add_rules(path_beneath_rules(&listing, AccessFs::ReadDir))
         .map_err(fail)?
         .add_rules(path_beneath_rules(&roots, write))
+        .map_err(fail)?
+        .add_rules(path_beneath_rules(existing(terminals), terminal_access))
         .map_err(fail)?
         .restrict_self()
         .map_err(fail)?;

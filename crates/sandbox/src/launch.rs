@@ -327,6 +327,11 @@ fn locked(path: &Path) -> MsFlags {
 
 /// Landlock and seccomp (unless full access), then the command in this process's place.
 fn confine_and_exec(policy: &Policy, command: &Exec) -> ! {
+    if policy.terminal
+        && let Err(e) = take_terminal()
+    {
+        die(&format!("sandbox: {e}"));
+    }
     if policy.confine
         && let Err(e) = crate::apply(policy)
     {
@@ -335,6 +340,25 @@ fn confine_and_exec(policy: &Policy, command: &Exec) -> ! {
     let error = nix::unistd::execvp(&command.argv[0], &command.argv).err();
     let reason = error.map_or_else(String::new, |e| e.desc().to_string());
     die(&format!("cannot run `{}`: {reason}", command.shown))
+}
+
+/// An interactive session's command leads a session of its own whose controlling terminal is
+/// the one on its standard input (cox holds the other end): Ctrl-C typed there interrupts the
+/// command's foreground job, and programs that open `/dev/tty` get this terminal.
+fn take_terminal() -> Result<(), Error> {
+    // In the subreaper's child this process leads its session already; in the namespace, init
+    // does, and the command starts one of its own.
+    let _ = setsid();
+    // SAFETY: TIOCSCTTY takes an int argument (0: do not steal a terminal from another session)
+    // and touches no memory of ours.
+    let done = unsafe { libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0) };
+    if done != 0 {
+        return Err(Error::Process(format!(
+            "cannot make standard input the controlling terminal: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
 }
 
 /// Kills every process re-parented to this subreaper, until none is left.

@@ -43,6 +43,10 @@ pub struct Policy {
     pub hidden: Vec<PathBuf>,
     /// Landlock and seccomp; `false` (approved to leave the sandbox): process containment only.
     pub confine: bool,
+    /// The command's standard input is a terminal cox holds the other end of (an interactive
+    /// session): the command gets it as its controlling terminal, and may open `/dev/tty` and
+    /// that terminal's own device — no other.
+    pub terminal: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +75,6 @@ pub enum Error {
 /// capabilities dropped, then Landlock, then seccomp.
 pub fn apply(policy: &Policy) -> Result<(), Error> {
     caps::drop_admin()?;
-    fs::restrict(&policy.writable, &policy.hidden)?;
+    fs::restrict(&policy.writable, &policy.hidden, policy.terminal)?;
     filter::apply(policy.network)
 }

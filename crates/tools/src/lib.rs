@@ -14,15 +14,20 @@
 pub mod apply_patch;
 pub mod ask_user;
 pub mod budget;
+pub mod exec_command;
 pub mod grep;
+pub mod kill_session;
 pub mod list_dir;
+pub mod list_sessions;
 mod patch;
 mod paths;
 pub mod read_file;
 pub mod report_step;
 pub mod shell;
+pub mod terminal;
 mod truncate;
 pub mod update_plan;
+pub mod write_stdin;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -63,6 +68,20 @@ pub enum Effect {
     },
     /// The model's report on a plan run's step.
     Step(cox_protocol::StepReport),
+    /// A terminal session started, was typed into, or was read.
+    Terminal(TerminalEffect),
+}
+
+/// What a call did with a terminal session (its end is told by [`terminal::Terminals::take_ended`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalEffect {
+    pub id: u32,
+    /// The session started: its command line and the launcher's pid.
+    pub started: Option<(String, u32)>,
+    /// What was typed, as a person reads it.
+    pub wrote: Option<String>,
+    /// What the model was shown.
+    pub output: String,
 }
 
 /// A question from `ask_user` for the person, with where to send the answer.
@@ -120,6 +139,8 @@ pub struct ToolContext {
     /// Told each command's pid as it starts (the session journals it, so a later cox can kill
     /// what a dead one left); its tag goes into the command's environment.
     pub watch: Option<Watch>,
+    /// The session's terminal sessions (`exec_command`); `None` where there are none to have.
+    pub terminals: Option<std::sync::Arc<terminal::Terminals>>,
     pub cancel: CancellationToken,
 }
 
@@ -222,6 +243,10 @@ impl ToolRegistry {
         ToolRegistry {
             tools: vec![
                 Box::new(shell::Shell { read_only: false }),
+                Box::new(exec_command::ExecCommand),
+                Box::new(write_stdin::WriteStdin),
+                Box::new(list_sessions::ListSessions),
+                Box::new(kill_session::KillSession),
                 Box::new(apply_patch::ApplyPatch),
                 Box::new(read_file::ReadFile),
                 Box::new(list_dir::ListDir),

@@ -468,7 +468,10 @@ async fn read_all(fd: OwnedFd, capture: Arc<Mutex<HeadTail>>) {
     }
 }
 
-fn resolve_workdir(workdir: Option<&str>, ctx: &ToolContext) -> Result<std::path::PathBuf, String> {
+pub(crate) fn resolve_workdir(
+    workdir: Option<&str>,
+    ctx: &ToolContext,
+) -> Result<std::path::PathBuf, String> {
     let Some(workdir) = workdir else {
         return Ok(ctx.cwd.clone());
     };

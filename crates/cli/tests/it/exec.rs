@@ -222,7 +222,7 @@ fn unknown_tool_and_failed_command_do_not_end_the_session() {
         .collect();
     assert_eq!(
         outputs[0],
-        "unknown tool `teleport`. The available tools are: shell, apply_patch, read_file, list_dir, grep, update_plan, ask_user."
+        "unknown tool `teleport`. The available tools are: shell, exec_command, write_stdin, list_sessions, kill_session, apply_patch, read_file, list_dir, grep, update_plan, ask_user."
     );
     assert_eq!(
         timeless(&outputs[1]),

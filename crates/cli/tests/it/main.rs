@@ -20,5 +20,6 @@ mod sandbox;
 mod sessions;
 mod steering;
 mod terminal;
+mod terminal_sessions;
 mod tool_calls;
 mod workflow;

@@ -179,6 +179,10 @@ fn tools_lists_every_tool_with_its_schema_size() {
         names,
         [
             "shell",
+            "exec_command",
+            "write_stdin",
+            "list_sessions",
+            "kill_session",
             "apply_patch",
             "read_file",
             "list_dir",
@@ -194,6 +198,6 @@ fn tools_lists_every_tool_with_its_schema_size() {
     );
     let json: Value =
         serde_json::from_str(&stdout(&run(env.cox().args(["tools", "--json"])))).unwrap();
-    assert_eq!(json.as_array().unwrap().len(), 7);
-    assert_eq!(json[1]["name"], "apply_patch");
+    assert_eq!(json.as_array().unwrap().len(), 11);
+    assert_eq!(json[1]["name"], "exec_command");
 }

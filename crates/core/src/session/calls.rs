@@ -281,7 +281,7 @@ impl Session {
                 .await?;
                 self.report = Some(report);
             }
-            None => {}
+            Some(Effect::Terminal(_)) | None => {}
         }
         self.emitter
             .emit(Event::ToolResult {
@@ -315,6 +315,7 @@ impl Session {
             protected: self.config.protected.clone(),
             asker,
             watch: None,
+            terminals: Some(std::sync::Arc::clone(&self.terminals)),
             cancel: cancel.clone(),
         }
     }

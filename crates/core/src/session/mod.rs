@@ -195,6 +195,7 @@ pub fn spawn(
         turn: 0,
         usage: Usage::default(),
         report: None,
+        terminals: cox_tools::terminal::Terminals::new(MAX_TERMINALS),
     };
     let mut session = session;
     session.grants = approvals::load(session.config.grants.as_ref());
@@ -289,7 +290,12 @@ struct Session {
     usage: Usage,
     /// The current task's step report (`report_step`), handed over in `task_completed`.
     report: Option<cox_protocol::StepReport>,
+    /// The terminal sessions the model started (`exec_command`); all end with the session.
+    terminals: Arc<cox_tools::terminal::Terminals>,
 }
+
+/// Terminal sessions that may run at once.
+pub const MAX_TERMINALS: usize = 8;
 
 impl Session {
     async fn run(
@@ -431,6 +437,8 @@ impl Session {
                 break;
             }
         }
+        // Nothing the model started outlives the session.
+        self.terminals.kill_all().await;
         let usage = self.usage;
         let cost_usd = crate::catalog::cost(&self.config.settings.model, &usage);
         tracing::info!(

@@ -26,6 +26,7 @@ fn context_at(cwd: &Path, root: &Path, max_output_bytes: usize) -> ToolContext {
         sandbox: None,
         asker: None,
         watch: None,
+        terminals: None,
         cancel: CancellationToken::new(),
     }
 }

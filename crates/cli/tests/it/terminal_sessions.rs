@@ -1,0 +1,210 @@
+//! Terminal sessions (`exec_command`, `write_stdin`) driven by a scripted model through the real
+//! binary and its sandbox: a REPL, a prompt, vim, Ctrl-C, and nothing left running afterwards.
+
+use cox_testkit::{MockServer, Script, Turn};
+use serde_json::json;
+
+use crate::harness::*;
+
+/// Runs the calls (tool name, arguments) as one task; returns what the model was shown for each.
+fn drive(env: &Env, calls: &[(&str, serde_json::Value)]) -> Vec<String> {
+    let mut turns: Vec<Turn> = calls
+        .iter()
+        .map(|(name, args)| Turn::call(name, &args.to_string()))
+        .collect();
+    turns.push(Turn::text(&["done"]));
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env.cox_with(&server).args(["exec", "use the terminal"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let requests = server.requests();
+    let last = &requests.last().unwrap().body;
+    last["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["type"] == "function_call_output")
+        .map(|i| i["output"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_python_repl_keeps_its_state_between_calls_and_ends_on_ctrl_d() {
+    let env = Env::new();
+    let seen = drive(
+        &env,
+        &[
+            (
+                "exec_command",
+                json!({"cmd": "/usr/bin/python3 -i -q", "yield_time_ms": 1500}),
+            ),
+            (
+                "write_stdin",
+                json!({"session_id": 1, "chars": "x = 41 + 1\n", "yield_time_ms": 500}),
+            ),
+            (
+                "write_stdin",
+                json!({"session_id": 1, "chars": "print(x * 10)", "keys": ["Enter"], "yield_time_ms": 500}),
+            ),
+            (
+                "write_stdin",
+                json!({"session_id": 1, "keys": ["C-d"], "yield_time_ms": 3000}),
+            ),
+        ],
+    );
+    assert!(
+        seen[0].contains("Process running with session ID 1"),
+        "{}",
+        seen[0]
+    );
+    assert!(seen[0].contains(">>>"), "{}", seen[0]);
+    assert!(seen[2].contains("420"), "{}", seen[2]);
+    assert!(
+        !seen[2].contains("\u{1b}"),
+        "no escape codes: {:?}",
+        seen[2]
+    );
+    assert!(
+        seen[3].contains("Process exited with code 0"),
+        "{}",
+        seen[3]
+    );
+}
+
+#[test]
+fn a_prompt_gets_its_answer() {
+    let env = Env::new();
+    let seen = drive(
+        &env,
+        &[
+            (
+                "exec_command",
+                json!({"cmd": "read -p 'name? ' n; echo hi $n", "yield_time_ms": 800}),
+            ),
+            (
+                "write_stdin",
+                json!({"session_id": 1, "chars": "cox\n", "yield_time_ms": 3000}),
+            ),
+        ],
+    );
+    assert!(seen[0].contains("name? "), "{}", seen[0]);
+    assert!(seen[0].contains("Process running"), "{}", seen[0]);
+    assert!(seen[1].contains("hi cox"), "{}", seen[1]);
+    assert!(
+        seen[1].contains("Process exited with code 0"),
+        "{}",
+        seen[1]
+    );
+}
+
+#[test]
+fn vim_edits_a_file_through_keys_and_shows_its_screen() {
+    let env = Env::new();
+    let seen = drive(
+        &env,
+        &[
+            (
+                "exec_command",
+                json!({"cmd": "vim -u NONE -N -n notes.txt", "yield_time_ms": 1500}),
+            ),
+            (
+                "write_stdin",
+                json!({"session_id": 1, "chars": "ifoo", "keys": ["Esc"], "yield_time_ms": 500}),
+            ),
+            (
+                "write_stdin",
+                json!({"session_id": 1, "chars": ":wq", "keys": ["Enter"], "yield_time_ms": 3000}),
+            ),
+        ],
+    );
+    assert!(
+        seen[0].contains("[full-screen program: the screen (24x80)"),
+        "{}",
+        seen[0]
+    );
+    assert!(seen[1].contains("foo"), "{}", seen[1]);
+    assert!(
+        seen[2].contains("Process exited with code 0"),
+        "{}",
+        seen[2]
+    );
+    assert_eq!(
+        fs_err::read_to_string(env.repo.join("notes.txt")).unwrap(),
+        "foo\n"
+    );
+}
+
+#[test]
+fn ctrl_c_interrupts_the_running_program() {
+    let env = Env::new();
+    let seen = drive(
+        &env,
+        &[
+            (
+                "exec_command",
+                json!({"cmd": "echo started; sleep 30", "yield_time_ms": 500}),
+            ),
+            (
+                "write_stdin",
+                json!({"session_id": 1, "keys": ["C-c"], "yield_time_ms": 5000}),
+            ),
+        ],
+    );
+    assert!(
+        seen[0].contains("started") && seen[0].contains("Process running"),
+        "{}",
+        seen[0]
+    );
+    assert!(
+        seen[1].contains("was killed by signal 2") || seen[1].contains("exited with code 130"),
+        "{}",
+        seen[1]
+    );
+    assert!(
+        !seen[1].contains("Wall time: 5."),
+        "it returned when sleep died: {}",
+        seen[1]
+    );
+}
+
+#[test]
+fn a_session_left_running_ends_with_cox_and_so_do_its_children() {
+    let env = Env::new();
+    let marker = format!("cox-left-{}", std::process::id());
+    let seen = drive(
+        &env,
+        &[(
+            "exec_command",
+            json!({
+                "cmd": format!("bash -c 'exec -a {marker} sleep 300' & exec -a {marker}-leader sleep 300"),
+                "yield_time_ms": 500
+            }),
+        )],
+    );
+    assert!(
+        seen[0].contains("Process running with session ID 1"),
+        "{}",
+        seen[0]
+    );
+    wait_for("the session's processes to end with cox", || {
+        pids_with_arg(&marker).is_empty() && pids_with_arg(&format!("{marker}-leader")).is_empty()
+    });
+}
+
+#[test]
+fn bad_calls_are_explained() {
+    let env = Env::new();
+    let seen = drive(
+        &env,
+        &[
+            ("write_stdin", json!({"session_id": 7, "chars": "x"})),
+            ("exec_command", json!({"cmd": "cat", "yield_time_ms": 100})),
+            ("write_stdin", json!({"session_id": 1, "keys": ["Hyper"]})),
+        ],
+    );
+    assert!(
+        seen[0].contains("there is no terminal session 7"),
+        "{}",
+        seen[0]
+    );
+    assert!(seen[2].contains("unknown key `Hyper`"), "{}", seen[2]);
+}
