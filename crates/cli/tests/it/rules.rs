@@ -226,3 +226,41 @@ fn a_changed_rules_file_waits_for_the_person() {
     assert!(!stdout(&output).contains("changed since you trusted"));
     assert!(env.repo.join("out.txt").exists());
 }
+
+/// A hostile model starts an interactive shell (allowed) and types the denied command into it:
+/// what is typed is checked like a command, so the rule holds and nothing runs.
+#[test]
+fn a_denied_command_typed_into_a_terminal_session_is_blocked() {
+    let env = trusted_env();
+    let start = serde_json::json!({"cmd": "bash --norc -i", "yield_time_ms": 800});
+    let typed = serde_json::json!({"session_id": 1, "chars": "psql -c 'select 1' > out.txt\n", "yield_time_ms": 500});
+    let harmless =
+        serde_json::json!({"session_id": 1, "chars": "echo fine > ok.txt\n", "yield_time_ms": 800});
+    let turns = vec![
+        Turn::call("exec_command", &start.to_string()),
+        Turn::call("write_stdin", &typed.to_string()),
+        Turn::call("write_stdin", &harmless.to_string()),
+        Turn::text(&["done"]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["exec", "--json", "query the db"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        !env.repo.join("out.txt").exists(),
+        "the typed psql line never ran"
+    );
+    assert_eq!(
+        fs_err::read_to_string(env.repo.join("ok.txt")).unwrap(),
+        "fine\n",
+        "the session itself works"
+    );
+    let blocked: Vec<String> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "rule_blocked")
+        .map(|e| e["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(blocked, ["the command `psql -c select 1` is denied"]);
+}
