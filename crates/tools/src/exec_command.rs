@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::terminal::{self, EXEC_YIELD_MS, MAX_YIELD_MS, Spawn};
-use crate::{BoxFuture, Tool, ToolContext, ToolOutput, Touches, description, parse_args};
+use crate::{BoxFuture, Tool, ToolContext, ToolOutput, Touches, description};
 
 /// The tool's name, as the model calls it.
 pub const NAME: &str = "exec_command";
@@ -132,12 +132,8 @@ impl Tool for ExecCommand {
         ctx: &'a ToolContext,
     ) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
-            let args = match parse_args::<Args>(NAME, arguments) {
-                Ok(args) => args,
-                Err(output) => return output,
-            };
-            let terminals = match terminal::of(ctx) {
-                Ok(terminals) => terminals,
+            let (args, terminals) = match terminal::prepare::<Args>(NAME, arguments, ctx) {
+                Ok(prepared) => prepared,
                 Err(output) => return output,
             };
             let (line, argv) = match args.command() {
@@ -165,9 +161,6 @@ impl Tool for ExecCommand {
                 .min(MAX_YIELD_MS);
             let budget = terminal::budget(args.max_output_tokens, ctx);
             let text = term.settle(yield_ms, budget, &ctx.cancel).await;
-            if ctx.cancel.is_cancelled() && term.exit().is_none() {
-                term.kill().await;
-            }
             terminal::report(&term, terminals, text, started.elapsed(), Some(line), None)
         })
     }

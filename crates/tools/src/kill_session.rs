@@ -4,7 +4,7 @@ use cox_protocol::{Action, ToolKind, ToolSpec};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{BoxFuture, Tool, ToolContext, ToolOutput, Touches, description, parse_args, terminal};
+use crate::{BoxFuture, Tool, ToolContext, ToolOutput, Touches, description, terminal};
 
 /// The tool's name, as the model calls it.
 pub const NAME: &str = "kill_session";
@@ -53,12 +53,8 @@ impl Tool for KillSession {
         ctx: &'a ToolContext,
     ) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
-            let args = match parse_args::<Args>(NAME, arguments) {
-                Ok(args) => args,
-                Err(output) => return output,
-            };
-            let terminals = match terminal::of(ctx) {
-                Ok(terminals) => terminals,
+            let (args, terminals) = match terminal::prepare::<Args>(NAME, arguments, ctx) {
+                Ok(prepared) => prepared,
                 Err(output) => return output,
             };
             let term = match terminal::find(terminals, args.session_id) {

@@ -108,7 +108,8 @@ impl Term {
     }
 
     /// Waits up to `yield_ms` (less if the command exits or `cancel` fires), then returns what
-    /// the model should see: the screen, or the text printed since the last look.
+    /// the model should see: the screen, or the text printed since the last look. Cancelled, it
+    /// kills the session.
     pub async fn settle(
         &self,
         yield_ms: u64,
@@ -125,7 +126,12 @@ impl Term {
                 _ = cancel.cancelled() => {}
             }
         }
-        self.look(budget)
+        let text = self.look(budget);
+        // The person interrupted the call: the session it was working with ends too.
+        if cancel.is_cancelled() && self.exit().is_none() {
+            self.kill().await;
+        }
+        text
     }
 
     /// What the model sees now, within `budget` bytes.
@@ -469,6 +475,17 @@ pub(crate) fn of(ctx: &ToolContext) -> Result<&Arc<Terminals>, crate::ToolOutput
             "terminal sessions are not available here; run the command with `shell` instead",
         )
     })
+}
+
+/// A terminal tool's parsed arguments and the sessions it works with.
+#[allow(clippy::result_large_err)]
+pub(crate) fn prepare<'a, T: serde::de::DeserializeOwned>(
+    tool: &str,
+    arguments: serde_json::Value,
+    ctx: &'a ToolContext,
+) -> Result<(T, &'a Arc<Terminals>), crate::ToolOutput> {
+    let args = crate::parse_args::<T>(tool, arguments)?;
+    Ok((args, of(ctx)?))
 }
 
 /// The session a call names, or an error that lists the running ones.
