@@ -208,3 +208,49 @@ fn bad_calls_are_explained() {
     );
     assert!(seen[2].contains("unknown key `Hyper`"), "{}", seen[2]);
 }
+
+#[test]
+fn a_server_started_in_one_call_answers_curl_in_another_with_the_network_allowed() {
+    let env = Env::new();
+    fs_err::write(env.repo.join("hello.txt"), "hello from the server\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let serve = json!({"cmd": format!("/usr/bin/python3 -m http.server {port} --bind 127.0.0.1"), "yield_time_ms": 1500});
+    let fetch = json!({"command": ["curl", "-s", "--retry", "5", "--retry-connrefused", "--retry-delay", "1", format!("http://127.0.0.1:{port}/hello.txt")]});
+    let turns = vec![
+        Turn::call("exec_command", &serve.to_string()),
+        Turn::call("shell", &fetch.to_string()),
+        Turn::call(
+            "write_stdin",
+            &json!({"session_id": 1, "yield_time_ms": 300}).to_string(),
+        ),
+        Turn::text(&["done"]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["--network", "exec", "serve it"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let requests = server.requests();
+    let seen: Vec<String> = requests.last().unwrap().body["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["type"] == "function_call_output")
+        .map(|i| i["output"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        seen[0].contains("Process running with session ID 1"),
+        "{}",
+        seen[0]
+    );
+    assert!(seen[1].contains("hello from the server"), "{}", seen[1]);
+    assert!(
+        seen[2].contains("GET /hello.txt"),
+        "the server logged the request: {}",
+        seen[2]
+    );
+}
