@@ -64,8 +64,6 @@ pub struct Term {
     screen: Arc<Mutex<Screen>>,
     /// Set when the command has exited and its output has been read to the end.
     exit: tokio::sync::watch::Receiver<Option<Exit>>,
-    /// Bumped on new output.
-    output: tokio::sync::watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Term {
@@ -137,12 +135,6 @@ impl Term {
     /// What the model sees now, within `budget` bytes.
     pub fn look(&self, budget: usize) -> String {
         lock(&self.screen).take(budget)
-    }
-
-    /// Waits for new output (for benchmarks and tests): returns once the counter moved.
-    pub async fn changed(&self) {
-        let mut output = self.output.clone();
-        let _ = output.changed().await;
     }
 
     fn signal(&self, signal: rustix::process::Signal) {
@@ -298,12 +290,12 @@ impl Terminals {
         spawn: Spawn,
         ctx: &ToolContext,
     ) -> Result<Arc<Term>, String> {
-        if self.running() >= self.max {
+        let running = self.running();
+        if running >= self.max {
             return Err(format!(
-                "at most {} terminal sessions may run at once and {} are running; end one first \
-                 (kill_session, or exit its program; list_sessions shows them)",
+                "at most {} terminal sessions may run at once and {running} are running; end one \
+                 first (kill_session, or exit its program; list_sessions shows them)",
                 self.max,
-                self.running()
             ));
         }
         let (master, slave) = open_pty().map_err(|e| format!("cannot open a terminal: {e}"))?;
@@ -354,7 +346,6 @@ impl Terminals {
         let master = AsyncFd::new(master);
         let master = Arc::new(master.map_err(|e| format!("cannot watch a terminal: {e}"))?);
         let screen = Arc::new(Mutex::new(Screen::default()));
-        let (output_tx, output_rx) = tokio::sync::watch::channel(0u64);
         let (exit_tx, exit_rx) = tokio::sync::watch::channel(None);
         let id = {
             let mut state = lock(&self.state);
@@ -371,10 +362,9 @@ impl Terminals {
             master: Arc::clone(&master),
             screen: Arc::clone(&screen),
             exit: exit_rx,
-            output: output_rx,
         });
         lock(&self.state).sessions.insert(id, Arc::clone(&term));
-        let reading = tokio::spawn(read_all(master, screen, output_tx));
+        let reading = tokio::spawn(read_all(master, screen));
         let terminals = Arc::downgrade(self);
         tokio::spawn(async move {
             let status = child.wait().await;
@@ -439,11 +429,7 @@ fn open_pty() -> std::io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// Reads the terminal until its last writer is gone (EIO on a pty master).
-async fn read_all(
-    master: Arc<AsyncFd<OwnedFd>>,
-    screen: Arc<Mutex<Screen>>,
-    output: tokio::sync::watch::Sender<u64>,
-) {
+async fn read_all(master: Arc<AsyncFd<OwnedFd>>, screen: Arc<Mutex<Screen>>) {
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
         let Ok(mut guard) = master.readable().await else {
@@ -455,7 +441,6 @@ async fn read_all(
             Ok(Ok(0)) | Ok(Err(_)) => return,
             Ok(Ok(n)) => {
                 lock(&screen).push(&buffer[..n]);
-                output.send_modify(|count| *count += 1);
             }
             Err(_would_block) => continue,
         }
@@ -540,23 +525,17 @@ pub(crate) fn report(
         "Wall time: {:.2} seconds\n{state}\nOutput:\n{shown}",
         waited.as_secs_f64()
     );
+    let lines: Vec<&str> = shown.lines().collect();
     crate::ToolOutput {
         ok: exit.is_none_or(|e| e.code == Some(0)),
         outcome: cox_protocol::ToolOutcome {
             exit_code: exit.and_then(|e| e.code),
             duration_ms: Some(waited.as_millis() as u64),
+            // The last lines: what a session shows now matters more than how it began.
             excerpt: Some(
-                shown
-                    .lines()
-                    .rev()
-                    .take(crate::shell::EXCERPT_LINES)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n"),
+                lines[lines.len().saturating_sub(crate::shell::EXCERPT_LINES)..].join("\n"),
             ),
-            printed_lines: Some(shown.lines().count() as u64),
+            printed_lines: Some(lines.len() as u64),
             ..cox_protocol::ToolOutcome::default()
         },
         effect: Some(crate::Effect::Terminal(crate::TerminalEffect {
