@@ -84,6 +84,13 @@ async fn uncut(
 /// output limit: the engine then returns an error instead of the half-made call. Those are counted,
 /// and more than `GENERATIONS / 2` of them fails the test as well.
 async fn forced_calls_match(tool: &str, task: &str) {
+    forced_calls_vary(tool, task, GENERATIONS as usize / 4 + 1).await;
+}
+
+/// [`forced_calls_match`] with the least number of distinct calls the samples must show: a tool
+/// whose schema leaves little to choose (`list_sessions` takes nothing, `kill_session` one number)
+/// cannot show the variety a command line or a patch does.
+async fn forced_calls_vary(tool: &str, task: &str, min_distinct: usize) {
     let spec = cox_tools::ToolRegistry::standard()
         .specs()
         .into_iter()
@@ -116,7 +123,7 @@ async fn forced_calls_match(tool: &str, task: &str) {
     }
     // Sampling with a new seed per request explores the grammar rather than repeating one call.
     assert!(
-        distinct.len() > GENERATIONS as usize / 4,
+        distinct.len() >= min_distinct,
         "{tool}: only {} distinct calls",
         distinct.len()
     );
@@ -133,6 +140,10 @@ fn the_grammar_tests_cover_every_standard_tool() {
         names,
         [
             "shell",
+            "exec_command",
+            "write_stdin",
+            "list_sessions",
+            "kill_session",
             "apply_patch",
             "read_file",
             "list_dir",
@@ -147,6 +158,40 @@ fn the_grammar_tests_cover_every_standard_tool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grammar_shell() {
     forced_calls_match("shell", "Run ls -la with the shell tool.").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grammar_exec_command() {
+    forced_calls_match(
+        "exec_command",
+        "Start python3 -i in a terminal session with exec_command.",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grammar_write_stdin() {
+    forced_calls_match(
+        "write_stdin",
+        "Type print(1) and Enter into terminal session 1 with write_stdin.",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grammar_list_sessions() {
+    // It takes no arguments: every call is `{}`.
+    forced_calls_vary("list_sessions", "List the running terminal sessions.", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grammar_kill_session() {
+    forced_calls_vary(
+        "kill_session",
+        "Kill terminal session 2 with kill_session.",
+        1,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
