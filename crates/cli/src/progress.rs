@@ -154,7 +154,17 @@ impl Progress {
                     None => writeln!(err, "{}", usage_line(usage))?,
                 }
             }
-            Event::TaskCompleted { .. }
+            Event::TerminalStarted { id, command, .. } => {
+                writeln!(err, "terminal {id} running: {command}")?
+            }
+            Event::TerminalExited { id, code, signal } => match (code, signal) {
+                (Some(code), _) => writeln!(err, "terminal {id} exited with code {code}")?,
+                (None, Some(signal)) => writeln!(err, "terminal {id} killed by signal {signal}")?,
+                (None, None) => writeln!(err, "terminal {id} ended")?,
+            },
+            // The tool result shows it.
+            Event::TerminalOutput { .. }
+            | Event::TaskCompleted { .. }
             | Event::TurnStarted { .. }
             | Event::AgentMessageDelta { .. }
             | Event::ReasoningDelta { .. }

@@ -32,6 +32,11 @@ pub const DEFAULT_COMPACT_THRESHOLD: f64 = 0.85;
 pub const DEFAULT_TOOL_OUTPUT_TOKENS: usize = 4_000;
 /// Command output the journal keeps per call: 1 MiB, head and tail beyond it.
 pub const DEFAULT_JOURNAL_OUTPUT_BYTES: usize = 1024 * 1024;
+/// Terminal sessions (`exec_command`) that may run at once, unless `max_terminal_sessions` says.
+pub const DEFAULT_MAX_TERMINAL_SESSIONS: usize = 8;
+/// The most `max_terminal_sessions` may allow: each is a pty, a sandboxed process tree and a
+/// screen buffer.
+pub const MOST_TERMINAL_SESSIONS: usize = 64;
 /// Bytes per token assumed when turning the token budget into bytes: English text and code
 /// average about four bytes per token with OpenAI's and Anthropic's tokenizers.
 pub const BYTES_PER_TOKEN: usize = 4;
@@ -49,6 +54,8 @@ pub struct ConfigFile {
     pub stream_total_timeout_ms: Option<u64>,
     /// Command output the journal keeps per call (the model gets `tool_output_max_tokens`).
     pub journal_output_max_bytes: Option<usize>,
+    /// Terminal sessions the model may keep running at once.
+    pub max_terminal_sessions: Option<usize>,
     pub max_retries: Option<u32>,
     pub retry_base_delay_ms: Option<u64>,
     pub tool_output_max_tokens: Option<usize>,
@@ -353,6 +360,8 @@ pub struct Config {
     pub tool_output_max_bytes: usize,
     /// A command's output kept in the journal per call (head and tail beyond it).
     pub journal_output_max_bytes: usize,
+    /// Terminal sessions the model may keep running at once (`exec_command`).
+    pub max_terminal_sessions: usize,
     pub context_window: u64,
     /// The window is a guess: neither the catalog nor `model_context_window` knows the model.
     pub context_window_assumed: bool,
@@ -457,6 +466,9 @@ impl Config {
             journal_output_max_bytes: file
                 .journal_output_max_bytes
                 .unwrap_or(DEFAULT_JOURNAL_OUTPUT_BYTES),
+            max_terminal_sessions: file
+                .max_terminal_sessions
+                .unwrap_or(DEFAULT_MAX_TERMINAL_SESSIONS),
             context_window: known_window.unwrap_or_else(crate::catalog::default_context_window),
             context_window_assumed: known_window.is_none(),
             compact_threshold,

@@ -115,6 +115,30 @@ pub enum Record {
         ok: bool,
         output: String,
     },
+    /// A terminal session started (its launcher's `spawned` came before).
+    TerminalStart {
+        call_id: CallId,
+        id: u32,
+        command: String,
+        pid: u32,
+    },
+    /// Text and keys typed into a terminal session, as a person reads them (credentials masked).
+    TerminalWrite {
+        call_id: CallId,
+        id: u32,
+        text: String,
+    },
+    /// A terminal session ended: how, or `gone` when cox itself had stopped while it ran (the
+    /// session was lost with it; written on resume).
+    TerminalEnd {
+        id: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<i32>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        gone: bool,
+    },
 }
 
 /// An open journal, appending.

@@ -2,7 +2,7 @@
 //! naming it — the session, the launcher's pid (which leads the command's process group), that
 //! process's start time, and the tag every process of the call carries in its environment
 //! (`COX_CALL`) — and the journal records the same (`spawned`). The entry goes when the command
-//! ends.
+//! ends (a terminal session's when the session ends, not when the call that started it does).
 //!
 //! An entry whose session is no longer locked (see [`crate::lock`]) belonged to a cox that died.
 //! Every cox that starts or resumes a session sweeps them first: the group is killed when its
@@ -31,6 +31,14 @@ struct Entry {
 #[derive(Debug)]
 pub struct Running {
     path: PathBuf,
+    pid: u32,
+}
+
+impl Running {
+    /// The launcher's pid.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
 }
 
 impl Drop for Running {
@@ -56,7 +64,7 @@ pub fn register(home: &Path, session: &str, pid: u32, start: u64, tag: &str) -> 
     fs_err::create_dir_all(&dir).ok()?;
     let path = dir.join(format!("{session}-{pid}-{start}.json"));
     fs_err::write(&path, serde_json::to_string(&entry).ok()?).ok()?;
-    Some(Running { path })
+    Some(Running { path, pid })
 }
 
 /// Kills what dead sessions left running; one note per session that left something.

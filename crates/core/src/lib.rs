@@ -370,6 +370,8 @@ fn reopen_with(
                 .collect(),
         },
         resume,
+        last_terminal: restored.last_terminal,
+        lost_terminals: restored.lost_terminals,
     };
     let opened = Opened {
         id,

@@ -33,6 +33,28 @@ pub struct Restored {
     pub changed: Vec<FileChange>,
     /// A check started after the last task and never ended (killed mid-check).
     pub check_cut_short: bool,
+    /// Terminal sessions started and never ended: cox stopped while they ran, and they are gone
+    /// (id, command).
+    pub lost_terminals: Vec<(u32, String)>,
+    /// The highest terminal session id the session used (a resumed session numbers on from it,
+    /// so an old id never names a new session).
+    pub last_terminal: u32,
+}
+
+/// What the model is told on resume about terminal sessions that were running when cox stopped.
+pub fn lost_terminals_note(lost: &[(u32, String)]) -> String {
+    let list: Vec<String> = lost
+        .iter()
+        .map(|(id, command)| format!("{id} (`{command}`)"))
+        .collect();
+    format!(
+        "cox was stopped and restarted: terminal session{} {} ended with it, with everything \
+         {} ran. Check what they left behind and start them again with exec_command if you still \
+         need them.",
+        if lost.len() == 1 { "" } else { "s" },
+        list.join(", "),
+        if lost.len() == 1 { "it" } else { "they" },
+    )
 }
 
 /// Replays journal records (after the header) into a [`Restored`].
@@ -117,6 +139,12 @@ pub fn restore(records: &[Record]) -> Restored {
             Record::Step { report } => restored.last_report = Some(report.clone()),
             Record::CheckStart { .. } => restored.check_cut_short = true,
             Record::CheckEnd { .. } => restored.check_cut_short = false,
+            Record::TerminalStart { id, command, .. } => {
+                restored.last_terminal = restored.last_terminal.max(*id);
+                restored.lost_terminals.push((*id, command.clone()));
+            }
+            Record::TerminalEnd { id, .. } => restored.lost_terminals.retain(|(t, _)| t != id),
+            Record::TerminalWrite { .. } => {}
             Record::TaskEnd { status, answer } => {
                 answered = None;
                 restored.last_status = Some(*status);
@@ -193,6 +221,44 @@ mod tests {
         let restored = restore(&records);
         assert_eq!(restored.last_status, Some(SessionStatus::Completed));
         assert_eq!(restored.last_answer.as_deref(), Some("the answer"));
+    }
+
+    #[test]
+    fn terminal_sessions_started_and_never_ended_are_lost_and_ids_go_on() {
+        let start = |id: u32, command: &str| Record::TerminalStart {
+            call_id: CallId(format!("c{id}")),
+            id,
+            command: command.into(),
+            pid: 100 + id,
+        };
+        let records = vec![
+            Record::User { text: "go".into() },
+            start(1, "python3 -i"),
+            start(2, "npm run dev"),
+            Record::TerminalWrite {
+                call_id: CallId("c3".into()),
+                id: 1,
+                text: "x = 1⏎".into(),
+            },
+            Record::TerminalEnd {
+                id: 1,
+                code: Some(0),
+                signal: None,
+                gone: false,
+            },
+            start(3, "vim a.txt"),
+        ];
+        let restored = restore(&records);
+        assert_eq!(
+            restored.lost_terminals,
+            [(2, "npm run dev".to_string()), (3, "vim a.txt".to_string())]
+        );
+        assert_eq!(restored.last_terminal, 3);
+        let note = lost_terminals_note(&restored.lost_terminals);
+        assert!(
+            note.contains("sessions 2 (`npm run dev`), 3 (`vim a.txt`) ended"),
+            "{note}"
+        );
     }
 
     #[test]

@@ -269,6 +269,30 @@ pub enum Event {
     TurnCompleted {
         turn: u32,
     },
+    /// A terminal session started (`exec_command`) and keeps running after its call.
+    TerminalStarted {
+        call_id: CallId,
+        id: u32,
+        command: String,
+        /// The launcher's pid, which leads the session's process group.
+        pid: u32,
+    },
+    /// What a call working with a terminal session showed the model (the screen, or the text
+    /// printed since its last look), with what it typed first.
+    TerminalOutput {
+        call_id: CallId,
+        id: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wrote: Option<String>,
+        output: String,
+    },
+    /// A terminal session's command ended (it exited, or was killed): `code` when it exited,
+    /// `signal` when a signal ended it.
+    TerminalExited {
+        id: u32,
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
     SessionCompleted {
         status: SessionStatus,
         /// The final answer, when the session completed with one.

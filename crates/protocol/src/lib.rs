@@ -44,6 +44,10 @@ pub enum Op {
     /// the model's commands (sandbox, scrubbed environment, journal, interrupt), announced as
     /// `check_started` / `check_finished`. The model does not see it unless told.
     RunCheck { kind: CheckKind, command: String },
+    /// Kill a terminal session the model started (`exec_command`) with everything it runs; its
+    /// end comes as `terminal_exited`, and the model learns it at its next look. Works while a
+    /// task runs and while the session is idle; an unknown or ended id is a `warning`.
+    KillTerminal { id: u32 },
     /// End the session after the current turn.
     Shutdown,
 }

@@ -346,3 +346,75 @@ async fn the_loop_runs_on_a_key_stream_and_a_buffer() {
     let screen = emulate(&out, 60, &[]);
     assert!(screen.contains("tokens: 0 in"), "{screen}");
 }
+
+/// Issue 17: the status line counts the model's running terminal sessions; `/ps` lists them and
+/// `/kill N` sends `kill_terminal` — at the prompt, and while paused without leaving the pause (a
+/// directive is still a directive); a session not running, or no number, is explained.
+#[test]
+fn terminal_sessions_are_counted_listed_and_killed() {
+    let mut term = running();
+    for (id, command) in [(1, "npm run dev"), (2, "python3 -i")] {
+        term.event(Event::TerminalStarted {
+            call_id: call_id(&format!("c{id}")),
+            id,
+            command: command.into(),
+            pid: 4000 + id,
+        });
+    }
+    assert!(term.frame().contains("· 2 terminals ·"), "{}", term.frame());
+    assert_eq!(term.key(KeyCode::Char(' ')), [Op::Pause]);
+    term.typed("/ps");
+    assert!(term.key(KeyCode::Enter).is_empty());
+    assert_eq!(term.ui.mode, Mode::Paused, "still paused");
+    let frame = term.frame();
+    assert!(frame.contains("  1      0s  npm run dev"), "{frame}");
+    assert!(frame.contains("  2      0s  python3 -i"), "{frame}");
+    term.typed("/kill 2");
+    assert_eq!(term.key(KeyCode::Enter), [Op::KillTerminal { id: 2 }]);
+    assert_eq!(term.ui.mode, Mode::Paused);
+    term.typed("/kill 7");
+    assert!(term.key(KeyCode::Enter).is_empty());
+    assert!(term.frame().contains("no terminal 7 is running"));
+    term.typed("/kill two");
+    assert!(term.key(KeyCode::Enter).is_empty());
+    assert!(term.frame().contains("usage: /kill N"));
+    term.event(Event::TerminalExited {
+        id: 2,
+        code: None,
+        signal: Some(15),
+    });
+    let frame = term.frame();
+    assert!(
+        frame.contains("▣ terminal 2 killed by signal 15: python3 -i"),
+        "{frame}"
+    );
+    assert!(frame.contains("· 1 terminal ·"), "{frame}");
+    // A directive while paused still steers.
+    term.typed("keep the server");
+    assert_eq!(
+        term.key(KeyCode::Enter),
+        [Op::Steer {
+            text: "keep the server".into()
+        }]
+    );
+    term.event(Event::TaskCompleted {
+        status: SessionStatus::Completed,
+        answer: None,
+        report: None,
+    });
+    term.typed("/kill 1");
+    assert_eq!(term.key(KeyCode::Enter), [Op::KillTerminal { id: 1 }]);
+    term.event(Event::TerminalExited {
+        id: 1,
+        code: Some(0),
+        signal: None,
+    });
+    term.typed("/ps");
+    term.key(KeyCode::Enter);
+    let frame = term.frame();
+    assert!(frame.contains("no terminal sessions running"), "{frame}");
+    assert!(
+        !frame.contains("terminals ·") && !frame.contains("1 terminal ·"),
+        "{frame}"
+    );
+}

@@ -182,6 +182,8 @@ struct Ui {
     plan: Vec<String>,
     /// What the agent is doing, for the status line while it works.
     activity: String,
+    /// The model's running terminal sessions (`exec_command`): id → (command, started).
+    terminals: std::collections::BTreeMap<u32, (String, Instant)>,
     exit: Exit,
 }
 
@@ -201,6 +203,7 @@ impl Ui {
             last_ctrl_c: None,
             plan: Vec::new(),
             activity: "THINKING".to_string(),
+            terminals: std::collections::BTreeMap::new(),
             exit: Exit::Done,
         }
     }
@@ -218,7 +221,7 @@ impl Ui {
 
     fn redraw(&mut self) -> std::io::Result<()> {
         let hints = match self.mode {
-            Mode::Prompt => "Enter send · Alt+Enter newline · /status /plan /compact /quit",
+            Mode::Prompt => "Enter send · Alt+Enter newline · /status /plan /ps /compact /quit",
             Mode::Running => "SPACE pause · Esc interrupt · Ctrl-C×2 quit",
             Mode::Paused => "Enter resume · type + Enter steer · Esc interrupt",
             Mode::Answer(_) => "type the answer + Enter",
@@ -230,8 +233,13 @@ impl Ui {
             Some((used, window)) if window > 0 => format!(" · ctx {}%", used * 100 / window),
             _ => String::new(),
         };
+        let terminals = match self.terminals.len() {
+            0 => String::new(),
+            1 => " · 1 terminal".to_string(),
+            n => format!(" · {n} terminals"),
+        };
         let status = format!(
-            "{} · {} · {}s · {} tok{context} · {hints}",
+            "{} · {} · {}s · {} tok{context}{terminals} · {hints}",
             self.state_word(),
             self.header.model,
             self.started.elapsed().as_secs(),
@@ -318,6 +326,11 @@ impl Ui {
                 if key.modifiers.contains(KeyModifiers::ALT) =>
             {
                 self.input.push('\n');
+            }
+            (Mode::Paused, KeyCode::Enter) if terminal_command(&self.input) => {
+                // `/ps` and `/kill N` while paused: the session stays paused.
+                let text = std::mem::take(&mut self.input);
+                ops.extend(self.terminal_op(text.trim()));
             }
             (Mode::Paused, KeyCode::Enter) => {
                 let text = std::mem::take(&mut self.input);
@@ -430,9 +443,11 @@ impl Ui {
                 self.note("compacting before the next request", render::Tone::Dim);
                 vec![Op::Compact]
             }
+            command if terminal_command(command) => self.terminal_op(command),
             command if command.starts_with('/') => {
-                let line =
-                    format!("unknown command {command}; try /status, /plan, /compact, /quit");
+                let line = format!(
+                    "unknown command {command}; try /status, /plan, /ps, /kill N, /compact, /quit"
+                );
                 self.note(line, render::Tone::Warn);
                 Vec::new()
             }
@@ -440,6 +455,48 @@ impl Ui {
                 self.note(format!("› {text}"), render::Tone::Prompt);
                 self.mode = Mode::Running;
                 vec![Op::UserInput { text }]
+            }
+        }
+    }
+
+    /// `/ps` lists the model's running terminal sessions; `/kill N` ends session N (and what it
+    /// started).
+    fn terminal_op(&mut self, command: &str) -> Vec<Op> {
+        if command == "/ps" {
+            if self.terminals.is_empty() {
+                self.note("no terminal sessions running", render::Tone::Dim);
+            }
+            let lines: Vec<String> = self
+                .terminals
+                .iter()
+                .map(|(id, (command, started))| {
+                    format!("  {id}  {:>5}s  {command}", started.elapsed().as_secs())
+                })
+                .collect();
+            for line in lines {
+                self.note(line, render::Tone::Dim);
+            }
+            return Vec::new();
+        }
+        let argument = command.trim_start_matches("/kill").trim();
+        match argument.parse::<u32>() {
+            Ok(id) if self.terminals.contains_key(&id) => {
+                self.note(format!("killing terminal {id}"), render::Tone::Dim);
+                vec![Op::KillTerminal { id }]
+            }
+            Ok(id) => {
+                self.note(
+                    format!("no terminal {id} is running (/ps lists them)"),
+                    render::Tone::Warn,
+                );
+                Vec::new()
+            }
+            Err(_) => {
+                self.note(
+                    "usage: /kill N, with N a terminal session /ps lists",
+                    render::Tone::Warn,
+                );
+                Vec::new()
             }
         }
     }
@@ -452,4 +509,10 @@ impl Ui {
             self.input.clear();
         }
     }
+}
+
+/// `/ps` or `/kill …`: the terminal-session commands, taken at the prompt and while paused.
+fn terminal_command(text: &str) -> bool {
+    let text = text.trim();
+    text == "/ps" || text == "/kill" || text.starts_with("/kill ")
 }

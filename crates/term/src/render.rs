@@ -247,6 +247,25 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
                 Tone::Dim,
             )?;
         }
+        Event::TerminalStarted { id, command, .. } => {
+            ui.terminals
+                .insert(*id, (command.clone(), std::time::Instant::now()));
+            screen.line(
+                &format!("  ▣ terminal {id} running: {command} (/ps lists, /kill {id} ends it)"),
+                Tone::Dim,
+            )?;
+        }
+        // The tool result under the call shows it.
+        Event::TerminalOutput { .. } => {}
+        Event::TerminalExited { id, code, signal } => {
+            let command = ui.terminals.remove(id).map(|(c, _)| c).unwrap_or_default();
+            let how = match (code, signal) {
+                (Some(code), _) => format!("exited with code {code}"),
+                (None, Some(signal)) => format!("killed by signal {signal}"),
+                (None, None) => "ended".to_string(),
+            };
+            screen.line(&format!("  ▣ terminal {id} {how}: {command}"), Tone::Dim)?;
+        }
         Event::TaskCompleted { status, .. } => {
             screen.flush_partial()?;
             match status {

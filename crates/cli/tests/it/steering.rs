@@ -291,3 +291,60 @@ fn interrupt_kills_the_command_tree_and_the_session_waits_for_a_directive() {
         "{next}"
     );
 }
+
+/// Issue 17: the person kills a terminal session the model left running (`kill_terminal`, what
+/// `/kill N` sends) while the model goes on with something else: it ends with what it started,
+/// `terminal_exited` says so (once) before the session ends, and an id that is not running is a
+/// warning.
+#[test]
+fn kill_terminal_ends_a_session_while_the_model_works() {
+    let start_it = r#"{"cmd":"bash -c 'exec -a term-5121-child sleep 300' & exec -a term-5121 sleep 300","yield_time_ms":300}"#;
+    let turns = vec![
+        Turn::call("exec_command", start_it),
+        slow_text(&["It ", "runs ", "on ", "and ", "on ", "and ", "on."], 400),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut run = start(&server, &["--steer-grace", "0"]);
+    let started = run.wait("terminal_started");
+    assert_eq!(started["id"], 1, "{started}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids_with_arg("term-5121").is_empty() || pids_with_arg("term-5121-child").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the session's processes never ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run.wait("agent_message_delta");
+    run.send(r#"{"op":"kill_terminal","id":9}"#);
+    let warning = run.wait("warning");
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("no running terminal session 9"),
+        "{warning}"
+    );
+    run.send(r#"{"op":"kill_terminal","id":1}"#);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pids_with_arg("term-5121").is_empty() || !pids_with_arg("term-5121-child").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the session or its child survived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let still_streaming = run.wait("agent_message_delta");
+    assert_eq!(still_streaming["type"], "agent_message_delta");
+    let exited = run.wait("terminal_exited");
+    assert_eq!(exited["id"], 1, "{exited}");
+    assert!(exited["signal"].is_number(), "{exited}");
+    let (code, kinds, _) = run.finish();
+    assert_eq!(code, 0, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "terminal_exited").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last().map(String::as_str), Some("session_completed"));
+}

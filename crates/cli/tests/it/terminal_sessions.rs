@@ -254,3 +254,193 @@ fn a_server_started_in_one_call_answers_curl_in_another_with_the_network_allowed
         seen[2]
     );
 }
+
+/// The journal's records of a task's terminal session, in order (type and the fields that
+/// matter).
+fn terminal_records(env: &Env) -> Vec<serde_json::Value> {
+    let journal = only_journal(env);
+    fs_err::read_to_string(journal)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|r| {
+            r["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("terminal_"))
+        })
+        .collect()
+}
+
+fn only_journal(env: &Env) -> std::path::PathBuf {
+    let mut journals: Vec<_> = fs_err::read_dir(env.home.join("sessions"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    assert_eq!(journals.len(), 1, "{journals:?}");
+    journals.remove(0)
+}
+
+/// Issue 17: `--json` tells a session's start, what each call showed, and its end; the journal
+/// has its start, each write (before the keys go) and its end — a session left running is killed
+/// with the cox session, and that end is told too.
+#[test]
+fn json_events_and_the_journal_follow_a_session_from_start_to_end() {
+    let env = Env::new();
+    let turns = vec![
+        Turn::call(
+            "exec_command",
+            &json!({"cmd": "cat", "yield_time_ms": 300}).to_string(),
+        ),
+        Turn::call(
+            "write_stdin",
+            &json!({"session_id": 1, "chars": "hello there", "keys": ["Enter"], "yield_time_ms": 500}).to_string(),
+        ),
+        Turn::text(&["left it running"]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["exec", "--json", "echo something"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let events: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| {
+            e["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("terminal_"))
+        })
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "terminal_started",
+            "terminal_output",
+            "terminal_output",
+            "terminal_exited"
+        ],
+        "{events:?}"
+    );
+    assert_eq!(events[0]["command"], "cat");
+    assert!(events[0]["pid"].as_u64().unwrap() > 1);
+    assert_eq!(events[2]["wrote"], "hello there\n", "{}", events[2]);
+    assert!(
+        events[2]["output"]
+            .as_str()
+            .unwrap()
+            .contains("hello there"),
+        "{}",
+        events[2]
+    );
+    // Killed when the cox session ended: by a signal (SIGTERM, or SIGHUP as its terminal closed).
+    assert_eq!(events[3]["id"], 1);
+    assert!(events[3]["signal"].is_number(), "{}", events[3]);
+
+    let records = terminal_records(&env);
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["terminal_start", "terminal_write", "terminal_end"],
+        "{records:?}"
+    );
+    assert_eq!(records[0]["command"], "cat");
+    assert_eq!(records[1]["text"], "hello there\n");
+    assert_eq!(
+        records[2]["gone"],
+        serde_json::Value::Null,
+        "it ended normally"
+    );
+    // No `running/` entry outlives the session.
+    let running = fs_err::read_dir(env.home.join("running"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(running, 0);
+}
+
+/// Issue 17: cox killed outright (SIGKILL) with a terminal session running takes the session and
+/// its children with it; while it ran, the session was named in `$COX_HOME/running/` beyond the
+/// call that started it; on resume the model is told the session is gone (once), and new sessions
+/// are numbered after it.
+#[test]
+fn a_session_left_when_cox_is_killed_is_gone_and_resume_says_so() {
+    let env = Env::new();
+    let marker = format!("cox-killed-{}", std::process::id());
+    let start_it = json!({
+        "cmd": format!("bash -c 'exec -a {marker}-child sleep 300' & exec -a {marker} sleep 300"),
+        "yield_time_ms": 300
+    });
+    let turns = vec![
+        Turn::call("exec_command", &start_it.to_string()),
+        Turn::call("shell", r#"{"command":["sleep","61.5171"]}"#),
+        Turn::text(&["never"]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut child = env
+        .cox_with(&server)
+        .args(["exec", "--json", "start a server"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the session and the next call to run", || {
+        !pids_with_arg(&marker).is_empty()
+            && !pids_with_arg(&format!("{marker}-child")).is_empty()
+            && !pids_with_arg("61.5171").is_empty()
+    });
+    // The exec_command call is over; its session is still named (and so is the running shell).
+    let entries = fs_err::read_dir(env.home.join("running")).unwrap().count();
+    assert_eq!(entries, 2, "the session's entry and the shell call's");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_for("the session and its children to die with cox", || {
+        pids_with_arg(&marker).is_empty()
+            && pids_with_arg(&format!("{marker}-child")).is_empty()
+            && pids_with_arg("61.5171").is_empty()
+    });
+
+    let id = only_journal(&env)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let resumed = MockServer::start(Script {
+        turns: vec![
+            Turn::call("exec_command", r#"{"cmd":"true","yield_time_ms":2000}"#),
+            Turn::text(&["noted"]),
+        ],
+    })
+    .unwrap();
+    let output = run(env.cox_with(&resumed).args(["resume", &id, "go on"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let first = resumed.requests()[0].body["input"].to_string();
+    assert!(
+        first.contains(&format!(
+            "terminal session 1 (`bash -c 'exec -a {marker}-child sleep 300' & exec -a {marker} sleep 300`) ended with it"
+        )),
+        "{first}"
+    );
+    let second = resumed.requests()[1].body["input"].to_string();
+    assert!(second.contains("session 2 ended"), "numbered on: {second}");
+    let records = terminal_records(&env);
+    assert!(
+        records
+            .iter()
+            .any(|r| r["type"] == "terminal_end" && r["id"] == 1 && r["gone"] == true),
+        "{records:?}"
+    );
+    // Told once: a second resume does not say it again.
+    let again = MockServer::start(Script {
+        turns: vec![Turn::text(&["fine"])],
+    })
+    .unwrap();
+    let output = run(env.cox_with(&again).args(["resume", &id, "and now?"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = again.requests()[0].body["input"].to_string();
+    assert_eq!(text.matches("ended with it").count(), 1, "{text}");
+}

@@ -117,6 +117,19 @@ pub(super) fn validate(
             &format!("at most a quarter of the context window ({window} tokens)"),
         ));
     }
+    if let Some(sessions) = file.max_terminal_sessions
+        && !(1..=super::MOST_TERMINAL_SESSIONS).contains(&sessions)
+    {
+        return Err(bad(
+            "max_terminal_sessions",
+            sessions,
+            &format!(
+                "1 to {} (default {})",
+                super::MOST_TERMINAL_SESSIONS,
+                super::DEFAULT_MAX_TERMINAL_SESSIONS
+            ),
+        ));
+    }
     if let Some(retries) = file.max_retries
         && retries > 20
     {

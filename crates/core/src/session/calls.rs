@@ -3,7 +3,7 @@
 //! own checks (a plan run's lint and tests), run like a command but outside the conversation.
 
 use cox_protocol::{CallId, CheckKind, Event, Item, SessionStatus, ToolCall};
-use cox_tools::{Effect, Question, ToolContext, ToolOutput, Touches};
+use cox_tools::{Effect, Question, TerminalEffect, ToolContext, ToolOutput, Touches};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -165,6 +165,8 @@ impl Session {
                     call_id: call.call_id.clone(),
                 })
                 .await?;
+                self.journal_typing(&call.call_id, &described.actions)
+                    .await?;
                 let span = tracing::info_span!("tool", call_id = %call.call_id, name = %call.name);
                 let started = std::time::Instant::now();
                 let output = tracing::Instrument::instrument(
@@ -281,7 +283,8 @@ impl Session {
                 .await?;
                 self.report = Some(report);
             }
-            Some(Effect::Terminal(_)) | None => {}
+            Some(Effect::Terminal(effect)) => self.terminal_effect(&call.call_id, effect).await?,
+            None => {}
         }
         self.emitter
             .emit(Event::ToolResult {
@@ -296,6 +299,7 @@ impl Session {
             ok: output.ok,
             output: output.output,
         });
+        self.report_ended_terminals().await;
         Ok(())
     }
 
@@ -358,7 +362,15 @@ impl Session {
         tokio::pin!(running);
         loop {
             tokio::select! {
-                output = &mut running => return self.redacted(output),
+                output = &mut running => {
+                    // A terminal session's launcher stays named in `running/` until it ends.
+                    if let Some(Effect::Terminal(TerminalEffect { id, started: Some((_, pid)), .. })) = &output.effect
+                        && let Some(at) = processes.iter().position(|p: &crate::leftovers::Running| p.pid() == *pid)
+                    {
+                        self.terminal_entries.insert(*id, processes.swap_remove(at));
+                    }
+                    return self.redacted(output);
+                }
                 Some(pid) = started.recv() => {
                     processes.extend(spawned(&mut self.journal, &self.config.settings.home, &self.id, Some(&call.call_id), &tag, pid));
                 }

@@ -10,6 +10,7 @@ mod approvals;
 mod calls;
 mod compact;
 mod gate;
+mod terminals;
 mod turn;
 
 use std::collections::VecDeque;
@@ -91,6 +92,10 @@ pub struct Start {
     /// A resumed session's unfinished business: calls owed (or cut short), and whether to continue
     /// the turn loop without a new prompt.
     pub resume: Option<Resume>,
+    /// A resumed session's terminal sessions: the highest id it used, and those running when cox
+    /// stopped (id, command), which the model is told are gone.
+    pub last_terminal: u32,
+    pub lost_terminals: Vec<(u32, String)>,
 }
 
 #[derive(Debug)]
@@ -171,6 +176,10 @@ pub fn spawn(
     );
     let instructions = format!("{base_instructions}{}", start.pinned.render());
     let compact_requested = Arc::new(AtomicBool::new(false));
+    let terminals = cox_tools::terminal::Terminals::new(
+        config.settings.max_terminal_sessions,
+        start.last_terminal + 1,
+    );
     let session = Session {
         id: id.clone(),
         config,
@@ -195,7 +204,9 @@ pub fn spawn(
         turn: 0,
         usage: Usage::default(),
         report: None,
-        terminals: cox_tools::terminal::Terminals::new(MAX_TERMINALS),
+        terminals,
+        terminal_entries: std::collections::BTreeMap::new(),
+        lost_terminals: start.lost_terminals,
     };
     let mut session = session;
     session.grants = approvals::load(session.config.grants.as_ref());
@@ -292,10 +303,12 @@ struct Session {
     report: Option<cox_protocol::StepReport>,
     /// The terminal sessions the model started (`exec_command`); all end with the session.
     terminals: Arc<cox_tools::terminal::Terminals>,
+    /// Each running terminal session's `running/` entry, by session id (removed at its end).
+    terminal_entries: std::collections::BTreeMap<u32, crate::leftovers::Running>,
+    /// Terminal sessions a resumed session lost when cox stopped: the model is told at the first
+    /// task.
+    lost_terminals: Vec<(u32, String)>,
 }
-
-/// Terminal sessions that may run at once.
-pub const MAX_TERMINALS: usize = 8;
 
 impl Session {
     async fn run(
@@ -334,11 +347,19 @@ impl Session {
         let mut queued: VecDeque<Task> = resume.map(Task::Resume).into_iter().collect();
         let mut shutting_down = false;
         let mut ops_open = true;
+        let terms = Arc::clone(&self.terminals);
         loop {
             let task = match queued.pop_front() {
                 Some(task) => task,
                 None if shutting_down || !ops_open => break,
-                None => match ops.recv().await {
+                None => match tokio::select! {
+                    op = ops.recv() => op,
+                    // Idle, a terminal session's end is told at once.
+                    _ = terms.ended() => {
+                        self.report_ended_terminals().await;
+                        continue;
+                    }
+                } {
                     Some(Op::UserInput { text }) => Task::Prompt(text),
                     Some(Op::RunCheck { kind, command }) => Task::Check { kind, command },
                     Some(Op::Compact) => {
@@ -365,6 +386,12 @@ impl Session {
                     Some(Op::Resume) => {
                         if self.gate.resume() {
                             self.emitter.emit(Event::Resumed).await;
+                        }
+                        continue;
+                    }
+                    Some(Op::KillTerminal { id }) => {
+                        if let Err(message) = terminals::kill_terminal(&terms, id) {
+                            self.warn(message).await;
                         }
                         continue;
                     }
@@ -400,6 +427,11 @@ impl Session {
                             }
                             Some(Op::Interrupt) => cancel.cancel(),
                             Some(Op::Compact) => compact.store(true, Ordering::Relaxed),
+                            Some(Op::KillTerminal { id }) => {
+                                if let Err(message) = terminals::kill_terminal(&terms, id) {
+                                    announcer.emit(Event::Warning { message }).await;
+                                }
+                            }
                             Some(Op::Approve { call_id, decision }) => {
                                 let _ = answers_tx.try_send((call_id, Reply::Approval(decision)));
                             }
@@ -420,6 +452,7 @@ impl Session {
                     }
                 }
             };
+            self.report_ended_terminals().await;
             let interrupted = matches!(outcome, Outcome::Interrupted);
             (status, answer) = match outcome {
                 Outcome::Completed(text) => (SessionStatus::Completed, Some(text)),
@@ -439,6 +472,7 @@ impl Session {
         }
         // Nothing the model started outlives the session.
         self.terminals.kill_all().await;
+        self.report_ended_terminals().await;
         let usage = self.usage;
         let cost_usd = crate::catalog::cost(&self.config.settings.model, &usage);
         tracing::info!(

@@ -117,6 +117,7 @@ impl Session {
                 prompt
             }
         };
+        self.tell_lost_terminals().await?;
         if let Some(text) = prompt {
             self.record(&Record::User { text: text.clone() }).await?;
             if self.pinned.task.is_none() {

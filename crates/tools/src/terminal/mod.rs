@@ -209,11 +209,13 @@ pub struct Spawn {
 }
 
 impl Terminals {
-    pub fn new(max: usize) -> Arc<Terminals> {
+    /// Room for `max` running sessions, numbered from `first` (a resumed cox session goes on
+    /// after the ids it used before).
+    pub fn new(max: usize, first: u32) -> Arc<Terminals> {
         Arc::new(Terminals {
             max,
             state: Mutex::new(State {
-                next: 1,
+                next: first.max(1),
                 ..State::default()
             }),
             ended: tokio::sync::Notify::new(),

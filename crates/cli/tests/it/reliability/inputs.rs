@@ -60,6 +60,14 @@ fn nonsense_settings_exit_2_naming_key_value_and_range_issue_14() {
             &["journal_output_max_bytes=10"],
             "journal_output_max_bytes = 10 is not allowed: at least 1024 bytes",
         ),
+        (
+            &["max_terminal_sessions=0"],
+            "max_terminal_sessions = 0 is not allowed: 1 to 64 (default 8)",
+        ),
+        (
+            &["max_terminal_sessions=65"],
+            "max_terminal_sessions = 65 is not allowed: 1 to 64",
+        ),
     ];
     for (settings, needle) in cases {
         let mut command = env.cox_with(&server);
