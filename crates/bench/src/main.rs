@@ -10,6 +10,8 @@
 //! (`sandbox.rs`);
 //! `cox-bench signals [--cox PATH] [--runs N]`: from SIGINT/SIGTERM to exit with a command tree
 //! running (`signals.rs`);
+//! `cox-bench terminal [--cox PATH] [--runs N]`: terminal sessions — write → echo latency, a
+//! `write_stdin` call's cost, memory per open session (`terminal.rs`);
 //! `cox-bench cache [--cox PATH] [--codex PATH]`: the share of each request a provider's prompt
 //! cache would serve, per wire, over a 20-turn session, and the first request's bytes beside the
 //! Codex CLI's (`cache.rs`);
@@ -40,6 +42,7 @@ mod render;
 mod sandbox;
 mod signals;
 mod steering;
+mod terminal;
 mod tools;
 
 struct Options {
@@ -49,7 +52,7 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run|sandbox|signals|cache [--cox PATH] [--codex PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
+    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run|sandbox|signals|cache|terminal [--cox PATH] [--codex PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
     let Some(command) = args.next() else {
         bail!("{usage}")
     };
@@ -143,6 +146,10 @@ fn main() -> anyhow::Result<()> {
         "steering" => {
             let cox = fs_err::canonicalize(&options.cox)?;
             steering::run(&cox, options.runs)
+        }
+        "terminal" => {
+            let cox = fs_err::canonicalize(&options.cox)?;
+            terminal::run(&cox, options.runs)
         }
         other => bail!("unknown benchmark {other:?}; {usage}"),
     }

@@ -348,3 +348,42 @@ fn kill_terminal_ends_a_session_while_the_model_works() {
     );
     assert_eq!(kinds.last().map(String::as_str), Some("session_completed"));
 }
+
+/// Issue 17: typing into a terminal session is an action like a command — announced and held for
+/// the grace window — so a steer in that window keeps the keys from the session: the shell in it
+/// never runs the line, and the model hears why.
+#[test]
+fn a_steer_in_the_grace_window_keeps_keys_from_a_terminal_session() {
+    let turns = vec![
+        Turn::call(
+            "exec_command",
+            r#"{"cmd":"bash --norc -i","yield_time_ms":500}"#,
+        ),
+        Turn::call(
+            "write_stdin",
+            r#"{"session_id":1,"chars":"echo typed >> log.txt\n","yield_time_ms":500}"#,
+        ),
+        Turn::call(
+            "write_stdin",
+            r#"{"session_id":1,"chars":"echo wanted >> log.txt\n","yield_time_ms":1000}"#,
+        ),
+        Turn::text(&["Done."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut run = start(&server, &["--steer-grace", "1500"]);
+    // The exec_command call's own window passes; the first write's is answered by a steer.
+    run.wait("terminal_started");
+    run.wait("action_pending");
+    run.send(r#"{"op":"steer","text":"Do not type that"}"#);
+    let (code, kinds, repo) = run.finish();
+    assert_eq!(code, 0, "{kinds:?}");
+    assert_eq!(
+        fs_err::read_to_string(repo.join("log.txt")).unwrap(),
+        "wanted\n"
+    );
+    let outputs = server.requests()[2].body["input"].to_string();
+    assert!(
+        outputs.contains("not run: the user steered before this call started"),
+        "{outputs}"
+    );
+}

@@ -381,23 +381,27 @@ fn a_session_left_when_cox_is_killed_is_gone_and_resume_says_so() {
         Turn::text(&["never"]),
     ];
     let server = MockServer::start(Script { turns }).unwrap();
-    let mut child = env
-        .cox_with(&server)
-        .args(["exec", "--json", "start a server"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Killed(
+        env.cox_with(&server)
+            .args(["exec", "--json", "start a server"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     wait_for("the session and the next call to run", || {
         !pids_with_arg(&marker).is_empty()
             && !pids_with_arg(&format!("{marker}-child")).is_empty()
             && !pids_with_arg("61.5171").is_empty()
     });
     // The exec_command call is over; its session is still named (and so is the running shell).
-    let entries = fs_err::read_dir(env.home.join("running")).unwrap().count();
-    assert_eq!(entries, 2, "the session's entry and the shell call's");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // (The shell call's entry is written as its launcher is reported, a moment after it runs.)
+    wait_for(
+        "the session's entry and the shell call's in running/",
+        || fs_err::read_dir(env.home.join("running")).map_or(0, |d| d.count()) == 2,
+    );
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     wait_for("the session and its children to die with cox", || {
         pids_with_arg(&marker).is_empty()
             && pids_with_arg(&format!("{marker}-child")).is_empty()
@@ -443,4 +447,15 @@ fn a_session_left_when_cox_is_killed_is_gone_and_resume_says_so() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = again.requests()[0].body["input"].to_string();
     assert_eq!(text.matches("ended with it").count(), 1, "{text}");
+}
+
+/// A cox killed when the test is done with it, failed or not (a failed assertion must not leave
+/// it running into the next test).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -363,6 +363,10 @@ impl Session {
         loop {
             tokio::select! {
                 output = &mut running => {
+                    // Launchers reported as the tool finished are journaled too.
+                    while let Ok(pid) = started.try_recv() {
+                        processes.extend(spawned(&mut self.journal, &self.config.settings.home, &self.id, Some(&call.call_id), &tag, pid));
+                    }
                     // A terminal session's launcher stays named in `running/` until it ends.
                     if let Some(Effect::Terminal(TerminalEffect { id, started: Some((_, pid)), .. })) = &output.effect
                         && let Some(at) = processes.iter().position(|p: &crate::leftovers::Running| p.pid() == *pid)
