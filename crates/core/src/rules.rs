@@ -212,6 +212,25 @@ impl Rules {
         })
     }
 
+    /// Whether any rule checks commands (`deny_command`).
+    pub fn checks_commands(&self) -> bool {
+        self.rules.iter().any(|r| r.commands.is_some())
+    }
+
+    /// A command that cannot be read for sure (`unclear` says why) is blocked by the first rule
+    /// that checks commands.
+    pub fn check_unclear(&self, unclear: &str) -> Option<Violation> {
+        let rule = self.rules.iter().find(|r| r.commands.is_some())?;
+        Some(Violation {
+            rule_id: rule.id.clone(),
+            rule_text: rule.text.clone(),
+            reason: format!(
+                "cox cannot tell which command this runs: {unclear}; type the whole line plainly, \
+                 then Enter"
+            ),
+        })
+    }
+
     /// Checks a shell command line.
     pub fn check_command(&self, line: &str) -> Option<Violation> {
         let checking: Vec<&Rule> = self.rules.iter().filter(|r| r.commands.is_some()).collect();

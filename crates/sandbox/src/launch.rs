@@ -32,14 +32,14 @@
 use std::ffi::CString;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
 use nix::sys::prctl;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sigaction};
-use nix::sys::wait::{WaitStatus, waitpid};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::{ForkResult, Pid, fork, setsid};
 
 use crate::{Error, Policy, guard::Guard};
@@ -173,8 +173,18 @@ fn enter_namespaces() -> Result<Containment, Error> {
 
 static TERMINATE: AtomicBool = AtomicBool::new(false);
 
+/// The child being waited for (0: none yet). The handler kills it itself: a flag alone, checked
+/// before each wait, is lost when the signal lands between the check and the wait — cox killed
+/// just as a command started left the launcher waiting for the command to end by itself.
+static WAITING_FOR: AtomicI32 = AtomicI32::new(0);
+
 extern "C" fn on_termination(_: libc::c_int) {
     TERMINATE.store(true, Ordering::SeqCst);
+    let child = WAITING_FOR.load(Ordering::SeqCst);
+    if child > 0 {
+        // kill(2) is async-signal-safe, and nix's wrapper allocates nothing.
+        let _ = kill(Pid::from_raw(child), Signal::SIGKILL);
+    }
 }
 
 /// SIGTERM, SIGHUP and SIGINT interrupt the launcher's wait instead of killing it, so that it
@@ -203,18 +213,33 @@ fn spawn_and_wait(body: impl FnOnce()) -> Result<WaitStatus, Error> {
             body();
             std::process::exit(126)
         }
-        ForkResult::Parent { child } => loop {
+        ForkResult::Parent { child } => {
+            // Stored before the flag is read: a signal after this kills the child in the
+            // handler, one before it is seen here.
+            WAITING_FOR.store(child.as_raw(), Ordering::SeqCst);
             if TERMINATE.load(Ordering::SeqCst) {
                 let _ = kill(child, Signal::SIGKILL);
             }
-            match waitpid(child, None) {
-                Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
-                    return Ok(status);
+            // Its end is seen without reaping it (`WNOWAIT`): until the handler can no longer
+            // name it, its pid cannot be given to another process.
+            loop {
+                match waitid(Id::Pid(child), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+                    Ok(_) => break,
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => return Err(Error::Process(format!("waiting for the command: {e}"))),
                 }
-                Ok(_) | Err(Errno::EINTR) => continue,
-                Err(e) => return Err(Error::Process(format!("waiting for the command: {e}"))),
             }
-        },
+            WAITING_FOR.store(0, Ordering::SeqCst);
+            loop {
+                match waitpid(child, None) {
+                    Ok(status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..))) => {
+                        return Ok(status);
+                    }
+                    Ok(_) | Err(Errno::EINTR) => continue,
+                    Err(e) => return Err(Error::Process(format!("waiting for the command: {e}"))),
+                }
+            }
+        }
     }
 }
 

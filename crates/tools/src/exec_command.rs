@@ -122,6 +122,7 @@ impl Tool for ExecCommand {
             command: Some(line.clone()),
             edits: Vec::new(),
             escalate: args.with_escalated_permissions.unwrap_or(false),
+            unclear: None,
         };
         (vec![Action::Run { command: line }], touches)
     }

@@ -173,6 +173,10 @@ pub struct Touches {
     pub edits: Vec<(String, String)>,
     /// The call asks to run outside the sandbox (`with_escalated_permissions`).
     pub escalate: bool,
+    /// Why `command` may not be what runs (keys typed into a terminal session that edit the line
+    /// in ways cox cannot follow, see [`terminal::lines`]): rules on commands then block the
+    /// call, and a policy that asks about commands asks.
+    pub unclear: Option<String>,
 }
 
 /// What a call will do, before it runs.

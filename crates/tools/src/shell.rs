@@ -123,6 +123,7 @@ impl Tool for Shell {
             command: Some(command),
             edits,
             escalate,
+            unclear: None,
         };
         (actions, touches)
     }

@@ -2,8 +2,9 @@
 //!
 //! ## Implementation notes
 //!
-//! What is typed is described as the command lines it holds ([`crate::terminal::typed_lines`]),
-//! so project rules and the approval policy read it as they read `shell`'s command — a session
+//! What is typed is described as the command lines it holds, read after what the session has
+//! not submitted yet and with line editing applied ([`crate::terminal::lines`]), so project rules
+//! and the approval policy read it as they read `shell`'s command — a session
 //! started outside the sandbox asks again for every line typed into it, since that line runs
 //! outside too. An interrupt during the wait kills the session.
 
@@ -92,11 +93,15 @@ impl Tool for WriteStdin {
         if bytes.is_empty() {
             return (Vec::new(), Touches::default());
         }
-        let lines = terminal::typed_lines(&bytes);
+        let typed = match &term {
+            Some(term) => terminal::lines::follow(&term.unsubmitted(), &bytes, term.full_screen()),
+            None => terminal::lines::follow(b"", &bytes, false),
+        };
         let touches = Touches {
-            command: (!lines.is_empty()).then_some(lines),
+            command: (!typed.lines.is_empty()).then_some(typed.lines),
             edits: Vec::new(),
             escalate: term.is_some_and(|t| t.escalated),
+            unclear: typed.unclear,
         };
         let action = Action::Type {
             session: args.session_id,
@@ -140,6 +145,7 @@ impl Tool for WriteStdin {
                 if let Err(message) = term.write(&bytes).await {
                     return ToolOutput::error(message);
                 }
+                term.typed(&bytes);
                 Some(terminal::typed_text(&bytes))
             };
             let yield_ms = args

@@ -264,3 +264,62 @@ fn a_denied_command_typed_into_a_terminal_session_is_blocked() {
         .collect();
     assert_eq!(blocked, ["the command `psql -c select 1` is denied"]);
 }
+
+/// A hostile model tries to get the denied command past the rule by typing it in pieces (`psq`,
+/// then `l …⏎`), by editing it on the line (`psqx`, Backspace, `l`), and by typing `sql …` and
+/// moving the cursor to put the `p` in front (Home): each is read as the line the shell will run,
+/// or refused as unreadable, so nothing runs — and plain typing still works.
+#[test]
+fn a_denied_command_cannot_be_typed_in_pieces_or_edited_into_a_session() {
+    let env = trusted_env();
+    let write = |chars: &str, keys: &[&str]| {
+        serde_json::json!({"session_id": 1, "chars": chars, "keys": keys, "yield_time_ms": 300})
+            .to_string()
+    };
+    let turns = vec![
+        Turn::call(
+            "exec_command",
+            &serde_json::json!({"cmd": "bash --norc -i", "yield_time_ms": 800}).to_string(),
+        ),
+        Turn::call("write_stdin", &write("psq", &[])),
+        Turn::call("write_stdin", &write("l -c 1 > split.txt\n", &[])),
+        Turn::call("write_stdin", &write("", &["C-c"])),
+        Turn::call(
+            "write_stdin",
+            &write("psqx\u{7f}l -c 1 > edited.txt\n", &[]),
+        ),
+        Turn::call("write_stdin", &write("sql -c 1 > moved.txt", &[])),
+        Turn::call("write_stdin", &write("", &["Home"])),
+        Turn::call("write_stdin", &write("", &["C-c"])),
+        Turn::call("write_stdin", &write("echo fine > ok.txt\n", &[])),
+        Turn::text(&["done"]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["exec", "--json", "query the db"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    for file in ["split.txt", "edited.txt", "moved.txt"] {
+        assert!(!env.repo.join(file).exists(), "{file}: the psql line ran");
+    }
+    assert_eq!(
+        fs_err::read_to_string(env.repo.join("ok.txt")).unwrap(),
+        "fine\n",
+        "the session itself works"
+    );
+    let blocked: Vec<String> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "rule_blocked")
+        .map(|e| e["reason"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(blocked.len(), 3, "{blocked:?}");
+    assert_eq!(blocked[0], "the command `psql -c 1` is denied");
+    assert_eq!(blocked[1], "the command `psql -c 1` is denied");
+    assert!(
+        blocked[2]
+            .starts_with("cox cannot tell which command this runs: it holds Esc or a cursor key"),
+        "{}",
+        blocked[2]
+    );
+}

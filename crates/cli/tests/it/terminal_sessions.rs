@@ -371,13 +371,18 @@ fn json_events_and_the_journal_follow_a_session_from_start_to_end() {
 fn a_session_left_when_cox_is_killed_is_gone_and_resume_says_so() {
     let env = Env::new();
     let marker = format!("cox-killed-{}", std::process::id());
+    // Unique too: another run of the suite may be sleeping beside this one.
+    let sleeping = format!("61.{}", std::process::id());
     let start_it = json!({
         "cmd": format!("bash -c 'exec -a {marker}-child sleep 300' & exec -a {marker} sleep 300"),
         "yield_time_ms": 300
     });
     let turns = vec![
         Turn::call("exec_command", &start_it.to_string()),
-        Turn::call("shell", r#"{"command":["sleep","61.5171"]}"#),
+        Turn::call(
+            "shell",
+            &json!({"command": ["sleep", &sleeping]}).to_string(),
+        ),
         Turn::text(&["never"]),
     ];
     let server = MockServer::start(Script { turns }).unwrap();
@@ -392,7 +397,7 @@ fn a_session_left_when_cox_is_killed_is_gone_and_resume_says_so() {
     wait_for("the session and the next call to run", || {
         !pids_with_arg(&marker).is_empty()
             && !pids_with_arg(&format!("{marker}-child")).is_empty()
-            && !pids_with_arg("61.5171").is_empty()
+            && !pids_with_arg(&sleeping).is_empty()
     });
     // The exec_command call is over; its session is still named (and so is the running shell).
     // (The shell call's entry is written as its launcher is reported, a moment after it runs.)
@@ -402,11 +407,21 @@ fn a_session_left_when_cox_is_killed_is_gone_and_resume_says_so() {
     );
     child.0.kill().unwrap();
     child.0.wait().unwrap();
-    wait_for("the session and its children to die with cox", || {
-        pids_with_arg(&marker).is_empty()
-            && pids_with_arg(&format!("{marker}-child")).is_empty()
-            && pids_with_arg("61.5171").is_empty()
-    });
+    let left = || -> Vec<String> {
+        [marker.clone(), format!("{marker}-child"), sleeping.clone()]
+            .into_iter()
+            .filter(|arg| !pids_with_arg(arg).is_empty())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !left().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after cox was killed: {:?}",
+            left()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 
     let id = only_journal(&env)
         .file_stem()

@@ -30,6 +30,17 @@ pub(super) fn load(store: Option<&GrantStore>) -> Vec<Grant> {
         .unwrap_or_default()
 }
 
+/// The decision on keys cox cannot read as a command: ask, or refuse when no one may be asked.
+fn decide_unclear(unclear: &str, policy: cox_sandbox::approval::Policy) -> Decision {
+    let reason = format!("cox cannot tell which command these keys run ({unclear})");
+    match policy {
+        cox_sandbox::approval::Policy::Never => Decision::Deny {
+            reason: format!("{reason}, and the approval policy is `never`"),
+        },
+        _ => Decision::Ask { reason },
+    }
+}
+
 fn save(store: &GrantStore, grants: &[Grant]) -> Result<(), crate::Error> {
     store.projects.update(&store.root, |project| {
         for grant in grants {
@@ -63,9 +74,30 @@ impl Session {
                 let files: Vec<&str> = touches.edits.iter().map(|(p, _)| p.as_str()).collect();
                 (Request::Edit, format!("edit {}", files.join(", ")))
             }
+            // Only keys cox cannot read (history, completion): the same question as below.
+            (None, true) if touches.unclear.is_some() => (
+                Request::Command {
+                    commands: Vec::new(),
+                    escalate,
+                },
+                String::new(),
+            ),
             (None, true) => return Ok(false),
         };
-        let reason = match decide(&request, self.config.approval, &self.grants) {
+        let mut decision = decide(&request, self.config.approval, &self.grants);
+        // Keys that edit the line in ways cox cannot follow: where the policy would judge the
+        // command, the person judges the keys instead.
+        if let (Decision::Allow, Some(unclear)) = (&decision, &touches.unclear)
+            && (escalate || self.config.approval == cox_sandbox::approval::Policy::Untrusted)
+        {
+            decision = decide_unclear(unclear, self.config.approval);
+        }
+        let action = match &touches.unclear {
+            Some(_) if action.is_empty() => "keys typed into a terminal session".to_string(),
+            Some(_) => format!("keys typed into a terminal session, reading as: {action}"),
+            None => action,
+        };
+        let reason = match decision {
             Decision::Allow => return Ok(escalate),
             Decision::Deny { reason } => return Err(format!("not run: {reason}")),
             Decision::Ask { reason } => reason,

@@ -201,6 +201,11 @@ impl Session {
         {
             return Some(violation);
         }
+        if let Some(unclear) = &touches.unclear
+            && let Some(violation) = self.config.rules.check_unclear(unclear)
+        {
+            return Some(violation);
+        }
         let edits: Vec<crate::rules::FileEdit> = touches
             .edits
             .iter()

@@ -20,6 +20,7 @@
 //! controlling terminal.
 
 pub mod keys;
+pub mod lines;
 pub mod screen;
 
 use std::collections::BTreeMap;
@@ -64,6 +65,8 @@ pub struct Term {
     screen: Arc<Mutex<Screen>>,
     /// Set when the command has exited and its output has been read to the end.
     exit: tokio::sync::watch::Receiver<Option<Exit>>,
+    /// What was typed since the last Enter (see [`lines`]).
+    line: Mutex<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Term {
@@ -98,6 +101,22 @@ impl Term {
             }
         }
         Ok(())
+    }
+
+    /// What was typed since the last Enter: the line a write goes on.
+    pub fn unsubmitted(&self) -> Vec<u8> {
+        lock(&self.line).clone()
+    }
+
+    /// Remembers what a write typed (call after it went).
+    pub fn typed(&self, bytes: &[u8]) {
+        let mut line = lock(&self.line);
+        *line = lines::unsubmitted(&line, bytes);
+    }
+
+    /// Whether a full-screen program (the alternate screen) is showing.
+    pub fn full_screen(&self) -> bool {
+        lock(&self.screen).full_screen()
     }
 
     /// Whether arrow keys go in application mode.
@@ -364,6 +383,7 @@ impl Terminals {
             master: Arc::clone(&master),
             screen: Arc::clone(&screen),
             exit: exit_rx,
+            line: Mutex::new(Vec::new()),
         });
         lock(&self.state).sessions.insert(id, Arc::clone(&term));
         let reading = tokio::spawn(read_all(master, screen));
@@ -568,15 +588,4 @@ pub fn typed_text(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// The command lines typed (text between Enter keys, control keys dropped): what rules and the
-/// approval policy read, as if each line were run by a shell.
-pub fn typed_lines(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    text.split(['\r', '\n'])
-        .map(|line| line.chars().filter(|c| !c.is_control()).collect::<String>())
-        .filter(|line| !line.trim().is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
 }

@@ -41,6 +41,11 @@ impl Screen {
         self.window.push(bytes);
     }
 
+    /// A full-screen program is showing (the alternate screen).
+    pub fn full_screen(&self) -> bool {
+        self.parser.screen().alternate_screen()
+    }
+
     /// Arrow keys as the program asked for them (application cursor mode sends `ESC O A`).
     pub fn application_cursor(&self) -> bool {
         self.parser.screen().application_cursor()
