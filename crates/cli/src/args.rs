@@ -67,8 +67,12 @@ pub struct Shared {
     #[arg(long, value_enum, value_name = "POLICY", global = true)]
     pub approval: Option<ApprovalArg>,
     /// Let commands open network sockets (off by default).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "loopback")]
     pub network: bool,
+    /// Let commands use a loopback network of the session's own: what one command serves on
+    /// 127.0.0.1 another reaches; nothing else (not the internet, not this machine's 127.0.0.1).
+    #[arg(long, global = true)]
+    pub loopback: bool,
     /// Another directory commands and edits may write in.
     #[arg(long = "add-dir", value_name = "DIR", global = true)]
     pub add_dir: Vec<PathBuf>,
@@ -109,6 +113,9 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Internal: hold the network namespace of `--loopback` until stdin closes.
+    #[command(name = "__loopback", hide = true)]
+    Loopback,
     /// Internal: apply a sandbox policy to this process, then exec the command.
     #[command(name = "__sandbox", hide = true)]
     SandboxExec {
@@ -126,6 +133,12 @@ pub enum Command {
         /// Standard input is a terminal: make it the command's controlling terminal.
         #[arg(long)]
         tty: bool,
+        /// Join this network namespace (`--loopback`'s) before anything else.
+        #[arg(long)]
+        netns: Option<PathBuf>,
+        /// Join this user namespace first (the one that owns `--netns`).
+        #[arg(long)]
+        userns: Option<PathBuf>,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },

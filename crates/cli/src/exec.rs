@@ -50,6 +50,7 @@ pub fn sandbox(shared: &Shared) -> Result<cox_core::Sandbox, Failure> {
     let sandbox = cox_core::Sandbox {
         mode,
         network: shared.network,
+        loopback: shared.loopback,
         add_dirs,
         launcher: Some(cox_core::own_binary()),
     };
@@ -63,7 +64,8 @@ pub fn sandbox_command(shared: &Shared, command: &[String]) -> Result<ExitCode, 
     let sandbox = sandbox(shared)?;
     let home = cox_core::config::cox_home().map_err(Failure::from)?;
     let config = Config::load(&home, &overrides(shared))?;
-    let policy = cox_core::sandbox_policy(&sandbox, &[cwd], &home);
+    let mut policy = cox_core::sandbox_policy(&sandbox, &[cwd], &home);
+    let _loopback = cox_core::loopback_network(&sandbox, &mut policy)?;
     // The same launcher and environment a session's commands get, as a child of this process.
     let launcher = cox_core::sandbox_launcher(&policy, &sandbox).unwrap_or_default();
     let mut child = std::process::Command::new(&launcher[0]);

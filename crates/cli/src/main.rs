@@ -53,6 +53,8 @@ fn main() -> ExitCode {
             allow_network,
             full_access,
             tty,
+            netns,
+            userns,
             command,
         }) => {
             let policy = cox_core::SandboxPolicy {
@@ -62,11 +64,22 @@ fn main() -> ExitCode {
                 hidden: hide,
                 confine: !full_access,
                 terminal: tty,
+                netns,
+                userns,
             };
             return match cox_core::sandbox_exec(&policy, &command) {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
                 Err(problem) => {
                     eprintln!("{problem}");
+                    ExitCode::from(126)
+                }
+            };
+        }
+        Some(Command::Loopback) => {
+            return match cox_core::SandboxLoopback::hold() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(problem) => {
+                    eprintln!("sandbox: {problem}");
                     ExitCode::from(126)
                 }
             };

@@ -50,6 +50,9 @@ pub struct Sandbox {
     pub mode: SandboxMode,
     /// `--network`: allow IPv4/IPv6 sockets.
     pub network: bool,
+    /// `--loopback`: IPv4/IPv6 sockets on a loopback network of the session's own
+    /// (`cox_sandbox::loopback`).
+    pub loopback: bool,
     /// `--add-dir`: more writable roots.
     pub add_dirs: Vec<PathBuf>,
     /// The `cox` binary commands are launched through (`cox __sandbox`); the `cox` front end
@@ -100,11 +103,13 @@ pub fn sandbox_policy(sandbox: &Sandbox, roots: &[PathBuf], home: &Path) -> cox_
     }
     cox_sandbox::Policy {
         writable,
-        network: sandbox.network,
+        network: sandbox.network || sandbox.loopback,
         protected,
         hidden: vec![fs_err::canonicalize(home).unwrap_or_else(|_| home.to_path_buf())],
         confine: true,
         terminal: false,
+        netns: None,
+        userns: None,
     }
 }
 
@@ -132,6 +137,8 @@ pub fn sandbox_launcher(policy: &cox_sandbox::Policy, sandbox: &Sandbox) -> Opti
     add("--write", &policy.writable);
     add("--protect", &policy.protected);
     add("--hide", &policy.hidden);
+    add("--netns", policy.netns.as_slice());
+    add("--userns", policy.userns.as_slice());
     if policy.network {
         argv.push("--allow-network".into());
     }
@@ -139,6 +146,22 @@ pub fn sandbox_launcher(policy: &cox_sandbox::Policy, sandbox: &Sandbox) -> Opti
         argv.push("--full-access".into());
     }
     Some(argv)
+}
+
+/// With `--loopback`, starts the network namespace `policy`'s commands join (they do while the
+/// holder returned lives); `None` otherwise.
+pub fn loopback_network(
+    sandbox: &Sandbox,
+    policy: &mut cox_sandbox::Policy,
+) -> Result<Option<std::sync::Arc<cox_sandbox::loopback::Holder>>, Error> {
+    if !sandbox.loopback || !policy.confine {
+        return Ok(None);
+    }
+    let program = sandbox.launcher.clone().unwrap_or_else(own_binary);
+    let holder = cox_sandbox::loopback::Holder::start(&program)?;
+    policy.netns = Some(holder.network());
+    policy.userns = holder.users();
+    Ok(Some(std::sync::Arc::new(holder)))
 }
 
 /// This binary, by `/proc/self/exe`: a rebuilt or replaced `cox` on disk is never the launcher.
@@ -198,6 +221,7 @@ pub struct RunOptions {
 
 pub use cox_sandbox::Policy as SandboxPolicy;
 pub use cox_sandbox::approval::Policy as ApprovalPolicy;
+pub use cox_sandbox::loopback as SandboxLoopback;
 
 /// What a plan run adds to a session: the pinned plan block, and where writes may go.
 #[derive(Debug, Clone, Default)]
@@ -502,7 +526,9 @@ fn launch(
         } else {
             options.sandbox.clone()
         };
-    let policy = sandbox_policy(&sandbox_settings, &writable_roots, &config.home);
+    let mut policy = sandbox_policy(&sandbox_settings, &writable_roots, &config.home);
+    // The session's network namespace, held while the session lives.
+    let loopback = loopback_network(&sandbox_settings, &mut policy)?;
     let sandbox = sandbox_launcher(&policy, &sandbox_settings);
     let unconfined = sandbox_launcher(&cox_sandbox::Policy::default(), &sandbox_settings);
     // File tools obey the same lines: nothing writable in read-only mode, protected paths never.
@@ -542,6 +568,7 @@ fn launch(
         unconfined,
         rules: std::sync::Arc::new(rules),
         approval,
+        loopback,
     };
     Ok(session::spawn(
         id,

@@ -72,7 +72,10 @@ pub fn run(policy: &Policy, argv: &[String]) -> Result<i32, Error> {
     let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     // SAFETY: restoring a default action is always sound.
     let _ = unsafe { sigaction(Signal::SIGXFSZ, &default) };
-    let containment = enter_namespaces()?;
+    if let Some(network) = &policy.netns {
+        crate::loopback::join(policy.userns.as_deref(), network)?;
+    }
+    let containment = enter_namespaces(policy.userns.is_some())?;
     let guard = Guard::take(&policy.protected, containment);
     if containment == Containment::Subreaper
         && let Some(inside) = hidden_inside_writable(policy)
@@ -144,7 +147,9 @@ fn hidden_inside_writable(policy: &Policy) -> Option<String> {
 /// curious person) see what hosts without them get.
 pub const NO_NAMESPACES_ENV: &str = "COX_SANDBOX_NO_NAMESPACES";
 
-fn enter_namespaces() -> Result<Containment, Error> {
+/// `joined_users`: the launcher is in the loopback network's user namespace already, with every
+/// capability there: it needs no user namespace of its own for the mounts.
+fn enter_namespaces(joined_users: bool) -> Result<Containment, Error> {
     if std::env::var_os(NO_NAMESPACES_ENV).is_some_and(|v| v == "1") {
         return Ok(Containment::Subreaper);
     }
@@ -152,7 +157,7 @@ fn enter_namespaces() -> Result<Containment, Error> {
     // Root keeps its own ids (a user namespace would break `chown` and tar's owners); others get
     // a user namespace to be allowed the mounts.
     let flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID;
-    if root {
+    if root || joined_users {
         return Ok(match unshare(flags) {
             Ok(()) => Containment::Namespaces,
             Err(_) => Containment::Subreaper,

@@ -26,6 +26,7 @@ mod filter;
 mod fs;
 mod guard;
 pub mod launch;
+pub mod loopback;
 
 use std::path::PathBuf;
 
@@ -47,6 +48,10 @@ pub struct Policy {
     /// session): the command gets it as its controlling terminal, and may open `/dev/tty` and
     /// that terminal's own device — no other.
     pub terminal: bool,
+    /// `--loopback`: the network namespace to join (a [`loopback::Holder`]'s), and its user
+    /// namespace when the launcher must join that first.
+    pub netns: Option<PathBuf>,
+    pub userns: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -209,17 +209,26 @@ fn bad_calls_are_explained() {
     assert!(seen[2].contains("unknown key `Hyper`"), "{}", seen[2]);
 }
 
-#[test]
-fn a_server_started_in_one_call_answers_curl_in_another_with_the_network_allowed() {
+/// A python http.server started with exec_command, queried by curl from a shell call, its log
+/// read back with write_stdin, with `flag` (`--network` or `--loopback`); then curl at a server
+/// of the host's own 127.0.0.1. Returns what the model saw for each call.
+fn serve_and_fetch(flag: &str) -> Vec<String> {
     let env = Env::new();
     fs_err::write(env.repo.join("hello.txt"), "hello from the server\n").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let port = free_port();
+    // The person's own server on this machine's loopback.
+    let host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host_port = host.local_addr().unwrap().port();
     let serve = json!({"cmd": format!("/usr/bin/python3 -m http.server {port} --bind 127.0.0.1"), "yield_time_ms": 1500});
     let fetch = json!({"command": ["curl", "-s", "--retry", "5", "--retry-connrefused", "--retry-delay", "1", format!("http://127.0.0.1:{port}/hello.txt")]});
+    let host_fetch = json!({"command": ["sh", "-c", format!("curl -s -m 3 -o /dev/null http://127.0.0.1:{host_port}/; echo curl exit $?")]});
     let turns = vec![
         Turn::call("exec_command", &serve.to_string()),
         Turn::call("shell", &fetch.to_string()),
@@ -227,13 +236,13 @@ fn a_server_started_in_one_call_answers_curl_in_another_with_the_network_allowed
             "write_stdin",
             &json!({"session_id": 1, "yield_time_ms": 300}).to_string(),
         ),
+        Turn::call("shell", &host_fetch.to_string()),
         Turn::text(&["done"]),
     ];
     let server = MockServer::start(Script { turns }).unwrap();
-    let output = run(env
-        .cox_with(&server)
-        .args(["--network", "exec", "serve it"]));
+    let output = run(env.cox_with(&server).args([flag, "exec", "serve it"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    drop(host);
     let requests = server.requests();
     let seen: Vec<String> = requests.last().unwrap().body["input"]
         .as_array()
@@ -253,6 +262,27 @@ fn a_server_started_in_one_call_answers_curl_in_another_with_the_network_allowed
         "the server logged the request: {}",
         seen[2]
     );
+    seen
+}
+
+#[test]
+fn a_server_started_in_one_call_answers_curl_in_another_with_the_network_allowed() {
+    let seen = serve_and_fetch("--network");
+    // With the whole network, the host's loopback is reachable too (curl times out waiting for
+    // an answer the test's listener never gives: exit 28, not a refused connection).
+    assert!(seen[3].contains("curl exit 28"), "{}", seen[3]);
+}
+
+/// `--loopback`: the session's commands share a loopback network of their own — the server in
+/// the terminal session answers the shell call's curl — and the host's 127.0.0.1 is out of reach
+/// (refused: nothing listens there in the session's network).
+#[test]
+fn on_the_loopback_network_commands_reach_each_other_and_not_the_host() {
+    let seen = serve_and_fetch("--loopback");
+    assert!(seen[3].contains("curl exit 7"), "{}", seen[3]);
+    wait_for("the loopback network's holder to end with cox", || {
+        pids_with_arg("__loopback").is_empty()
+    });
 }
 
 /// The journal's records of a task's terminal session, in order (type and the fields that

@@ -62,6 +62,8 @@ pub struct SessionConfig {
     pub grants: Option<GrantStore>,
     /// Said as warnings when the session starts (rules not in force, and why).
     pub notes: Vec<String>,
+    /// `--loopback`'s network namespace, held for as long as the session (and its config) lives.
+    pub loopback: Option<Arc<cox_sandbox::loopback::Holder>>,
 }
 
 impl SessionConfig {

@@ -44,6 +44,7 @@ fn start_with_grants(
         approval: cox_core::ApprovalPolicy::OnRequest,
         grants,
         notes: Vec::new(),
+        loopback: None,
     };
     let id = session::new_id();
     let header = cox_core::journal::Record::Session {
