@@ -111,18 +111,8 @@ fn echo_latency(lines: usize) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> 
     let echo = runtime.block_on(async {
         let terminals = Terminals::new(1, 1);
         let ctx = cox_tools::ToolContext {
-            cwd: dir.path().to_path_buf(),
-            workspace: dir.path().to_path_buf(),
-            writable_roots: vec![dir.path().to_path_buf()],
-            protected: Vec::new(),
-            max_output_bytes: 16 * 1024,
-            capture_bytes: 16 * 1024,
-            hidden_env: Vec::new(),
-            sandbox: None,
-            asker: None,
-            watch: None,
             terminals: Some(Arc::clone(&terminals)),
-            cancel: tokio_util::sync::CancellationToken::new(),
+            ..crate::tools::context(dir.path())
         };
         let spawn = Spawn {
             argv: vec!["cat".into()],

@@ -139,20 +139,7 @@ fn patch_50_hunks(runs: usize) -> anyhow::Result<(Duration, Duration)> {
         }
     }
     patch.push_str("*** End Patch\n");
-    let ctx = ToolContext {
-        cwd: root.clone(),
-        workspace: root.clone(),
-        writable_roots: vec![root.clone()],
-        protected: Vec::new(),
-        max_output_bytes: 16 * 1024,
-        capture_bytes: 16 * 1024,
-        hidden_env: Vec::new(),
-        sandbox: None,
-        asker: None,
-        watch: None,
-        terminals: None,
-        cancel: tokio_util::sync::CancellationToken::new(),
-    };
+    let ctx = context(&root);
     let mut times = Vec::new();
     for _ in 0..runs {
         fs_err::write(root.join("big.rs"), &original)?;
@@ -183,4 +170,22 @@ fn schema_tokens() -> anyhow::Result<(usize, usize)> {
     let json = serde_json::to_string(&specs)?;
     let encoder = tiktoken_rs::o200k_base()?;
     Ok((encoder.encode_with_special_tokens(&json).len(), json.len()))
+}
+
+/// A tool context for `root`, unsandboxed, with a 16 KiB output budget.
+pub(crate) fn context(root: &std::path::Path) -> ToolContext {
+    ToolContext {
+        cwd: root.to_path_buf(),
+        workspace: root.to_path_buf(),
+        writable_roots: vec![root.to_path_buf()],
+        protected: Vec::new(),
+        max_output_bytes: 16 * 1024,
+        capture_bytes: 16 * 1024,
+        hidden_env: Vec::new(),
+        sandbox: None,
+        asker: None,
+        watch: None,
+        terminals: None,
+        cancel: tokio_util::sync::CancellationToken::new(),
+    }
 }

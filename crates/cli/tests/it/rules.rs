@@ -130,12 +130,7 @@ fn patches_sent_after_cd_are_checked_where_they_land() {
         .cox_with(&server)
         .args(["exec", "--json", "write a db test"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    let blocked: Vec<String> = stdout(&output)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["type"] == "rule_blocked")
-        .map(|e| e["reason"].as_str().unwrap().to_string())
-        .collect();
+    let blocked = blocked_reasons(&output);
     assert_eq!(
         blocked,
         [
@@ -256,12 +251,7 @@ fn a_denied_command_typed_into_a_terminal_session_is_blocked() {
         "fine\n",
         "the session itself works"
     );
-    let blocked: Vec<String> = stdout(&output)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["type"] == "rule_blocked")
-        .map(|e| e["reason"].as_str().unwrap().to_string())
-        .collect();
+    let blocked = blocked_reasons(&output);
     assert_eq!(blocked, ["the command `psql -c select 1` is denied"]);
 }
 
@@ -307,12 +297,7 @@ fn a_denied_command_cannot_be_typed_in_pieces_or_edited_into_a_session() {
         "fine\n",
         "the session itself works"
     );
-    let blocked: Vec<String> = stdout(&output)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|e| e["type"] == "rule_blocked")
-        .map(|e| e["reason"].as_str().unwrap().to_string())
-        .collect();
+    let blocked = blocked_reasons(&output);
     assert_eq!(blocked.len(), 3, "{blocked:?}");
     assert_eq!(blocked[0], "the command `psql -c 1` is denied");
     assert_eq!(blocked[1], "the command `psql -c 1` is denied");
@@ -322,4 +307,14 @@ fn a_denied_command_cannot_be_typed_in_pieces_or_edited_into_a_session() {
         "{}",
         blocked[2]
     );
+}
+
+/// The reasons of every `rule_blocked` event a `--json` run printed.
+fn blocked_reasons(output: &std::process::Output) -> Vec<String> {
+    stdout(output)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "rule_blocked")
+        .map(|e| e["reason"].as_str().unwrap().to_string())
+        .collect()
 }
