@@ -34,9 +34,13 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
-    // The sandbox launcher runs the command at once: it neither logs nor hides its memory (it
-    // maps its ids through /proc/self, and holds no keys: its environment is scrubbed).
-    if !matches!(cli.command, Some(Command::SandboxExec { .. })) {
+    // The sandbox launcher runs the command at once, and the loopback network's holder only
+    // holds a namespace: neither logs nor hides its memory (both map ids through /proc/self, and
+    // hold no keys).
+    if !matches!(
+        cli.command,
+        Some(Command::SandboxExec { .. } | Command::Loopback)
+    ) {
         // cox holds keys: no other process of the person's (a sandboxed command among them) may
         // read its memory or /proc/PID/environ.
         let _ = cox_core::keep_memory_private();

@@ -10,6 +10,8 @@
 //! seccomp cannot tell an inet `connect` from a Unix one, so Unix sockets on the file system
 //! are open as with `--network`); commands approved to leave the sandbox get the host's network;
 //! the namespace ends with cox (the holder dies with its parent and when its stdin closes).
+//! Checked by hand without root too (`setpriv --reuid=65534 … cox --loopback sandbox -- …`: only
+//! `lo`, and a server reached from the same namespace); the test suite runs as root.
 
 use std::io::{BufRead, Read, Write};
 use std::os::fd::AsRawFd;
@@ -111,6 +113,8 @@ impl Holder {
             |e: std::io::Error| Error::Process(format!("cannot start the loopback network: {e}"));
         let mut child = std::process::Command::new(program)
             .arg("__loopback")
+            // It needs nothing of cox's environment, credentials least of all.
+            .env_clear()
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
