@@ -60,6 +60,7 @@ pub fn run(policy: &Policy, argv: &[String]) -> Result<i32, Error> {
     // SIGTERM, not SIGKILL: caught below, it makes the launcher kill what the command started
     // (a subreaper's descendants would otherwise outlive cox).
     let parent = nix::unistd::getppid();
+    COX.store(parent.as_raw(), Ordering::SeqCst);
     prctl::set_pdeathsig(Signal::SIGTERM).map_err(|e| Error::Process(format!("PDEATHSIG: {e}")))?;
     if nix::unistd::getppid() != parent {
         // cox died before the death signal was set: nobody is left to run the command for.
@@ -225,15 +226,7 @@ fn spawn_and_wait(body: impl FnOnce()) -> Result<WaitStatus, Error> {
             if TERMINATE.load(Ordering::SeqCst) {
                 let _ = kill(child, Signal::SIGKILL);
             }
-            // Its end is seen without reaping it (`WNOWAIT`): until the handler can no longer
-            // name it, its pid cannot be given to another process.
-            loop {
-                match waitid(Id::Pid(child), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
-                    Ok(_) => break,
-                    Err(Errno::EINTR) => continue,
-                    Err(e) => return Err(Error::Process(format!("waiting for the command: {e}"))),
-                }
-            }
+            wait_exited(child)?;
             WAITING_FOR.store(0, Ordering::SeqCst);
             loop {
                 match waitpid(child, None) {
@@ -248,9 +241,59 @@ fn spawn_and_wait(body: impl FnOnce()) -> Result<WaitStatus, Error> {
     }
 }
 
+/// cox's pid, read when the launcher started; 0 in init (whose parent is the launcher, outside
+/// its PID namespace: its death signal is enough there).
+static COX: AtomicI32 = AtomicI32::new(0);
+
+/// How often a waiting launcher checks that cox is still its parent.
+const ORPHAN_CHECK_MS: i32 = 500;
+
+/// Returns once `child` has exited, without reaping it (`WNOWAIT`): until the handler can no
+/// longer name it, its pid cannot be given to another process. While it waits, the launcher checks
+/// that cox is still its parent: the death signal is the first line, but a launcher found
+/// orphaned with its command running (seen under load, cox SIGKILLed as a command started: no
+/// signal came) ends the command itself.
+#[allow(unsafe_code)]
+fn wait_exited(child: Pid) -> Result<(), Error> {
+    let cox = COX.load(Ordering::SeqCst);
+    // SAFETY: pidfd_open(2) with a pid and no flags; the fd is closed below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) } as i32;
+    if cox > 0 && pidfd >= 0 {
+        let mut ready = libc::pollfd {
+            fd: pidfd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: one pollfd we own.
+            let n = unsafe { libc::poll(&mut ready, 1, ORPHAN_CHECK_MS) };
+            if n > 0 {
+                break;
+            }
+            if n == 0 && nix::unistd::getppid().as_raw() != cox {
+                TERMINATE.store(true, Ordering::SeqCst);
+                let _ = kill(child, Signal::SIGKILL);
+            }
+        }
+        // SAFETY: the pidfd opened above, closed once.
+        unsafe { libc::close(pidfd) };
+    } else if pidfd >= 0 {
+        // SAFETY: as above.
+        unsafe { libc::close(pidfd) };
+    }
+    loop {
+        match waitid(Id::Pid(child), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::Process(format!("waiting for the command: {e}"))),
+        }
+    }
+}
+
 /// PID 1 of the namespace: mounts, then the command, then its exit status as ours.
 fn init(policy: &Policy, command: &Exec, mut says: std::io::PipeWriter) -> ! {
     let _ = prctl::set_pdeathsig(Signal::SIGKILL);
+    COX.store(0, Ordering::SeqCst);
     let _ = setsid();
     if let Err(e) = mounts(policy) {
         die(&format!("sandbox: {e}"));

@@ -12,7 +12,8 @@
 //!
 //! **Decided:** in a full-screen program (the alternate screen: vim, less) Esc and the cursor
 //! keys are its own (modes, movement): Esc ends the line being followed, and what follows it is read
-//! as typed (a cursor key's `[A` included); a line starting with `:` or `!` (vim's `:!cmd`, less's
+//! as typed (a cursor key's `[A` included) — but Esc followed by a key other than `:`, `[`, `O` is
+//! unclear, since the program may quit mid-write and leave a shell to read it as a Meta chord; a line starting with `:` or `!` (vim's `:!cmd`, less's
 //! `!cmd`) is also read without them, so `:!psql` is `psql`. Rules
 //! on commands stay a policy over what is typed; the sandbox is what holds whatever is run.
 
@@ -32,7 +33,8 @@ pub fn follow(pending: &[u8], bytes: &[u8], full_screen: bool) -> Typed {
     let mut lines = Vec::new();
     let mut line = String::new();
     let mut unclear = None;
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
             '\r' | '\n' => lines.push(std::mem::take(&mut line)),
             '\x7f' | '\x08' => {
@@ -48,8 +50,22 @@ pub fn follow(pending: &[u8], bytes: &[u8], full_screen: bool) -> Typed {
             // End of input on an empty line; at the end of a line it deletes nothing.
             '\x04' => {}
             // What follows is read as typed (an arrow's `[A` too): nothing is skipped, so nothing
-            // can hide behind an escape sequence.
-            '\x1b' if full_screen => lines.push(std::mem::take(&mut line)),
+            // can hide behind an escape sequence. But Esc then a key is a Meta chord to a shell's
+            // line editor (`Esc .` yanks the last argument) should the program quit first.
+            '\x1b' if full_screen => {
+                lines.push(std::mem::take(&mut line));
+                if chars
+                    .peek()
+                    .is_some_and(|next| !matches!(next, ':' | '[' | 'O' | '\x1b'))
+                {
+                    unclear.get_or_insert_with(|| {
+                        "it holds Esc followed by a key, which a shell reads as a Meta chord if \
+                         the program quits first; send Esc as the last key of a call, and the \
+                         rest in the next"
+                            .to_string()
+                    });
+                }
+            }
             '\x1b' => {
                 unclear.get_or_insert_with(|| {
                     "it holds Esc or a cursor key, which edit the line in ways cox cannot follow"
@@ -166,5 +182,8 @@ mod tests {
         assert!(vim("\x1b[:!psql\r").lines.contains("\npsql"));
         assert!(vim("\x1bO:!psql\r").lines.contains("\npsql"));
         assert!(vim("\x12a").unclear.is_some(), "C-r inserts a register");
+        // `q` quits less, then `Esc .` would yank into the shell's line what cox never saw.
+        assert!(vim("q\x1b. -c 1\r").unclear.is_some());
+        assert_eq!(vim("ifoo\x1b").unclear, None, "Esc last is fine");
     }
 }
