@@ -181,6 +181,35 @@ fn cox_command(cox: &Path, repo: &Path, home: &Path, server: &MockServer) -> Com
     command
 }
 
+/// Runs `turns` as one `cox exec` task; the gap from each reply with a call to the request after
+/// it, in order.
+fn call_gaps(
+    cox: &Path,
+    repo: &Path,
+    home: &Path,
+    turns: Vec<Turn>,
+) -> anyhow::Result<Vec<Duration>> {
+    let expected = turns.len();
+    let server = MockServer::start(Script { turns })?;
+    let status = cox_command(cox, repo, home, &server)
+        .args(["exec", "work in a terminal"])
+        .status()?;
+    if !status.success() {
+        bail!("cox failed: {status}");
+    }
+    let requests = server.requests();
+    if requests.len() != expected {
+        bail!("expected {expected} requests, saw {}", requests.len());
+    }
+    requests
+        .windows(2)
+        .map(|pair| {
+            let answered = pair[0].answered_at.context("response not finished")?;
+            Ok(pair[1].received_at - answered)
+        })
+        .collect()
+}
+
 /// Part 2: one session of `cat`, then ten writes; each write's gap minus its yield.
 fn write_gaps(cox: &Path, repo: &Path, home: &Path) -> anyhow::Result<Vec<Duration>> {
     let mut turns = vec![Turn::call(
@@ -192,43 +221,21 @@ fn write_gaps(cox: &Path, repo: &Path, home: &Path) -> anyhow::Result<Vec<Durati
         turns.push(Turn::call("write_stdin", &write));
     }
     turns.push(Turn::text(&["Done."]));
-    let server = MockServer::start(Script { turns })?;
-    let status = cox_command(cox, repo, home, &server)
-        .args(["exec", "type into cat"])
-        .status()?;
-    if !status.success() {
-        bail!("cox failed: {status}");
-    }
-    let requests = server.requests();
-    if requests.len() != 12 {
-        bail!("expected 12 requests, saw {}", requests.len());
-    }
-    let mut gaps = Vec::new();
-    for n in 1..11 {
-        let answered = requests[n].answered_at.context("response not finished")?;
-        let gap = requests[n + 1].received_at - answered;
-        gaps.push(gap.saturating_sub(Duration::from_millis(WRITE_YIELD_MS)));
-    }
-    Ok(gaps)
+    let gaps = call_gaps(cox, repo, home, turns)?;
+    // The first gap is the exec_command call's.
+    Ok(gaps[1..]
+        .iter()
+        .map(|gap| gap.saturating_sub(Duration::from_millis(WRITE_YIELD_MS)))
+        .collect())
 }
 
 /// The baseline of part 2: a `shell` call running `true`.
 fn shell_gap(cox: &Path, repo: &Path, home: &Path) -> anyhow::Result<Duration> {
-    let server = MockServer::start(Script {
-        turns: vec![
-            Turn::call("shell", r#"{"command":["true"]}"#),
-            Turn::text(&["Done."]),
-        ],
-    })?;
-    let status = cox_command(cox, repo, home, &server)
-        .args(["exec", "run true"])
-        .status()?;
-    if !status.success() {
-        bail!("cox failed: {status}");
-    }
-    let requests = server.requests();
-    let answered = requests[0].answered_at.context("response not finished")?;
-    Ok(requests[1].received_at - answered)
+    let turns = vec![
+        Turn::call("shell", r#"{"command":["true"]}"#),
+        Turn::text(&["Done."]),
+    ];
+    Ok(call_gaps(cox, repo, home, turns)?[0])
 }
 
 struct Memory {

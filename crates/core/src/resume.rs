@@ -65,7 +65,7 @@ pub fn restore(records: &[Record]) -> Restored {
     let mut answered: Option<String> = None;
     for record in records {
         match record {
-            Record::Session { .. } | Record::Spawned { .. } => {}
+            Record::Session { .. } | Record::Spawned { .. } | Record::TerminalWrite { .. } => {}
             Record::User { text } => {
                 answered = None;
                 restored.task.get_or_insert_with(|| text.clone());
@@ -144,7 +144,6 @@ pub fn restore(records: &[Record]) -> Restored {
                 restored.lost_terminals.push((*id, command.clone()));
             }
             Record::TerminalEnd { id, .. } => restored.lost_terminals.retain(|(t, _)| t != id),
-            Record::TerminalWrite { .. } => {}
             Record::TaskEnd { status, answer } => {
                 answered = None;
                 restored.last_status = Some(*status);

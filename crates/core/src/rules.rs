@@ -212,11 +212,6 @@ impl Rules {
         })
     }
 
-    /// Whether any rule checks commands (`deny_command`).
-    pub fn checks_commands(&self) -> bool {
-        self.rules.iter().any(|r| r.commands.is_some())
-    }
-
     /// A command that cannot be read for sure (`unclear` says why) is blocked by the first rule
     /// that checks commands.
     pub fn check_unclear(&self, unclear: &str) -> Option<Violation> {

@@ -168,13 +168,19 @@ fn enter_namespaces(joined_users: bool) -> Result<Containment, Error> {
     if unshare(flags | CloneFlags::CLONE_NEWUSER).is_err() {
         return Ok(Containment::Subreaper);
     }
+    map_own_ids(uid, gid)?;
+    Ok(Containment::Namespaces)
+}
+
+/// In a user namespace just made: maps only the person's own ids (`uid`, `gid` from outside), so
+/// nothing changes hands.
+pub(crate) fn map_own_ids(uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> Result<(), Error> {
     let write = |file: &str, text: String| {
         fs_err::write(file, text).map_err(|e| Error::Process(format!("cannot map ids: {e}")))
     };
     write("/proc/self/setgroups", "deny".into())?;
     write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
-    write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
-    Ok(Containment::Namespaces)
+    write("/proc/self/gid_map", format!("{gid} {gid} 1"))
 }
 
 static TERMINATE: AtomicBool = AtomicBool::new(false);
@@ -257,8 +263,11 @@ const ORPHAN_CHECK_MS: i32 = 500;
 fn wait_exited(child: Pid) -> Result<(), Error> {
     let cox = COX.load(Ordering::SeqCst);
     // SAFETY: pidfd_open(2) with a pid and no flags; the fd is closed below.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) } as i32;
-    if cox > 0 && pidfd >= 0 {
+    let pidfd = match cox {
+        0 => -1,
+        _ => (unsafe { libc::syscall(libc::SYS_pidfd_open, child.as_raw(), 0) }) as i32,
+    };
+    if pidfd >= 0 {
         let mut ready = libc::pollfd {
             fd: pidfd,
             events: libc::POLLIN,
@@ -276,9 +285,6 @@ fn wait_exited(child: Pid) -> Result<(), Error> {
             }
         }
         // SAFETY: the pidfd opened above, closed once.
-        unsafe { libc::close(pidfd) };
-    } else if pidfd >= 0 {
-        // SAFETY: as above.
         unsafe { libc::close(pidfd) };
     }
     loop {

@@ -42,13 +42,7 @@ pub fn hold() -> Result<(), Error> {
         let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
         unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET)
             .map_err(|e| fail("user and network namespaces", e))?;
-        let write = |file: &str, text: String| {
-            fs_err::write(file, text)
-                .map_err(|e| Error::Process(format!("loopback network: cannot map ids: {e}")))
-        };
-        write("/proc/self/setgroups", "deny".into())?;
-        write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
-        write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+        crate::launch::map_own_ids(uid, gid)?;
     }
     loopback_up()?;
     let mut out = std::io::stdout();
