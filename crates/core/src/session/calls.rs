@@ -63,10 +63,11 @@ impl Session {
         tokio::pin!(running);
         let output = loop {
             tokio::select! {
-                output = &mut running => break output,
+                biased;
                 Some(pid) = started.recv() => {
                     processes.extend(spawned(&mut self.journal, &self.config.settings.home, &self.id, None, &tag, pid));
                 }
+                output = &mut running => break output,
             }
         };
         drop(processes);
@@ -367,11 +368,13 @@ impl Session {
         tokio::pin!(running);
         loop {
             tokio::select! {
+                // Launchers reported first: one started just before the tool returned is
+                // journaled (and, for a terminal session, kept) too.
+                biased;
+                Some(pid) = started.recv() => {
+                    processes.extend(spawned(&mut self.journal, &self.config.settings.home, &self.id, Some(&call.call_id), &tag, pid));
+                }
                 output = &mut running => {
-                    // Launchers reported as the tool finished are journaled too.
-                    while let Ok(pid) = started.try_recv() {
-                        processes.extend(spawned(&mut self.journal, &self.config.settings.home, &self.id, Some(&call.call_id), &tag, pid));
-                    }
                     // A terminal session's launcher stays named in `running/` until it ends.
                     if let Some(Effect::Terminal(TerminalEffect { id, started: Some((_, pid)), .. })) = &output.effect
                         && let Some(at) = processes.iter().position(|p: &crate::leftovers::Running| p.pid() == *pid)
@@ -379,9 +382,6 @@ impl Session {
                         self.terminal_entries.insert(*id, processes.swap_remove(at));
                     }
                     return self.redacted(output);
-                }
-                Some(pid) = started.recv() => {
-                    processes.extend(spawned(&mut self.journal, &self.config.settings.home, &self.id, Some(&call.call_id), &tag, pid));
                 }
                 Some(question) = questions.recv() => {
                     self.emitter
