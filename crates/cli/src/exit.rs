@@ -57,7 +57,7 @@ impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         let code = match &error {
             Error::MissingKey { .. } | Error::Model(_) => PROVIDER,
-            Error::Io(_) | Error::Journal(_) => FAILED,
+            Error::Io(_) | Error::Journal(_) | Error::Checkpoint { .. } | Error::Undo(_) => FAILED,
             _ => USAGE,
         };
         Failure {

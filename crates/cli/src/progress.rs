@@ -122,6 +122,32 @@ impl Progress {
             Event::RuleBlocked {
                 rule_id, reason, ..
             } => writeln!(err, "  blocked by rule {rule_id}: {reason}")?,
+            Event::Checkpoint {
+                id, kind, files, ..
+            } => match kind {
+                cox_protocol::CheckpointKind::Outside => writeln!(
+                    err,
+                    "  checkpoint {id}: changed outside cox: {}",
+                    cox_protocol::list_paths(files, 5)
+                )?,
+                cox_protocol::CheckpointKind::Action => writeln!(
+                    err,
+                    "  checkpoint {id}: {}",
+                    cox_protocol::list_paths(files, 5)
+                )?,
+                // `undone` says it.
+                cox_protocol::CheckpointKind::Undo | cox_protocol::CheckpointKind::Rollback => {}
+            },
+            Event::Undone { id, undid, files } => writeln!(
+                err,
+                "undone (checkpoint {id} undid {}): {}",
+                undid
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                cox_protocol::list_paths(files, 5)
+            )?,
             Event::Paused => writeln!(err, "PAUSED — nothing new starts until resume or steer")?,
             Event::Resumed => writeln!(err, "resumed")?,
             Event::Steered { text } => writeln!(err, "steered: {text}")?,

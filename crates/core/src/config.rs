@@ -32,6 +32,9 @@ pub const DEFAULT_COMPACT_THRESHOLD: f64 = 0.85;
 pub const DEFAULT_TOOL_OUTPUT_TOKENS: usize = 4_000;
 /// Command output the journal keeps per call: 1 MiB, head and tail beyond it.
 pub const DEFAULT_JOURNAL_OUTPUT_BYTES: usize = 1024 * 1024;
+/// Checkpoints keep files up to 16 MiB, 2 GiB in all per session.
+pub const DEFAULT_CHECKPOINT_MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+pub const DEFAULT_CHECKPOINT_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Terminal sessions (`exec_command`) that may run at once, unless `max_terminal_sessions` says.
 pub const DEFAULT_MAX_TERMINAL_SESSIONS: usize = 8;
 /// The most `max_terminal_sessions` may allow: each is a pty, a sandboxed process tree and a
@@ -54,6 +57,10 @@ pub struct ConfigFile {
     pub stream_total_timeout_ms: Option<u64>,
     /// Command output the journal keeps per call (the model gets `tool_output_max_tokens`).
     pub journal_output_max_bytes: Option<usize>,
+    /// A file larger than this is tracked by checkpoints but its content is not kept (no undo).
+    pub checkpoint_max_file_bytes: Option<u64>,
+    /// All content a session's checkpoints keep together.
+    pub checkpoint_max_bytes: Option<u64>,
     /// Terminal sessions the model may keep running at once.
     pub max_terminal_sessions: Option<usize>,
     pub max_retries: Option<u32>,
@@ -360,6 +367,8 @@ pub struct Config {
     pub tool_output_max_bytes: usize,
     /// A command's output kept in the journal per call (head and tail beyond it).
     pub journal_output_max_bytes: usize,
+    /// What a session's checkpoint store may keep (see `crate::checkpoint`).
+    pub checkpoint_limits: crate::checkpoint::Limits,
     /// Terminal sessions the model may keep running at once (`exec_command`).
     pub max_terminal_sessions: usize,
     pub context_window: u64,
@@ -466,6 +475,14 @@ impl Config {
             journal_output_max_bytes: file
                 .journal_output_max_bytes
                 .unwrap_or(DEFAULT_JOURNAL_OUTPUT_BYTES),
+            checkpoint_limits: crate::checkpoint::Limits {
+                max_file_bytes: file
+                    .checkpoint_max_file_bytes
+                    .unwrap_or(DEFAULT_CHECKPOINT_MAX_FILE_BYTES),
+                max_bytes: file
+                    .checkpoint_max_bytes
+                    .unwrap_or(DEFAULT_CHECKPOINT_MAX_BYTES),
+            },
             max_terminal_sessions: file
                 .max_terminal_sessions
                 .unwrap_or(DEFAULT_MAX_TERMINAL_SESSIONS),

@@ -167,6 +167,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    // checkpoints and undo
+    #[error("checkpoint store {}: {source}", .path.display())]
+    Checkpoint {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot undo: {0}")]
+    Undo(#[from] crate::checkpoint::Refusal),
     #[error(transparent)]
     Model(#[from] cox_model::ModelError),
     #[error(transparent)]

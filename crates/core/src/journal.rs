@@ -104,6 +104,17 @@ pub enum Record {
     Step {
         report: StepReport,
     },
+    /// Files changed and checkpoint `id` holds what they were (the store under
+    /// `$COX_HOME/checkpoints/<session>` has the content; this line is what the journal tells).
+    Checkpoint {
+        id: u32,
+        kind: cox_protocol::CheckpointKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call_id: Option<CallId>,
+        files: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        undoes: Vec<u32>,
+    },
     /// A check (`Op::RunCheck`) is about to run.
     CheckStart {
         kind: CheckKind,

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod checkpoint;
 pub mod config;
 pub mod context;
 pub mod crash;

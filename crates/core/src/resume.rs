@@ -65,7 +65,10 @@ pub fn restore(records: &[Record]) -> Restored {
     let mut answered: Option<String> = None;
     for record in records {
         match record {
-            Record::Session { .. } | Record::Spawned { .. } | Record::TerminalWrite { .. } => {}
+            Record::Session { .. }
+            | Record::Spawned { .. }
+            | Record::TerminalWrite { .. }
+            | Record::Checkpoint { .. } => {}
             Record::User { text } => {
                 answered = None;
                 restored.task.get_or_insert_with(|| text.clone());

@@ -43,6 +43,15 @@ struct RuleSpec {
     deny_write: Vec<String>,
 }
 
+/// A file an action actually changed, as checkpoints found it (see [`Rules::check_changes`]).
+#[derive(Debug, Clone)]
+pub struct ChangedFile {
+    /// Relative to the repository root, as the file system names it (no `..`, no link).
+    pub path: String,
+    /// The whole file now (through a symbolic link); `None` when it was deleted or is a directory.
+    pub content: Option<Vec<u8>>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ContentSpec {
@@ -58,6 +67,9 @@ pub struct Rule {
     commands: Option<GlobSet>,
     content: Option<(GlobSet, regex::Regex)>,
     writes: Option<GlobSet>,
+    /// The globs as written, for [`Rules::guarded_prefixes`].
+    write_patterns: Vec<String>,
+    content_patterns: Vec<String>,
 }
 
 /// The project's rules.
@@ -187,6 +199,12 @@ impl Rules {
                 None => None,
             };
             rules.push(Rule {
+                write_patterns: spec.deny_write.clone(),
+                content_patterns: spec
+                    .deny_content
+                    .as_ref()
+                    .map(|c| c.paths.clone())
+                    .unwrap_or_default(),
                 commands: globs(&spec.deny_command, path, &field("deny_command"))?,
                 writes: globs(&spec.deny_write, path, &field("deny_write"))?,
                 content,
@@ -260,6 +278,74 @@ impl Rules {
         None
     }
 
+    /// Whether any rule is about files (`deny_write`, `deny_content`): then what every action
+    /// changed must be checked.
+    pub fn checks_files(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.writes.is_some() || r.content.is_some())
+    }
+
+    /// Where the rules on files look, as path prefixes relative to the repository root: each
+    /// glob's components before the first wildcard (`tests/**` → `tests`, `**/*.sql` → the root).
+    pub fn guarded_prefixes(&self) -> Vec<String> {
+        let mut prefixes: Vec<String> = self
+            .rules
+            .iter()
+            .flat_map(|r| r.write_patterns.iter().chain(r.content_patterns.iter()))
+            .map(|pattern| {
+                pattern
+                    .split('/')
+                    .take_while(|part| !part.contains(['*', '?', '[', '{']))
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .collect();
+        prefixes.sort();
+        prefixes.dedup();
+        prefixes
+    }
+
+    /// Checks what an action really changed: every changed path against `deny_write` (deleting
+    /// or re-moding a denied file is writing it), and the whole resulting content of each
+    /// changed file against `deny_content` — as it is, with whitespace runs collapsed, and with
+    /// whitespace removed, so text split across edits or lines is caught. Returns the rule, the
+    /// file and the line (1-based) where the match starts.
+    pub fn check_changes(&self, files: &[ChangedFile]) -> Option<(Violation, String, Option<u32>)> {
+        for rule in &self.rules {
+            for file in files {
+                if rule.writes.as_ref().is_some_and(|g| g.is_match(&file.path)) {
+                    let violation = Violation {
+                        rule_id: rule.id.clone(),
+                        rule_text: rule.text.clone(),
+                        reason: format!("writing {} is denied", file.path),
+                    };
+                    return Some((violation, file.path.clone(), None));
+                }
+                let (Some((paths, regex)), Some(content)) = (&rule.content, &file.content) else {
+                    continue;
+                };
+                if !paths.is_match(&file.path) {
+                    continue;
+                }
+                let text = String::from_utf8_lossy(content);
+                if let Some((found, at)) = find_spread(regex, &text) {
+                    let line = text[..at].matches('\n').count() as u32 + 1;
+                    let violation = Violation {
+                        rule_id: rule.id.clone(),
+                        rule_text: rule.text.clone(),
+                        reason: format!(
+                            "`{found}` may not appear in {} (line {line})",
+                            file.path
+                        ),
+                    };
+                    return Some((violation, file.path.clone(), Some(line)));
+                }
+            }
+        }
+        None
+    }
+
     /// Checks the files an edit touches and the lines it adds.
     pub fn check_edits(&self, edits: &[FileEdit]) -> Option<Violation> {
         for rule in &self.rules {
@@ -285,6 +371,37 @@ impl Rules {
         }
         None
     }
+}
+
+/// The first match of `regex` in `text`, or in `text` with whitespace runs collapsed to one
+/// space, or with whitespace removed: what matched, and its byte offset in `text`.
+fn find_spread(regex: &regex::Regex, text: &str) -> Option<(String, usize)> {
+    if let Some(found) = regex.find(text) {
+        return Some((found.as_str().to_string(), found.start()));
+    }
+    for keep_one_space in [true, false] {
+        // The squeezed text and, for each of its bytes, where it came from.
+        let mut squeezed = String::with_capacity(text.len());
+        let mut origin = Vec::with_capacity(text.len());
+        let mut in_space = false;
+        for (at, c) in text.char_indices() {
+            if c.is_whitespace() {
+                if keep_one_space && !in_space {
+                    squeezed.push(' ');
+                    origin.push(at);
+                }
+                in_space = true;
+                continue;
+            }
+            in_space = false;
+            squeezed.push(c);
+            origin.extend(std::iter::repeat_n(at, c.len_utf8()));
+        }
+        if let Some(found) = regex.find(&squeezed) {
+            return Some((found.as_str().to_string(), origin[found.start()]));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -367,6 +484,36 @@ deny_write = ["migrations/**"]
             rules.pinned().unwrap(),
             "- [no-real-db] NEVER use the real database in tests; only in-memory mocks."
         );
+    }
+
+    #[test]
+    fn changes_are_checked_on_whole_files_whatever_the_split() {
+        let rules = rules();
+        let file = |path: &str, text: &str| ChangedFile {
+            path: path.into(),
+            content: Some(text.as_bytes().to_vec()),
+        };
+        let (hit, path, line) = rules
+            .check_changes(&[file("tests/db.test.js", "const a = 1;\nconst c = pg.connect(url);\n")])
+            .unwrap();
+        assert_eq!((hit.rule_id.as_str(), path.as_str(), line), ("no-real-db", "tests/db.test.js", Some(2)));
+        // Split across lines: found with the whitespace gone, at the line where it starts.
+        let (_, _, line) = rules
+            .check_changes(&[file("tests/x.js", "ok\nconst c = pg.\n    connect(url)\n")])
+            .unwrap();
+        assert_eq!(line, Some(2));
+        let (_, _, line) = rules
+            .check_changes(&[file("tests/y.js", "x = new\n   Pool(url)\n")])
+            .unwrap();
+        assert_eq!(line, Some(1));
+        assert!(rules.check_changes(&[file("src/db.js", "pg.connect()")]).is_none());
+        let deleted = ChangedFile {
+            path: "migrations/001.sql".into(),
+            content: None,
+        };
+        assert!(rules.check_changes(&[deleted]).is_some(), "deleting is writing");
+        assert_eq!(rules.guarded_prefixes(), vec!["migrations", "tests"]);
+        assert!(rules.checks_files());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Action, CallId, FileChange, PlanStep, SessionId, StepState, ToolKind, ToolOutcome};
+use crate::{Action, CallId, ChangedPath, CheckpointKind, FileChange, PlanStep, SessionId, StepState, ToolKind, ToolOutcome};
 
 /// An event with its sequence number and wall-clock time, as printed by `--json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,11 +150,36 @@ pub enum Event {
         action: String,
         reason: String,
     },
-    /// A project rule blocked a tool call before it ran; the model got the rule as the result.
+    /// A project rule blocked a tool call: before it ran (by what it said it would do), or after
+    /// (by what it changed on disk; those changes were rolled back first, and `path` and `line`
+    /// say where the rule matched).
     RuleBlocked {
         call_id: CallId,
         rule_id: String,
         reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<u32>,
+    },
+    /// Files changed and a checkpoint holds what they were: by an action (`call_id`; a check has
+    /// none), by someone else between actions (`outside`), by an undo or a rule's rollback.
+    /// `cox undo --to ID` restores the state before checkpoint `id`.
+    Checkpoint {
+        id: u32,
+        kind: CheckpointKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call_id: Option<CallId>,
+        /// The action in one line (a tool call's summary, or the check's command).
+        action: String,
+        files: Vec<ChangedPath>,
+    },
+    /// An undo restored the files of checkpoints `undid` (checkpoint `id` records it, so it can be
+    /// undone in turn).
+    Undone {
+        id: u32,
+        undid: Vec<u32>,
+        files: Vec<ChangedPath>,
     },
     /// The model's plan changed (`update_plan`).
     PlanUpdated {

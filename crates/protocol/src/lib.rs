@@ -4,11 +4,13 @@
 //! Event names and fields are the public `--json` contract documented in `docs/contracts.md`; add
 //! fields, never rename them.
 
+mod checkpoint;
 mod event;
 mod item;
 mod plan;
 mod tool;
 
+pub use checkpoint::{ChangedPath, CheckpointKind, PathChange, list_paths};
 pub use event::{
     CheckKind, CompactReason, ErrorKind, Event, EventEnvelope, SessionStatus, StepReport, Usage,
 };
@@ -48,6 +50,14 @@ pub enum Op {
     /// end comes as `terminal_exited`, and the model learns it at its next look. Works while a
     /// task runs and while the session is idle; an unknown or ended id is a `warning`.
     KillTerminal { id: u32 },
+    /// Undo what the agent changed: the newest action not undone yet, or (`to`) everything from
+    /// that checkpoint on. Accepted while idle and while paused (it waits for a running command to
+    /// end); answered with `undone`, or a `warning` saying why not (the files the person changed
+    /// since, content too large to have been kept).
+    Undo {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<u32>,
+    },
     /// End the session after the current turn.
     Shutdown,
 }

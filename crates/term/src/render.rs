@@ -214,6 +214,39 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             &format!("  ⛔ blocked by rule {rule_id}: {reason}"),
             Tone::Warn,
         )?,
+        Event::Checkpoint {
+            id, kind, files, ..
+        } => match kind {
+            cox_protocol::CheckpointKind::Action => screen.line(
+                &format!(
+                    "  ◇ checkpoint {id}: {} — /undo puts it back",
+                    cox_protocol::list_paths(files, 3)
+                ),
+                Tone::Dim,
+            )?,
+            cox_protocol::CheckpointKind::Outside => screen.line(
+                &format!(
+                    "  ◇ checkpoint {id}: changed outside cox: {}",
+                    cox_protocol::list_paths(files, 3)
+                ),
+                Tone::Dim,
+            )?,
+            // `undone` says it.
+            cox_protocol::CheckpointKind::Undo | cox_protocol::CheckpointKind::Rollback => {}
+        },
+        Event::Undone { undid, files, .. } => screen.line(
+            &format!(
+                "↶ undid checkpoint{} {}: {}",
+                if undid.len() == 1 { "" } else { "s" },
+                undid
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                cox_protocol::list_paths(files, 5)
+            ),
+            Tone::Steer,
+        )?,
         Event::Warning { message } => screen.line(&format!("warning: {message}"), Tone::Warn)?,
         Event::Paused => {
             screen.flush_partial()?;

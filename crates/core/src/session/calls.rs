@@ -54,6 +54,15 @@ impl Session {
             return (Outcome::Failed, SessionStatus::Failed);
         }
         tracing::info!(kind = kind.name(), "check started");
+        // The person's check may write (a formatter, a fixer): its changes are checkpointed too,
+        // though rules, which guard the model's actions, do not judge them.
+        let held = match self.before_action().await {
+            Ok(held) => held,
+            Err(reason) => {
+                self.warn(reason).await;
+                None
+            }
+        };
         let mut ctx = self.tool_context(cancel, None);
         let (watch, mut started) = self.watch(None);
         let tag = watch.tag.1.clone();
@@ -72,6 +81,9 @@ impl Session {
         };
         drop(processes);
         let output = self.redacted(output);
+        if let Some(held) = held {
+            self.after_check(held, &command).await;
+        }
         tracing::info!(
             kind = kind.name(),
             ok = output.ok,
@@ -134,6 +146,8 @@ impl Session {
                         call_id: call.call_id.clone(),
                         rule_id: violation.rule_id.clone(),
                         reason: violation.reason.clone(),
+                        path: None,
+                        line: None,
                     })
                     .await;
                 let output = ToolOutput::error(format!(
@@ -162,6 +176,18 @@ impl Session {
                     "not run: the user steered before this call started (\"{directive}\"); decide again"
                 ))
             } else {
+                // What the call changes is known by looking before and after it.
+                let held = if described.acts() {
+                    match self.before_action().await {
+                        Ok(held) => held,
+                        Err(reason) => {
+                            self.finish_call(&call, ToolOutput::error(reason)).await?;
+                            continue;
+                        }
+                    }
+                } else {
+                    None
+                };
                 self.record(&Record::ToolStart {
                     call_id: call.call_id.clone(),
                 })
@@ -185,7 +211,16 @@ impl Session {
                     escalated,
                     "tool call ended"
                 );
-                output
+                match held {
+                    Some(held) => {
+                        let action = action_line(&call.name, &described.actions);
+                        let effects = self
+                            .after_action(held, Some(&call.call_id), action)
+                            .await;
+                        self.judged(&call.call_id, effects, output).await
+                    }
+                    None => output,
+                }
             };
             self.finish_call(&call, output).await?;
         }
@@ -422,6 +457,23 @@ impl Session {
         output.outcome.excerpt = output.outcome.excerpt.map(|e| credentials.redact(&e));
         output
     }
+}
+
+/// An action in one line, for its checkpoint: what the tool said it does, or its name.
+fn action_line(name: &str, actions: &[cox_protocol::Action]) -> String {
+    if actions.is_empty() {
+        return name.to_string();
+    }
+    let line = actions
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut line = line.replace('\n', " ");
+    if line.chars().count() > 200 {
+        line = line.chars().take(199).collect::<String>() + "…";
+    }
+    line
 }
 
 /// A command started: journaled (pid and start time), and registered as running until the call

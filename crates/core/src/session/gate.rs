@@ -21,6 +21,10 @@ struct State {
 pub(super) struct Gate {
     state: watch::Sender<State>,
     directives: Mutex<Vec<String>>,
+    /// Notes for the model from what happened while paused (an undo), given before directives.
+    notes: Mutex<Vec<String>>,
+    /// Journal lines for what happened while paused, written at the barrier.
+    records: Mutex<Vec<crate::journal::Record>>,
 }
 
 impl Gate {
@@ -31,6 +35,8 @@ impl Gate {
                 epoch: 0,
             }),
             directives: Mutex::new(Vec::new()),
+            notes: Mutex::new(Vec::new()),
+            records: Mutex::new(Vec::new()),
         }
     }
 
@@ -86,6 +92,40 @@ impl Gate {
             result = watcher.wait_for(|state| !state.paused) => result.is_ok(),
             _ = cancel.cancelled() => false,
         }
+    }
+
+    /// Queues a note for the model, applied at the barrier.
+    pub(super) fn note(&self, text: String) {
+        self.notes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(text);
+    }
+
+    /// Queues a journal line, written at the barrier.
+    pub(super) fn journal_later(&self, record: crate::journal::Record) {
+        self.records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(record);
+    }
+
+    pub(super) fn take_records(&self) -> Vec<crate::journal::Record> {
+        std::mem::take(
+            &mut *self
+                .records
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    pub(super) fn take_notes(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .notes
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
     }
 
     /// The directives given since the last call, in order.

@@ -8,6 +8,7 @@
 
 mod approvals;
 mod calls;
+mod checkpoints;
 mod compact;
 mod gate;
 mod terminals;
@@ -182,7 +183,9 @@ pub fn spawn(
         config.settings.max_terminal_sessions,
         start.last_terminal + 1,
     );
+    let checkpoints = checkpoints::Checkpoints::new(&config, &id.0);
     let session = Session {
+        checkpoints,
         id: id.clone(),
         config,
         client,
@@ -310,6 +313,8 @@ struct Session {
     /// Terminal sessions a resumed session lost when cox stopped: the model is told at the first
     /// task.
     lost_terminals: Vec<(u32, String)>,
+    /// What every action changed, to undo it and to check rules on it.
+    checkpoints: checkpoints::Checkpoints,
 }
 
 impl Session {
@@ -397,6 +402,10 @@ impl Session {
                         }
                         continue;
                     }
+                    Some(Op::Undo { to }) => {
+                        self.undo_now(to).await;
+                        continue;
+                    }
                     Some(Op::Interrupt | Op::Answer { .. } | Op::Approve { .. }) => continue,
                     Some(Op::Shutdown) | None => break,
                 },
@@ -406,6 +415,8 @@ impl Session {
             // The op loop flips the gate and announces it at once, whatever the task is doing.
             let gate = Arc::clone(&self.gate);
             let mut announcer = self.emitter.clone();
+            let checkpoints = self.checkpoints.clone();
+            let cwd = self.config.cwd.clone();
             let outcome = {
                 let running = self.run_task(task, cancel.clone(), &mut answers_rx);
                 tokio::pin!(running);
@@ -433,6 +444,23 @@ impl Session {
                                 if let Err(message) = terminals::kill_terminal(&terms, id) {
                                     announcer.emit(Event::Warning { message }).await;
                                 }
+                            }
+                            // Only at the barrier: nothing new starts, and the undo waits for
+                            // a command still running.
+                            Some(Op::Undo { to }) if gate.is_paused() => {
+                                tokio::spawn(checkpoints::undo_while_paused(
+                                    checkpoints.clone(),
+                                    Arc::clone(&gate),
+                                    announcer.clone(),
+                                    cwd.clone(),
+                                    to,
+                                ));
+                            }
+                            Some(Op::Undo { .. }) => {
+                                let message = "undo works while paused or idle: pause first \
+                                               (SPACE), then undo"
+                                    .to_string();
+                                announcer.emit(Event::Warning { message }).await;
                             }
                             Some(Op::Approve { call_id, decision }) => {
                                 let _ = answers_tx.try_send((call_id, Reply::Approval(decision)));

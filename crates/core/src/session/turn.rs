@@ -107,7 +107,14 @@ impl Session {
                 let mut owed = Vec::new();
                 for (call, started) in pending {
                     if started {
-                        let output = ToolOutput::error(CUT_SHORT);
+                        let mut output = ToolOutput::error(CUT_SHORT);
+                        // What it changed before cox stopped is its own, rules and all.
+                        if let Some(held) = self.hold_store().await {
+                            let action = format!("{} (cut short when cox stopped)", call.name);
+                            let effects =
+                                self.after_action(held, Some(&call.call_id), action).await;
+                            output = self.judged(&call.call_id, effects, output).await;
+                        }
                         self.finish_call(&call, output).await?;
                     } else {
                         owed.push(call);
@@ -421,6 +428,12 @@ impl Session {
         if self.gate.is_paused() {
             self.gate.wait_open(cancel).await;
         }
+        for record in self.gate.take_records() {
+            self.record(&record).await?;
+        }
+        for text in self.gate.take_notes() {
+            self.note(text).await?;
+        }
         let mut last = None;
         for text in self.gate.take_directives() {
             self.record(&Record::Steer { text: text.clone() }).await?;
@@ -461,7 +474,7 @@ impl Session {
     }
 
     /// A note for the model (journaled, so a resumed session has it too).
-    async fn note(&mut self, text: String) -> Result<(), JournalFailed> {
+    pub(super) async fn note(&mut self, text: String) -> Result<(), JournalFailed> {
         self.record(&Record::Note { text: text.clone() }).await?;
         self.history.push(Item::User { text });
         Ok(())
