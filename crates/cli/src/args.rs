@@ -159,6 +159,35 @@ pub enum Command {
     },
     /// List recorded sessions: id, date, status, directory, first prompt.
     Sessions,
+    /// What each action of a session changed: checkpoint id, time, action, files (`--json`: one
+    /// object per checkpoint). Default: the newest session.
+    Checkpoints {
+        /// Session id (a unique prefix is enough).
+        id: Option<String>,
+        /// The newest session (the default).
+        #[arg(long, conflicts_with = "id")]
+        last: bool,
+    },
+    /// Put back what the agent changed: the newest action not undone yet, everything from
+    /// checkpoint N on (`--to N`), or every action of a plan step (`--plan FILE --step S`).
+    /// Refuses, changing nothing, when a file was changed since by someone else. An undo is a
+    /// checkpoint too: `cox undo --to ID` with its id undoes it.
+    Undo {
+        /// Session id (a unique prefix is enough); default the newest session.
+        id: Option<String>,
+        /// The newest session (the default).
+        #[arg(long, conflicts_with = "id")]
+        last: bool,
+        /// Undo everything from this checkpoint on (`cox checkpoints` lists them).
+        #[arg(long, value_name = "N", conflicts_with = "step")]
+        to: Option<u32>,
+        /// The plan document of `--step`.
+        #[arg(long, value_name = "FILE", requires = "step", conflicts_with_all = ["id", "last"])]
+        plan: Option<PathBuf>,
+        /// Undo every action of this plan step (its session is in the plan file).
+        #[arg(long, value_name = "S", requires = "plan")]
+        step: Option<String>,
+    },
     /// Trust the project here (or DIR): its .cox/ files configure cox, its .cox/rules.toml as it
     /// is now is confirmed (a later change waits for the next `cox trust`).
     Trust {

@@ -3,6 +3,7 @@
 
 mod args;
 mod auth_cmd;
+mod checkpoints_cmd;
 mod exec;
 mod exit;
 mod interactive;
@@ -102,6 +103,10 @@ fn main() -> ExitCode {
         }) => run_cmd::run(&cli.shared, &plan, target.as_deref(), restart, &checks),
         Some(Command::Resume { last, words }) => sessions_cmd::resume(&cli.shared, last, words),
         Some(Command::Sessions) => sessions_cmd::list(),
+        Some(Command::Checkpoints { id, .. }) => checkpoints_cmd::list(&cli.shared, id.as_deref()),
+        Some(Command::Undo {
+            id, to, plan, step, ..
+        }) => checkpoints_cmd::undo(&cli.shared, id.as_deref(), to, plan, step),
         // On a terminal, `cox [PROMPT]` is the live session; piped, it is `cox exec`.
         None => match cli.prompt {
             Some(prompt) if cox_term::available() => interactive::run(&cli.shared, Some(prompt)),

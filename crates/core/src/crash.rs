@@ -4,7 +4,8 @@
 //!
 //! The points: `after:RECORD` once a journal record of that type (`user`, `response`,
 //! `tool_start`, `spawned`, `tool_end`, `task_end`, `check_start`, `check_end`, `step`, …) has
-//! reached the kernel; `before:tool_end` when a tool has run but its result is not recorded;
+//! reached the kernel; `after:tool_run` when a tool has run but what it changed is not looked at
+//! yet; `before:tool_end` when a tool has run but its result is not recorded;
 //! `run:step-opened` when a plan step's session exists but the plan does not name it yet;
 //! `run:step-saved` once it does; `run:step-finished` once a step's status is written;
 //! `plan:temp-written` between writing the plan's temp file and renaming it over the plan.

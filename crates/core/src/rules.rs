@@ -334,10 +334,7 @@ impl Rules {
                     let violation = Violation {
                         rule_id: rule.id.clone(),
                         rule_text: rule.text.clone(),
-                        reason: format!(
-                            "`{found}` may not appear in {} (line {line})",
-                            file.path
-                        ),
+                        reason: format!("`{found}` may not appear in {} (line {line})", file.path),
                     };
                     return Some((violation, file.path.clone(), Some(line)));
                 }
@@ -494,9 +491,15 @@ deny_write = ["migrations/**"]
             content: Some(text.as_bytes().to_vec()),
         };
         let (hit, path, line) = rules
-            .check_changes(&[file("tests/db.test.js", "const a = 1;\nconst c = pg.connect(url);\n")])
+            .check_changes(&[file(
+                "tests/db.test.js",
+                "const a = 1;\nconst c = pg.connect(url);\n",
+            )])
             .unwrap();
-        assert_eq!((hit.rule_id.as_str(), path.as_str(), line), ("no-real-db", "tests/db.test.js", Some(2)));
+        assert_eq!(
+            (hit.rule_id.as_str(), path.as_str(), line),
+            ("no-real-db", "tests/db.test.js", Some(2))
+        );
         // Split across lines: found with the whitespace gone, at the line where it starts.
         let (_, _, line) = rules
             .check_changes(&[file("tests/x.js", "ok\nconst c = pg.\n    connect(url)\n")])
@@ -506,12 +509,19 @@ deny_write = ["migrations/**"]
             .check_changes(&[file("tests/y.js", "x = new\n   Pool(url)\n")])
             .unwrap();
         assert_eq!(line, Some(1));
-        assert!(rules.check_changes(&[file("src/db.js", "pg.connect()")]).is_none());
+        assert!(
+            rules
+                .check_changes(&[file("src/db.js", "pg.connect()")])
+                .is_none()
+        );
         let deleted = ChangedFile {
             path: "migrations/001.sql".into(),
             content: None,
         };
-        assert!(rules.check_changes(&[deleted]).is_some(), "deleting is writing");
+        assert!(
+            rules.check_changes(&[deleted]).is_some(),
+            "deleting is writing"
+        );
         assert_eq!(rules.guarded_prefixes(), vec!["migrations", "tests"]);
         assert!(rules.checks_files());
     }

@@ -26,9 +26,14 @@ pub enum PathChange {
     Modified,
     Deleted,
     /// Only the permission bits changed (`from` and `to` are octal, e.g. "644").
-    Mode { from: String, to: String },
+    Mode {
+        from: String,
+        to: String,
+    },
     /// Moved here from `from` (the same file: same device and inode).
-    Renamed { from: String },
+    Renamed {
+        from: String,
+    },
 }
 
 /// One changed path, relative to the working directory where it is inside it.

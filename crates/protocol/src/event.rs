@@ -3,7 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Action, CallId, ChangedPath, CheckpointKind, FileChange, PlanStep, SessionId, StepState, ToolKind, ToolOutcome};
+use crate::{
+    Action, CallId, ChangedPath, CheckpointKind, FileChange, PlanStep, SessionId, StepState,
+    ToolKind, ToolOutcome,
+};
 
 /// An event with its sequence number and wall-clock time, as printed by `--json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -332,6 +332,15 @@ impl Ui {
                 let text = std::mem::take(&mut self.input);
                 ops.extend(self.terminal_op(text.trim()));
             }
+            (Mode::Paused, KeyCode::Enter) if undo_command(&self.input) => {
+                // `/undo` while paused: the last action is put back, then steer.
+                let text = std::mem::take(&mut self.input);
+                ops.extend(self.undo_op(text.trim()));
+            }
+            (Mode::Paused, KeyCode::Char('z')) if ctrl => {
+                self.note("undoing the last action", render::Tone::Dim);
+                ops.push(Op::Undo { to: None });
+            }
             (Mode::Paused, KeyCode::Enter) => {
                 let text = std::mem::take(&mut self.input);
                 self.mode = Mode::Running;
@@ -444,9 +453,11 @@ impl Ui {
                 vec![Op::Compact]
             }
             command if terminal_command(command) => self.terminal_op(command),
+            command if undo_command(command) => self.undo_op(command),
             command if command.starts_with('/') => {
                 let line = format!(
-                    "unknown command {command}; try /status, /plan, /ps, /kill N, /compact, /quit"
+                    "unknown command {command}; try /status, /plan, /undo, /undo N, /ps, /kill N, \
+                     /compact, /quit"
                 );
                 self.note(line, render::Tone::Warn);
                 Vec::new()
@@ -501,6 +512,32 @@ impl Ui {
         }
     }
 
+    /// `/undo` puts back the last action not undone yet; `/undo N` everything from checkpoint N
+    /// on (the `◇ checkpoint N` lines). The engine answers with `undone` or a warning.
+    fn undo_op(&mut self, command: &str) -> Vec<Op> {
+        let argument = command.trim_start_matches("/undo").trim();
+        if argument.is_empty() {
+            self.note("undoing the last action", render::Tone::Dim);
+            return vec![Op::Undo { to: None }];
+        }
+        match argument.parse::<u32>() {
+            Ok(to) => {
+                self.note(
+                    format!("undoing from checkpoint {to} on"),
+                    render::Tone::Dim,
+                );
+                vec![Op::Undo { to: Some(to) }]
+            }
+            Err(_) => {
+                self.note(
+                    "usage: /undo (the last action) or /undo N (from checkpoint N on)",
+                    render::Tone::Warn,
+                );
+                Vec::new()
+            }
+        }
+    }
+
     fn task_done(&mut self, status: SessionStatus) {
         if self.mode != Mode::Quitting {
             self.mode = Mode::Prompt;
@@ -509,6 +546,12 @@ impl Ui {
             self.input.clear();
         }
     }
+}
+
+/// `/undo` or `/undo N`, taken at the prompt and while paused.
+fn undo_command(text: &str) -> bool {
+    let text = text.trim();
+    text == "/undo" || text.starts_with("/undo ")
 }
 
 /// `/ps` or `/kill …`: the terminal-session commands, taken at the prompt and while paused.

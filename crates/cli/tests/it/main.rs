@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod architecture;
+mod checkpoints;
 mod context;
 mod errors;
 mod escape;

@@ -94,6 +94,7 @@ fn a_finished_session_is_listed_and_resumes_only_with_a_new_prompt() {
             "response",
             "tool_start",
             "spawned",
+            "checkpoint",
             "tool_end",
             "response",
             "task_end"

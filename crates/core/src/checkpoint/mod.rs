@@ -26,6 +26,7 @@
 //! stores of the [`KEEP_SESSIONS`] newest sessions are kept, so `cox undo` works after a session
 //! ended; older ones are removed when a new store is made ([`prune`]).
 
+pub mod recorded;
 pub mod scan;
 mod undo;
 
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 use cox_protocol::{CallId, ChangedPath, CheckpointKind, PathChange};
 use serde::{Deserialize, Serialize};
 
+pub use recorded::undo_note;
 pub use scan::{Kind, Seen};
 pub use undo::{Refusal, Target};
 
@@ -334,7 +336,9 @@ impl Store {
                 _ => None,
             };
             let entry = Entry { seen, blob };
-            lines.push_str(&serde_json::to_string(&(&path, &entry)).map_err(|e| json_error(&path, e))?);
+            lines.push_str(
+                &serde_json::to_string(&(&path, &entry)).map_err(|e| json_error(&path, e))?,
+            );
             lines.push('\n');
             self.index.insert(path, entry);
         }
@@ -357,7 +361,14 @@ impl Store {
                 Ok(Some(n))
             }
             // Gone (or unreadable) since the scan: nothing to keep.
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied) => Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(io_error(&blob, e)),
         }
     }
@@ -490,7 +501,11 @@ impl Store {
     /// the file system has them, each with its whole content now (read through a link). A link
     /// anywhere in the roots that leads to a changed file counts as changed too: `tests/db.js ->
     /// ../src/db.js` puts what is written to `src/db.js` in `tests/`.
-    pub fn changed_files(&self, checkpoint: &Checkpoint, root: &Path) -> Vec<crate::rules::ChangedFile> {
+    pub fn changed_files(
+        &self,
+        checkpoint: &Checkpoint,
+        root: &Path,
+    ) -> Vec<crate::rules::ChangedFile> {
         let real_root = fs_err::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
         let relative = |path: &Path| {
             path.strip_prefix(root)

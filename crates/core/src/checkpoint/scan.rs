@@ -105,7 +105,11 @@ pub struct Walker {
 
 impl Walker {
     /// Reads the ignore files under `roots` (outside ignored directories) and freezes them.
-    pub fn freeze(roots: &[PathBuf], protected: &[PathBuf], guarded: Vec<PathBuf>) -> (Walker, Frozen) {
+    pub fn freeze(
+        roots: &[PathBuf],
+        protected: &[PathBuf],
+        guarded: Vec<PathBuf>,
+    ) -> (Walker, Frozen) {
         let mut frozen = Frozen::default();
         for root in roots {
             if let Some(repo) = root.ancestors().find(|d| d.join(".git").is_dir())
@@ -147,7 +151,12 @@ impl Walker {
     }
 
     /// A walker from frozen ignore files (a store reopened).
-    pub fn thaw(roots: &[PathBuf], protected: &[PathBuf], guarded: Vec<PathBuf>, frozen: &Frozen) -> Walker {
+    pub fn thaw(
+        roots: &[PathBuf],
+        protected: &[PathBuf],
+        guarded: Vec<PathBuf>,
+        frozen: &Frozen,
+    ) -> Walker {
         let mut roots: Vec<PathBuf> = roots.to_vec();
         roots.sort();
         roots.dedup();

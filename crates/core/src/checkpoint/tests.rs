@@ -10,6 +10,9 @@ const LIMITS: Limits = Limits {
     max_bytes: 1 << 30,
 };
 
+/// Every path with its mode, bytes or link target.
+type Snapshot = Vec<(String, u32, Option<Vec<u8>>, Option<PathBuf>)>;
+
 struct Tree {
     home: tempfile::TempDir,
     work: tempfile::TempDir,
@@ -58,7 +61,7 @@ impl Tree {
     }
 
     /// Every path under the root with its kind, mode and bytes: what "the same tree" means.
-    fn snapshot(&self) -> Vec<(String, u32, Option<Vec<u8>>, Option<PathBuf>)> {
+    fn snapshot(&self) -> Snapshot {
         let mut out = Vec::new();
         walk(&self.root(), &self.root(), &mut out);
         out.sort();
@@ -66,7 +69,7 @@ impl Tree {
     }
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, u32, Option<Vec<u8>>, Option<PathBuf>)>) {
+fn walk(root: &Path, dir: &Path, out: &mut Snapshot) {
     for entry in fs_err::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
         let path = entry.path();
@@ -118,8 +121,11 @@ fn detects_every_kind_of_change_by_any_means() {
     tree.write("src/new/c.js", "c\n");
     fs_err::remove_file(tree.path("README.md")).unwrap();
     fs_err::rename(tree.path("src/b.js"), tree.path("src/moved.js")).unwrap();
-    fs_err::set_permissions(tree.path("src/moved.js"), std::fs::Permissions::from_mode(0o755))
-        .unwrap();
+    fs_err::set_permissions(
+        tree.path("src/moved.js"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     let mut seen = changes(&mut store, "mixed");
     seen.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
@@ -137,7 +143,11 @@ fn detects_every_kind_of_change_by_any_means() {
             ("src/new/c.js".into(), PathChange::Created),
         ]
     );
-    fs_err::set_permissions(tree.path("src/a.js"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    fs_err::set_permissions(
+        tree.path("src/a.js"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     assert_eq!(
         changes(&mut store, "chmod"),
         vec![(
@@ -169,7 +179,11 @@ fn undo_restores_bytes_modes_and_removes_what_was_made() {
     fs_err::remove_file(tree.path("bin.dat")).unwrap();
     fs_err::remove_file(tree.path("src/b.js")).unwrap();
     tree.write("deep/er/new.txt", "new\n");
-    fs_err::set_permissions(tree.path("README.md"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    fs_err::set_permissions(
+        tree.path("README.md"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
     fs_err::os::unix::fs::symlink("src/a.js", tree.path("link")).unwrap();
     store
         .record(CheckpointKind::Action, None, "mess")
@@ -186,7 +200,10 @@ fn undo_restores_bytes_modes_and_removes_what_was_made() {
     store
         .undo(&Target::To(undone.id), CheckpointKind::Undo, &tree.root())
         .unwrap();
-    assert_eq!(fs_err::read_to_string(tree.path("src/a.js")).unwrap(), "changed\n");
+    assert_eq!(
+        fs_err::read_to_string(tree.path("src/a.js")).unwrap(),
+        "changed\n"
+    );
     assert!(!tree.path("bin.dat").exists());
     assert_ne!(tree.snapshot(), after_mess_undone);
     // And undone again, from a reopened store.
@@ -254,7 +271,10 @@ fn undo_to_spans_actions_and_leaves_outside_changes_alone() {
     store
         .undo(&Target::To(first.id), CheckpointKind::Undo, &tree.root())
         .unwrap();
-    assert_eq!(fs_err::read_to_string(tree.path("src/a.js")).unwrap(), before);
+    assert_eq!(
+        fs_err::read_to_string(tree.path("src/a.js")).unwrap(),
+        before
+    );
     assert!(!tree.path("src/c.js").exists());
     assert_eq!(
         fs_err::read_to_string(tree.path("notes.txt")).unwrap(),
@@ -280,8 +300,14 @@ fn content_too_large_to_keep_is_named_not_lost() {
         .undo(&Target::Last, CheckpointKind::Undo, &tree.root())
         .unwrap_err()
         .to_string();
-    assert!(error.contains("big.bin") && error.contains("not kept"), "{error}");
-    assert_eq!(fs_err::read_to_string(tree.path("big.bin")).unwrap(), "small now");
+    assert!(
+        error.contains("big.bin") && error.contains("not kept"),
+        "{error}"
+    );
+    assert_eq!(
+        fs_err::read_to_string(tree.path("big.bin")).unwrap(),
+        "small now"
+    );
 }
 
 #[test]
@@ -292,8 +318,18 @@ fn git_and_ignored_directories_are_never_walked_and_ignores_are_frozen() {
     tree.write("node_modules/x/index.js", "x\n");
     let mut store = tree.open();
     store.ensure_base().unwrap();
-    assert!(store.index.keys().all(|p| !p.starts_with(tree.path(".git"))));
-    assert!(store.index.keys().all(|p| !p.starts_with(tree.path("node_modules"))));
+    assert!(
+        store
+            .index
+            .keys()
+            .all(|p| !p.starts_with(tree.path(".git")))
+    );
+    assert!(
+        store
+            .index
+            .keys()
+            .all(|p| !p.starts_with(tree.path("node_modules")))
+    );
     tree.write(".git/HEAD", "ref: refs/heads/other\n");
     tree.write("node_modules/x/index.js", "y\n");
     assert!(
@@ -306,5 +342,8 @@ fn git_and_ignored_directories_are_never_walked_and_ignores_are_frozen() {
     tree.write(".gitignore", "node_modules/\nbuild/\ntests/\n");
     tree.write("tests/db.test.js", "pg.connect()\n");
     let seen = changes(&mut store, "hide");
-    assert!(seen.contains(&("tests/db.test.js".into(), PathChange::Created)), "{seen:?}");
+    assert!(
+        seen.contains(&("tests/db.test.js".into(), PathChange::Created)),
+        "{seen:?}"
+    );
 }

@@ -29,8 +29,10 @@ pub enum Target {
     Last,
     /// Everything from this checkpoint on.
     To(u32),
-    /// These actions (a plan step's, a rollback's), where not undone yet.
+    /// These actions (a rollback's), where not undone yet.
     Checkpoints(Vec<u32>),
+    /// Every action of the session not undone yet (a plan step's session).
+    All,
 }
 
 /// Why an undo did not happen; nothing was changed.
@@ -125,6 +127,7 @@ impl Store {
                     })
                     .collect()
             }
+            Target::All => self.checkpoints.iter().filter(actions).collect(),
             Target::Checkpoints(ids) => self
                 .checkpoints
                 .iter()
@@ -191,6 +194,14 @@ impl Store {
             return Err(Refusal::NotKept { files: not_kept }.into());
         }
         self.check_emptied(&steps, cwd)?;
+        // The undo must be recordable before anything is touched (a store cox cannot write, as
+        // inside the sandbox, refuses here rather than after the files were changed).
+        let log = self.dir.join("checkpoints.jsonl");
+        fs_err::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| super::io_error(&log, e))?;
         let action = format!(
             "{} {}",
             match kind {
@@ -282,23 +293,38 @@ impl Store {
             if let Some(current) = &step.current
                 && current.seen.kind != Kind::Dir
                 && !(current.seen.kind == Kind::File
-                    && step.target.as_ref().is_some_and(|t| t.seen.kind == Kind::File))
+                    && step
+                        .target
+                        .as_ref()
+                        .is_some_and(|t| t.seen.kind == Kind::File))
             {
                 fs_err::remove_file(&step.path).map_err(|e| fail(&step.path, e))?;
             }
         }
         // Directories that go: deepest first.
         for step in steps.iter().rev() {
-            if step.current.as_ref().is_some_and(|c| c.seen.kind == Kind::Dir)
-                && !step.target.as_ref().is_some_and(|t| t.seen.kind == Kind::Dir)
+            if step
+                .current
+                .as_ref()
+                .is_some_and(|c| c.seen.kind == Kind::Dir)
+                && !step
+                    .target
+                    .as_ref()
+                    .is_some_and(|t| t.seen.kind == Kind::Dir)
             {
                 fs_err::remove_dir(&step.path).map_err(|e| fail(&step.path, e))?;
             }
         }
         // Directories that come back: shallowest first (the steps are in path order).
         for step in &steps {
-            if step.target.as_ref().is_some_and(|t| t.seen.kind == Kind::Dir)
-                && !step.current.as_ref().is_some_and(|c| c.seen.kind == Kind::Dir)
+            if step
+                .target
+                .as_ref()
+                .is_some_and(|t| t.seen.kind == Kind::Dir)
+                && !step
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| c.seen.kind == Kind::Dir)
             {
                 fs_err::create_dir_all(&step.path).map_err(|e| fail(&step.path, e))?;
             }
@@ -357,7 +383,9 @@ impl Store {
         let fail = |path: &Path, e: std::io::Error| super::io_error(path, e);
         let parent = path.parent().unwrap_or(Path::new("/"));
         fs_err::create_dir_all(parent).map_err(|e| fail(parent, e))?;
-        let name = path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let name = path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let temp = parent.join(format!(".{name}.cox-undo"));
         fs_err::copy(self.blob_path(blob), &temp).map_err(|e| fail(&temp, e))?;
         fs_err::set_permissions(&temp, std::fs::Permissions::from_mode(mode))
@@ -372,8 +400,7 @@ impl Store {
 fn same_kind(a: Option<&Entry>, b: Option<&Entry>) -> bool {
     match (a, b) {
         (Some(a), Some(b)) => {
-            a.seen.kind == b.seen.kind
-                || (a.seen.kind == Kind::File && b.seen.kind == Kind::File)
+            a.seen.kind == b.seen.kind || (a.seen.kind == Kind::File && b.seen.kind == Kind::File)
         }
         _ => false,
     }

@@ -211,12 +211,11 @@ impl Session {
                     escalated,
                     "tool call ended"
                 );
+                crate::crash::at("after:tool_run");
                 match held {
                     Some(held) => {
                         let action = action_line(&call.name, &described.actions);
-                        let effects = self
-                            .after_action(held, Some(&call.call_id), action)
-                            .await;
+                        let effects = self.after_action(held, Some(&call.call_id), action).await;
                         self.judged(&call.call_id, effects, output).await
                     }
                     None => output,

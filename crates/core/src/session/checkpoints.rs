@@ -19,7 +19,7 @@ use cox_protocol::{CallId, CheckpointKind, Event};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::Session;
-use crate::checkpoint::{Checkpoint, Store, Target};
+use crate::checkpoint::{Checkpoint, Store, Target, undo_note};
 use crate::journal::Record;
 
 /// How to open the store, and the store once open (shared with the op loop for an undo while
@@ -115,26 +115,6 @@ impl Checkpoints {
         })
         .await
     }
-}
-
-/// The note the model gets after the person undid its work.
-pub(super) fn undo_note(undone: &Checkpoint, cwd: &std::path::Path) -> String {
-    let files: Vec<String> = undone.files(cwd).into_iter().map(|f| f.path).collect();
-    format!(
-        "The user undid your change{} (checkpoint{} {}): {} {} back as {} before. Do not redo it \
-         unless asked; read the files again before editing them.",
-        if undone.undoes.len() == 1 { "" } else { "s" },
-        if undone.undoes.len() == 1 { "" } else { "s" },
-        undone
-            .undoes
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
-        files.join(", "),
-        if files.len() == 1 { "is" } else { "are" },
-        if files.len() == 1 { "it was" } else { "they were" },
-    )
 }
 
 impl Session {
@@ -242,7 +222,8 @@ impl Session {
                  rules on files cannot be checked"
             ));
         }
-        self.warn(format!("{error}; this action cannot be undone")).await;
+        self.warn(format!("{error}; this action cannot be undone"))
+            .await;
         Ok(())
     }
 
@@ -276,37 +257,42 @@ impl Session {
         let root = crate::repo_root(&self.config.cwd);
         let cwd = self.config.cwd.clone();
         let call = call_id.cloned();
-        let found = Checkpoints::with(Arc::clone(&self.checkpoints.open), &mut held, move |store| {
-            let Some(checkpoint) = store.record(CheckpointKind::Action, call.as_ref(), &action)?
-            else {
-                return Ok(Effects {
-                    checkpoint: None,
-                    broken: None,
-                    rollback: None,
+        let found = Checkpoints::with(
+            Arc::clone(&self.checkpoints.open),
+            &mut held,
+            move |store| {
+                let Some(checkpoint) =
+                    store.record(CheckpointKind::Action, call.as_ref(), &action)?
+                else {
+                    return Ok(Effects {
+                        checkpoint: None,
+                        broken: None,
+                        rollback: None,
+                    });
+                };
+                let broken = match rules {
+                    Some(rules) if rules.checks_files() => {
+                        rules.check_changes(&store.changed_files(&checkpoint, &root))
+                    }
+                    _ => None,
+                };
+                let rollback = broken.as_ref().map(|_| {
+                    store
+                        .undo(
+                            &Target::Checkpoints(vec![checkpoint.id]),
+                            CheckpointKind::Rollback,
+                            &cwd,
+                        )
+                        .map(|(_, rollback)| rollback)
+                        .map_err(|e| e.to_string())
                 });
-            };
-            let broken = match rules {
-                Some(rules) if rules.checks_files() => {
-                    rules.check_changes(&store.changed_files(&checkpoint, &root))
-                }
-                _ => None,
-            };
-            let rollback = broken.as_ref().map(|_| {
-                store
-                    .undo(
-                        &Target::Checkpoints(vec![checkpoint.id]),
-                        CheckpointKind::Rollback,
-                        &cwd,
-                    )
-                    .map(|(_, rollback)| rollback)
-                    .map_err(|e| e.to_string())
-            });
-            Ok(Effects {
-                checkpoint: Some(checkpoint),
-                broken,
-                rollback,
-            })
-        })
+                Ok(Effects {
+                    checkpoint: Some(checkpoint),
+                    broken,
+                    rollback,
+                })
+            },
+        )
         .await;
         match found {
             Ok(effects) => {
@@ -332,7 +318,9 @@ impl Session {
 
     /// A checkpoint's journal line and events (a failed journal write is reported by `record`).
     pub(super) async fn announce_checkpoint(&mut self, checkpoint: &Checkpoint) {
-        let _ = self.record(&checkpoint_record(checkpoint, &self.config.cwd)).await;
+        let _ = self
+            .record(&checkpoint_record(checkpoint, &self.config.cwd))
+            .await;
         for event in checkpoint_events(checkpoint, &self.config.cwd) {
             self.emitter.emit(event).await;
         }
