@@ -8,6 +8,7 @@ mod checkpoints;
 mod context;
 mod errors;
 mod escape;
+mod evasions;
 mod exec;
 mod harness;
 mod local_model;

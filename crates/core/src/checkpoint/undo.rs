@@ -128,11 +128,12 @@ impl Store {
                     .collect()
             }
             Target::All => self.checkpoints.iter().filter(actions).collect(),
+            // A rollback's: an action's, or what a process the model left running changed.
             Target::Checkpoints(ids) => self
                 .checkpoints
                 .iter()
-                .filter(|c| ids.contains(&c.id))
-                .filter(actions)
+                .filter(|c| ids.contains(&c.id) && live.contains(&c.id))
+                .filter(|c| matches!(c.kind, CheckpointKind::Action | CheckpointKind::Outside))
                 .collect(),
         };
         if chosen.is_empty() {

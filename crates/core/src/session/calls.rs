@@ -56,7 +56,7 @@ impl Session {
         tracing::info!(kind = kind.name(), "check started");
         // The person's check may write (a formatter, a fixer): its changes are checkpointed too,
         // though rules, which guard the model's actions, do not judge them.
-        let held = match self.before_action().await {
+        let held = match self.before_action(None).await {
             Ok(held) => held,
             Err(reason) => {
                 self.warn(reason).await;
@@ -178,7 +178,7 @@ impl Session {
             } else {
                 // What the call changes is known by looking before and after it.
                 let held = if described.acts() {
-                    match self.before_action().await {
+                    match self.before_action(Some(&call.call_id)).await {
                         Ok(held) => held,
                         Err(reason) => {
                             self.finish_call(&call, ToolOutput::error(reason)).await?;

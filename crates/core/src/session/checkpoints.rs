@@ -119,27 +119,111 @@ impl Checkpoints {
 
 impl Session {
     /// Before an action that may write: takes the store (the baseline at the first action) and
-    /// records what changed since the last look as someone else's. `Err` carries the reason the
-    /// action must not run.
-    pub(super) async fn before_action(&mut self) -> Result<Option<Held>, String> {
+    /// records what changed since the last look as someone else's. While a terminal session of
+    /// the model runs, that someone may be the model's own process: then the rules judge those
+    /// changes too, and a violation is rolled back and stops this call. `Err` carries the reason
+    /// the action must not run.
+    pub(super) async fn before_action(
+        &mut self,
+        call_id: Option<&CallId>,
+    ) -> Result<Option<Held>, String> {
         if self.config.writable_roots.is_empty() {
             return Ok(None);
         }
         let mut held = Arc::clone(&self.checkpoints.store).lock_owned().await;
-        let found = Checkpoints::with(Arc::clone(&self.checkpoints.open), &mut held, |store| {
+        let rules = (self.terminals.running() > 0).then(|| Arc::clone(&self.config.rules));
+        let (root, cwd) = (crate::repo_root(&self.config.cwd), self.config.cwd.clone());
+        let open = Arc::clone(&self.checkpoints.open);
+        let found = Checkpoints::with(open, &mut held, move |store| {
             store.ensure_base()?;
-            store.record(CheckpointKind::Outside, None, "changed outside cox")
+            let outside = store.record(CheckpointKind::Outside, None, "changed outside cox")?;
+            Ok(judge(store, outside, rules.as_deref(), &root, &cwd))
         })
         .await;
         match found {
-            Ok(outside) => {
-                if let Some(outside) = outside {
-                    self.announce_checkpoint(&outside).await;
-                }
-                Ok(Some(Held(held)))
-            }
+            Ok(effects) => match self.announce_effects(call_id, &effects).await {
+                Some(reason) => Err(format!(
+                    "not run: a process you left running in a terminal session changed files \
+                     against a project rule, and that was undone: {reason}"
+                )),
+                None => Ok(Some(Held(held))),
+            },
             Err(error) => self.store_failed(error).await.map(|()| None),
         }
+    }
+
+    /// At the end of the session, once the model's terminal sessions were killed: what they
+    /// changed since the last action is looked at and judged like an action's.
+    pub(super) async fn look_after_terminals(&mut self) {
+        let Some(Held(mut held)) = self.hold_store().await else {
+            return;
+        };
+        if held.is_none() {
+            // No action opened the store: there is nothing to compare with.
+            return;
+        }
+        let rules = Some(Arc::clone(&self.config.rules));
+        let (root, cwd) = (crate::repo_root(&self.config.cwd), self.config.cwd.clone());
+        let open = Arc::clone(&self.checkpoints.open);
+        let found = Checkpoints::with(open, &mut held, move |store| {
+            let outside = store.record(
+                CheckpointKind::Outside,
+                None,
+                "changed by a terminal session",
+            )?;
+            Ok(judge(store, outside, rules.as_deref(), &root, &cwd))
+        })
+        .await;
+        match found {
+            Ok(effects) => {
+                self.announce_effects(None, &effects).await;
+            }
+            Err(error) => self.warn(error.to_string()).await,
+        }
+    }
+
+    /// Announces what a look found; returns the rule's reason when it broke one (the rollback
+    /// announced too).
+    async fn announce_effects(
+        &mut self,
+        call_id: Option<&CallId>,
+        effects: &Effects,
+    ) -> Option<String> {
+        if let Some(checkpoint) = &effects.checkpoint {
+            self.announce_checkpoint(checkpoint).await;
+        }
+        if let Some(Ok(rollback)) = &effects.rollback {
+            self.announce_checkpoint(rollback).await;
+        }
+        let (violation, path, line) = effects.broken.as_ref()?;
+        let reason = format!(
+            "`{}` ({}): {}",
+            violation.rule_id, violation.rule_text, violation.reason
+        );
+        match call_id {
+            Some(call_id) => {
+                self.emitter
+                    .emit(Event::RuleBlocked {
+                        call_id: call_id.clone(),
+                        rule_id: violation.rule_id.clone(),
+                        reason: violation.reason.clone(),
+                        path: Some(path.clone()),
+                        line: *line,
+                    })
+                    .await;
+            }
+            None => {
+                let message = format!(
+                    "a terminal session of the model changed {path} against rule {reason}; undone"
+                );
+                self.warn(message).await;
+            }
+        }
+        if let Some(Err(error)) = &effects.rollback {
+            self.warn(format!("the rule's rollback failed: {error}"))
+                .await;
+        }
+        Some(reason)
     }
 
     /// Takes the store without looking first: for a call cut short when cox stopped, whose
@@ -254,45 +338,13 @@ impl Session {
         rules: Option<Arc<crate::rules::Rules>>,
     ) -> Effects {
         let Held(mut held) = held;
-        let root = crate::repo_root(&self.config.cwd);
-        let cwd = self.config.cwd.clone();
+        let (root, cwd) = (crate::repo_root(&self.config.cwd), self.config.cwd.clone());
         let call = call_id.cloned();
-        let found = Checkpoints::with(
-            Arc::clone(&self.checkpoints.open),
-            &mut held,
-            move |store| {
-                let Some(checkpoint) =
-                    store.record(CheckpointKind::Action, call.as_ref(), &action)?
-                else {
-                    return Ok(Effects {
-                        checkpoint: None,
-                        broken: None,
-                        rollback: None,
-                    });
-                };
-                let broken = match rules {
-                    Some(rules) if rules.checks_files() => {
-                        rules.check_changes(&store.changed_files(&checkpoint, &root))
-                    }
-                    _ => None,
-                };
-                let rollback = broken.as_ref().map(|_| {
-                    store
-                        .undo(
-                            &Target::Checkpoints(vec![checkpoint.id]),
-                            CheckpointKind::Rollback,
-                            &cwd,
-                        )
-                        .map(|(_, rollback)| rollback)
-                        .map_err(|e| e.to_string())
-                });
-                Ok(Effects {
-                    checkpoint: Some(checkpoint),
-                    broken,
-                    rollback,
-                })
-            },
-        )
+        let open = Arc::clone(&self.checkpoints.open);
+        let found = Checkpoints::with(open, &mut held, move |store| {
+            let checkpoint = store.record(CheckpointKind::Action, call.as_ref(), &action)?;
+            Ok(judge(store, checkpoint, rules.as_deref(), &root, &cwd))
+        })
         .await;
         match found {
             Ok(effects) => {
@@ -341,6 +393,40 @@ impl Session {
             }
             Err(error) => self.warn(error.to_string()).await,
         }
+    }
+}
+
+/// What the rules say of a checkpoint's changes, and the rollback when they break one.
+fn judge(
+    store: &mut Store,
+    checkpoint: Option<Checkpoint>,
+    rules: Option<&crate::rules::Rules>,
+    root: &std::path::Path,
+    cwd: &std::path::Path,
+) -> Effects {
+    let broken = match (&checkpoint, rules) {
+        (Some(checkpoint), Some(rules)) if rules.checks_files() => {
+            rules.check_changes(&store.changed_files(checkpoint, root))
+        }
+        _ => None,
+    };
+    let rollback = match (&broken, &checkpoint) {
+        (Some(_), Some(checkpoint)) => Some(
+            store
+                .undo(
+                    &Target::Checkpoints(vec![checkpoint.id]),
+                    CheckpointKind::Rollback,
+                    cwd,
+                )
+                .map(|(_, rollback)| rollback)
+                .map_err(|e| e.to_string()),
+        ),
+        _ => None,
+    };
+    Effects {
+        checkpoint,
+        broken,
+        rollback,
     }
 }
 

@@ -500,9 +500,13 @@ impl Session {
                 break;
             }
         }
-        // Nothing the model started outlives the session.
+        // Nothing the model started outlives the session; what it changed meanwhile is judged.
+        let terminals_ran = self.terminals.running() > 0;
         self.terminals.kill_all().await;
         self.report_ended_terminals().await;
+        if terminals_ran {
+            self.look_after_terminals().await;
+        }
         let usage = self.usage;
         let cost_usd = crate::catalog::cost(&self.config.settings.model, &usage);
         tracing::info!(
