@@ -15,6 +15,8 @@
 //! against the paths an edit touches; `deny_content` against the lines an edit adds to files whose
 //! path matches. A line the shell splitter cannot read is blocked when any rule checks commands.
 
+mod runs;
+
 use std::path::{Path, PathBuf};
 
 use crate::projects::Project;
@@ -22,6 +24,8 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use crate::Error;
+
+pub use runs::{NoScripts, Scripts};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +89,25 @@ pub struct Violation {
     pub rule_text: String,
     /// What matched, e.g. "command `psql -c …` matches `psql *`".
     pub reason: String,
+}
+
+/// What `deny_command` says of a command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandCheck {
+    Clear,
+    Denied(Violation),
+    /// What it runs is only known when it runs (`reason` says why): it needs the person's
+    /// approval, since the rule could not be checked.
+    Opaque(Violation),
+}
+
+impl CommandCheck {
+    pub fn denied(self) -> Option<Violation> {
+        match self {
+            CommandCheck::Denied(violation) => Some(violation),
+            _ => None,
+        }
+    }
 }
 
 /// What an edit does to one file, for the content and write checks.
@@ -244,38 +267,49 @@ impl Rules {
         })
     }
 
-    /// Checks a shell command line.
-    pub fn check_command(&self, line: &str) -> Option<Violation> {
+    /// Checks a shell command line against `deny_command`, on what it will really execute (see
+    /// [`runs`]): each simple command as written, each program its wrappers run, the scripts it
+    /// runs, and the whole line. A line the shell splitter cannot read is denied; what cannot be
+    /// known before it runs is [`CommandCheck::Opaque`].
+    pub fn check_command(&self, line: &str, cwd: &Path, scripts: &dyn Scripts) -> CommandCheck {
         let checking: Vec<&Rule> = self.rules.iter().filter(|r| r.commands.is_some()).collect();
-        if checking.is_empty() {
-            return None;
-        }
+        let Some(first) = checking.first() else {
+            return CommandCheck::Clear;
+        };
         let commands = match cox_sandbox::command::split(line) {
             Ok(commands) => commands,
             Err(e) => {
-                let rule = checking[0];
-                return Some(Violation {
-                    rule_id: rule.id.clone(),
-                    rule_text: rule.text.clone(),
+                return CommandCheck::Denied(Violation {
+                    rule_id: first.id.clone(),
+                    rule_text: first.text.clone(),
                     reason: format!("{e}, so the rules cannot be checked; write it more simply"),
                 });
             }
         };
+        let found = runs::runs(&commands, cwd, scripts);
         let mut candidates: Vec<String> = commands.iter().map(|c| c.text()).collect();
+        candidates.extend(found.commands.iter().map(|words| words.join(" ")));
         candidates.push(line.to_string());
-        for rule in checking {
+        for rule in &checking {
             let Some(globs) = &rule.commands else {
                 continue;
             };
             if let Some(hit) = candidates.iter().find(|c| globs.is_match(c.as_str())) {
-                return Some(Violation {
+                return CommandCheck::Denied(Violation {
                     rule_id: rule.id.clone(),
                     rule_text: rule.text.clone(),
                     reason: format!("the command `{hit}` is denied"),
                 });
             }
         }
-        None
+        match found.opaque.first() {
+            Some(why) => CommandCheck::Opaque(Violation {
+                rule_id: first.id.clone(),
+                rule_text: first.text.clone(),
+                reason: why.clone(),
+            }),
+            None => CommandCheck::Clear,
+        }
     }
 
     /// Whether any rule is about files (`deny_write`, `deny_content`): then what every action
@@ -418,27 +452,35 @@ deny_write = ["migrations/**"]
         Rules::parse(RULES, Path::new(".cox/rules.toml")).unwrap()
     }
 
+    impl Rules {
+        fn cmd(&self, line: &str) -> Option<Violation> {
+            self.check_command(line, Path::new("/repo"), &NoScripts)
+                .denied()
+        }
+    }
+
     #[test]
     fn commands_are_checked_one_by_one() {
         let rules = rules();
-        assert!(rules.check_command("ls").is_none());
+        assert!(rules.cmd("ls").is_none());
         let hit = rules
-            .check_command("git status && psql -c 'drop table users'")
+            .cmd("git status && psql -c 'drop table users'")
             .unwrap();
         assert_eq!(hit.rule_id, "no-real-db");
         assert_eq!(
             hit.reason,
             "the command `psql -c drop table users` is denied"
         );
+        assert!(rules.cmd("DATABASE_URL=postgres://prod npm test").is_some());
+        assert!(rules.cmd("echo $(psql -l)").is_some());
+        assert!(rules.cmd("PGHOST=db /usr/bin/psql -l").is_some());
+        assert!(matches!(
+            rules.check_command("python3 -c 'import socket'", Path::new("/repo"), &NoScripts),
+            CommandCheck::Opaque(_)
+        ));
         assert!(
             rules
-                .check_command("DATABASE_URL=postgres://prod npm test")
-                .is_some()
-        );
-        assert!(rules.check_command("echo $(psql -l)").is_some());
-        assert!(
-            rules
-                .check_command("echo 'unclosed")
+                .cmd("echo 'unclosed")
                 .unwrap()
                 .reason
                 .contains("cannot be checked")

@@ -259,11 +259,11 @@ fn text_of(node: Node, src: &str) -> String {
             .collect(),
         "word" | "number" => unescape(raw),
         "raw_string" => raw.trim_matches('\'').to_string(),
-        "ansi_c_string" => raw
-            .strip_prefix("$'")
-            .and_then(|r| r.strip_suffix('\''))
-            .unwrap_or(raw)
-            .to_string(),
+        "ansi_c_string" => ansi_c(
+            raw.strip_prefix("$'")
+                .and_then(|r| r.strip_suffix('\''))
+                .unwrap_or(raw),
+        ),
         "string" => {
             let mut out = String::new();
             let inner_start = node.start_byte() + 1;
@@ -302,6 +302,74 @@ fn text_of(node: Node, src: &str) -> String {
         "process_substitution" => format!("{}(…)", &raw[..1]),
         _ => raw.to_string(),
     }
+}
+
+/// The text of `$'…'` as bash decodes it: `\n`, `\t`, …, `\xHH`, `\NNN` (octal), `\uHHHH`,
+/// `\UHHHHHHHH`, `\cX`, `\'` and `\\`. (`$'\x70sql'` is `psql`.)
+fn ansi_c(inner: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = inner.chars().collect();
+    let mut i = 0;
+    let digits = |from: usize, max: usize, radix: u32| -> (Option<u32>, usize) {
+        let taken: String = chars[from..]
+            .iter()
+            .take(max)
+            .take_while(|c| c.is_digit(radix))
+            .collect();
+        (u32::from_str_radix(&taken, radix).ok(), taken.len())
+    };
+    while i < chars.len() {
+        if chars[i] != '\\' || i + 1 == chars.len() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let escape = chars[i + 1];
+        i += 2;
+        let simple = match escape {
+            'a' => Some('\u{7}'),
+            'b' => Some('\u{8}'),
+            'e' | 'E' => Some('\u{1b}'),
+            'f' => Some('\u{c}'),
+            'n' => Some('\n'),
+            'r' => Some('\r'),
+            't' => Some('\t'),
+            'v' => Some('\u{b}'),
+            '\\' | '\'' | '"' | '?' => Some(escape),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            out.push(c);
+            continue;
+        }
+        let (value, used) = match escape {
+            'x' => digits(i, 2, 16),
+            'u' => digits(i, 4, 16),
+            'U' => digits(i, 8, 16),
+            '0'..='7' => {
+                i -= 1;
+                digits(i, 3, 8)
+            }
+            'c' if i < chars.len() => {
+                let c = chars[i];
+                i += 1;
+                out.push(char::from_u32(u32::from(c) & 0x1f).unwrap_or(c));
+                continue;
+            }
+            _ => (None, 0),
+        };
+        match value.and_then(char::from_u32) {
+            Some(c) if used > 0 => {
+                out.push(c);
+                i += used;
+            }
+            _ => {
+                out.push('\\');
+                out.push(escape);
+            }
+        }
+    }
+    out
 }
 
 /// Backslash escapes of an unquoted word.
@@ -445,6 +513,14 @@ mod tests {
         ] {
             assert_eq!(words(expanded), None, "{expanded}");
         }
+    }
+
+    #[test]
+    fn ansi_c_quoting_is_decoded_as_bash_does() {
+        assert_eq!(split("$'\\x70sql' -c x").unwrap()[0].words[0], "psql");
+        assert_eq!(split("$'\\160sql'").unwrap()[0].words[0], "psql");
+        assert_eq!(split("$'p\\u0073ql'").unwrap()[0].words[0], "psql");
+        assert_eq!(split("echo $'a\\tb\\'c'").unwrap()[0].words[1], "a\tb'c");
     }
 
     #[test]

@@ -318,6 +318,16 @@ impl Store {
         &self.checkpoints
     }
 
+    /// Whether an action checkpoint (not undone) left `path` as it is.
+    pub fn changed_by_action(&self, path: &Path) -> bool {
+        self.checkpoints.iter().any(|c| {
+            c.kind == CheckpointKind::Action
+                && c.changes
+                    .iter()
+                    .any(|ch| ch.path == path && ch.after.is_some())
+        }) && self.index.contains_key(path)
+    }
+
     /// Bytes of content kept.
     pub fn used_bytes(&self) -> u64 {
         self.used_bytes

@@ -58,6 +58,7 @@ impl Session {
         &mut self,
         call: &ToolCall,
         touches: &Touches,
+        opaque: Option<String>,
         cancel: &CancellationToken,
         answers: &mut mpsc::Receiver<(CallId, Reply)>,
     ) -> Result<bool, String> {
@@ -91,6 +92,15 @@ impl Session {
             && (escalate || self.config.approval == cox_sandbox::approval::Policy::Untrusted)
         {
             decision = decide_unclear(unclear, self.config.approval);
+        }
+        // A command the rules cannot judge before it runs: the person judges it (fail closed).
+        if let (Decision::Allow, Some(reason)) = (&decision, opaque) {
+            decision = match self.config.approval {
+                cox_sandbox::approval::Policy::Never => Decision::Deny {
+                    reason: format!("{reason}; the approval policy is `never`, so it does not run"),
+                },
+                _ => Decision::Ask { reason },
+            };
         }
         let action = match &touches.unclear {
             Some(_) if action.is_empty() => "keys typed into a terminal session".to_string(),

@@ -157,8 +157,9 @@ impl Session {
                 self.finish_call(&call, output).await?;
                 continue;
             }
+            let opaque = self.opaque(&described.touches);
             let escalated = match self
-                .approve(&call, &described.touches, cancel, answers)
+                .approve(&call, &described.touches, opaque, cancel, answers)
                 .await
             {
                 Ok(escalated) => escalated,
@@ -226,13 +227,41 @@ impl Session {
         Ok(())
     }
 
+    /// Scripts as the command rules read them: any file cox can read as text; written during
+    /// this session when a checkpoint of this session changed it, or it changed since the
+    /// session started (a script in `/tmp` has no checkpoint).
+    fn scripts(&self) -> SessionScripts<'_> {
+        SessionScripts { session: self }
+    }
+
+    /// Why the rules cannot judge a command before it runs (in a project with `deny_command`):
+    /// then the person must approve it.
+    fn opaque(&self, touches: &Touches) -> Option<String> {
+        let line = touches.command.as_ref()?;
+        match self
+            .config
+            .rules
+            .check_command(line, &self.config.cwd, &self.scripts())
+        {
+            crate::rules::CommandCheck::Opaque(why) => Some(format!(
+                "project rule `{}` ({}) checks commands, and cox cannot tell what this runs: {}",
+                why.rule_id, why.rule_text, why.reason
+            )),
+            _ => None,
+        }
+    }
+
     /// The project rule a call would break, checked before it runs.
     fn violation(&self, touches: &Touches) -> Option<crate::rules::Violation> {
         if self.config.rules.is_empty() {
             return None;
         }
         if let Some(line) = &touches.command
-            && let Some(violation) = self.config.rules.check_command(line)
+            && let Some(violation) = self
+                .config
+                .rules
+                .check_command(line, &self.config.cwd, &self.scripts())
+                .denied()
         {
             return Some(violation);
         }
@@ -455,6 +484,35 @@ impl Session {
         output.full = output.full.map(|full| credentials.redact(&full));
         output.outcome.excerpt = output.outcome.excerpt.map(|e| credentials.redact(&e));
         output
+    }
+}
+
+struct SessionScripts<'a> {
+    session: &'a Session,
+}
+
+/// Scripts larger than this are not read: they count as unreadable (so opaque).
+const MAX_SCRIPT_BYTES: u64 = 1 << 20;
+
+impl crate::rules::Scripts for SessionScripts<'_> {
+    fn read(&self, path: &std::path::Path) -> Option<String> {
+        let meta = fs_err::metadata(path).ok()?;
+        if !meta.is_file() || meta.len() > MAX_SCRIPT_BYTES {
+            return None;
+        }
+        String::from_utf8(fs_err::read(path).ok()?).ok()
+    }
+
+    fn written(&self, path: &std::path::Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = fs_err::metadata(path) else {
+            return false;
+        };
+        let started = self.session.started_ns;
+        if meta.ctime() * 1_000_000_000 + meta.ctime_nsec() >= started {
+            return true;
+        }
+        self.session.checkpoints.changed_in_session(path)
     }
 }
 

@@ -102,6 +102,15 @@ impl Checkpoints {
         result
     }
 
+    /// Whether an action of this session changed `path` (and it is still so): a script the
+    /// model wrote. A store busy with an action counts as yes (fail closed).
+    pub(super) fn changed_in_session(&self, path: &std::path::Path) -> bool {
+        match self.store.try_lock() {
+            Ok(store) => store.as_ref().is_some_and(|s| s.changed_by_action(path)),
+            Err(_) => true,
+        }
+    }
+
     /// Undoes `target` (the person asked: `/undo`, `Op::Undo`). Returns the outside changes found
     /// first and the undo's checkpoint.
     pub(super) async fn undo(

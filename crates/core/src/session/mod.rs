@@ -184,7 +184,11 @@ pub fn spawn(
         start.last_terminal + 1,
     );
     let checkpoints = checkpoints::Checkpoints::new(&config, &id.0);
+    let started_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
     let session = Session {
+        started_ns,
         checkpoints,
         id: id.clone(),
         config,
@@ -315,6 +319,9 @@ struct Session {
     lost_terminals: Vec<(u32, String)>,
     /// What every action changed, to undo it and to check rules on it.
     checkpoints: checkpoints::Checkpoints,
+    /// When this process opened the session (ns since the epoch): a file changed since was
+    /// written during the session.
+    started_ns: i64,
 }
 
 impl Session {
