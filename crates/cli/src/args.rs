@@ -139,6 +139,12 @@ pub enum Command {
         /// Join this user namespace first (the one that owns `--netns`).
         #[arg(long)]
         userns: Option<PathBuf>,
+        /// An inherited Landlock ruleset descriptor closing TCP ports (cox builds it once).
+        #[arg(long)]
+        deny_tcp_fd: Option<i32>,
+        /// A unix socket (or a pattern whose directory is covered) it may not connect to.
+        #[arg(long)]
+        deny_unix: Vec<PathBuf>,
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },

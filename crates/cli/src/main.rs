@@ -60,6 +60,8 @@ fn main() -> ExitCode {
             tty,
             netns,
             userns,
+            deny_tcp_fd,
+            deny_unix,
             command,
         }) => {
             let policy = cox_core::SandboxPolicy {
@@ -71,6 +73,8 @@ fn main() -> ExitCode {
                 terminal: tty,
                 netns,
                 userns,
+                deny_tcp: deny_tcp_fd,
+                deny_unix,
             };
             return match cox_core::sandbox_exec(&policy, &command) {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

@@ -124,6 +124,15 @@ pub enum Error {
         #[source]
         source: regex::Error,
     },
+    #[error(
+        "{}: {field}: `{value}` is not an endpoint; write `tcp:PORT` (1-65535) or `unix:/absolute/path` (a wildcard closes its directory)",
+        .path.display()
+    )]
+    RuleEndpoint {
+        path: PathBuf,
+        field: String,
+        value: String,
+    },
 
     // the prompt
     #[error("the prompt attaches {} but there is no such file", .path.display())]

@@ -111,6 +111,8 @@ pub fn sandbox_policy(sandbox: &Sandbox, roots: &[PathBuf], home: &Path) -> cox_
         terminal: false,
         netns: None,
         userns: None,
+        deny_tcp: None,
+        deny_unix: Vec::new(),
     }
 }
 
@@ -125,7 +127,10 @@ pub const PROTECTED: &[&str] = &[".git", ".cox"];
 pub fn sandbox_launcher(policy: &cox_sandbox::Policy, sandbox: &Sandbox) -> Option<Vec<String>> {
     let program = match &sandbox.launcher {
         Some(program) => program.clone(),
-        None if !policy.confine => return None,
+        // Full access runs commands directly, unless a rule closes endpoints for every command.
+        None if !policy.confine && policy.deny_tcp.is_none() && policy.deny_unix.is_empty() => {
+            return None;
+        }
         None => own_binary(),
     };
     let mut argv = vec![program.display().to_string(), "__sandbox".to_string()];
@@ -140,6 +145,11 @@ pub fn sandbox_launcher(policy: &cox_sandbox::Policy, sandbox: &Sandbox) -> Opti
     add("--hide", &policy.hidden);
     add("--netns", policy.netns.as_slice());
     add("--userns", policy.userns.as_slice());
+    add("--deny-unix", &policy.deny_unix);
+    if let Some(fd) = policy.deny_tcp {
+        argv.push("--deny-tcp-fd".into());
+        argv.push(fd.to_string());
+    }
     if policy.network {
         argv.push("--allow-network".into());
     }
@@ -528,10 +538,27 @@ fn launch(
             options.sandbox.clone()
         };
     let mut policy = sandbox_policy(&sandbox_settings, &writable_roots, &config.home);
+    // The rules' closed endpoints hold for every command, in any sandbox mode.
+    let (ports, sockets) = rules.closed_endpoints();
+    policy.deny_unix = sockets;
+    let tcp_ruleset = match ports.is_empty() {
+        true => None,
+        false => Some(std::sync::Arc::new(cox_sandbox::net::TcpRuleset::build(
+            &ports,
+        )?)),
+    };
+    policy.deny_tcp = tcp_ruleset.as_ref().map(|r| r.raw());
     // The session's network namespace, held while the session lives.
     let loopback = loopback_network(&sandbox_settings, &mut policy)?;
     let sandbox = sandbox_launcher(&policy, &sandbox_settings);
-    let unconfined = sandbox_launcher(&cox_sandbox::Policy::default(), &sandbox_settings);
+    let unconfined = sandbox_launcher(
+        &cox_sandbox::Policy {
+            deny_tcp: policy.deny_tcp,
+            deny_unix: policy.deny_unix.clone(),
+            ..cox_sandbox::Policy::default()
+        },
+        &sandbox_settings,
+    );
     // File tools obey the same lines: nothing writable in read-only mode, protected paths never.
     let writable_roots = if sandbox_settings.mode == SandboxMode::ReadOnly {
         Vec::new()
@@ -570,6 +597,7 @@ fn launch(
         rules: std::sync::Arc::new(rules),
         approval,
         loopback,
+        tcp_ruleset,
     };
     Ok(session::spawn(
         id,

@@ -8,12 +8,17 @@
 //! deny_command = ["psql *", "*DATABASE_URL=postgres*"]
 //! deny_content = { paths = ["tests/**"], regex = "pg\\.connect|new Pool\\(" }
 //! deny_write = ["migrations/**"]
+//! deny_connect = ["tcp:5432", "unix:/var/run/postgresql/*"]
 //! ```
 //!
 //! `deny_command` globs are matched against every simple command of a shell line (split by
 //! `cox_sandbox::command`, so `ls && psql` is caught) and against the whole line; `deny_write` globs
 //! against the paths an edit touches; `deny_content` against the lines an edit adds to files whose
-//! path matches. A line the shell splitter cannot read is blocked when any rule checks commands.
+//! path matches — before an action runs, by what it says it will do, and after, on what it really
+//! changed (checkpoints: whichever tool did it, whole files, paths as the file system has them);
+//! `deny_connect` endpoints are closed by the sandbox for every command. A line the shell
+//! splitter cannot read is blocked when any rule checks commands; one whose commands cannot be
+//! known before it runs needs the person's approval.
 
 mod runs;
 
@@ -45,6 +50,8 @@ struct RuleSpec {
     deny_content: Option<ContentSpec>,
     #[serde(default)]
     deny_write: Vec<String>,
+    #[serde(default)]
+    deny_connect: Vec<String>,
 }
 
 /// A file an action actually changed, as checkpoints found it (see [`Rules::check_changes`]).
@@ -71,6 +78,8 @@ pub struct Rule {
     commands: Option<GlobSet>,
     content: Option<(GlobSet, regex::Regex)>,
     writes: Option<GlobSet>,
+    /// Endpoints no command may connect to (enforced by the sandbox).
+    connect: Vec<Endpoint>,
     /// The globs as written, for [`Rules::guarded_prefixes`].
     write_patterns: Vec<String>,
     content_patterns: Vec<String>,
@@ -89,6 +98,27 @@ pub struct Violation {
     pub rule_text: String,
     /// What matched, e.g. "command `psql -c …` matches `psql *`".
     pub reason: String,
+}
+
+/// An endpoint a rule closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Tcp(u16),
+    /// A socket path, or a pattern whose directory is closed.
+    Unix(PathBuf),
+}
+
+fn endpoint(value: &str) -> Option<Endpoint> {
+    if let Some(port) = value.strip_prefix("tcp:") {
+        return port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .map(Endpoint::Tcp);
+    }
+    let path = value.strip_prefix("unix:")?;
+    path.starts_with('/')
+        .then(|| Endpoint::Unix(PathBuf::from(path)))
 }
 
 /// What `deny_command` says of a command line.
@@ -221,7 +251,16 @@ impl Rules {
                 }
                 None => None,
             };
+            let mut connect = Vec::new();
+            for value in &spec.deny_connect {
+                connect.push(endpoint(value).ok_or_else(|| Error::RuleEndpoint {
+                    path: path.to_path_buf(),
+                    field: field("deny_connect"),
+                    value: value.clone(),
+                })?);
+            }
             rules.push(Rule {
+                connect,
                 write_patterns: spec.deny_write.clone(),
                 content_patterns: spec
                     .deny_content
@@ -310,6 +349,20 @@ impl Rules {
             }),
             None => CommandCheck::Clear,
         }
+    }
+
+    /// The endpoints the rules close: TCP ports and unix socket paths (the sandbox enforces
+    /// them for every command).
+    pub fn closed_endpoints(&self) -> (Vec<u16>, Vec<PathBuf>) {
+        let (mut ports, mut sockets) = (Vec::new(), Vec::new());
+        for endpoint in self.rules.iter().flat_map(|r| &r.connect) {
+            match endpoint {
+                Endpoint::Tcp(port) if !ports.contains(port) => ports.push(*port),
+                Endpoint::Unix(path) if !sockets.contains(path) => sockets.push(path.clone()),
+                _ => {}
+            }
+        }
+        (ports, sockets)
     }
 
     /// Whether any rule is about files (`deny_write`, `deny_content`): then what every action
@@ -576,6 +629,14 @@ deny_write = ["migrations/**"]
             .to_string();
         assert!(
             error.starts_with(".cox/rules.toml: line 4: unknown field `deny_comand`"),
+            "{error}"
+        );
+        let bad_endpoint = "[[rule]]\nid = \"x\"\ntext = \"t\"\ndeny_connect = [\"tcp:99999\"]\n";
+        let error = Rules::parse(bad_endpoint, Path::new("r.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("rule[0] (x).deny_connect: `tcp:99999` is not an endpoint"),
             "{error}"
         );
         let bad_regex = "[[rule]]\nid = \"x\"\ntext = \"t\"\ndeny_content = { paths = [\"a\"], regex = \"(\" }\n";

@@ -316,6 +316,7 @@ mod tests {
             let command = SimpleCommand {
                 words: line.split_whitespace().map(str::to_string).collect(),
                 redirects: Vec::new(),
+                fed: false,
             };
             Grant::for_command(&command).prefix
         };

@@ -20,6 +20,9 @@ pub struct SimpleCommand {
     pub words: Vec<String>,
     /// Redirection targets (`> file`, `>> file`, `< file`).
     pub redirects: Vec<String>,
+    /// Its standard input comes from the line itself: a pipe, `< file`, a here-document or a
+    /// here-string (a shell so fed runs what it is fed).
+    pub fed: bool,
 }
 
 impl SimpleCommand {
@@ -47,7 +50,7 @@ pub fn split(line: &str) -> Result<Vec<SimpleCommand>, ParseError> {
         return Err(ParseError(unreadable(root, line)));
     }
     let mut found = Vec::new();
-    walk(root, line, 0, &[], &mut found);
+    walk(root, line, 0, &[], false, &mut found);
     // Outer commands first (stable within each depth), as people read the line.
     found.sort_by_key(|(depth, _)| usize::from(*depth > 0));
     Ok(found.into_iter().map(|(_, command)| command).collect())
@@ -141,12 +144,13 @@ fn walk(
     src: &str,
     depth: usize,
     redirects: &[String],
+    fed: bool,
     out: &mut Vec<(usize, SimpleCommand)>,
 ) {
     let mut cursor = node.walk();
     match node.kind() {
         "command" | "declaration_command" | "unset_command" => {
-            out.push((depth, command(node, src, redirects)));
+            out.push((depth, command(node, src, redirects, fed)));
             // Substitutions in its words run first, nested.
             for child in node.children(&mut cursor) {
                 walk_nested(child, src, depth + 1, out);
@@ -158,6 +162,7 @@ fn walk(
                 SimpleCommand {
                     words: vec![text_of(node, src)],
                     redirects: redirects.to_vec(),
+                    fed,
                 },
             ));
             for child in node.children(&mut cursor) {
@@ -167,33 +172,40 @@ fn walk(
         "redirected_statement" => {
             let mut own = redirects.to_vec();
             let children: Vec<Node> = node.children(&mut cursor).collect();
+            let mut own_fed = fed;
             for child in &children {
                 if matches!(child.kind(), "file_redirect" | "heredoc_redirect") {
                     own.extend(redirect_targets(*child, src));
                 }
+                own_fed |= feeds(*child, src);
             }
             for child in children {
                 match child.kind() {
                     "file_redirect" | "heredoc_redirect" | "herestring_redirect" => {
                         walk_nested(child, src, depth + 1, out)
                     }
-                    _ => walk(child, src, depth, &own, out),
+                    _ => walk(child, src, depth, &own, own_fed, out),
                 }
+            }
+        }
+        "pipeline" => {
+            for (n, child) in node.children(&mut cursor).enumerate() {
+                walk(child, src, depth, redirects, fed || n > 0, out);
             }
         }
         "command_substitution" | "process_substitution" => {
             for child in node.children(&mut cursor) {
-                walk(child, src, depth + 1, &[], out);
+                walk(child, src, depth + 1, &[], false, out);
             }
         }
         "subshell" => {
             for child in node.children(&mut cursor) {
-                walk(child, src, depth + 1, redirects, out);
+                walk(child, src, depth + 1, redirects, fed, out);
             }
         }
         _ => {
             for child in node.children(&mut cursor) {
-                walk(child, src, depth, redirects, out);
+                walk(child, src, depth, redirects, fed, out);
             }
         }
     }
@@ -203,7 +215,9 @@ fn walk(
 fn walk_nested(node: Node, src: &str, depth: usize, out: &mut Vec<(usize, SimpleCommand)>) {
     let mut cursor = node.walk();
     match node.kind() {
-        "command_substitution" | "process_substitution" => walk(node, src, depth - 1, &[], out),
+        "command_substitution" | "process_substitution" => {
+            walk(node, src, depth - 1, &[], false, out)
+        }
         _ => {
             for child in node.children(&mut cursor) {
                 walk_nested(child, src, depth, out);
@@ -212,11 +226,29 @@ fn walk_nested(node: Node, src: &str, depth: usize, out: &mut Vec<(usize, Simple
     }
 }
 
-fn command(node: Node, src: &str, inherited: &[String]) -> SimpleCommand {
+/// Whether a redirect feeds standard input: `<`, `<<`, `<<<` (not `<&` or `<>`… of a descriptor).
+fn feeds(node: Node, src: &str) -> bool {
+    match node.kind() {
+        "heredoc_redirect" | "herestring_redirect" => true,
+        "file_redirect" => {
+            let raw = &src[node.start_byte()..node.end_byte()];
+            let operator = raw.trim_start_matches(|c: char| c.is_ascii_digit());
+            (operator.starts_with('<')
+                && !operator.starts_with("<&")
+                && !operator.starts_with("<>"))
+                && raw.chars().next().is_none_or(|c| c == '<' || c == '0')
+        }
+        _ => false,
+    }
+}
+
+fn command(node: Node, src: &str, inherited: &[String], fed: bool) -> SimpleCommand {
     let mut words = Vec::new();
     let mut redirects = inherited.to_vec();
+    let mut fed = fed;
     let mut cursor = node.walk();
     for child in node.children(&mut cursor) {
+        fed |= feeds(child, src);
         match child.kind() {
             "file_redirect" | "heredoc_redirect" => redirects.extend(redirect_targets(child, src)),
             "herestring_redirect" | "comment" => {}
@@ -228,7 +260,11 @@ fn command(node: Node, src: &str, inherited: &[String]) -> SimpleCommand {
             _ => {}
         }
     }
-    SimpleCommand { words, redirects }
+    SimpleCommand {
+        words,
+        redirects,
+        fed,
+    }
 }
 
 /// The files a redirect reads or writes (`2>&1`, `<&0` name descriptors, not files).
@@ -521,6 +557,18 @@ mod tests {
         assert_eq!(split("$'\\160sql'").unwrap()[0].words[0], "psql");
         assert_eq!(split("$'p\\u0073ql'").unwrap()[0].words[0], "psql");
         assert_eq!(split("echo $'a\\tb\\'c'").unwrap()[0].words[1], "a\tb'c");
+    }
+
+    #[test]
+    fn commands_fed_by_the_line_are_marked() {
+        let fed =
+            |line: &str| -> Vec<bool> { split(line).unwrap().iter().map(|c| c.fed).collect() };
+        assert_eq!(fed("echo psql | sh"), [false, true]);
+        assert_eq!(fed("sh < script.sh"), [true]);
+        assert_eq!(fed("bash <<'EOF'\npsql\nEOF"), [true]);
+        assert_eq!(fed("bash <<< 'psql'"), [true]);
+        assert_eq!(fed("bash -i"), [false]);
+        assert_eq!(fed("ls > out 2>&1"), [false]);
     }
 
     #[test]

@@ -73,6 +73,10 @@ pub fn run(policy: &Policy, argv: &[String]) -> Result<i32, Error> {
     let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     // SAFETY: restoring a default action is always sound.
     let _ = unsafe { sigaction(Signal::SIGXFSZ, &default) };
+    // The rules' closed ports, first: for everything this launcher starts, in any mode.
+    if let Some(fd) = policy.deny_tcp {
+        crate::net::enforce_tcp(fd)?;
+    }
     if let Some(network) = &policy.netns {
         crate::loopback::join(policy.userns.as_deref(), network)?;
     }
@@ -82,6 +86,11 @@ pub fn run(policy: &Policy, argv: &[String]) -> Result<i32, Error> {
         && let Some(inside) = hidden_inside_writable(policy)
     {
         return Err(Error::HiddenWritable(inside));
+    }
+    if containment == Containment::Subreaper
+        && let Some(socket) = policy.deny_unix.first()
+    {
+        return Err(Error::UnixDenyNeedsNamespaces(socket.display().to_string()));
     }
     catch_termination()?;
     let (status, signal) = match containment {
@@ -374,6 +383,21 @@ fn mounts(policy: &Policy) -> Result<(), Error> {
         mount(Some("tmpfs"), path, Some("tmpfs"), flags, Some("size=4k"))
             .map_err(|e| fail("cover", path, e))?;
     }
+    // Closed unix sockets: nothing to connect to where they were.
+    for pattern in &policy.deny_unix {
+        let cover = crate::net::unix_cover(pattern);
+        let Ok(meta) = fs_err::symlink_metadata(&cover) else {
+            continue;
+        };
+        if meta.is_dir() {
+            let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+            mount(Some("tmpfs"), &cover, Some("tmpfs"), flags, Some("size=4k"))
+                .map_err(|e| fail("cover", &cover, e))?;
+        } else {
+            mount(Some("/dev/null"), &cover, none, MsFlags::MS_BIND, none)
+                .map_err(|e| fail("cover", &cover, e))?;
+        }
+    }
     // Where the host's /proc cannot be replaced (some containers), the old one stays: the
     // processes outside are then listed, but Landlock still refuses to read or trace them.
     let proc_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
@@ -416,6 +440,7 @@ fn confine_and_exec(policy: &Policy, command: &Exec) -> ! {
     {
         die(&format!("sandbox: {e}"));
     }
+
     let error = nix::unistd::execvp(&command.argv[0], &command.argv).err();
     let reason = error.map_or_else(String::new, |e| e.desc().to_string());
     die(&format!("cannot run `{}`: {reason}", command.shown))

@@ -27,6 +27,7 @@ mod fs;
 mod guard;
 pub mod launch;
 pub mod loopback;
+pub mod net;
 
 use std::path::PathBuf;
 
@@ -52,6 +53,12 @@ pub struct Policy {
     /// namespace when the launcher must join that first.
     pub netns: Option<PathBuf>,
     pub userns: Option<PathBuf>,
+    /// The descriptor of a [`net::TcpRuleset`] closing the TCP ports of a project rule's
+    /// `deny_connect`, enforced on every command, confined or not.
+    pub deny_tcp: Option<i32>,
+    /// Unix sockets commands may not connect to: paths, or patterns with a wildcard whose
+    /// directory is covered.
+    pub deny_unix: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +81,10 @@ pub enum Error {
         "{0}: without namespaces (not available here) commands could write there; move COX_HOME out of the workspace and the temporary directories"
     )]
     HiddenWritable(String),
+    #[error(
+        "deny_connect closes the unix socket {0}, which only a mount namespace can do, and this host allows none; the command was not run"
+    )]
+    UnixDenyNeedsNamespaces(String),
 }
 
 /// Confines this process (and everything it then runs) to `policy`: root's administrative

@@ -230,6 +230,7 @@ fn read_only(command: &Command) -> Result<(), String> {
                 let simple = SimpleCommand {
                     words: argv.clone(),
                     redirects: Vec::new(),
+                    fed: false,
                 };
                 let verdict = match why_not_read_only(&simple) {
                     None => Ok(()),

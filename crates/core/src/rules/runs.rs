@@ -16,7 +16,8 @@
 //! - **Opaque**: what only running it would tell — `eval` of computed text, a command name that
 //!   is a substitution or a variable (`$(echo psql)`, `$p`), a shell reading its script from
 //!   standard input, code passed to an interpreter (`python -c`, `node -e`, `perl -e`, …), a
-//!   script written during this session (it could have been written to hide what it runs), a
+//!   script or program written during this session (by any interpreter: it could have been
+//!   written to hide what it runs), a
 //!   script cox cannot read. In a project with a `deny_command` rule, an opaque command needs the
 //!   person's approval (see `Rules::check_command`).
 
@@ -51,6 +52,9 @@ pub struct Runs {
     pub commands: Vec<Vec<String>>,
     /// Why some of it cannot be known before it runs.
     pub opaque: Vec<String>,
+    /// Whether the command being unwrapped has its standard input fed by the line (wrappers
+    /// pass it on to what they run).
+    fed: bool,
 }
 
 /// How deep wrappers and scripts may nest before the line counts as opaque.
@@ -79,6 +83,7 @@ pub fn runs(commands: &[SimpleCommand], cwd: &Path, scripts: &dyn Scripts) -> Ru
     let mut found = Runs::default();
     let mut dir = cwd.to_path_buf();
     for command in commands {
+        found.fed = command.fed;
         unwrap(&command.words, &mut dir, scripts, 0, &mut found);
     }
     found
@@ -241,6 +246,14 @@ fn unwrap(
                     found
                         .opaque
                         .push(format!("`{name}` runs code given on its command line"));
+                } else if let Some(file) = script_argument(args)
+                    && scripts.read(&dir.join(file)).is_some()
+                    && scripts.written(&dir.join(file))
+                {
+                    found.opaque.push(format!(
+                        "`{name}` runs {file}, which was written during this session; cox \
+                         cannot tell what it runs"
+                    ));
                 }
             } else if first.contains('/') {
                 // A program run by its path: a shell script in it is read; a program written
@@ -357,9 +370,11 @@ fn unwrap_shell(
             &format!("`{name} -c`"),
         ),
         Some(file) if !stdin => script(&dir.join(file), dir, scripts, depth, found),
-        _ => found.opaque.push(format!(
-            "`{name}` reads the commands it runs from standard input"
+        _ if stdin || found.fed => found.opaque.push(format!(
+            "`{name}` runs what the line feeds its standard input"
         )),
+        // Interactive: it reads the terminal, where each typed line is checked as it is sent.
+        _ => {}
     }
 }
 
@@ -368,9 +383,12 @@ fn line(text: &str, dir: &Path, scripts: &dyn Scripts, depth: usize, found: &mut
     match cox_sandbox::command::split(text) {
         Ok(commands) => {
             let mut inner = dir.to_path_buf();
+            let outer = found.fed;
             for command in commands {
+                found.fed = command.fed;
                 unwrap(&command.words, &mut inner, scripts, depth, found);
             }
+            found.fed = outer;
         }
         Err(e) => found
             .opaque
@@ -413,6 +431,20 @@ fn is_shell_script(scripts: &dyn Scripts, path: &Path) -> bool {
             .any(|shell| first.split(['/', ' ']).any(|part| part == *shell)),
         _ => true,
     }
+}
+
+/// The script an interpreter runs: its first argument that is not an option (none after `-m`,
+/// which names a module).
+fn script_argument(args: &[String]) -> Option<&String> {
+    for arg in args {
+        if arg == "-m" {
+            return None;
+        }
+        if !arg.starts_with('-') {
+            return Some(arg);
+        }
+    }
+    None
 }
 
 /// Whether the arguments pass code inline: an option itself (`-c`, `--eval=…`), glued to its

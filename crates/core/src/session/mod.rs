@@ -65,6 +65,9 @@ pub struct SessionConfig {
     pub notes: Vec<String>,
     /// `--loopback`'s network namespace, held for as long as the session (and its config) lives.
     pub loopback: Option<Arc<cox_sandbox::loopback::Holder>>,
+    /// The ruleset closing the rules' TCP ports, whose descriptor every launcher inherits: held
+    /// for as long as the session lives.
+    pub tcp_ruleset: Option<Arc<cox_sandbox::net::TcpRuleset>>,
 }
 
 impl SessionConfig {

@@ -45,6 +45,7 @@ fn start_with_grants(
         grants,
         notes: Vec::new(),
         loopback: None,
+        tcp_ruleset: None,
     };
     let id = session::new_id();
     let header = cox_core::journal::Record::Session {

@@ -112,6 +112,8 @@ fn what_only_running_would_tell_is_opaque() {
         "git status && cargo build",
         "echo {a,b}",
         "node server.js",
+        "bash --norc -i",
+        "bash",
     ] {
         assert_eq!(opaque(line), Vec::<String>::new(), "{line}");
     }
@@ -146,6 +148,13 @@ fn scripts_are_read_and_fresh_ones_are_opaque() {
     assert!(!found.opaque.is_empty(), "written this session: {found:?}");
     let found = unwrapped("./tool.py", &scripts);
     assert!(found.opaque.is_empty(), "{found:?}");
+    let fresh = Table(vec![(
+        PathBuf::from("/repo/probe.py"),
+        "import socket\n".into(),
+        true,
+    )]);
+    let found = unwrapped("python3 probe.py", &fresh);
+    assert!(!found.opaque.is_empty(), "a fresh python script: {found:?}");
 }
 
 #[test]
