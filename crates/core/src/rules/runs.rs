@@ -246,14 +246,19 @@ fn unwrap(
                     found
                         .opaque
                         .push(format!("`{name}` runs code given on its command line"));
-                } else if let Some(file) = script_argument(args)
-                    && scripts.read(&dir.join(file)).is_some()
-                    && scripts.written(&dir.join(file))
-                {
-                    found.opaque.push(format!(
-                        "`{name}` runs {file}, which was written during this session; cox \
-                         cannot tell what it runs"
-                    ));
+                } else if let Some(file) = script_argument(args) {
+                    let path = dir.join(file);
+                    if scripts.read(&path).is_none() {
+                        // Not there yet (made earlier in this very line?) or not text.
+                        found
+                            .opaque
+                            .push(format!("cox cannot read {file}, which `{name}` runs"));
+                    } else if scripts.written(&path) {
+                        found.opaque.push(format!(
+                            "`{name}` runs {file}, which was written during this session; cox \
+                             cannot tell what it runs"
+                        ));
+                    }
                 }
             } else if first.contains('/') {
                 // A program run by its path: a shell script in it is read; a program written

@@ -159,8 +159,20 @@ text = "Never run psql."
 deny_command = ["psql *"]
 "#;
 
+/// The same rule as text only: with a `deny_command` rule in force, the attacks' `python3 -c`
+/// would be opaque and refused before the sandbox is ever tried (issue 21), so the attacks on
+/// the sandbox run without one.
+pub(super) const TEXT_RULES: &str = r#"[[rule]]
+id = "no-psql"
+text = "Never run psql."
+"#;
+
 impl Project {
     pub(super) fn new() -> Project {
+        Project::with_rules(RULES)
+    }
+
+    pub(super) fn with_rules(rules: &str) -> Project {
         let root = tempfile::tempdir_in(crate::sandbox::base()).unwrap();
         let repo = root.path().join("repo");
         let outside = root.path().join("outside");
@@ -176,7 +188,7 @@ impl Project {
         assert!(git.success());
         fs_err::write(repo.join("README.md"), "# Demo\n").unwrap();
         fs_err::create_dir_all(repo.join(".cox")).unwrap();
-        fs_err::write(repo.join(".cox/rules.toml"), RULES).unwrap();
+        fs_err::write(repo.join(".cox/rules.toml"), rules).unwrap();
         fs_err::write(outside.join("victim.txt"), "original\n").unwrap();
         let auth = serde_json::json!({"providers": {"anthropic": {"api_key": STORED_KEY}}});
         fs_err::write(home.join("auth.json"), auth.to_string()).unwrap();

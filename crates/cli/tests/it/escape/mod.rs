@@ -25,7 +25,12 @@ use fixture::{Listeners, MARKER, Project, SECRETS, STORED_KEY, walk};
 
 /// Runs one attack; returns what got through (empty: contained).
 fn run_attack(attack: &Attack, listeners: &Listeners, mode: Mode) -> Vec<String> {
-    let project = Project::new();
+    // The attacks on the rules get the rule they attack; the others a rule that checks no
+    // command, so what they run reaches the sandbox.
+    let project = match attack.name.contains("rule") {
+        true => Project::new(),
+        false => Project::with_rules(fixture::TEXT_RULES),
+    };
     // What a malicious clone ships: a grant in the workspace.
     fs_err::write(
         project.repo.join(".cox/approvals.toml"),

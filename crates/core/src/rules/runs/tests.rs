@@ -111,12 +111,24 @@ fn what_only_running_would_tell_is_opaque() {
         "python3 -m pytest -q",
         "git status && cargo build",
         "echo {a,b}",
-        "node server.js",
         "bash --norc -i",
         "bash",
     ] {
         assert_eq!(opaque(line), Vec::<String>::new(), "{line}");
     }
+    // A script an interpreter runs is read: one that is there and was not written now is fine;
+    // one made in the same line is not there to read yet.
+    let known = Table(vec![(
+        PathBuf::from("/repo/server.js"),
+        "listen()\n".into(),
+        false,
+    )]);
+    assert!(unwrapped("node server.js", &known).opaque.is_empty());
+    assert!(
+        !unwrapped("echo 'x' > p.py; python3 p.py", &known)
+            .opaque
+            .is_empty()
+    );
 }
 
 #[test]
