@@ -84,8 +84,17 @@ pub fn undo(
     step: Option<String>,
 ) -> Result<ExitCode, Failure> {
     let (home, limits) = limits(shared)?;
-    let (session, target) = match (plan, step) {
-        (Some(plan), Some(step)) => (Some(step_session(&plan, &step)?), Target::All),
+    // A plan step: its session's every action, under the plan's lock (a `cox run` of it may not
+    // be going on), and the step is pending again afterwards.
+    let step_lock = match &plan {
+        Some(plan) => Some(cox_core::lock::Lock::acquire(
+            &cox_core::lock::plan_path(&home, plan),
+            &format!("the plan {}", plan.display()),
+        )?),
+        None => None,
+    };
+    let (session, target) = match (&plan, &step) {
+        (Some(plan), Some(step)) => (Some(step_session(plan, step)?), Target::All),
         _ => (id.map(str::to_string), to.map_or(Target::Last, Target::To)),
     };
     let undid = match recorded::undo(&home, session.as_deref(), &target, limits) {
@@ -96,6 +105,15 @@ pub fn undo(
         }
         Err(error) => return Err(error.into()),
     };
+    if let (Some(plan), Some(step)) = (&plan, &step) {
+        reopen_step(plan, step)?;
+        eprintln!(
+            "step {step} is pending again in {}: `cox run --plan {}` does it anew",
+            plan.display(),
+            plan.display()
+        );
+    }
+    drop(step_lock);
     if let Some(outside) = &undid.outside {
         eprintln!(
             "checkpoint {}: changed outside cox since: {}",
@@ -138,6 +156,19 @@ pub fn undo(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Marks `step` pending again, without its session (as `cox run --restart` does for all).
+fn reopen_step(plan: &std::path::Path, step: &str) -> Result<(), Failure> {
+    let text = fs_err::read_to_string(plan).map_err(Error::from)?;
+    let mut parsed = cox_core::plan::parse(&text)
+        .map_err(|e| Failure::usage(format!("{}: {e}", plan.display()), "fix the plan file"))?;
+    for s in parsed.steps.iter_mut().filter(|s| s.id == step) {
+        s.status = Some(cox_protocol::StepState::Pending);
+        s.extra.remove(cox_core::run::SESSION_FIELD);
+    }
+    cox_core::run::save(plan, &parsed)?;
+    Ok(())
 }
 
 /// The session that carried out plan step `step` (its `cox_session` in the plan file).

@@ -295,3 +295,49 @@ fn undo_works_after_a_sigkill_mid_call_and_resume_issue_21() {
     assert_eq!(undone.status.code(), Some(0), "{}", stderr(&undone));
     assert_eq!(tree(&env.repo), before);
 }
+
+#[test]
+fn a_plan_step_is_undone_with_every_action_of_its_session_issue_21() {
+    let env = Env::new();
+    fs_err::write(env.repo.join("plan.json"), crate::reliability::PLAN).unwrap();
+    let step = |name: &str, line: &str| {
+        vec![
+            shell(line),
+            Turn::call("report_step", r#"{"status":"done","summary":"logged"}"#),
+            Turn::text(&[name]),
+        ]
+    };
+    let mut turns = step(
+        "S1",
+        "echo one >> log.txt && mkdir -p out && echo s1 > out/s1.txt",
+    );
+    turns.extend(step("S2", "echo s2 > s2.txt"));
+    let server = MockServer::start(Script { turns }).unwrap();
+    let ran = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
+    assert_eq!(ran.status.code(), Some(0), "{}", stderr(&ran));
+    let undone = run(env
+        .cox()
+        .args(["undo", "--plan", "plan.json", "--step", "S1"]));
+    assert_eq!(undone.status.code(), Some(0), "{}", stderr(&undone));
+    assert!(!env.repo.join("log.txt").exists() && !env.repo.join("out").exists());
+    assert_eq!(
+        fs_err::read_to_string(env.repo.join("s2.txt")).unwrap(),
+        "s2\n",
+        "the other step's work stays"
+    );
+    assert!(
+        stderr(&undone).contains("step S1 is pending again"),
+        "{}",
+        stderr(&undone)
+    );
+    let plan: Value =
+        serde_json::from_str(&fs_err::read_to_string(env.repo.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["steps"][0]["status"], "pending");
+    assert!(plan["steps"][0].get("cox_session").is_none());
+    assert_eq!(plan["steps"][1]["status"], "done");
+    // A step that has not run (any more) has nothing to undo: said, exit 2.
+    let again = run(env
+        .cox()
+        .args(["undo", "--plan", "plan.json", "--step", "S1"]));
+    expect_failure(&again, 2, "step S1 of plan.json has not run yet");
+}

@@ -387,3 +387,47 @@ fn a_steer_in_the_grace_window_keeps_keys_from_a_terminal_session() {
         "{outputs}"
     );
 }
+
+/// Issue 21: while paused, `undo` puts back the last action before the person steers; the
+/// model hears of it at its next request. Asked while the agent runs, it is refused with a
+/// warning saying to pause first.
+#[test]
+fn undo_while_paused_puts_back_the_last_action_and_the_model_is_told_issue_21() {
+    let turns = vec![
+        Turn::call(
+            "shell",
+            r#"{"command":"echo draft > notes.txt && echo kept >> log.txt"}"#,
+        ),
+        slow_text(&["Looking ", "at ", "it ", "now ", "slowly."], 400),
+        Turn::text(&["Understood, I left it."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut run = start(&server, &[]);
+    let checkpoint = run.wait("checkpoint");
+    assert_eq!(checkpoint["kind"], "action");
+    assert_eq!(run.file("notes.txt").as_deref(), Some("draft\n"));
+    run.wait("agent_message_delta");
+    run.send(r#"{"op":"undo"}"#);
+    let refused = run.wait("warning");
+    assert!(
+        refused["message"].as_str().unwrap().contains("pause first"),
+        "{refused}"
+    );
+    run.send(r#"{"op":"pause"}"#);
+    run.wait("paused");
+    run.send(r#"{"op":"undo"}"#);
+    let undone = run.wait("undone");
+    assert_eq!(undone["undid"], serde_json::json!([checkpoint["id"]]));
+    assert_eq!(
+        run.file("notes.txt"),
+        None,
+        "the file the action made is gone"
+    );
+    assert_eq!(run.file("log.txt"), None);
+    run.send(r#"{"op":"steer","text":"Do not write notes at all."}"#);
+    let (code, kinds, _) = run.finish();
+    assert_eq!(code, 0, "{kinds:?}");
+    let last = server.requests().last().unwrap().body["input"].to_string();
+    assert!(last.contains("The user undid your change"), "{last}");
+    assert!(last.contains("notes.txt"), "{last}");
+}
