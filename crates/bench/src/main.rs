@@ -15,6 +15,8 @@
 //! `cox-bench cache [--cox PATH] [--codex PATH]`: the share of each request a provider's prompt
 //! cache would serve, per wire, over a 20-turn session, and the first request's bytes beside the
 //! Codex CLI's (`cache.rs`);
+//! `cox-bench checkpoints [--runs N]`: a checkpoint per action against `git status` on trees of
+//! 1k/10k/100k files, the baseline's cost and the store's size (`checkpoints.rs`);
 //! `cox-bench local --model FILE.gguf [--python PATH] [--runs N]`: the in-process `local` provider
 //! against llama-cpp-python's server (`local.rs`; build with `--features local`).
 //!
@@ -34,6 +36,7 @@ use cox_testkit::{MockServer, Script, Turn};
 use nix::sys::resource::{UsageWho, getrusage};
 
 mod cache;
+mod checkpoints;
 mod context;
 #[cfg(feature = "local")]
 mod local;
@@ -52,7 +55,7 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run|sandbox|signals|cache|terminal [--cox PATH] [--codex PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
+    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run|sandbox|signals|cache|terminal|checkpoints [--cox PATH] [--codex PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
     let Some(command) = args.next() else {
         bail!("{usage}")
     };
@@ -151,6 +154,7 @@ fn main() -> anyhow::Result<()> {
             let cox = fs_err::canonicalize(&options.cox)?;
             terminal::run(&cox, options.runs)
         }
+        "checkpoints" => checkpoints::run(options.runs),
         other => bail!("unknown benchmark {other:?}; {usage}"),
     }
 }

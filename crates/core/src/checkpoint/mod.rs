@@ -11,32 +11,39 @@
 //!   per path, compared with the last known state. Only a path whose stamp moved is read, and a file
 //!   rewritten with the same bytes is no change. The cost per action is two walks of the roots'
 //!   metadata — the before-walk tells the person's own edits (kind `outside`) from the action's.
-//! - **keeps content** as numbered blobs copied from the workspace (`std::fs::copy`, which is
-//!   `copy_file_range` on Linux: a reflink where the file system has them). The baseline — every
-//!   file, once — is copied before the first action that may write; after that, only what changed.
+//! - **keeps content** in one append-only pack ([`pack`]): the baseline — every file, once — is
+//!   taken in the background when the session starts (an action that may write waits for it);
+//!   after that, only what changed.
 //!   A file over `checkpoint_max_file_bytes`, or past the store's `checkpoint_max_bytes`, is
 //!   tracked but its content is not kept: undo then refuses and names it.
 //! - **never touches** `.git` (not even read), the session's protected paths, or directories the
 //!   project ignored when the store was made (frozen then; see [`scan`]).
 //!
+//! - **knows where to look** from the kernel ([`watch`], inotify): after the first walk, a look
+//!   reads only the paths the kernel names, and walks everything again when it may have lost
+//!   one.
+//!
 //! On disk, `$COX_HOME/checkpoints/<session id>/`: `store.json` (roots and frozen ignore files),
 //! `base.jsonl` (the baseline's entries), `checkpoints.jsonl` (one [`Checkpoint`] per line,
-//! appended; a torn last line is dropped on reopen) and `objects/<n>`. Reopened (resume, `cox
+//! appended; a torn last line is dropped on reopen) and `objects.pack`. Reopened (resume, `cox
 //! undo`), the known state is the baseline with every checkpoint's after-states applied. The
 //! stores of the [`KEEP_SESSIONS`] newest sessions are kept, so `cox undo` works after a session
 //! ended; older ones are removed when a new store is made ([`prune`]).
 
+mod pack;
 pub mod recorded;
 pub mod scan;
 mod undo;
+mod watch;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use cox_protocol::{CallId, ChangedPath, CheckpointKind, PathChange};
 use serde::{Deserialize, Serialize};
 
+pub use pack::Blob;
 pub use recorded::undo_note;
 pub use scan::{Kind, Seen};
 pub use undo::{Refusal, Target};
@@ -50,7 +57,7 @@ const VERSION: u32 = 1;
 pub struct Entry {
     pub seen: Seen,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blob: Option<u64>,
+    pub blob: Option<Blob>,
 }
 
 /// One path's change: absent before means created, absent after means deleted.
@@ -194,9 +201,11 @@ pub struct Store {
     checkpoints: Vec<Checkpoint>,
     /// Whether the baseline was taken (it is at the first action that may write).
     based: bool,
-    next_blob: u64,
-    used_bytes: u64,
+    pack: pack::Pack,
     limits: Limits,
+    /// The kernel's hint of what changed (see [`watch`]); armed once a walk set its watches.
+    watch: Option<watch::Watch>,
+    armed: bool,
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> crate::Error {
@@ -246,20 +255,23 @@ impl Store {
                 frozen,
             };
             prune(home, KEEP_SESSIONS - 1);
-            fs_err::create_dir_all(dir.join("objects")).map_err(|e| io_error(&dir, e))?;
+            fs_err::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
             let text = serde_json::to_string(&file).map_err(|e| json_error(&meta, e))?;
             write_atomic(&meta, text.as_bytes())?;
             walker
         };
+        let pack_path = dir.join("objects.pack");
+        let pack = pack::Pack::open(&pack_path).map_err(|e| io_error(&pack_path, e))?;
         let mut store = Store {
+            pack,
             dir,
             walker,
             index: BTreeMap::new(),
             checkpoints: Vec::new(),
             based: false,
-            next_blob: 0,
-            used_bytes: 0,
             limits,
+            watch: watch::Watch::new(),
+            armed: false,
         };
         store.load()?;
         Ok(store)
@@ -271,7 +283,6 @@ impl Store {
             for line in text.lines() {
                 let (path, entry): (PathBuf, Entry) =
                     serde_json::from_str(line).map_err(|e| json_error(&base, e))?;
-                self.count(&entry);
                 self.index.insert(path, entry);
             }
             self.based = true;
@@ -286,23 +297,11 @@ impl Store {
                     Err(_) if n + 1 == lines.len() => break,
                     Err(e) => return Err(json_error(&log, e)),
                 };
-                for change in &checkpoint.changes {
-                    if let Some(after) = &change.after {
-                        self.count(after);
-                    }
-                }
                 self.apply(&checkpoint);
                 self.checkpoints.push(checkpoint);
             }
         }
         Ok(())
-    }
-
-    fn count(&mut self, entry: &Entry) {
-        if let Some(blob) = entry.blob {
-            self.next_blob = self.next_blob.max(blob + 1);
-            self.used_bytes += entry.seen.stamp.size;
-        }
     }
 
     fn apply(&mut self, checkpoint: &Checkpoint) {
@@ -312,6 +311,13 @@ impl Store {
                 None => self.index.remove(&change.path),
             };
         }
+    }
+
+    /// Never asks the kernel what changed: every look walks everything (what a host without
+    /// inotify gets; for measuring).
+    pub fn walk_only(&mut self) {
+        self.watch = None;
+        self.armed = false;
     }
 
     pub fn checkpoints(&self) -> &[Checkpoint] {
@@ -330,7 +336,7 @@ impl Store {
 
     /// Bytes of content kept.
     pub fn used_bytes(&self) -> u64 {
-        self.used_bytes
+        self.pack.len()
     }
 
     /// Takes the baseline if there is none yet: every path's state and every file's content.
@@ -338,7 +344,7 @@ impl Store {
         if self.based {
             return Ok(());
         }
-        let now = self.walker.scan();
+        let now = self.walk_all();
         let mut lines = String::new();
         for (path, seen) in now {
             let blob = match seen.kind {
@@ -358,39 +364,35 @@ impl Store {
     }
 
     /// Copies a file's content into the store, if the limits allow.
-    fn keep(&mut self, path: &Path, size: u64) -> Result<Option<u64>, crate::Error> {
-        if size > self.limits.max_file_bytes || self.used_bytes + size > self.limits.max_bytes {
+    fn keep(&mut self, path: &Path, size: u64) -> Result<Option<Blob>, crate::Error> {
+        if size > self.limits.max_file_bytes || self.pack.len() + size > self.limits.max_bytes {
             return Ok(None);
         }
-        let n = self.next_blob;
-        let blob = self.blob_path(n);
-        match fs_err::copy(path, &blob) {
-            Ok(copied) => {
-                self.next_blob += 1;
-                self.used_bytes += copied;
-                Ok(Some(n))
-            }
-            // Gone (or unreadable) since the scan: nothing to keep.
+        let bytes = match fs_err::read(path) {
+            Ok(bytes) => bytes,
+            // Gone (or unreadable) since the look: nothing to keep.
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
                 ) =>
             {
-                Ok(None)
+                return Ok(None);
             }
-            Err(e) => Err(io_error(&blob, e)),
-        }
-    }
-
-    fn blob_path(&self, n: u64) -> PathBuf {
-        self.dir.join("objects").join(n.to_string())
+            Err(e) => return Err(io_error(path, e)),
+        };
+        let blob = self
+            .pack
+            .put(&bytes)
+            .map_err(|e| io_error(self.pack.path(), e))?;
+        Ok(Some(blob))
     }
 
     /// A kept blob's bytes.
-    pub fn blob(&self, n: u64) -> Result<Vec<u8>, crate::Error> {
-        let path = self.blob_path(n);
-        fs_err::read(&path).map_err(|e| io_error(&path, e))
+    pub fn blob(&self, blob: Blob) -> Result<Vec<u8>, crate::Error> {
+        self.pack
+            .get(blob)
+            .map_err(|e| io_error(self.pack.path(), e))
     }
 
     /// Records what changed since the last look as a checkpoint of `kind`; `None` when nothing did.
@@ -400,9 +402,105 @@ impl Store {
         call_id: Option<&CallId>,
         action: &str,
     ) -> Result<Option<Checkpoint>, crate::Error> {
-        let now = self.walker.scan();
-        let changes = self.diff(now)?;
+        let changes = match self.dirty() {
+            Some(paths) => self.diff_paths(paths)?,
+            None => {
+                let now = self.walk_all();
+                let keys: std::collections::BTreeSet<PathBuf> =
+                    self.index.keys().chain(now.keys()).cloned().collect();
+                self.compare(keys, &now)?
+            }
+        };
         self.commit(kind, call_id, action, changes, Vec::new())
+    }
+
+    /// The known paths under `path` (not itself).
+    fn known_under(&self, path: &Path) -> Vec<PathBuf> {
+        self.index
+            .range(path.to_path_buf()..)
+            .skip(1)
+            .take_while(|(p, _)| p.starts_with(path))
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// Every path under the roots, setting a watch on each directory before it is read.
+    fn walk_all(&mut self) -> BTreeMap<PathBuf, Seen> {
+        if let Some(watch) = self.watch.as_mut() {
+            // Whatever was queued is about what this walk reads anyway.
+            let _ = watch.drain();
+        }
+        let Store { walker, watch, .. } = self;
+        let now = walker.scan_watching(&mut |dir| {
+            if let Some(watch) = watch.as_mut() {
+                watch.add(dir);
+            }
+        });
+        self.armed = self.watch.is_some();
+        now
+    }
+
+    /// What the kernel says may have changed since the last look; `None`: walk everything.
+    fn dirty(&mut self) -> Option<std::collections::BTreeSet<PathBuf>> {
+        if !self.armed {
+            return None;
+        }
+        let dirty = self.watch.as_mut()?.drain();
+        if dirty.is_none() {
+            self.armed = false;
+        }
+        dirty
+    }
+
+    /// The changes among the paths the kernel named: each looked at again; a directory that
+    /// appeared is walked (and watched), one that went takes everything under it along.
+    fn diff_paths(
+        &mut self,
+        dirty: std::collections::BTreeSet<PathBuf>,
+    ) -> Result<Vec<Change>, crate::Error> {
+        let mut now = BTreeMap::new();
+        let mut keys = std::collections::BTreeSet::new();
+        for path in dirty {
+            let seen = scan::look(&path);
+            let is_dir = seen.as_ref().is_some_and(|s| s.kind == Kind::Dir);
+            if self.walker.untracked(&path, is_dir) {
+                continue;
+            }
+            // The same directory (not one made anew under the old name, which has no watch).
+            let known_dir = match (self.index.get(&path), &seen) {
+                (Some(known), Some(seen)) => {
+                    known.seen.kind == Kind::Dir
+                        && known.seen.stamp.dev == seen.stamp.dev
+                        && known.seen.stamp.ino == seen.stamp.ino
+                }
+                _ => false,
+            };
+            keys.insert(path.clone());
+            match seen {
+                // A directory already known: its entries have watches of their own.
+                Some(seen) if is_dir && known_dir => {
+                    now.insert(path, seen);
+                }
+                Some(seen) => {
+                    // What the index holds under this path is decided by this look.
+                    keys.extend(self.known_under(&path));
+                    if is_dir {
+                        let Store { walker, watch, .. } = self;
+                        let found = walker.scan_under(&path, seen, &mut |dir| {
+                            if let Some(watch) = watch.as_mut() {
+                                watch.add(dir);
+                            }
+                        });
+                        keys.extend(found.keys().cloned());
+                        now.extend(found);
+                    } else {
+                        now.insert(path, seen);
+                    }
+                }
+                None => keys.extend(self.known_under(&path)),
+            }
+        }
+        self.compare(keys, &now)
     }
 
     fn commit(
@@ -443,28 +541,27 @@ impl Store {
         Ok(Some(checkpoint))
     }
 
-    /// The changes from the known state to `now`, with the new content kept. Stamps that moved
-    /// without a change (a directory's times, a file rewritten with the same bytes) update the
-    /// known state silently.
-    fn diff(&mut self, now: BTreeMap<PathBuf, Seen>) -> Result<Vec<Change>, crate::Error> {
+    /// The changes from the known state to `now` over `keys` (a key absent from `now` is gone),
+    /// with the new content kept. Stamps that moved without a change (a directory's times, a
+    /// file rewritten with the same bytes) update the known state silently.
+    fn compare(
+        &mut self,
+        keys: std::collections::BTreeSet<PathBuf>,
+        now: &BTreeMap<PathBuf, Seen>,
+    ) -> Result<Vec<Change>, crate::Error> {
         let mut changes = Vec::new();
-        let gone: Vec<PathBuf> = self
-            .index
-            .keys()
-            .filter(|p| !now.contains_key(*p))
-            .cloned()
-            .collect();
-        for path in gone {
-            if let Some(before) = self.index.remove(&path) {
-                changes.push(Change {
-                    path,
-                    before: Some(before),
-                    after: None,
-                });
-            }
-        }
-        for (path, seen) in now {
+        for path in keys {
             let before = self.index.get(&path).cloned();
+            let Some(seen) = now.get(&path).cloned() else {
+                if let Some(before) = before {
+                    changes.push(Change {
+                        path,
+                        before: Some(before),
+                        after: None,
+                    });
+                }
+                continue;
+            };
             match &before {
                 Some(known) if known.seen == seen => continue,
                 Some(known) if known.seen.kind == seen.kind && known.seen.mode == seen.mode => {
@@ -495,15 +592,13 @@ impl Store {
                 (Kind::File, _) => self.keep(&path, seen.stamp.size)?,
                 _ => None,
             };
-            let after = Entry { seen, blob };
             // The index is updated when the checkpoint is committed.
             changes.push(Change {
                 path,
                 before,
-                after: Some(after),
+                after: Some(Entry { seen, blob }),
             });
         }
-        changes.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(changes)
     }
 
@@ -565,42 +660,8 @@ impl Store {
         if known.seen.stamp.size != size {
             return false;
         }
-        same_content(&self.blob_path(blob), path)
+        self.pack.same_as_file(blob, path)
     }
-}
-
-/// Whether two files hold the same bytes (false when either cannot be read).
-pub fn same_content(a: &Path, b: &Path) -> bool {
-    let (Ok(mut a), Ok(mut b)) = (fs_err::File::open(a), fs_err::File::open(b)) else {
-        return false;
-    };
-    let mut left = vec![0u8; 64 * 1024];
-    let mut right = vec![0u8; 64 * 1024];
-    loop {
-        let Ok(n) = read_full(&mut a, &mut left) else {
-            return false;
-        };
-        let Ok(m) = read_full(&mut b, &mut right) else {
-            return false;
-        };
-        if n != m || left[..n] != right[..m] {
-            return false;
-        }
-        if n == 0 {
-            return true;
-        }
-    }
-}
-
-fn read_full(file: &mut fs_err::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
-    }
-    Ok(filled)
 }
 
 /// Writes a file whole: a temporary file beside it, then a rename.

@@ -225,17 +225,45 @@ impl Walker {
 
     /// Everything under the roots now.
     pub fn scan(&self) -> BTreeMap<PathBuf, Seen> {
+        self.scan_watching(&mut |_| {})
+    }
+
+    /// [`Walker::scan`], telling `on_dir` of each directory before it is read (so a watch set
+    /// there misses nothing that changes after).
+    pub fn scan_watching(&self, on_dir: &mut dyn FnMut(&Path)) -> BTreeMap<PathBuf, Seen> {
         let mut found = BTreeMap::new();
         for root in &self.roots {
             if let Some(seen) = look(root) {
                 found.insert(root.clone(), seen);
             }
-            self.walk(root, &mut found);
+            self.walk(root, &mut found, on_dir);
         }
         found
     }
 
-    fn walk(&self, dir: &Path, found: &mut BTreeMap<PathBuf, Seen>) {
+    /// A directory that appeared since the last look, with everything under it.
+    pub fn scan_under(
+        &self,
+        dir: &Path,
+        seen: Seen,
+        on_dir: &mut dyn FnMut(&Path),
+    ) -> BTreeMap<PathBuf, Seen> {
+        let mut found = BTreeMap::new();
+        found.insert(dir.to_path_buf(), seen);
+        self.walk(dir, &mut found, on_dir);
+        found
+    }
+
+    /// Whether a path an event named is outside what the store tracks: not under a root, left
+    /// out, or a directory the frozen ignore files skip (and no rule looks into).
+    pub fn untracked(&self, path: &Path, is_dir: bool) -> bool {
+        !self.roots.iter().any(|r| path.starts_with(r))
+            || path.ancestors().any(|a| self.left_out(a))
+            || (is_dir && self.ignored(path) && !self.guarded(path))
+    }
+
+    fn walk(&self, dir: &Path, found: &mut BTreeMap<PathBuf, Seen>, on_dir: &mut dyn FnMut(&Path)) {
+        on_dir(dir);
         // A directory that vanished mid-scan holds nothing now.
         let Ok(entries) = fs_err::read_dir(dir) else {
             return;
@@ -261,7 +289,7 @@ impl Walker {
             found.insert(path, seen);
         }
         for dir in dirs {
-            self.walk(&dir, found);
+            self.walk(&dir, found, on_dir);
         }
     }
 }

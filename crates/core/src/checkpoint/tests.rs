@@ -347,3 +347,73 @@ fn git_and_ignored_directories_are_never_walked_and_ignores_are_frozen() {
         "{seen:?}"
     );
 }
+
+/// One change made to a tree.
+type Step = Box<dyn Fn(&Tree)>;
+
+/// What the kernel's hints lead to is what a full walk finds, whatever the changes: every
+/// known path is there with its kind and mode, and nothing else.
+#[test]
+fn the_watched_looks_agree_with_a_full_walk() {
+    let tree = Tree::new();
+    let mut store = tree.open();
+    store.ensure_base().unwrap();
+    assert!(store.armed, "inotify is available here");
+    let steps: Vec<Step> = vec![
+        Box::new(|t| t.write("a/b/c/d.txt", "deep\n")),
+        Box::new(|t| fs_err::rename(t.path("a/b"), t.path("moved")).unwrap()),
+        Box::new(|t| t.write("moved/c/e.txt", "after the move\n")),
+        Box::new(|t| fs_err::remove_dir_all(t.path("moved")).unwrap()),
+        Box::new(|t| {
+            // The same name, a new directory (no watch of its own yet), filled at once.
+            fs_err::create_dir(t.path("moved")).unwrap();
+            t.write("moved/x.txt", "x\n");
+            t.write("moved/y/z.txt", "z\n");
+        }),
+        Box::new(|t| {
+            fs_err::set_permissions(t.path("moved/y"), std::fs::Permissions::from_mode(0o700))
+                .unwrap()
+        }),
+        Box::new(|t| fs_err::os::unix::fs::symlink("moved/x.txt", t.path("link")).unwrap()),
+        Box::new(|t| {
+            fs_err::remove_file(t.path("link")).unwrap();
+            fs_err::create_dir(t.path("link")).unwrap();
+            t.write("link/inside.txt", "i\n");
+        }),
+        Box::new(|t| {
+            use std::io::Write;
+            let mut f = fs_err::OpenOptions::new()
+                .append(true)
+                .open(t.path("src/a.js"))
+                .unwrap();
+            f.write_all(b"// appended in place\n").unwrap();
+        }),
+    ];
+    for (n, step) in steps.iter().enumerate() {
+        step(&tree);
+        store
+            .record(CheckpointKind::Action, None, &format!("step {n}"))
+            .unwrap();
+        let walked = store.walker.scan();
+        let known: Vec<(&PathBuf, &super::Kind, u32)> = store
+            .index
+            .iter()
+            .map(|(p, e)| (p, &e.seen.kind, e.seen.mode))
+            .collect();
+        let truth: Vec<(&PathBuf, &super::Kind, u32)> =
+            walked.iter().map(|(p, s)| (p, &s.kind, s.mode)).collect();
+        assert_eq!(known, truth, "after step {n}");
+        for (path, entry) in &store.index {
+            if let Some(blob) = entry.blob
+                && entry.seen.kind == super::Kind::File
+            {
+                assert!(
+                    store.pack.same_as_file(blob, path),
+                    "after step {n}: {} differs from what was kept",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(store.armed, "no step needed a full walk");
+}

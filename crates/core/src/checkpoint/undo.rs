@@ -240,14 +240,7 @@ impl Store {
                     && (a.seen.kind != Kind::File
                         || a.seen.stamp == b.seen.stamp
                         || match (a.blob, b.blob) {
-                            (Some(x), Some(y)) => {
-                                x == y
-                                    || (a.seen.stamp.size == b.seen.stamp.size
-                                        && super::same_content(
-                                            &self.blob_path(x),
-                                            &self.blob_path(y),
-                                        ))
-                            }
+                            (Some(x), Some(y)) => self.pack.same(x, y),
                             _ => false,
                         })
             }
@@ -380,7 +373,7 @@ impl Store {
     }
 
     /// Writes a kept blob at `path`: a temporary file beside it, its mode, then a rename.
-    fn put_file(&self, path: &Path, blob: u64, mode: u32) -> Result<(), crate::Error> {
+    fn put_file(&self, path: &Path, blob: super::Blob, mode: u32) -> Result<(), crate::Error> {
         let fail = |path: &Path, e: std::io::Error| super::io_error(path, e);
         let parent = path.parent().unwrap_or(Path::new("/"));
         fs_err::create_dir_all(parent).map_err(|e| fail(parent, e))?;
@@ -388,7 +381,8 @@ impl Store {
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let temp = parent.join(format!(".{name}.cox-undo"));
-        fs_err::copy(self.blob_path(blob), &temp).map_err(|e| fail(&temp, e))?;
+        let bytes = self.blob(blob)?;
+        fs_err::write(&temp, bytes).map_err(|e| fail(&temp, e))?;
         fs_err::set_permissions(&temp, std::fs::Permissions::from_mode(mode))
             .and_then(|()| fs_err::rename(&temp, path))
             .map_err(|e| {

@@ -3,10 +3,10 @@
 //! else changed meanwhile (`outside`), and after it, to know exactly what it changed — and the
 //! project's rules are checked on what it changed. A violating change is rolled back at once.
 //!
-//! The store is opened at the first action (its first walk costs what a `git status` does, and a
-//! session that only reads never pays it), behind an async mutex held for the whole action: an
-//! undo asked for while paused waits for a running command to end rather than race it. The
-//! walks run on the blocking pool.
+//! The store is opened and its baseline taken in the background when a session that may write
+//! starts (a session in read-only mode never pays it), behind an async mutex held for the whole
+//! action: the first action waits for the baseline, and an undo asked for while paused waits for
+//! a running command to end rather than race it. The walks run on the blocking pool.
 //!
 //! Fail closed: when the store cannot be written and the project has rules on files, the action
 //! is not run (the rules could not be checked on its effects); without such rules it runs and the
@@ -71,6 +71,22 @@ impl Checkpoints {
                 limits: config.settings.checkpoint_limits,
             }),
         }
+    }
+
+    /// Takes the baseline in the background, while the model thinks: the first action that may
+    /// write waits for it (it holds the store) rather than pay for it.
+    pub(super) fn prepare(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut held = Arc::clone(&this.store).lock_owned().await;
+            let open = Arc::clone(&this.open);
+            if let Err(error) =
+                Checkpoints::with(open, &mut held, |store| store.ensure_base()).await
+            {
+                // The first action tries again, and says so.
+                tracing::warn!(%error, "checkpoint baseline");
+            }
+        });
     }
 
     /// Runs `work` on the store (opened first if need be) on the blocking pool.

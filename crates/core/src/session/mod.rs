@@ -187,6 +187,9 @@ pub fn spawn(
         start.last_terminal + 1,
     );
     let checkpoints = checkpoints::Checkpoints::new(&config, &id.0);
+    if !config.writable_roots.is_empty() {
+        checkpoints.prepare();
+    }
     let started_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64);
