@@ -6,7 +6,9 @@
 //!   against `git status --porcelain` on the same tree, timed alternately in the same run;
 //! - *baseline*: the one-time copy of every file before a session's first acting call;
 //! - *storage*: the store's size on disk after the baseline and ten actions that each change one
-//!   file, beside the tree's own size.
+//!   file, beside the tree's own size;
+//! - *`deny_connect`*: building the TCP ruleset (once per session) and what enforcing it adds to
+//!   a command's launch (`cox __sandbox … -- true` with and without it, alternating).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -145,5 +147,54 @@ pub fn run(runs: usize) -> anyhow::Result<()> {
             tree_bytes as f64 / (1 << 20) as f64,
         );
     }
+    Ok(())
+}
+
+/// The cost of a rule's `deny_connect = ["tcp:5432"]`: the ruleset, and a launch with it.
+pub fn deny_connect(cox: &Path, runs: usize) -> anyhow::Result<()> {
+    let mut builds = Vec::new();
+    let mut ruleset = None;
+    for _ in 0..5 {
+        let started = Instant::now();
+        ruleset = Some(cox_sandbox::net::TcpRuleset::build(&[5432])?);
+        builds.push(started.elapsed());
+    }
+    let fd = ruleset
+        .as_ref()
+        .map(|r| r.raw())
+        .context("a ruleset")?
+        .to_string();
+    let dir = tempfile::tempdir()?;
+    let write = dir.path().display().to_string();
+    let launch = |deny: bool| -> anyhow::Result<std::time::Duration> {
+        let mut command = Command::new(cox);
+        command.args(["__sandbox", "--write", &write]);
+        if deny {
+            command.args(["--deny-tcp-fd", &fd]);
+        }
+        let started = Instant::now();
+        let status = command.args(["--", "true"]).status()?;
+        anyhow::ensure!(status.success(), "the launcher failed");
+        Ok(started.elapsed())
+    };
+    let (mut plain, mut denied) = (Vec::new(), Vec::new());
+    for _ in 0..runs.max(10) {
+        plain.push(launch(false)?);
+        denied.push(launch(true)?);
+    }
+    let (plain, denied) = (median(plain), median(denied));
+    println!();
+    println!("| `deny_connect` | median |");
+    println!("|---|---|");
+    println!(
+        "| building the TCP ruleset (once per session) | {} |",
+        ms(median(builds))
+    );
+    println!("| a sandboxed `true` | {} |", ms(plain));
+    println!(
+        "| a sandboxed `true` with the ports closed | {} ({:.2}×) |",
+        ms(denied),
+        denied.as_secs_f64() / plain.as_secs_f64()
+    );
     Ok(())
 }

@@ -154,7 +154,11 @@ fn main() -> anyhow::Result<()> {
             let cox = fs_err::canonicalize(&options.cox)?;
             terminal::run(&cox, options.runs)
         }
-        "checkpoints" => checkpoints::run(options.runs),
+        "checkpoints" => {
+            checkpoints::run(options.runs)?;
+            let cox = fs_err::canonicalize(&options.cox)?;
+            checkpoints::deny_connect(&cox, options.runs)
+        }
         other => bail!("unknown benchmark {other:?}; {usage}"),
     }
 }

@@ -547,13 +547,20 @@ fn launch(
             &ports,
         )?)),
     };
-    policy.deny_tcp = tcp_ruleset.as_ref().map(|r| r.raw());
+    let closed_tcp = tcp_ruleset.as_ref().map(|r| r.raw());
+    // Enforcing the ruleset costs a launch tens of milliseconds (the kernel copies its 65,535
+    // rules), so only launchers whose commands can reach this host's network get it: the
+    // confined ones when `--network` is on (without it seccomp allows no IP socket; with
+    // `--loopback` they see a network of their own), and every unconfined one.
+    if policy.network && !sandbox_settings.loopback || !policy.confine {
+        policy.deny_tcp = closed_tcp;
+    }
     // The session's network namespace, held while the session lives.
     let loopback = loopback_network(&sandbox_settings, &mut policy)?;
     let sandbox = sandbox_launcher(&policy, &sandbox_settings);
     let unconfined = sandbox_launcher(
         &cox_sandbox::Policy {
-            deny_tcp: policy.deny_tcp,
+            deny_tcp: closed_tcp,
             deny_unix: policy.deny_unix.clone(),
             ..cox_sandbox::Policy::default()
         },
