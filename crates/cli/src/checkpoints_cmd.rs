@@ -140,13 +140,7 @@ pub fn undo(
             } else {
                 "s"
             },
-            undid
-                .undone
-                .undoes
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            cox_protocol::list_ids(&undid.undone.undoes),
             undid.session.0,
             undid.undone.id,
             undid.undone.id,

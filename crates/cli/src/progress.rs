@@ -141,11 +141,7 @@ impl Progress {
             Event::Undone { id, undid, files } => writeln!(
                 err,
                 "undone (checkpoint {id} undid {}): {}",
-                undid
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                cox_protocol::list_ids(undid),
                 cox_protocol::list_paths(files, 5)
             )?,
             Event::Paused => writeln!(err, "PAUSED — nothing new starts until resume or steer")?,

@@ -70,3 +70,11 @@ pub fn list_paths(files: &[ChangedPath], shown: usize) -> String {
     }
     line
 }
+
+/// Checkpoint ids in one line: `3, 4, 5`.
+pub fn list_ids(ids: &[u32]) -> String {
+    ids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -10,7 +10,7 @@ mod item;
 mod plan;
 mod tool;
 
-pub use checkpoint::{ChangedPath, CheckpointKind, PathChange, list_paths};
+pub use checkpoint::{ChangedPath, CheckpointKind, PathChange, list_ids, list_paths};
 pub use event::{
     CheckKind, CompactReason, ErrorKind, Event, EventEnvelope, SessionStatus, StepReport, Usage,
 };

@@ -238,11 +238,7 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             &format!(
                 "↶ undid checkpoint{} {}: {}",
                 if undid.len() == 1 { "" } else { "s" },
-                undid
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                cox_protocol::list_ids(undid),
                 cox_protocol::list_paths(files, 5)
             ),
             Tone::Steer,

@@ -117,12 +117,7 @@ pub fn undo_note(undone: &Checkpoint, cwd: &std::path::Path) -> String {
          unless asked; read the files again before editing them.",
         if undone.undoes.len() == 1 { "" } else { "s" },
         if undone.undoes.len() == 1 { "" } else { "s" },
-        undone
-            .undoes
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
+        cox_protocol::list_ids(&undone.undoes),
         files.join(", "),
         if files.len() == 1 { "is" } else { "are" },
         if files.len() == 1 {

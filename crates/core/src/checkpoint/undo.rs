@@ -209,10 +209,7 @@ impl Store {
                 CheckpointKind::Rollback => "rollback of",
                 _ => "undo of",
             },
-            ids.iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            cox_protocol::list_ids(&ids)
         );
         let changes = self.restore(steps)?;
         let undone = self

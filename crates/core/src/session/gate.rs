@@ -61,10 +61,7 @@ impl Gate {
 
     /// Queues a directive and lets the task go on: it applies the directive before anything else.
     pub(super) fn steer(&self, text: String) {
-        self.directives
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(text);
+        locked(&self.directives).push(text);
         self.state.send_modify(|state| {
             state.paused = false;
             state.epoch += 1;
@@ -96,47 +93,38 @@ impl Gate {
 
     /// Queues a note for the model, applied at the barrier.
     pub(super) fn note(&self, text: String) {
-        self.notes
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(text);
+        locked(&self.notes).push(text);
     }
 
     /// Queues a journal line, written at the barrier.
     pub(super) fn journal_later(&self, record: crate::journal::Record) {
-        self.records
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(record);
+        locked(&self.records).push(record);
     }
 
     pub(super) fn take_records(&self) -> Vec<crate::journal::Record> {
-        std::mem::take(
-            &mut *self
-                .records
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        take(&self.records)
     }
 
     pub(super) fn take_notes(&self) -> Vec<String> {
-        std::mem::take(
-            &mut *self
-                .notes
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        take(&self.notes)
     }
 
     /// The directives given since the last call, in order.
     pub(super) fn take_directives(&self) -> Vec<String> {
-        std::mem::take(
-            &mut *self
-                .directives
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+        take(&self.directives)
     }
+}
+
+/// A queue's lock (a panic while it was held leaves a queue, never a poisoned gate).
+fn locked<T>(queue: &Mutex<Vec<T>>) -> std::sync::MutexGuard<'_, Vec<T>> {
+    queue
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Everything a queue holds, in order, leaving it empty.
+fn take<T>(queue: &Mutex<Vec<T>>) -> Vec<T> {
+    std::mem::take(&mut *locked(queue))
 }
 
 #[cfg(test)]
