@@ -418,3 +418,56 @@ fn terminal_sessions_are_counted_listed_and_killed() {
         "{frame}"
     );
 }
+
+/// Issue 21: `/undo` at the prompt and while paused, `/undo N`, and Ctrl-Z while paused, ask the
+/// engine to undo; what it put back shows as one line.
+#[test]
+fn undo_from_the_prompt_and_while_paused() {
+    let mut term = running();
+    term.event(Event::Checkpoint {
+        id: 3,
+        kind: cox_protocol::CheckpointKind::Action,
+        call_id: Some(call_id("c1")),
+        action: "Run sed -i s/a/b/ src/app.js".into(),
+        files: vec![cox_protocol::ChangedPath {
+            path: "src/app.js".into(),
+            change: cox_protocol::PathChange::Modified,
+        }],
+    });
+    assert!(
+        term.frame()
+            .contains("◇ checkpoint 3: src/app.js (modified) — /undo puts it back"),
+        "{}",
+        term.frame()
+    );
+    assert_eq!(term.key(KeyCode::Char(' ')), [Op::Pause]);
+    let ctrl_z = KeyEvent::new(KeyCode::Char('z'), KeyModifiers::CONTROL);
+    assert_eq!(term.ui.on_key(ctrl_z), [Op::Undo { to: None }]);
+    term.typed("/undo 3");
+    assert_eq!(term.key(KeyCode::Enter), [Op::Undo { to: Some(3) }]);
+    assert_eq!(term.ui.mode, Mode::Paused, "still paused: steer next");
+    term.typed("/undo three");
+    assert!(term.key(KeyCode::Enter).is_empty());
+    assert!(term.frame().contains("usage: /undo"), "{}", term.frame());
+    term.event(Event::Undone {
+        id: 4,
+        undid: vec![3],
+        files: vec![cox_protocol::ChangedPath {
+            path: "src/app.js".into(),
+            change: cox_protocol::PathChange::Modified,
+        }],
+    });
+    assert!(
+        term.frame()
+            .contains("↶ undid checkpoint 3: src/app.js (modified)"),
+        "{}",
+        term.frame()
+    );
+    term.event(Event::TaskCompleted {
+        status: SessionStatus::Completed,
+        answer: None,
+        report: None,
+    });
+    term.typed("/undo");
+    assert_eq!(term.key(KeyCode::Enter), [Op::Undo { to: None }]);
+}
