@@ -341,3 +341,29 @@ fn a_plan_step_is_undone_with_every_action_of_its_session_issue_21() {
         .args(["undo", "--plan", "plan.json", "--step", "S1"]));
     expect_failure(&again, 2, "step S1 of plan.json has not run yet");
 }
+
+#[test]
+fn a_session_that_changed_nothing_keeps_no_copy_of_the_workspace_issue_21() {
+    let env = Env::new();
+    project(&env);
+    let server = MockServer::start(Script {
+        turns: vec![shell("cat src/app.js"), Turn::text(&["It exports legacy."])],
+    })
+    .unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["exec", "what does app.js export?"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stores: Vec<_> = fs_err::read_dir(env.home.join("checkpoints"))
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(stores.is_empty(), "left behind: {stores:?}");
+    let listed = run(env.cox().arg("checkpoints"));
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    assert!(
+        stderr(&listed).contains("has no checkpoints"),
+        "{}",
+        stderr(&listed)
+    );
+    expect_failure(&run(env.cox().arg("undo")), 1, "nothing to undo");
+}

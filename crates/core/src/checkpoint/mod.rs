@@ -341,12 +341,25 @@ impl Store {
 
     /// Takes the baseline if there is none yet: every path's state and every file's content.
     pub fn ensure_base(&mut self) -> Result<(), crate::Error> {
+        self.ensure_base_unless(&std::sync::atomic::AtomicBool::new(false))
+    }
+
+    /// [`Store::ensure_base`], given up (nothing kept) as soon as `stop` is set: a session that
+    /// ends before its first action does not wait for its baseline.
+    pub fn ensure_base_unless(
+        &mut self,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Result<(), crate::Error> {
         if self.based {
             return Ok(());
         }
         let now = self.walk_all();
         let mut lines = String::new();
+        let mut index = BTreeMap::new();
         for (path, seen) in now {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(());
+            }
             let blob = match seen.kind {
                 Kind::File => self.keep(&path, seen.stamp.size)?,
                 _ => None,
@@ -356,11 +369,22 @@ impl Store {
                 &serde_json::to_string(&(&path, &entry)).map_err(|e| json_error(&path, e))?,
             );
             lines.push('\n');
-            self.index.insert(path, entry);
+            index.insert(path, entry);
         }
         write_atomic(&self.dir.join("base.jsonl"), lines.as_bytes())?;
+        self.index = index;
         self.based = true;
         Ok(())
+    }
+
+    /// Whether the baseline was taken.
+    pub fn is_based(&self) -> bool {
+        self.based
+    }
+
+    /// Where the store lives.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Copies a file's content into the store, if the limits allow.

@@ -28,6 +28,8 @@ use crate::journal::Record;
 pub(super) struct Checkpoints {
     store: Arc<Mutex<Option<Store>>>,
     open: Arc<Opening>,
+    /// Set when the session ends: a baseline still being taken is given up.
+    stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 struct Opening {
@@ -61,6 +63,7 @@ impl Checkpoints {
             .map(|prefix| root.join(prefix))
             .collect();
         Checkpoints {
+            stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             store: Arc::new(Mutex::new(None)),
             open: Arc::new(Opening {
                 home: config.settings.home.clone(),
@@ -80,13 +83,42 @@ impl Checkpoints {
         tokio::spawn(async move {
             let mut held = Arc::clone(&this.store).lock_owned().await;
             let open = Arc::clone(&this.open);
-            if let Err(error) =
-                Checkpoints::with(open, &mut held, |store| store.ensure_base()).await
-            {
+            let stop = Arc::clone(&this.stop);
+            let taken = Checkpoints::with(open, &mut held, move |store| {
+                store.ensure_base_unless(&stop)
+            })
+            .await;
+            if let Err(error) = taken {
                 // The first action tries again, and says so.
                 tracing::warn!(%error, "checkpoint baseline");
             }
+            // Given up at the session's end: a store with no baseline holds nothing to keep.
+            if held.as_ref().is_some_and(|store| !store.is_based())
+                && let Some(store) = held.take()
+                && let Err(error) = fs_err::remove_dir_all(store.dir())
+            {
+                tracing::warn!(%error, "removing an unfinished checkpoint store");
+            }
         });
+    }
+
+    /// The session ends: a baseline still being taken stops.
+    pub(super) fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// After the session's last look: a store with no checkpoint (nothing was changed) holds only
+    /// a copy of the workspace, so it goes; one with checkpoints stays for `cox undo`.
+    pub(super) async fn finish(&self) {
+        let mut held = Arc::clone(&self.store).lock_owned().await;
+        if held
+            .as_ref()
+            .is_some_and(|store| store.checkpoints().is_empty())
+            && let Some(store) = held.take()
+            && let Err(error) = fs_err::remove_dir_all(store.dir())
+        {
+            tracing::warn!(%error, "removing an empty checkpoint store");
+        }
     }
 
     /// Runs `work` on the store (opened first if need be) on the blocking pool.

@@ -513,6 +513,7 @@ impl Session {
                 break;
             }
         }
+        self.checkpoints.stop();
         // Nothing the model started outlives the session; what it changed meanwhile is judged.
         let terminals_ran = self.terminals.running() > 0;
         self.terminals.kill_all().await;
@@ -520,6 +521,7 @@ impl Session {
         if terminals_ran {
             self.look_after_terminals().await;
         }
+        self.checkpoints.finish().await;
         let usage = self.usage;
         let cost_usd = crate::catalog::cost(&self.config.settings.model, &usage);
         tracing::info!(
