@@ -93,6 +93,10 @@ fn file_evasions(repo: &str) -> Vec<(&'static str, Turn)> {
         ("split across lines", shell("printf 'const c = pg.\\n    connect(url);\\n' > tests/lines.test.js")),
         // The first half alone breaks nothing (and stays); the second completes it.
         ("split across edits", append("tests/user.test.js", "connect(url);")),
+        (
+            "through a hard link's other name",
+            shell("echo 'pg.connect(url);' >> src/helper.js"),
+        ),
         ("deny_write: create", shell("echo 'drop table users;' > migrations/002.sql")),
         ("deny_write: delete", shell("rm migrations/001.sql")),
         ("deny_write: chmod", shell("chmod 600 migrations/001.sql")),
@@ -160,7 +164,13 @@ fn no_file_evasion_leaves_forbidden_content_or_paths_on_disk_issue_21() {
     let evasions = file_evasions(&repo);
     let names: Vec<&str> = evasions.iter().map(|(name, _)| *name).collect();
     // The setup half of "split across edits": harmless alone.
-    let mut turns = vec![append("tests/user.test.js", "const c = pg.")];
+    // And a hard link from src/ into tests/, harmless while the file is.
+    let mut turns = vec![
+        append("tests/user.test.js", "const c = pg."),
+        shell(
+            "echo 'module.exports = 1;' > src/helper.js && ln src/helper.js tests/helper.test.js",
+        ),
+    ];
     turns.extend(evasions.into_iter().map(|(_, turn)| turn));
     turns.push(Turn::text(&["I could not get around the rule."]));
     let server = MockServer::start(Script { turns }).unwrap();
@@ -171,8 +181,8 @@ fn no_file_evasion_leaves_forbidden_content_or_paths_on_disk_issue_21() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let events = events(&output);
     let calls: Vec<&Value> = events.iter().filter(|e| e["type"] == "tool_call").collect();
-    assert_eq!(calls.len(), names.len() + 1);
-    let missed = got_through(&events, &names, &calls[1..]);
+    assert_eq!(calls.len(), names.len() + 2);
+    let missed = got_through(&events, &names, &calls[2..]);
     assert!(missed.is_empty(), "evasions that got through: {missed:?}");
     // Nothing forbidden is left.
     for (path, text) in squeezed_files(&env.repo.join("tests")) {

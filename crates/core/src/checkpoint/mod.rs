@@ -480,8 +480,25 @@ impl Store {
     /// appeared is walked (and watched), one that went takes everything under it along.
     fn diff_paths(
         &mut self,
-        dirty: std::collections::BTreeSet<PathBuf>,
+        mut dirty: std::collections::BTreeSet<PathBuf>,
     ) -> Result<Vec<Change>, crate::Error> {
+        // A file with other names (hard links): a write through one is a change of all, and the
+        // kernel names only the one written through.
+        let linked: Vec<(u64, u64)> = dirty
+            .iter()
+            .filter_map(|path| scan::look(path))
+            .filter(|seen| seen.kind == Kind::File && seen.stamp.nlink > 1)
+            .map(|seen| (seen.stamp.dev, seen.stamp.ino))
+            .collect();
+        if !linked.is_empty() {
+            let others: Vec<PathBuf> = self
+                .index
+                .iter()
+                .filter(|(_, e)| linked.contains(&(e.seen.stamp.dev, e.seen.stamp.ino)))
+                .map(|(p, _)| p.clone())
+                .collect();
+            dirty.extend(others);
+        }
         let mut now = BTreeMap::new();
         let mut keys = std::collections::BTreeSet::new();
         for path in dirty {

@@ -36,6 +36,9 @@ pub struct Stamp {
     pub size: u64,
     pub mtime_ns: i64,
     pub ctime_ns: i64,
+    /// Hard links: a write through one name changes every other.
+    #[serde(default)]
+    pub nlink: u64,
 }
 
 /// One path as the scan found it.
@@ -55,6 +58,7 @@ pub fn stamp(meta: &std::fs::Metadata) -> Stamp {
         size: meta.len(),
         mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
         ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+        nlink: meta.nlink(),
     }
 }
 

@@ -388,6 +388,16 @@ fn the_watched_looks_agree_with_a_full_walk() {
                 .unwrap();
             f.write_all(b"// appended in place\n").unwrap();
         }),
+        Box::new(|t| fs_err::hard_link(t.path("src/b.js"), t.path("moved/hard.js")).unwrap()),
+        Box::new(|t| {
+            // Written through one name: the other changed too.
+            use std::io::Write;
+            let mut f = fs_err::OpenOptions::new()
+                .append(true)
+                .open(t.path("src/b.js"))
+                .unwrap();
+            f.write_all(b"pg.connect()\n").unwrap();
+        }),
     ];
     for (n, step) in steps.iter().enumerate() {
         step(&tree);
