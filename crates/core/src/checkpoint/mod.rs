@@ -430,8 +430,19 @@ impl Store {
             Some(paths) => self.diff_paths(paths)?,
             None => {
                 let now = self.walk_all();
-                let keys: std::collections::BTreeSet<PathBuf> =
-                    self.index.keys().chain(now.keys()).cloned().collect();
+                // Only the paths whose state moved are compared in full.
+                let mut keys = std::collections::BTreeSet::new();
+                for (path, seen) in &now {
+                    if self.index.get(path).is_none_or(|known| known.seen != *seen) {
+                        keys.insert(path.clone());
+                    }
+                }
+                keys.extend(
+                    self.index
+                        .keys()
+                        .filter(|path| !now.contains_key(*path))
+                        .cloned(),
+                );
                 self.compare(keys, &now)?
             }
         };

@@ -275,7 +275,10 @@ impl Walker {
         let mut dirs = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path();
-            if self.left_out(&path) {
+            // Protected and skipped paths are directories (a `.git` file goes by its name): a
+            // file needs no more than the name check.
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if entry.file_name() == ".git" || (is_dir && self.left_out(&path)) {
                 continue;
             }
             let Ok(meta) = entry.metadata() else {
