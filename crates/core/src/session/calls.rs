@@ -139,7 +139,8 @@ impl Session {
                 })
                 .await;
             tracing::debug!(call_id = %call.call_id, tool = %call.name, kind = ?described.kind, "tool call");
-            if let Some(violation) = self.violation(&described.touches) {
+            let command = self.command_check(&described.touches);
+            if let Some(violation) = self.violation(&described.touches, &command) {
                 tracing::info!(call_id = %call.call_id, rule = %violation.rule_id, "blocked by a rule");
                 self.emitter
                     .emit(Event::RuleBlocked {
@@ -157,7 +158,14 @@ impl Session {
                 self.finish_call(&call, output).await?;
                 continue;
             }
-            let opaque = self.opaque(&described.touches);
+            // A command the rules cannot judge before it runs needs the person's approval.
+            let opaque = match command {
+                crate::rules::CommandCheck::Opaque(why) => Some(format!(
+                    "project rule `{}` ({}) checks commands, and cox cannot tell what this runs: {}",
+                    why.rule_id, why.rule_text, why.reason
+                )),
+                _ => None,
+            };
             let escalated = match self
                 .approve(&call, &described.touches, opaque, cancel, answers)
                 .await
@@ -234,35 +242,28 @@ impl Session {
         SessionScripts { session: self }
     }
 
-    /// Why the rules cannot judge a command before it runs (in a project with `deny_command`):
-    /// then the person must approve it.
-    fn opaque(&self, touches: &Touches) -> Option<String> {
-        let line = touches.command.as_ref()?;
-        match self
-            .config
-            .rules
-            .check_command(line, &self.config.cwd, &self.scripts())
-        {
-            crate::rules::CommandCheck::Opaque(why) => Some(format!(
-                "project rule `{}` ({}) checks commands, and cox cannot tell what this runs: {}",
-                why.rule_id, why.rule_text, why.reason
-            )),
-            _ => None,
+    /// What `deny_command` says of a call's command line, read once per call: both the rule
+    /// check and the approval use it.
+    fn command_check(&self, touches: &Touches) -> crate::rules::CommandCheck {
+        match &touches.command {
+            Some(line) => self
+                .config
+                .rules
+                .check_command(line, &self.config.cwd, &self.scripts()),
+            None => crate::rules::CommandCheck::Clear,
         }
     }
 
     /// The project rule a call would break, checked before it runs.
-    fn violation(&self, touches: &Touches) -> Option<crate::rules::Violation> {
+    fn violation(
+        &self,
+        touches: &Touches,
+        command: &crate::rules::CommandCheck,
+    ) -> Option<crate::rules::Violation> {
         if self.config.rules.is_empty() {
             return None;
         }
-        if let Some(line) = &touches.command
-            && let Some(violation) = self
-                .config
-                .rules
-                .check_command(line, &self.config.cwd, &self.scripts())
-                .denied()
-        {
+        if let Some(violation) = command.clone().denied() {
             return Some(violation);
         }
         if let Some(unclear) = &touches.unclear
