@@ -365,6 +365,11 @@ impl Rules {
         (ports, sockets)
     }
 
+    /// Whether any rule checks commands (`deny_command`).
+    pub fn checks_commands(&self) -> bool {
+        self.rules.iter().any(|r| r.commands.is_some())
+    }
+
     /// Whether any rule is about files (`deny_write`, `deny_content`): then what every action
     /// changed must be checked.
     pub fn checks_files(&self) -> bool {

@@ -2,6 +2,8 @@
 //! window, journaled before and after, its processes registered while they run; and the person's
 //! own checks (a plan run's lint and tests), run like a command but outside the conversation.
 
+use std::sync::Arc;
+
 use cox_protocol::{CallId, CheckKind, Event, Item, SessionStatus, ToolCall};
 use cox_tools::{Effect, Question, TerminalEffect, ToolContext, ToolOutput, Touches};
 use tokio::sync::mpsc;
@@ -139,7 +141,7 @@ impl Session {
                 })
                 .await;
             tracing::debug!(call_id = %call.call_id, tool = %call.name, kind = ?described.kind, "tool call");
-            let command = self.command_check(&described.touches);
+            let command = self.command_check(&described.touches).await;
             if let Some(violation) = self.violation(&described.touches, &command) {
                 tracing::info!(call_id = %call.call_id, rule = %violation.rule_id, "blocked by a rule");
                 self.emitter
@@ -235,23 +237,26 @@ impl Session {
         Ok(())
     }
 
-    /// Scripts as the command rules read them: any file cox can read as text; written during
-    /// this session when a checkpoint of this session changed it, or it changed since the
-    /// session started (a script in `/tmp` has no checkpoint).
-    fn scripts(&self) -> SessionScripts<'_> {
-        SessionScripts { session: self }
-    }
-
     /// What `deny_command` says of a call's command line, read once per call: both the rule
-    /// check and the approval use it.
-    fn command_check(&self, touches: &Touches) -> crate::rules::CommandCheck {
-        match &touches.command {
-            Some(line) => self
-                .config
-                .rules
-                .check_command(line, &self.config.cwd, &self.scripts()),
-            None => crate::rules::CommandCheck::Clear,
+    /// check and the approval use it. Scripts are any file cox can read as text; one was written
+    /// during this session when it changed since the session started, or a checkpoint of this
+    /// session changed it (the store is waited for: a baseline still being taken holds it).
+    async fn command_check(&mut self, touches: &Touches) -> crate::rules::CommandCheck {
+        let Some(line) = touches.command.clone() else {
+            return crate::rules::CommandCheck::Clear;
+        };
+        if !self.config.rules.checks_commands() {
+            return crate::rules::CommandCheck::Clear;
         }
+        // Owned, so no borrow of the session is held across the wait.
+        let (rules, cwd) = (Arc::clone(&self.config.rules), self.config.cwd.clone());
+        let (checkpoints, started_ns) = (self.checkpoints.clone(), self.started_ns);
+        let store = checkpoints.lock().await;
+        let scripts = SessionScripts {
+            started_ns,
+            store: store.as_ref(),
+        };
+        rules.check_command(&line, &cwd, &scripts)
     }
 
     /// The project rule a call would break, checked before it runs.
@@ -489,7 +494,8 @@ impl Session {
 }
 
 struct SessionScripts<'a> {
-    session: &'a Session,
+    started_ns: i64,
+    store: Option<&'a crate::checkpoint::Store>,
 }
 
 /// Scripts larger than this are not read: they count as unreadable (so opaque).
@@ -509,11 +515,11 @@ impl crate::rules::Scripts for SessionScripts<'_> {
         let Ok(meta) = fs_err::metadata(path) else {
             return false;
         };
-        let started = self.session.started_ns;
-        if meta.ctime() * 1_000_000_000 + meta.ctime_nsec() >= started {
+        if meta.ctime() * 1_000_000_000 + meta.ctime_nsec() >= self.started_ns {
             return true;
         }
-        self.session.checkpoints.changed_in_session(path)
+        self.store
+            .is_some_and(|store| store.changed_by_action(path))
     }
 }
 

@@ -150,13 +150,9 @@ impl Checkpoints {
         result
     }
 
-    /// Whether an action of this session changed `path` (and it is still so): a script the
-    /// model wrote. A store busy with an action counts as yes (fail closed).
-    pub(super) fn changed_in_session(&self, path: &std::path::Path) -> bool {
-        match self.store.try_lock() {
-            Ok(store) => store.as_ref().is_some_and(|s| s.changed_by_action(path)),
-            Err(_) => true,
-        }
+    /// The store, once no baseline or action holds it (a store not yet opened is `None`).
+    pub(super) async fn lock(&self) -> OwnedMutexGuard<Option<Store>> {
+        Arc::clone(&self.store).lock_owned().await
     }
 
     /// Undoes `target` (the person asked: `/undo`, `Op::Undo`). Returns the outside changes found
