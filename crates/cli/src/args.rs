@@ -223,6 +223,28 @@ pub enum Command {
         #[command(flatten)]
         checks: CheckOptions,
     },
+    /// Check what cox needs here: the kernel's sandbox features, bash and git, the configuration,
+    /// each provider's key (masked, and where it comes from). Exit 1 naming what to do when
+    /// something required is missing.
+    Doctor {
+        /// Also check that the base URL of each provider in use answers.
+        #[arg(long)]
+        check_urls: bool,
+    },
+    /// Print a shell completion script: `cox completions bash > ~/.local/share/bash-completion/completions/cox`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Internal: write the man pages (cox.1 and one per command) into DIR, for the packages.
+    #[command(name = "__man", hide = true)]
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Internal: take the namespaces a sandbox launcher takes, then exit (`cox doctor`'s probe).
+    #[command(name = "__probe-namespaces", hide = true)]
+    ProbeNamespaces,
     /// Manage provider credentials.
     Auth {
         #[command(subcommand)]

@@ -4,10 +4,12 @@
 mod args;
 mod auth_cmd;
 mod checkpoints_cmd;
+mod doctor_cmd;
 mod exec;
 mod exit;
 mod interactive;
 mod logging;
+mod man_cmd;
 mod plan_cmd;
 mod progress;
 mod run_cmd;
@@ -40,7 +42,7 @@ fn main() -> ExitCode {
     // hold no keys).
     if !matches!(
         cli.command,
-        Some(Command::SandboxExec { .. } | Command::Loopback)
+        Some(Command::SandboxExec { .. } | Command::Loopback | Command::ProbeNamespaces)
     ) {
         // cox holds keys: no other process of the person's (a sandboxed command among them) may
         // read its memory or /proc/PID/environ.
@@ -93,6 +95,18 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Some(Command::ProbeNamespaces) => {
+            return match cox_core::sandbox_probe::namespaces() {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(reason) => {
+                    eprintln!("{reason}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Some(Command::Doctor { check_urls }) => doctor_cmd::run(&cli.shared, check_urls),
+        Some(Command::Completions { shell }) => man_cmd::completions(shell),
+        Some(Command::Man { dir }) => man_cmd::man_pages(&dir),
         Some(Command::Sandbox { command }) => exec::sandbox_command(&cli.shared, &command),
         Some(Command::Exec { prompt }) => exec::run(&cli.shared, &prompt),
         Some(Command::Auth { action }) => auth_cmd::run(&cli.shared, action),

@@ -233,6 +233,11 @@ pub struct RunOptions {
 pub use cox_sandbox::Policy as SandboxPolicy;
 pub use cox_sandbox::approval::Policy as ApprovalPolicy;
 pub use cox_sandbox::loopback as SandboxLoopback;
+/// What the kernel offers the sandbox (`cox doctor`).
+pub mod sandbox_probe {
+    pub use cox_sandbox::launch::probe_namespaces as namespaces;
+    pub use cox_sandbox::probe::{Seccomp, landlock_abi, seccomp};
+}
 
 /// What a plan run adds to a session: the pinned plan block, and where writes may go.
 #[derive(Debug, Clone, Default)]

@@ -45,6 +45,13 @@ fn when(
     SeccompRule::new(vec![condition]).map_err(fail)
 }
 
+/// An ioctl request number as the filter compares it (glibc types it `c_ulong`, musl `c_int`; the
+/// numbers are small and positive either way).
+#[allow(clippy::unnecessary_cast)]
+fn request(number: libc::Ioctl) -> u64 {
+    number as u64
+}
+
 /// Syscalls refused whatever their arguments.
 const ALWAYS_DENIED: &[i64] = &[
     libc::SYS_io_uring_setup,
@@ -91,8 +98,8 @@ fn rules(network: bool) -> Result<Rules, Error> {
     rules.push((
         libc::SYS_ioctl,
         vec![
-            when(1, Dword, SeccompCmpOp::Eq, libc::TIOCSTI)?,
-            when(1, Dword, SeccompCmpOp::Eq, libc::TIOCLINUX)?,
+            when(1, Dword, SeccompCmpOp::Eq, request(libc::TIOCSTI))?,
+            when(1, Dword, SeccompCmpOp::Eq, request(libc::TIOCLINUX))?,
         ],
     ));
     let device = |arg: u8| -> Result<Vec<SeccompRule>, Error> {

@@ -163,22 +163,45 @@ fn enter_namespaces(joined_users: bool) -> Result<Containment, Error> {
     if std::env::var_os(NO_NAMESPACES_ENV).is_some_and(|v| v == "1") {
         return Ok(Containment::Subreaper);
     }
+    match unshare_namespaces(joined_users) {
+        Ok(()) => Ok(Containment::Namespaces),
+        Err(Unshared::Refused(_)) => Ok(Containment::Subreaper),
+        Err(Unshared::Mapping(e)) => Err(e),
+    }
+}
+
+enum Unshared {
+    /// The kernel refused the namespaces: the launcher falls back to a subreaper.
+    Refused(nix::Error),
+    /// The namespaces were made but the ids could not be mapped.
+    Mapping(Error),
+}
+
+fn unshare_namespaces(joined_users: bool) -> Result<(), Unshared> {
     let root = nix::unistd::geteuid().is_root();
     // Root keeps its own ids (a user namespace would break `chown` and tar's owners); others get
     // a user namespace to be allowed the mounts.
     let flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID;
     if root || joined_users {
-        return Ok(match unshare(flags) {
-            Ok(()) => Containment::Namespaces,
-            Err(_) => Containment::Subreaper,
-        });
+        return unshare(flags).map_err(Unshared::Refused);
     }
     let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
-    if unshare(flags | CloneFlags::CLONE_NEWUSER).is_err() {
-        return Ok(Containment::Subreaper);
+    unshare(flags | CloneFlags::CLONE_NEWUSER).map_err(Unshared::Refused)?;
+    map_own_ids(uid, gid).map_err(Unshared::Mapping)
+}
+
+/// Whether a launcher here gets its namespaces (else the subreaper fallback), and why not.
+/// Changes this process's namespaces: call it in a process of its own that then exits
+/// (`cox __probe-namespaces`).
+pub fn probe_namespaces() -> Result<(), String> {
+    if std::env::var_os(NO_NAMESPACES_ENV).is_some_and(|v| v == "1") {
+        return Err(format!("{NO_NAMESPACES_ENV}=1 is set"));
     }
-    map_own_ids(uid, gid)?;
-    Ok(Containment::Namespaces)
+    match unshare_namespaces(false) {
+        Ok(()) => Ok(()),
+        Err(Unshared::Refused(errno)) => Err(format!("the kernel refuses them: {}", errno.desc())),
+        Err(Unshared::Mapping(e)) => Err(e.to_string()),
+    }
 }
 
 /// In a user namespace just made: maps only the person's own ids (`uid`, `gid` from outside), so
@@ -419,7 +442,8 @@ fn locked(path: &Path) -> MsFlags {
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        // The kernel's ST_RELATIME, which nix names only for glibc.
+        (FsFlags::from_bits_retain(0x1000), MsFlags::MS_RELATIME),
     ] {
         if flags.contains(fs) {
             out |= ms;

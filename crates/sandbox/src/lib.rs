@@ -28,6 +28,7 @@ mod guard;
 pub mod launch;
 pub mod loopback;
 pub mod net;
+pub mod probe;
 
 use std::path::PathBuf;
 

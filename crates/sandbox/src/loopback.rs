@@ -55,6 +55,12 @@ pub fn hold() -> Result<(), Error> {
     Ok(())
 }
 
+// The interface ioctls, typed as `ioctl` takes them here (glibc: `c_ulong`, musl: `c_int`).
+#[allow(clippy::unnecessary_cast)]
+const SIOCGIFFLAGS: libc::Ioctl = libc::SIOCGIFFLAGS as libc::Ioctl;
+#[allow(clippy::unnecessary_cast)]
+const SIOCSIFFLAGS: libc::Ioctl = libc::SIOCSIFFLAGS as libc::Ioctl;
+
 /// Brings `lo` up in this network namespace (`SIOCSIFFLAGS`, as `ip link set lo up` does).
 #[allow(unsafe_code)]
 fn loopback_up() -> Result<(), Error> {
@@ -78,7 +84,7 @@ fn loopback_up() -> Result<(), Error> {
         *slot = *byte as libc::c_char;
     }
     // SAFETY: SIOCGIFFLAGS writes the `ifreq` we own, on a socket fd.
-    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) } < 0 {
+    if unsafe { libc::ioctl(socket.as_raw_fd(), SIOCGIFFLAGS, &mut request) } < 0 {
         return Err(fail());
     }
     // SAFETY: reading and setting the flags member SIOCGIFFLAGS filled in.
@@ -86,7 +92,7 @@ fn loopback_up() -> Result<(), Error> {
         request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
     }
     // SAFETY: SIOCSIFFLAGS reads the `ifreq` we own, on a socket fd.
-    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) } < 0 {
+    if unsafe { libc::ioctl(socket.as_raw_fd(), SIOCSIFFLAGS, &request) } < 0 {
         return Err(fail());
     }
     Ok(())

@@ -11,6 +11,7 @@ mod escape;
 mod evasions;
 mod exec;
 mod harness;
+mod install;
 mod local_model;
 mod logging;
 mod models;
