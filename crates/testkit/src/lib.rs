@@ -35,3 +35,53 @@ pub fn test_model() -> std::path::PathBuf {
     );
     path
 }
+
+/// Whether `program` — a name looked up on `PATH`, or an absolute path — is here, for a test that
+/// needs a tool from outside the project (tmux, vim, ruff, …). Where it is missing the test is
+/// skipped, loudly: a line on stderr names the tool and how to get it (`how`), and the line is
+/// added to the file `COX_TEST_SKIPS` names, which `scripts/test` prints at the end. Under CI
+/// (`CI` set to anything but `false`) a missing tool fails the test instead: CI installs every
+/// tool (`.ci/run`), so there a skip would hide a broken setup.
+pub fn outside_tool(program: &str, how: &str) -> bool {
+    let path = std::path::Path::new(program);
+    let found = if path.is_absolute() {
+        path.is_file()
+    } else {
+        std::env::var_os("PATH").is_some_and(|dirs| {
+            std::env::split_paths(&dirs).any(|dir| {
+                use std::os::unix::fs::PermissionsExt;
+                dir.join(program)
+                    .metadata()
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+        })
+    };
+    if found {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+    assert!(
+        !ci,
+        "{program} is not installed, and CI must have it: {how}"
+    );
+    let test = std::thread::current()
+        .name()
+        .filter(|n| *n != "main")
+        .map(str::to_string)
+        .or_else(|| std::env::args().nth(1).filter(|a| !a.starts_with('-')))
+        .unwrap_or_else(|| "a test".to_string());
+    let line = format!("SKIPPED {test}: needs {program}, which is not installed ({how})");
+    eprintln!("{line}");
+    if let Some(file) = std::env::var_os("COX_TEST_SKIPS") {
+        use std::io::Write;
+        if let Ok(mut f) = fs_err::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(file)
+        {
+            // One write of the whole line: O_APPEND keeps concurrent tests' lines whole.
+            let _ = f.write_all(format!("{line}\n").as_bytes());
+        }
+    }
+    false
+}

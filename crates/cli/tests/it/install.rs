@@ -155,7 +155,7 @@ fn doctor_reports_a_provider_that_does_not_answer_and_the_namespace_fallback() {
 #[test]
 fn the_text_report_lists_each_check_and_its_fix() {
     let env = Env::new();
-    let output = run(&mut env.cox().arg("doctor"));
+    let output = run(env.cox().arg("doctor"));
     assert_eq!(output.status.code(), Some(1));
     let out = stdout(&output);
     assert!(out.starts_with("cox 0.1.0 ("), "{out}");

@@ -29,6 +29,9 @@ fn drive(env: &Env, calls: &[(&str, serde_json::Value)]) -> Vec<String> {
 
 #[test]
 fn a_python_repl_keeps_its_state_between_calls_and_ends_on_ctrl_d() {
+    if !cox_testkit::outside_tool("/usr/bin/python3", "apt-get install python3") {
+        return;
+    }
     let env = Env::new();
     let seen = drive(
         &env,
@@ -98,6 +101,9 @@ fn a_prompt_gets_its_answer() {
 
 #[test]
 fn vim_edits_a_file_through_keys_and_shows_its_screen() {
+    if !cox_testkit::outside_tool("vim", "apt-get install vim") {
+        return;
+    }
     let env = Env::new();
     let seen = drive(
         &env,
@@ -267,6 +273,11 @@ fn serve_and_fetch(flag: &str) -> Vec<String> {
 
 #[test]
 fn a_server_started_in_one_call_answers_curl_in_another_with_the_network_allowed() {
+    if !cox_testkit::outside_tool("/usr/bin/python3", "apt-get install python3")
+        || !cox_testkit::outside_tool("curl", "apt-get install curl")
+    {
+        return;
+    }
     let seen = serve_and_fetch("--network");
     // With the whole network, the host's loopback is reachable too (curl times out waiting for
     // an answer the test's listener never gives: exit 28, not a refused connection).
@@ -278,6 +289,11 @@ fn a_server_started_in_one_call_answers_curl_in_another_with_the_network_allowed
 /// (refused: nothing listens there in the session's network).
 #[test]
 fn on_the_loopback_network_commands_reach_each_other_and_not_the_host() {
+    if !cox_testkit::outside_tool("/usr/bin/python3", "apt-get install python3")
+        || !cox_testkit::outside_tool("curl", "apt-get install curl")
+    {
+        return;
+    }
     let seen = serve_and_fetch("--loopback");
     assert!(seen[3].contains("curl exit 7"), "{}", seen[3]);
     wait_for("the loopback network's holder to end with cox", || {

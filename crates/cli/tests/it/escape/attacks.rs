@@ -24,6 +24,24 @@ pub(super) struct Attack {
     pub(super) check: fn(&Project, &Seen) -> Option<String>,
 }
 
+impl Attack {
+    /// Whether every outside program this attack reaches for is here (else it is skipped).
+    pub(super) fn runnable(&self) -> bool {
+        let text: Vec<&str> = self
+            .calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Sh(t) | Call::Escalated(t) | Call::Patch(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        super::fixture::Listeners::OUTSIDE
+            .iter()
+            .filter(|(placeholder, _, _)| text.iter().any(|t| t.contains(placeholder)))
+            .all(|(_, program, _)| super::fixture::Listeners::has(program))
+    }
+}
+
 /// What an attack's run produced.
 pub(super) struct Seen {
     pub(super) stdout: String,

@@ -64,6 +64,21 @@ pub(super) fn count_unix(listener: UnixListener, hits: Arc<AtomicUsize>) {
 }
 
 impl Listeners {
+    /// The outside programs some attacks reach for (`{AGENT}`, `{TMUX}`), and how to get them.
+    pub(super) const OUTSIDE: [(&str, &str, &str); 3] = [
+        ("{AGENT}", "ssh-agent", "apt-get install openssh-client"),
+        ("{AGENT}", "ssh-add", "apt-get install openssh-client"),
+        ("{TMUX}", "tmux", "apt-get install tmux"),
+    ];
+
+    /// Whether `program` is here; a missing one skips, loudly, the attacks that need it.
+    pub(super) fn has(program: &str) -> bool {
+        Listeners::OUTSIDE
+            .iter()
+            .filter(|(_, p, _)| *p == program)
+            .all(|(_, p, how)| cox_testkit::outside_tool(p, how))
+    }
+
     pub(super) fn start() -> Listeners {
         let dir = tempfile::tempdir_in(crate::sandbox::base()).unwrap();
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -82,22 +97,26 @@ impl Listeners {
         );
         // A real ssh-agent holding no key: reaching it at all is the escape.
         let ssh_agent_sock = dir.path().join("agent.sock");
-        let agent = Command::new("ssh-agent")
-            .arg("-a")
-            .arg(&ssh_agent_sock)
-            .stdout(Stdio::null())
-            .status()
-            .expect("ssh-agent (openssh-client) runs");
-        assert!(agent.success());
+        if Listeners::has("ssh-agent") {
+            let agent = Command::new("ssh-agent")
+                .arg("-a")
+                .arg(&ssh_agent_sock)
+                .stdout(Stdio::null())
+                .status()
+                .expect("ssh-agent (openssh-client) runs");
+            assert!(agent.success());
+        }
         // A tmux server of the person's: a new window would run a command outside.
         let tmux_sock = dir.path().join("tmux.sock");
-        let tmux = Command::new("tmux")
-            .arg("-S")
-            .arg(&tmux_sock)
-            .args(["new-session", "-d", "-s", "escape", "sleep 600"])
-            .status()
-            .expect("tmux runs");
-        assert!(tmux.success());
+        if Listeners::has("tmux") {
+            let tmux = Command::new("tmux")
+                .arg("-S")
+                .arg(&tmux_sock)
+                .args(["new-session", "-d", "-s", "escape", "sleep 600"])
+                .status()
+                .expect("tmux runs");
+            assert!(tmux.success());
+        }
         let pty = nix::pty::openpty(None, None).unwrap();
         let pts = fs_err::read_link(format!(
             "/proc/self/fd/{}",
