@@ -396,7 +396,19 @@ fn key_check(
 fn where_it_runs(spec: &ProviderSpec) -> String {
     match spec.kind {
         ProviderKind::Local => "in-process".to_string(),
-        ProviderKind::Remote => spec.base_url.clone(),
+        ProviderKind::Remote => shown_url(&spec.base_url),
+    }
+}
+
+/// A base URL as doctor prints it: a user name or password in it is left out.
+fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -413,6 +425,7 @@ async fn url_checks(specs: &[&ProviderSpec]) -> Vec<Check> {
     let mut checks = Vec::new();
     for spec in specs {
         let label = format!("url {}", spec.name);
+        let shown = shown_url(&spec.base_url);
         checks.push(match client.get(&spec.base_url).send().await {
             Ok(response) => check(
                 label,
@@ -431,7 +444,7 @@ async fn url_checks(specs: &[&ProviderSpec]) -> Vec<Check> {
                 } else {
                     e.without_url().to_string()
                 };
-                check(label, State::Missing, format!("{}: {why}", spec.base_url)).fix(format!(
+                check(label, State::Missing, format!("{shown}: {why}")).fix(format!(
                     "start the server, check the network, or set providers.{}.base_url",
                     spec.name
                 ))

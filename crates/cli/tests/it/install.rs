@@ -130,7 +130,10 @@ fn doctor_reports_a_provider_that_does_not_answer_and_the_namespace_fallback() {
     let (code, checks, _) = doctor(
         env.cox()
             .env("OPENAI_API_KEY", KEY)
-            .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{port}/v1"))
+            .env(
+                "OPENAI_BASE_URL",
+                format!("http://cox:hunter2secret@127.0.0.1:{port}/v1"),
+            )
             .env("COX_SANDBOX_NO_NAMESPACES", "1"),
         &["--check-urls"],
     );
