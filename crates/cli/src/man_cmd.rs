@@ -10,10 +10,21 @@ use clap::CommandFactory;
 use crate::args::Cli;
 use crate::exit::{self, Failure};
 
+/// Written whole to stdout; a reader that stops early (`| head`) ends it quietly, as with any
+/// Unix tool (clap_complete's own writer panics on a closed pipe).
 pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode, Failure> {
     let mut command = Cli::command();
-    clap_complete::generate(shell, &mut command, "cox", &mut std::io::stdout());
-    Ok(ExitCode::SUCCESS)
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "cox", &mut script);
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(&script) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(Failure::usage(
+            format!("cannot write the completion script: {e}"),
+            "redirect it to a file: cox completions bash > cox.bash",
+        )),
+    }
 }
 
 /// `cox.1`, and `cox-NAME.1` for each command a person uses (the internal ones are left out).

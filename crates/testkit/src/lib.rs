@@ -43,6 +43,11 @@ pub fn test_model() -> std::path::PathBuf {
 /// (`CI` set to anything but `false`) a missing tool fails the test instead: CI installs every
 /// tool (`.ci/run`), so there a skip would hide a broken setup.
 pub fn outside_tool(program: &str, how: &str) -> bool {
+    outside_tool_for(program, how, "the test")
+}
+
+/// [`outside_tool`] for part of a test: `skipped` says what is left out (the rest runs).
+pub fn outside_tool_for(program: &str, how: &str, skipped: &str) -> bool {
     let path = std::path::Path::new(program);
     let found = if path.is_absolute() {
         path.is_file()
@@ -70,7 +75,8 @@ pub fn outside_tool(program: &str, how: &str) -> bool {
         .map(str::to_string)
         .or_else(|| std::env::args().nth(1).filter(|a| !a.starts_with('-')))
         .unwrap_or_else(|| "a test".to_string());
-    let line = format!("SKIPPED {test}: needs {program}, which is not installed ({how})");
+    let line =
+        format!("SKIPPED {skipped} in {test}: needs {program}, which is not installed ({how})");
     eprintln!("{line}");
     if let Some(file) = std::env::var_os("COX_TEST_SKIPS") {
         use std::io::Write;

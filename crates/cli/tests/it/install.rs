@@ -189,6 +189,16 @@ fn bash_completion_loads_and_knows_the_commands() {
         assert!(output.status.success());
         assert!(stdout(&output).contains("checkpoints"), "{shell}");
     }
+    // A reader that stops early ends it quietly: no panic.
+    let early = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' completions bash | head -c 10 >/dev/null",
+            env!("CARGO_BIN_EXE_cox")
+        ))
+        .output()
+        .unwrap();
+    assert!(!stderr(&early).contains("panicked"), "{}", stderr(&early));
     let bad = run(env.cox().args(["completions", "tcsh"]));
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("possible values"), "{}", stderr(&bad));

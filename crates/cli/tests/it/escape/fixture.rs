@@ -76,7 +76,9 @@ impl Listeners {
         Listeners::OUTSIDE
             .iter()
             .filter(|(_, p, _)| *p == program)
-            .all(|(_, p, how)| cox_testkit::outside_tool(p, how))
+            .all(|(_, p, how)| {
+                cox_testkit::outside_tool_for(p, how, &format!("the attacks that reach {p}"))
+            })
     }
 
     pub(super) fn start() -> Listeners {
