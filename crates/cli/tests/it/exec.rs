@@ -602,3 +602,42 @@ fn the_environment_scrub_follows_config() {
     assert!(!stdout(&output).contains("license-value-0042"));
     assert!(!seen.contains("gl-hidden-token-2"));
 }
+
+#[test]
+fn the_prompt_gives_today_or_the_day_source_date_epoch_names() {
+    let env = Env::new();
+    let instructions = |epoch: Option<&str>| {
+        let server = MockServer::start(Script {
+            turns: vec![Turn::text(&["ok"])],
+        })
+        .unwrap();
+        let mut command = env.cox_with(&server);
+        if let Some(epoch) = epoch {
+            command.env("SOURCE_DATE_EPOCH", epoch);
+        }
+        let output = run(command.args(["exec", "hi"]));
+        assert!(output.status.success(), "{}", stderr(&output));
+        server.requests()[0].body["instructions"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(instructions(Some("1796169600")).contains("Date: 2026-12-02"));
+    let day = || {
+        let out = std::process::Command::new("date")
+            .args(["-u", "+%F"])
+            .output()
+            .unwrap();
+        format!("Date: {}", String::from_utf8_lossy(&out.stdout).trim())
+    };
+    let before = day();
+    let today = instructions(None);
+    let not_a_number = instructions(Some("next tuesday"));
+    let after = day();
+    for text in [today, not_a_number] {
+        assert!(
+            text.contains(&before) || text.contains(&after),
+            "{before}: {text}"
+        );
+    }
+}

@@ -159,6 +159,23 @@ pub fn new_id() -> SessionId {
     SessionId(uuid::Uuid::now_v7().to_string())
 }
 
+/// The time whose date the system prompt gives: now, or `SOURCE_DATE_EPOCH` (seconds, the
+/// reproducible-builds convention) when it is set, so that a run can be repeated token for token
+/// — the real-model tests pin it. A value that is not a number of seconds is ignored, with a
+/// warning in the log.
+fn prompt_time() -> std::time::SystemTime {
+    let Some(value) = std::env::var_os("SOURCE_DATE_EPOCH") else {
+        return std::time::SystemTime::now();
+    };
+    match value.to_str().and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(seconds) => std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds),
+        None => {
+            tracing::warn!("SOURCE_DATE_EPOCH is not a number of seconds; the prompt gives today");
+            std::time::SystemTime::now()
+        }
+    }
+}
+
 /// Starts a session actor on the current tokio runtime.
 pub fn spawn(
     id: SessionId,
@@ -170,7 +187,7 @@ pub fn spawn(
 ) -> SessionHandle {
     let (ops_tx, ops_rx) = mpsc::channel(32);
     let (events_tx, events_rx) = mpsc::channel(256);
-    let date = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let date = humantime::format_rfc3339_seconds(prompt_time()).to_string();
     let base_instructions = format!(
         "{}{}",
         crate::prompt::system_prompt(&config.cwd, &tools.names(), &date[..10]),
