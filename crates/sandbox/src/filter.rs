@@ -52,6 +52,13 @@ fn request(number: libc::Ioctl) -> u64 {
     number as u64
 }
 
+/// `kexec_file_load`, which the libc crate names for musl on x86_64 but not on aarch64 (the
+/// kernel's generic table numbers it 294).
+#[cfg(not(all(target_arch = "aarch64", target_env = "musl")))]
+const SYS_KEXEC_FILE_LOAD: i64 = libc::SYS_kexec_file_load;
+#[cfg(all(target_arch = "aarch64", target_env = "musl"))]
+const SYS_KEXEC_FILE_LOAD: i64 = 294;
+
 /// Syscalls refused whatever their arguments.
 const ALWAYS_DENIED: &[i64] = &[
     libc::SYS_io_uring_setup,
@@ -61,7 +68,7 @@ const ALWAYS_DENIED: &[i64] = &[
     libc::SYS_finit_module,
     libc::SYS_delete_module,
     libc::SYS_kexec_load,
-    libc::SYS_kexec_file_load,
+    SYS_KEXEC_FILE_LOAD,
     libc::SYS_reboot,
     libc::SYS_swapon,
     libc::SYS_swapoff,
