@@ -430,11 +430,7 @@ async fn url_checks(specs: &[&ProviderSpec]) -> Vec<Check> {
             Ok(response) => check(
                 label,
                 State::Ok,
-                format!(
-                    "{} answers (HTTP {})",
-                    spec.base_url,
-                    response.status().as_u16()
-                ),
+                format!("{shown} answers (HTTP {})", response.status().as_u16()),
             ),
             Err(e) => {
                 let why = if e.is_timeout() {

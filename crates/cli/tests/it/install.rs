@@ -39,6 +39,25 @@ fn doctor_passes_with_a_key_and_shows_it_masked_with_its_source() {
     let url = find(&checks, "url openai");
     assert_eq!(url["status"], "ok", "{url}");
     assert!(url["detail"].as_str().unwrap().contains("answers (HTTP"));
+
+    // A user name and password in a base URL that answers are not shown either.
+    let with_password = server.url().replace("http://", "http://cox:hunter2secret@");
+    let (code, checks, _) = doctor(
+        env.cox_with(&server)
+            .env("OPENAI_BASE_URL", format!("{with_password}/v1")),
+        &["--check-urls"],
+    );
+    assert_eq!(code, Some(0), "{checks:#?}");
+    let detail = find(&checks, "url openai")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.starts_with(&format!("{}/v1 answers", server.url())),
+        "{detail}"
+    );
+    let all = serde_json::to_string(&checks).unwrap();
+    assert!(!all.contains("hunter2"), "the password is shown: {all}");
     for name in [
         "landlock",
         "seccomp",
@@ -140,9 +159,11 @@ fn doctor_reports_a_provider_that_does_not_answer_and_the_namespace_fallback() {
     assert_eq!(code, Some(1), "{checks:#?}");
     let url = find(&checks, "url openai");
     assert_eq!(url["status"], "missing");
+    let detail = url["detail"].as_str().unwrap();
+    assert!(detail.contains("cannot connect"), "{url}");
     assert!(
-        url["detail"].as_str().unwrap().contains("cannot connect"),
-        "{url}"
+        detail.starts_with(&format!("http://127.0.0.1:{port}/v1")) && !detail.contains("hunter2"),
+        "a password in the URL is not shown: {detail}"
     );
     let namespaces = find(&checks, "namespaces");
     assert_eq!(namespaces["status"], "warn");
