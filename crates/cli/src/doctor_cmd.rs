@@ -64,13 +64,13 @@ impl Check {
 pub fn run(shared: &Shared, check_urls: bool) -> Result<ExitCode, Failure> {
     let home = config::cox_home()?;
     let confine = shared.sandbox != SandboxArg::FullAccess;
+    let file = config::read_file(&home, &shared.config).ok();
     let mut checks = vec![home_check(&home)];
-    let (config_check, used) = configuration(shared, &home);
+    let (config_check, used) = configuration(shared, &home, file.as_ref());
     checks.push(config_check);
     checks.extend(sandbox_checks(confine));
     checks.push(tool_check("bash", true));
     checks.push(tool_check("git", false));
-    let file = config::read_file(&home, &shared.config).ok();
     let store = AuthStore::new(&home);
     let providers = file.as_ref().map(config::all_providers).unwrap_or_default();
     for (name, spec) in &providers {
@@ -168,8 +168,12 @@ fn writable(dir: &Path) -> bool {
 }
 
 /// The configuration, resolved as a session would resolve it, and the providers it uses: the
-/// default (or `--provider`) and the `[roles]`.
-fn configuration(shared: &Shared, home: &Path) -> (Check, Vec<String>) {
+/// default (or `--provider`) and the `[roles]` of `file` (config.toml with the `-c` settings).
+fn configuration(
+    shared: &Shared,
+    home: &Path,
+    file: Option<&config::ConfigFile>,
+) -> (Check, Vec<String>) {
     let path = home.join("config.toml");
     let shown = if path.exists() {
         path.display().to_string()
@@ -194,7 +198,7 @@ fn configuration(shared: &Shared, home: &Path) -> (Check, Vec<String>) {
         "{shown}; provider {}, model {}",
         config.provider.name, config.model
     );
-    if let Ok(file) = config::read_file(home, &shared.config) {
+    if let Some(file) = file {
         for (role, spec) in [
             ("planner", &file.roles.planner),
             ("worker", &file.roles.worker),

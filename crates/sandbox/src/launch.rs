@@ -157,10 +157,14 @@ fn hidden_inside_writable(policy: &Policy) -> Option<String> {
 /// curious person) see what hosts without them get.
 pub const NO_NAMESPACES_ENV: &str = "COX_SANDBOX_NO_NAMESPACES";
 
+fn namespaces_turned_off() -> bool {
+    std::env::var_os(NO_NAMESPACES_ENV).is_some_and(|v| v == "1")
+}
+
 /// `joined_users`: the launcher is in the loopback network's user namespace already, with every
 /// capability there: it needs no user namespace of its own for the mounts.
 fn enter_namespaces(joined_users: bool) -> Result<Containment, Error> {
-    if std::env::var_os(NO_NAMESPACES_ENV).is_some_and(|v| v == "1") {
+    if namespaces_turned_off() {
         return Ok(Containment::Subreaper);
     }
     match unshare_namespaces(joined_users) {
@@ -194,7 +198,7 @@ fn unshare_namespaces(joined_users: bool) -> Result<(), Unshared> {
 /// Changes this process's namespaces: call it in a process of its own that then exits
 /// (`cox __probe-namespaces`).
 pub fn probe_namespaces() -> Result<(), String> {
-    if std::env::var_os(NO_NAMESPACES_ENV).is_some_and(|v| v == "1") {
+    if namespaces_turned_off() {
         return Err(format!("{NO_NAMESPACES_ENV}=1 is set"));
     }
     match unshare_namespaces(false) {

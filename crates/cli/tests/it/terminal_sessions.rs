@@ -217,8 +217,14 @@ fn bad_calls_are_explained() {
 
 /// A python http.server started with exec_command, queried by curl from a shell call, its log
 /// read back with write_stdin, with `flag` (`--network` or `--loopback`); then curl at a server
-/// of the host's own 127.0.0.1. Returns what the model saw for each call.
-fn serve_and_fetch(flag: &str) -> Vec<String> {
+/// of the host's own 127.0.0.1. Returns what the model saw for each call; `None` (skipped,
+/// loudly) where python3 or curl is missing.
+fn serve_and_fetch(flag: &str) -> Option<Vec<String>> {
+    if !cox_testkit::outside_tool("/usr/bin/python3", "apt-get install python3")
+        || !cox_testkit::outside_tool("curl", "apt-get install curl")
+    {
+        return None;
+    }
     let env = Env::new();
     fs_err::write(env.repo.join("hello.txt"), "hello from the server\n").unwrap();
     let free_port = || {
@@ -268,17 +274,14 @@ fn serve_and_fetch(flag: &str) -> Vec<String> {
         "the server logged the request: {}",
         seen[2]
     );
-    seen
+    Some(seen)
 }
 
 #[test]
 fn a_server_started_in_one_call_answers_curl_in_another_with_the_network_allowed() {
-    if !cox_testkit::outside_tool("/usr/bin/python3", "apt-get install python3")
-        || !cox_testkit::outside_tool("curl", "apt-get install curl")
-    {
+    let Some(seen) = serve_and_fetch("--network") else {
         return;
-    }
-    let seen = serve_and_fetch("--network");
+    };
     // With the whole network, the host's loopback is reachable too (curl times out waiting for
     // an answer the test's listener never gives: exit 28, not a refused connection).
     assert!(seen[3].contains("curl exit 28"), "{}", seen[3]);
@@ -289,12 +292,9 @@ fn a_server_started_in_one_call_answers_curl_in_another_with_the_network_allowed
 /// (refused: nothing listens there in the session's network).
 #[test]
 fn on_the_loopback_network_commands_reach_each_other_and_not_the_host() {
-    if !cox_testkit::outside_tool("/usr/bin/python3", "apt-get install python3")
-        || !cox_testkit::outside_tool("curl", "apt-get install curl")
-    {
+    let Some(seen) = serve_and_fetch("--loopback") else {
         return;
-    }
-    let seen = serve_and_fetch("--loopback");
+    };
     assert!(seen[3].contains("curl exit 7"), "{}", seen[3]);
     wait_for("the loopback network's holder to end with cox", || {
         pids_with_arg("__loopback").is_empty()
