@@ -419,6 +419,7 @@ fn shown_url(url: &str) -> String {
 /// Whether each provider's base URL answers at all: any HTTP status counts (a 401 or 404 says a
 /// server is there); no answer within 5 s does not.
 async fn url_checks(specs: &[&ProviderSpec]) -> Vec<Check> {
+    cox_core::install_tls();
     let client = match reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .build()

@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 pub use auth::{AuthStore, KeySource};
 pub use config::{Config, Overrides};
-pub use cox_model::Secret;
+pub use cox_model::{Secret, install_tls};
 pub use error::Error;
 pub use session::{SessionConfig, SessionHandle};
 

@@ -252,3 +252,14 @@ pub fn client(endpoint: Endpoint, policy: RetryPolicy) -> Result<Box<dyn ModelCl
         policy,
     )))
 }
+
+/// Makes ring the process's TLS provider, once, before any HTTP client is built (reqwest is built
+/// without a provider of its own, so no C crypto library is compiled; it panics at `build()` when
+/// none is installed). Every crate of cox that builds a client calls this first.
+pub fn install_tls() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Another provider installed first (by an embedder) serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

@@ -39,13 +39,12 @@ pub(crate) struct Transport {
 
 impl Transport {
     pub(crate) fn new(endpoint: Endpoint) -> Result<Self, ModelError> {
-        // Loading the system's root certificates costs milliseconds at start-up; a plain-HTTP
-        // endpoint (a local model server) never needs them.
-        let needs_tls = !endpoint.base_url.starts_with("http://");
+        // The platform verifier reads the system's root certificates at the first TLS
+        // handshake, so a plain-HTTP endpoint (a local model server) never pays for them.
+        crate::install_tls();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .user_agent(concat!("cox/", env!("CARGO_PKG_VERSION")))
-            .tls_built_in_root_certs(needs_tls)
             .build()
             .map_err(|e| ModelError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Transport { http, endpoint })
