@@ -1,0 +1,218 @@
+//! What a server offers, made fit for a model: tool names namespaced as `server__tool` (within
+//! the 64 characters of `[A-Za-z0-9_-]` that every provider accepts), input schemas passed through
+//! with the few changes providers insist on, and results rendered as the text a tool result is.
+
+use serde_json::{Map, Value};
+
+/// The longest tool name OpenAI's and Anthropic's APIs accept.
+pub const MAX_NAME: usize = 64;
+
+/// The name the model calls a server's tool by: `server__tool`, other characters replaced by
+/// `_`, cut to [`MAX_NAME`] with a short hash of the original kept so two long names stay apart.
+pub fn tool_name(server: &str, tool: &str) -> String {
+    let clean: String = tool
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let full = format!("{server}__{clean}");
+    if full.len() <= MAX_NAME && clean == tool {
+        return full;
+    }
+    // FNV-1a of the server's own name: stable across runs, so a resumed session calls the same.
+    let hash = tool
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+    let suffix = format!("_{:06x}", hash & 0xff_ffff);
+    let keep = MAX_NAME.saturating_sub(suffix.len());
+    let mut cut: String = full.chars().take(keep).collect();
+    cut.push_str(&suffix);
+    cut
+}
+
+/// A server's input schema as providers take it: an object schema at the top (`type` and
+/// `properties` present; OpenAI rejects one without them), without `$schema` (Gemini-style
+/// validators and some OpenAI-compatible servers reject the key). Everything else passes through.
+pub fn input_schema(schema: &Map<String, Value>) -> Value {
+    let mut schema = schema.clone();
+    schema.remove("$schema");
+    let is_object = schema.get("type").and_then(Value::as_str) == Some("object");
+    if !is_object {
+        schema.insert("type".into(), Value::String("object".into()));
+    }
+    if !schema.get("properties").is_some_and(Value::is_object) {
+        schema.insert("properties".into(), Value::Object(Map::new()));
+    }
+    Value::Object(schema)
+}
+
+/// A tool result as the model reads it: `(ok, text)`. Text blocks as they are; structured
+/// content as JSON when the blocks do not already carry it; images and audio named with their
+/// type and size (cox's tool results are text); embedded resources by their text, links by URI.
+pub fn render_result(result: &Value) -> (bool, String) {
+    let failed = result.get("isError").and_then(Value::as_bool) == Some(true);
+    let mut parts: Vec<String> = Vec::new();
+    let blocks = result
+        .get("content")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for block in &blocks {
+        parts.push(render_block(block));
+    }
+    if let Some(structured) = result.get("structuredContent").filter(|v| !v.is_null()) {
+        let text = structured.to_string();
+        // Servers that return both usually repeat the JSON in a text block.
+        let repeated = blocks.iter().any(|b| {
+            b.get("text")
+                .and_then(Value::as_str)
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+                .is_some_and(|v| &v == structured)
+        });
+        if !repeated {
+            parts.push(text);
+        }
+    }
+    let text = parts.join("\n");
+    let text = if text.is_empty() {
+        "(the tool returned nothing)".to_string()
+    } else {
+        text
+    };
+    (!failed, text)
+}
+
+fn render_block(block: &Value) -> String {
+    let field = |name: &str| block.get(name).and_then(Value::as_str).unwrap_or_default();
+    match field("type") {
+        "text" => field("text").to_string(),
+        kind @ ("image" | "audio") => {
+            // base64: four characters carry three bytes.
+            let bytes = field("data").len() / 4 * 3;
+            format!(
+                "[{kind} {} of about {bytes} bytes, not shown: cox passes tool results as text]",
+                field("mimeType")
+            )
+        }
+        "resource" => {
+            let resource = block.get("resource").cloned().unwrap_or_default();
+            let uri = resource.get("uri").and_then(Value::as_str).unwrap_or("?");
+            match resource.get("text").and_then(Value::as_str) {
+                Some(text) => format!("[resource {uri}]\n{text}"),
+                None => format!("[resource {uri}: binary content, not shown]"),
+            }
+        }
+        "resource_link" => format!("[resource link {} ({})]", field("uri"), field("name")),
+        other => format!("[a `{other}` block cox does not show]"),
+    }
+}
+
+/// A rough token count of the tool specs a server adds (four bytes per token, as cox estimates
+/// elsewhere), for the deferral budget.
+pub fn estimated_tokens(name: &str, description: &str, schema: &Value) -> usize {
+    (name.len() + description.len() + schema.to_string().len()).div_ceil(4)
+}
+
+/// The tools whose name or description holds every word of `query` (case-insensitive), best
+/// first: name matches before description matches. `items` are `(name, description)`.
+pub fn search<'a>(items: &[(&'a str, &'a str)], query: &str, limit: usize) -> Vec<&'a str> {
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let mut scored: Vec<(usize, &str)> = items
+        .iter()
+        .filter_map(|(name, description)| {
+            let (name_l, description_l) = (name.to_lowercase(), description.to_lowercase());
+            let mut score = 0;
+            for word in &words {
+                if name_l.contains(word.as_str()) {
+                    score += 2;
+                } else if description_l.contains(word.as_str()) {
+                    score += 1;
+                } else {
+                    return None;
+                }
+            }
+            Some((score, *name))
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    scored.into_iter().take(limit).map(|(_, n)| n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_are_namespaced_and_fit_every_provider() {
+        assert_eq!(tool_name("fs", "read_file"), "fs__read_file");
+        let odd = tool_name("fs", "read.file/v2");
+        assert!(odd.starts_with("fs__read_file_v2_"), "{odd}");
+        let long = tool_name("server", &"x".repeat(100));
+        assert_eq!(long.len(), MAX_NAME);
+        assert_ne!(long, tool_name("server", &"x".repeat(101)));
+        assert!(
+            long.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        );
+    }
+
+    #[test]
+    fn schemas_are_objects_without_the_schema_key() {
+        let schema = json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+            "properties": {"path": {"type": "string"}}, "required": ["path"]});
+        let adapted = input_schema(schema.as_object().unwrap());
+        assert_eq!(
+            adapted,
+            json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})
+        );
+        assert_eq!(
+            input_schema(&Map::new()),
+            json!({"type": "object", "properties": {}})
+        );
+    }
+
+    #[test]
+    fn results_become_text() {
+        let result = json!({"content": [
+            {"type": "text", "text": "hello"},
+            {"type": "image", "mimeType": "image/png", "data": "AAAA"},
+            {"type": "resource", "resource": {"uri": "file:///a", "text": "body"}},
+            {"type": "resource_link", "uri": "file:///b", "name": "b"}
+        ], "structuredContent": {"n": 1}});
+        let (ok, text) = render_result(&result);
+        assert!(ok);
+        assert_eq!(
+            text,
+            "hello\n[image image/png of about 3 bytes, not shown: cox passes tool results as \
+             text]\n[resource file:///a]\nbody\n[resource link file:///b (b)]\n{\"n\":1}"
+        );
+        let failed = json!({"content": [{"type": "text", "text": "no such file"}], "isError": true});
+        assert_eq!(render_result(&failed), (false, "no such file".to_string()));
+        let repeated = json!({"content": [{"type": "text", "text": "{\"n\": 1}"}], "structuredContent": {"n": 1}});
+        assert_eq!(render_result(&repeated).1, "{\"n\": 1}");
+    }
+
+    #[test]
+    fn search_needs_every_word_and_ranks_names_first() {
+        let items = [
+            ("git__git_log", "Shows the commit logs"),
+            ("fs__read_file", "Read a file; shows its log of changes"),
+            ("fs__write_file", "Write a file"),
+        ];
+        assert_eq!(search(&items, "log", 5), vec!["git__git_log", "fs__read_file"]);
+        assert_eq!(search(&items, "write FILE", 5), vec!["fs__write_file"]);
+        assert!(search(&items, "nothing here", 5).is_empty());
+    }
+}
