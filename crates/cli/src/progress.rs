@@ -184,6 +184,18 @@ impl Progress {
                 (None, Some(signal)) => writeln!(err, "terminal {id} killed by signal {signal}")?,
                 (None, None) => writeln!(err, "terminal {id} ended")?,
             },
+            // A failed server is also a warning; a started one is said in one line.
+            Event::McpServers { servers } => {
+                for server in servers.iter().filter(|s| s.ready) {
+                    writeln!(
+                        err,
+                        "mcp {}: {} tools ({})",
+                        server.name,
+                        server.tools.len(),
+                        server.transport
+                    )?
+                }
+            }
             // The tool result shows it.
             Event::TerminalOutput { .. }
             | Event::TaskCompleted { .. }

@@ -97,6 +97,43 @@ pub struct ConfigFile {
     /// can think hard while the worker runs fast), beating the top-level ones.
     #[serde(default)]
     pub reasoning: ReasoningRoles,
+    /// `[mcp_servers.NAME]`: Model Context Protocol servers whose tools sessions offer (see
+    /// `cox_mcp::config` for the keys).
+    #[serde(default)]
+    pub mcp_servers: BTreeMap<String, cox_mcp::ServerConfig>,
+    /// MCP tool schemas above this many tokens in all are deferred: the model gets a search tool
+    /// and loads the tools it needs (default [`DEFAULT_MCP_SCHEMA_BUDGET`]).
+    pub mcp_tool_schema_budget: Option<usize>,
+}
+
+/// The tokens of MCP tool schemas offered in every request before they are deferred: about 5% of
+/// a 200k window, a cost a session with a few small servers never reaches.
+pub const DEFAULT_MCP_SCHEMA_BUDGET: usize = 10_000;
+
+/// An enabled, checked `[mcp_servers.NAME]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpServer {
+    pub name: String,
+    pub config: cox_mcp::ServerConfig,
+    pub transport: cox_mcp::Transport,
+}
+
+/// The enabled entries, each checked (the first bad one is the error, naming it).
+pub fn mcp_servers(
+    entries: &BTreeMap<String, cox_mcp::ServerConfig>,
+) -> Result<Vec<McpServer>, Error> {
+    let mut servers = Vec::new();
+    for (name, config) in entries {
+        let transport = config.check(name)?;
+        if config.enabled() {
+            servers.push(McpServer {
+                name: name.clone(),
+                config: config.clone(),
+                transport,
+            });
+        }
+    }
+    Ok(servers)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -383,6 +420,9 @@ pub struct Config {
     pub reasoning: cox_model::Reasoning,
     pub service_tier: Option<String>,
     pub verbosity: Option<String>,
+    /// The enabled MCP servers, checked.
+    pub mcp_servers: Vec<McpServer>,
+    pub mcp_tool_schema_budget: usize,
 }
 
 /// `$COX_HOME`, else `~/.cox`.
@@ -462,6 +502,7 @@ impl Config {
             .unwrap_or(DEFAULT_MAX_TURNS);
         validate(&file, max_turns, known_window)?;
         let reasoning = resolve_reasoning(&file, overrides.role, &model)?;
+        let mcp_servers = mcp_servers(&file.mcp_servers)?;
         Ok(Config {
             home: home.to_path_buf(),
             provider,
@@ -510,6 +551,10 @@ impl Config {
                 file.model_verbosity.as_deref(),
                 &["low", "medium", "high"],
             )?,
+            mcp_servers,
+            mcp_tool_schema_budget: file
+                .mcp_tool_schema_budget
+                .unwrap_or(DEFAULT_MCP_SCHEMA_BUDGET),
         })
     }
 }

@@ -21,6 +21,10 @@ pub enum Error {
         #[source]
         source: Box<toml::de::Error>,
     },
+    #[error("invalid MCP server in config.toml or -c: {0}")]
+    McpServer(#[from] cox_mcp::config::ConfigProblem),
+    #[error("MCP server `{server}` is required (`required = true`) and did not start: {reason}")]
+    McpRequired { server: String, reason: String },
     #[error("-c `{setting}`{problem}")]
     Override {
         setting: String,

@@ -14,6 +14,7 @@ pub mod crash;
 pub mod error;
 pub mod journal;
 pub mod leftovers;
+pub mod mcp;
 pub mod lock;
 pub mod plan;
 pub mod projects;
@@ -590,7 +591,37 @@ fn launch(
     } else {
         cox_tools::ToolRegistry::standard()
     };
+    // MCP servers start now, in the background; planning offers none (its tools only read).
+    let mcp = if options.planning {
+        None
+    } else {
+        let (server_policy, settings) = (policy.clone(), sandbox_settings.clone());
+        mcp::Servers::start(
+            &config.mcp_servers,
+            config.mcp_tool_schema_budget,
+            mcp::Launcher {
+                prefix: Box::new(move |network| {
+                    let mut policy = server_policy.clone();
+                    if network != policy.network {
+                        policy.network = network;
+                        // Network given to this server alone still keeps the rules' ports closed.
+                        if network && !settings.loopback {
+                            policy.deny_tcp = closed_tcp;
+                        }
+                    }
+                    sandbox_launcher(&policy, &settings)
+                }),
+                network: policy.network,
+                hidden_env: credentials.hidden_env.clone(),
+                cwd: cwd.clone(),
+                home: config.home.clone(),
+                session: id.0.clone(),
+            },
+        )
+        .map(std::sync::Arc::new)
+    };
     let session_config = SessionConfig {
+        mcp,
         settings: config.clone(),
         options,
         grants: Some(session::GrantStore {

@@ -44,6 +44,13 @@ pub struct Project {
     pub rules: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<Vec<String>>,
+    /// MCP tools approved for the project, by the names the model calls (`server__tool`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp_tools: Vec<String>,
+    /// `.cox/mcp.toml` as confirmed (`None`: there was none): the project's own MCP servers,
+    /// started only while the file is as the person confirmed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp_servers: Option<String>,
 }
 
 /// The store of one cox home.

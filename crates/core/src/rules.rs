@@ -52,6 +52,10 @@ struct RuleSpec {
     deny_write: Vec<String>,
     #[serde(default)]
     deny_connect: Vec<String>,
+    /// MCP tools no call may use, as globs over the names the model calls (`github__*`,
+    /// `fs__write_file`).
+    #[serde(default)]
+    deny_tool: Vec<String>,
 }
 
 /// A file an action actually changed, as checkpoints found it (see [`Rules::check_changes`]).
@@ -78,6 +82,7 @@ pub struct Rule {
     commands: Option<GlobSet>,
     content: Option<(GlobSet, regex::Regex)>,
     writes: Option<GlobSet>,
+    tools: Option<GlobSet>,
     /// Endpoints no command may connect to (enforced by the sandbox).
     connect: Vec<Endpoint>,
     /// The globs as written, for [`Rules::guarded_prefixes`].
@@ -269,6 +274,7 @@ impl Rules {
                     .unwrap_or_default(),
                 commands: globs(&spec.deny_command, path, &field("deny_command"))?,
                 writes: globs(&spec.deny_write, path, &field("deny_write"))?,
+                tools: globs(&spec.deny_tool, path, &field("deny_tool"))?,
                 content,
                 id: spec.id,
                 text: spec.text,
@@ -289,6 +295,18 @@ impl Rules {
                 .map(|r| format!("- [{}] {}", r.id, r.text))
                 .collect::<Vec<_>>()
                 .join("\n")
+        })
+    }
+
+    /// Checks an MCP tool (by the name the model calls) against `deny_tool`.
+    pub fn check_tool(&self, name: &str) -> Option<Violation> {
+        self.rules.iter().find_map(|rule| {
+            let tools = rule.tools.as_ref()?;
+            tools.is_match(name).then(|| Violation {
+                rule_id: rule.id.clone(),
+                rule_text: rule.text.clone(),
+                reason: format!("MCP tool `{name}` is denied by `deny_tool`"),
+            })
         })
     }
 

@@ -26,13 +26,16 @@ use crate::config::{ServerConfig, Transport};
 /// Lines of a stdio server's stderr kept to explain why it stopped.
 const STDERR_LINES: usize = 20;
 
-/// How a stdio server is started: the launcher's argv before the server's own (the sandbox), the
-/// variables it must not see, and where it starts.
+/// How a stdio server is started: the launcher's argv (the sandbox; `--` and the server's own
+/// argv follow it), the variables it must not see, and where it starts.
 #[derive(Debug, Clone, Default)]
 pub struct Launch {
     pub prefix: Option<Vec<String>>,
     pub hidden_env: Vec<String>,
     pub cwd: PathBuf,
+    /// Set in the server's environment (cox's tag of what it started, for the sweep after a
+    /// crash).
+    pub env: Vec<(String, String)>,
 }
 
 /// A question a server asks the person during a call (MCP elicitation).
@@ -276,6 +279,21 @@ impl Connection {
         }
     }
 
+    /// The pid of a stdio server's process (the launcher, which leads its process group).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.process.id())
+    }
+
+    /// Kills a stdio server's process group now (cox is ending; nothing is awaited).
+    pub fn kill(&self) {
+        if let Some(pid) = self.pid().and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+
     /// `message`, and the last lines the server wrote to stderr, when it wrote any.
     fn explain(&self, message: String) -> String {
         match stderr_tail(&self.stderr) {
@@ -328,7 +346,11 @@ fn spawn(
     stderr: &Arc<Mutex<VecDeque<String>>>,
 ) -> Result<Pipes, StartError> {
     let program = config.command.clone().unwrap_or_default();
-    let mut argv: Vec<String> = launch.prefix.clone().unwrap_or_default();
+    let mut argv: Vec<String> = Vec::new();
+    if let Some(prefix) = &launch.prefix {
+        argv.extend(prefix.iter().cloned());
+        argv.push("--".into());
+    }
     argv.push(program.clone());
     argv.extend(config.args.iter().cloned());
     let mut command = tokio::process::Command::new(&argv[0]);
@@ -345,7 +367,7 @@ fn spawn(
             command.env_remove(name);
         }
     }
-    for (name, value) in &config.env {
+    for (name, value) in launch.env.iter().map(|(n, v)| (n, v)).chain(&config.env) {
         command.env(name, value);
     }
     let mut process = command.spawn().map_err(|e| StartError::Spawn {

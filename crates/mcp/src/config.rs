@@ -91,7 +91,7 @@ pub enum Transport {
 }
 
 impl Transport {
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             Transport::Stdio => "stdio",
             Transport::StreamableHttp => "streamable_http",

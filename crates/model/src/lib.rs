@@ -140,7 +140,7 @@ pub enum Ending {
 
 impl Ending {
     /// The ending's name, for logs (never the refusal's text).
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             Ending::Complete => "complete",
             Ending::Truncated { .. } => "truncated",

@@ -45,6 +45,8 @@ pub enum ErrorKind {
     Refused,
     /// The model answered with nothing, twice in a row.
     EmptyAnswer,
+    /// An MCP server marked `required` did not start.
+    McpServer,
 }
 
 /// What started a compaction.
@@ -321,6 +323,9 @@ pub enum Event {
         code: Option<i32>,
         signal: Option<i32>,
     },
+    /// The session's MCP servers: once when they have all started (or failed), and on
+    /// `Op::ListMcp`.
+    McpServers { servers: Vec<McpServerStatus> },
     SessionCompleted {
         status: SessionStatus,
         /// The final answer, when the session completed with one.
@@ -328,4 +333,31 @@ pub enum Event {
         usage: Usage,
         cost_usd: Option<f64>,
     },
+}
+
+/// One MCP server of a session, as `/mcp` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McpServerStatus {
+    pub name: String,
+    /// `stdio`, `streamable_http` or `sse`.
+    pub transport: String,
+    /// The command line or URL.
+    pub target: String,
+    /// Started and listed; `false` with no `error`: still starting.
+    pub ready: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The server's name and version, as it gave them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// The tools offered, by the names the model calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prompts: Vec<String>,
+    /// `trusted = true`: its tools run without asking.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trusted: bool,
 }

@@ -12,7 +12,8 @@ mod tool;
 
 pub use checkpoint::{ChangedPath, CheckpointKind, PathChange, list_ids, list_paths};
 pub use event::{
-    CheckKind, CompactReason, ErrorKind, Event, EventEnvelope, SessionStatus, StepReport, Usage,
+    CheckKind, CompactReason, ErrorKind, Event, EventEnvelope, McpServerStatus, SessionStatus,
+    StepReport, Usage,
 };
 pub use item::{CallId, Item, PlanStep, SessionId, StepStatus, ToolCall, ToolSpec};
 pub use plan::{Plan, PlanStepDoc, StepState};
@@ -58,6 +59,9 @@ pub enum Op {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<u32>,
     },
+    /// Say how the session's MCP servers are (answered with `mcp_servers`), while idle or
+    /// while a task runs.
+    ListMcp,
     /// End the session after the current turn.
     Shutdown,
 }

@@ -90,6 +90,12 @@ pub enum Action {
         session: u32,
         text: String,
     },
+    /// Calls a tool of an MCP server (`arguments`: the call's JSON, shortened to show).
+    Call {
+        server: String,
+        tool: String,
+        arguments: String,
+    },
 }
 
 impl Action {
@@ -159,6 +165,11 @@ impl std::fmt::Display for Action {
                 let shown: String = text.replace('\n', "⏎").chars().take(120).collect();
                 write!(f, "Type into session {session}: {shown}")
             }
+            Action::Call {
+                server,
+                tool,
+                arguments,
+            } => write!(f, "Call {server}.{tool} {arguments}"),
         }
     }
 }

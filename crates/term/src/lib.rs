@@ -332,6 +332,11 @@ impl Ui {
                 let text = std::mem::take(&mut self.input);
                 ops.extend(self.terminal_op(text.trim()));
             }
+            (Mode::Paused, KeyCode::Enter) if self.input.trim() == "/mcp" => {
+                // `/mcp` while paused: the servers are listed, the session stays paused.
+                self.input.clear();
+                ops.push(Op::ListMcp);
+            }
             (Mode::Paused, KeyCode::Enter) if undo_command(&self.input) => {
                 // `/undo` while paused: the last action is put back, then steer.
                 let text = std::mem::take(&mut self.input);
@@ -439,6 +444,8 @@ impl Ui {
                 self.note(line, render::Tone::Dim);
                 Vec::new()
             }
+            // The engine answers with `mcp_servers`, rendered as the list.
+            "/mcp" => vec![Op::ListMcp],
             "/plan" => {
                 if self.plan.is_empty() {
                     self.note("no plan yet", render::Tone::Dim);
@@ -456,8 +463,8 @@ impl Ui {
             command if undo_command(command) => self.undo_op(command),
             command if command.starts_with('/') => {
                 let line = format!(
-                    "unknown command {command}; try /status, /plan, /undo, /undo N, /ps, /kill N, \
-                     /compact, /quit"
+                    "unknown command {command}; try /status, /plan, /mcp, /undo, /undo N, /ps, \
+                     /kill N, /compact, /quit"
                 );
                 self.note(line, render::Tone::Warn);
                 Vec::new()

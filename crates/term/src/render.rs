@@ -286,6 +286,41 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
         }
         // The tool result under the call shows it.
         Event::TerminalOutput { .. } => {}
+        Event::McpServers { servers } => {
+            if servers.is_empty() {
+                screen.line("  no MCP servers configured ([mcp_servers.NAME] in config.toml)", Tone::Dim)?;
+            }
+            for server in servers {
+                let state = match (&server.error, server.ready) {
+                    (Some(error), _) => format!("failed: {}", error.lines().next().unwrap_or_default()),
+                    (None, true) => format!(
+                        "{} tools, {} resources, {} prompts{}",
+                        server.tools.len(),
+                        server.resources.len(),
+                        server.prompts.len(),
+                        if server.trusted { " · trusted" } else { "" }
+                    ),
+                    (None, false) => "starting".to_string(),
+                };
+                let tone = if server.error.is_some() { Tone::Warn } else { Tone::Dim };
+                screen.line(
+                    &format!("  ◆ mcp {} ({}, {}): {state}", server.name, server.transport, server.target),
+                    tone,
+                )?;
+                for (label, items) in [
+                    ("tools", &server.tools),
+                    ("resources", &server.resources),
+                    ("prompts", &server.prompts),
+                ] {
+                    if !items.is_empty() {
+                        let shown: Vec<&str> = items.iter().take(12).map(String::as_str).collect();
+                        let more = items.len().saturating_sub(shown.len());
+                        let tail = if more > 0 { format!(" … and {more} more") } else { String::new() };
+                        screen.line(&format!("      {label}: {}{tail}", shown.join(", ")), Tone::Dim)?;
+                    }
+                }
+            }
+        }
         Event::TerminalExited { id, code, signal } => {
             let command = ui.terminals.remove(id).map(|(c, _)| c).unwrap_or_default();
             let how = match (code, signal) {

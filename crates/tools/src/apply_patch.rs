@@ -25,7 +25,7 @@ pub const NAME: &str = "apply_patch";
 pub struct ApplyPatch;
 
 impl Tool for ApplyPatch {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 

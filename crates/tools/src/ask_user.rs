@@ -28,7 +28,7 @@ pub const NAME: &str = "ask_user";
 pub struct AskUser;
 
 impl Tool for AskUser {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 

@@ -76,7 +76,7 @@ impl Args {
 }
 
 impl Tool for ExecCommand {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 
@@ -123,6 +123,7 @@ impl Tool for ExecCommand {
             edits: Vec::new(),
             escalate: args.with_escalated_permissions.unwrap_or(false),
             unclear: None,
+            external: None,
         };
         (vec![Action::Run { command: line }], touches)
     }

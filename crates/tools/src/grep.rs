@@ -44,7 +44,7 @@ pub const NAME: &str = "grep";
 pub struct Grep;
 
 impl Tool for Grep {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 

@@ -18,7 +18,7 @@ struct Args {
 pub struct KillSession;
 
 impl Tool for KillSession {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 

@@ -177,6 +177,21 @@ pub struct Touches {
     /// in ways cox cannot follow, see [`terminal::lines`]): rules on commands then block the
     /// call, and a policy that asks about commands asks.
     pub unclear: Option<String>,
+    /// A tool of an MCP server: what cox cannot see into, so the person decides (unless they
+    /// trusted the server or the tool).
+    pub external: Option<External>,
+}
+
+/// The MCP tool a call runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct External {
+    pub server: String,
+    /// The server's own name for the tool.
+    pub tool: String,
+    /// The name the model called (`server__tool`): what rules and grants match.
+    pub name: String,
+    /// `trusted = true` on the server, or the tool in its `trusted_tools`.
+    pub trusted: bool,
 }
 
 /// What a call will do, before it runs.
@@ -209,12 +224,17 @@ impl Described {
 pub trait Tool: Send + Sync {
     /// The name the model calls it by (the spec's `name`); looked up on every call, so it costs
     /// nothing, unlike building the spec.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
     fn spec(&self) -> ToolSpec;
     fn kind(&self) -> ToolKind;
     /// What a call with these arguments will do: the actions to show and what it touches.
     /// Arguments that do not parse describe nothing (the call itself then says what is wrong).
     fn describe(&self, arguments: &serde_json::Value, ctx: &ToolContext) -> (Vec<Action>, Touches);
+    /// Whether the spec goes into requests now (a deferred MCP tool is offered once the model
+    /// found it with the search tool); a tool not offered can still be called.
+    fn offered(&self) -> bool {
+        true
+    }
     fn call<'a>(
         &'a self,
         arguments: serde_json::Value,
@@ -281,8 +301,27 @@ impl ToolRegistry {
         }
     }
 
+    /// The specs offered now, in the registry's order.
     pub fn specs(&self) -> Vec<ToolSpec> {
-        self.tools.iter().map(|tool| tool.spec()).collect()
+        self.tools
+            .iter()
+            .filter(|tool| tool.offered())
+            .map(|tool| tool.spec())
+            .collect()
+    }
+
+    /// Adds tools from outside this crate (an MCP server's), after the built-in ones. A name
+    /// the registry has already is not added twice: the first tool keeps it.
+    pub fn extend(&mut self, tools: Vec<Box<dyn Tool>>) -> Vec<String> {
+        let mut refused = Vec::new();
+        for tool in tools {
+            if self.find(tool.name()).is_some() {
+                refused.push(tool.name().to_string());
+            } else {
+                self.tools.push(tool);
+            }
+        }
+        refused
     }
 
     pub fn names(&self) -> Vec<String> {

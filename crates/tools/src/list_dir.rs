@@ -32,7 +32,7 @@ pub const NAME: &str = "list_dir";
 pub struct ListDir;
 
 impl Tool for ListDir {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 

@@ -11,7 +11,7 @@ pub const NAME: &str = "list_sessions";
 pub struct ListSessions;
 
 impl Tool for ListSessions {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 

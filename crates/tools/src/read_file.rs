@@ -38,7 +38,7 @@ pub const NAME: &str = "read_file";
 pub struct ReadFile;
 
 impl Tool for ReadFile {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 

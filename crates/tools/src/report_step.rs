@@ -33,7 +33,7 @@ pub const NAME: &str = "report_step";
 pub struct ReportStep;
 
 impl Tool for ReportStep {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 

@@ -64,7 +64,7 @@ pub struct Shell {
 }
 
 impl Tool for Shell {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 
@@ -124,6 +124,7 @@ impl Tool for Shell {
             edits,
             escalate,
             unclear: None,
+            external: None,
         };
         (actions, touches)
     }

@@ -25,7 +25,7 @@ pub const NAME: &str = "update_plan";
 pub struct UpdatePlan;
 
 impl Tool for UpdatePlan {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 

@@ -54,7 +54,7 @@ impl Args {
 pub struct WriteStdin;
 
 impl Tool for WriteStdin {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         NAME
     }
 
@@ -102,6 +102,7 @@ impl Tool for WriteStdin {
             edits: Vec::new(),
             escalate: term.is_some_and(|t| t.escalated),
             unclear: typed.unclear,
+            external: None,
         };
         let action = Action::Type {
             session: args.session_id,

@@ -51,7 +51,96 @@ fn save(store: &GrantStore, grants: &[Grant]) -> Result<(), crate::Error> {
     })
 }
 
+/// MCP tools approved for the project.
+fn project_mcp_tools(store: Option<&GrantStore>) -> Vec<String> {
+    store
+        .and_then(|store| store.projects.get(&store.root).ok())
+        .map(|project| project.mcp_tools)
+        .unwrap_or_default()
+}
+
 impl Session {
+    /// An MCP tool runs without asking only when the person trusted its server or the tool, or
+    /// approved it for the session or the project. Otherwise it is asked about — under every
+    /// policy but `never`, since cox cannot see what the server will do — and refused headless.
+    async fn approve_external(
+        &mut self,
+        call: &ToolCall,
+        external: &cox_tools::External,
+        cancel: &CancellationToken,
+        answers: &mut mpsc::Receiver<(CallId, Reply)>,
+    ) -> Result<bool, String> {
+        if external.trusted
+            || self.mcp_granted.contains(&external.name)
+            || project_mcp_tools(self.config.grants.as_ref()).contains(&external.name)
+        {
+            return Ok(false);
+        }
+        let reason = format!(
+            "tools of MCP server `{}` run only with approval (mark the server `trusted = true` or \
+             list `{}` in its `trusted_tools` in config.toml to allow it)",
+            external.server, external.tool
+        );
+        if self.config.approval == cox_sandbox::approval::Policy::Never {
+            return Err(format!(
+                "not run: {reason}, and the approval policy is `never`, so no one can approve it"
+            ));
+        }
+        if !self.config.options.interactive {
+            return Err(format!(
+                "not run: {reason}; this run is headless, so no one can approve it. Find a way \
+                 that needs no approval, or say in your answer what the person should run."
+            ));
+        }
+        self.emitter
+            .emit(Event::ApprovalRequested {
+                call_id: call.call_id.clone(),
+                action: format!("call {}.{}", external.server, external.tool),
+                reason,
+            })
+            .await;
+        let decision = loop {
+            tokio::select! {
+                reply = answers.recv() => match reply {
+                    Some((id, Reply::Approval(decision))) if id == call.call_id => break decision,
+                    Some(_) => continue,
+                    None => return Err("not run: no one answered the approval request".into()),
+                },
+                _ = cancel.cancelled() => return Err("not run: interrupted while waiting for approval".into()),
+            }
+        };
+        match decision {
+            ApprovalDecision::Once => {}
+            ApprovalDecision::Session => {
+                self.mcp_granted.insert(external.name.clone());
+            }
+            ApprovalDecision::Project => {
+                self.mcp_granted.insert(external.name.clone());
+                if let Some(store) = &self.config.grants {
+                    let saved = store.projects.update(&store.root, |project| {
+                        if !project.mcp_tools.contains(&external.name) {
+                            project.mcp_tools.push(external.name.clone());
+                        }
+                    });
+                    if let Err(e) = saved {
+                        self.warn(format!(
+                            "could not save the approval in {}: {e}",
+                            store.projects.path().display()
+                        ))
+                        .await;
+                    }
+                }
+            }
+            ApprovalDecision::Deny { reason } => {
+                return Err(match reason {
+                    Some(reason) => format!("not run: the person declined: {reason}"),
+                    None => "not run: the person declined".to_string(),
+                });
+            }
+        }
+        Ok(false)
+    }
+
     /// Whether `call` may run: `Ok(escalated)` (escalated: outside the sandbox), or the refusal
     /// the model gets as the result.
     pub(super) async fn approve(
@@ -62,6 +151,9 @@ impl Session {
         cancel: &CancellationToken,
         answers: &mut mpsc::Receiver<(CallId, Reply)>,
     ) -> Result<bool, String> {
+        if let Some(external) = &touches.external {
+            return self.approve_external(call, external, cancel, answers).await;
+        }
         let escalate = touches.escalate;
         let (request, action) = match (&touches.command, touches.edits.is_empty()) {
             (Some(line), true) => match cox_sandbox::command::split(line) {

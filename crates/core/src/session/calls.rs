@@ -271,6 +271,11 @@ impl Session {
         if let Some(violation) = command.clone().denied() {
             return Some(violation);
         }
+        if let Some(external) = &touches.external
+            && let Some(violation) = self.config.rules.check_tool(&external.name)
+        {
+            return Some(violation);
+        }
         if let Some(unclear) = &touches.unclear
             && let Some(violation) = self.config.rules.check_unclear(unclear)
         {

@@ -11,6 +11,7 @@ mod calls;
 mod checkpoints;
 mod compact;
 mod gate;
+mod mcp;
 mod terminals;
 mod turn;
 
@@ -68,6 +69,9 @@ pub struct SessionConfig {
     /// The ruleset closing the rules' TCP ports, whose descriptor every launcher inherits: held
     /// for as long as the session lives.
     pub tcp_ruleset: Option<Arc<cox_sandbox::net::TcpRuleset>>,
+    /// The session's MCP servers, starting in the background (`None`: none configured, or
+    /// planning).
+    pub mcp: Option<Arc<crate::mcp::Servers>>,
 }
 
 impl SessionConfig {
@@ -239,6 +243,8 @@ pub fn spawn(
         terminals,
         terminal_entries: std::collections::BTreeMap::new(),
         lost_terminals: start.lost_terminals,
+        mcp_ready: false,
+        mcp_granted: std::collections::HashSet::new(),
     };
     let mut session = session;
     session.grants = approvals::load(session.config.grants.as_ref());
@@ -345,6 +351,11 @@ struct Session {
     /// When this process opened the session (ns since the epoch): a file changed since was
     /// written during the session.
     started_ns: i64,
+    /// The MCP servers' tools are in the registry (or there are none).
+    mcp_ready: bool,
+    /// MCP tools the person approved for the session ("yes for the session"), by the name the
+    /// model calls.
+    mcp_granted: std::collections::HashSet<String>,
 }
 
 impl Session {
@@ -436,6 +447,11 @@ impl Session {
                         self.undo_now(to).await;
                         continue;
                     }
+                    Some(Op::ListMcp) => {
+                        let servers = mcp::statuses(self.config.mcp.as_deref());
+                        self.emitter.emit(Event::McpServers { servers }).await;
+                        continue;
+                    }
                     Some(Op::Interrupt | Op::Answer { .. } | Op::Approve { .. }) => continue,
                     Some(Op::Shutdown) | None => break,
                 },
@@ -447,6 +463,7 @@ impl Session {
             let mut announcer = self.emitter.clone();
             let checkpoints = self.checkpoints.clone();
             let cwd = self.config.cwd.clone();
+            let mcp_servers = self.config.mcp.clone();
             let outcome = {
                 let running = self.run_task(task, cancel.clone(), &mut answers_rx);
                 tokio::pin!(running);
@@ -469,6 +486,10 @@ impl Session {
                                 gate.steer(text);
                             }
                             Some(Op::Interrupt) => cancel.cancel(),
+                            Some(Op::ListMcp) => {
+                                let servers = mcp::statuses(mcp_servers.as_deref());
+                                announcer.emit(Event::McpServers { servers }).await;
+                            }
                             Some(Op::Compact) => compact.store(true, Ordering::Relaxed),
                             Some(Op::KillTerminal { id }) => {
                                 if let Err(message) = terminals::kill_terminal(&terms, id) {
@@ -539,6 +560,10 @@ impl Session {
             self.look_after_terminals().await;
         }
         self.checkpoints.finish().await;
+        // Servers end with the session, before it says it has ended.
+        if let Some(servers) = &self.config.mcp {
+            servers.stop();
+        }
         let usage = self.usage;
         let cost_usd = crate::catalog::cost(&self.config.settings.model, &usage);
         tracing::info!(

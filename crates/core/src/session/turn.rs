@@ -54,6 +54,9 @@ impl Session {
             return self.run_check(kind, command, &cancel).await;
         }
         self.report = None;
+        if let Err(outcome) = self.mcp_ready(&cancel).await {
+            return outcome;
+        }
         let outcome = match self.begin(task, &cancel, answers).await {
             Ok(()) if cancel.is_cancelled() => Outcome::Interrupted,
             Ok(()) => self.run_turns(&cancel, answers).await,

@@ -1,0 +1,499 @@
+//! MCP end to end, against servers no one here wrote: the protocol's reference servers from npm
+//! (`@modelcontextprotocol/server-everything` over stdio, streamable HTTP and legacy SSE,
+//! `@modelcontextprotocol/server-filesystem`), `mcp-server-git` from PyPI, and a hostile server
+//! on the official Python SDK (`tests/fixtures/mcp/hostile.py`) that fails, hangs, crashes and
+//! tries to get out of the sandbox. `scripts/test` installs them under `target/test-tools`.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use cox_testkit::{MockServer, Script, Turn};
+use serde_json::Value;
+
+use crate::harness::*;
+
+/// Where `scripts/test` installs the servers (`COX_TEST_TOOLS` overrides it).
+fn tools() -> PathBuf {
+    std::env::var_os("COX_TEST_TOOLS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-tools"),
+        PathBuf::from,
+    )
+}
+
+const HOW: &str = "scripts/test installs the MCP servers under target/test-tools (npm and PyPI)";
+
+/// An npm server's executable, when installed.
+fn npm_server(bin: &str) -> Option<String> {
+    let path = tools().join("mcp/node_modules/.bin").join(bin);
+    let path = path.display().to_string();
+    cox_testkit::outside_tool(&path, HOW).then_some(path)
+}
+
+/// The venv's Python with the `mcp` SDK, when installed.
+fn python() -> Option<String> {
+    let path = tools().join("venv/bin/python").display().to_string();
+    let sdk = tools().join("venv/bin/mcp-server-git").display().to_string();
+    (cox_testkit::outside_tool(&path, HOW) && cox_testkit::outside_tool(&sdk, HOW)).then_some(path)
+}
+
+fn hostile() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/mcp/hostile.py")
+        .display()
+        .to_string()
+}
+
+/// Writes `config.toml` with these `[mcp_servers]` tables.
+fn configure(env: &Env, servers: &str) {
+    fs_err::create_dir_all(&env.home).unwrap();
+    fs_err::write(env.home.join("config.toml"), servers).unwrap();
+}
+
+fn events(output: &Output) -> Vec<Value> {
+    stdout(output)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The output of the last tool call the model sent back in request `n` (each turn here makes one
+/// call, and the whole history is sent again).
+fn results(server: &MockServer, n: usize) -> Vec<String> {
+    server.requests()[n].body["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["type"] == "function_call_output")
+        .map(|item| item["output"].as_str().unwrap().to_string())
+        .next_back()
+        .into_iter()
+        .collect()
+}
+
+fn offered(server: &MockServer, n: usize) -> Vec<String> {
+    server.requests()[n].body["tools"]
+        .as_array()
+        .map(|tools| {
+            tools
+                .iter()
+                .map(|t| t["name"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn exec(env: &Env, server: &MockServer) -> Output {
+    run(env.cox_with(server).args(["exec", "--json", "use the tools"]))
+}
+
+fn script(turns: Vec<Turn>) -> MockServer {
+    MockServer::start(Script { turns }).unwrap()
+}
+
+fn call(name: &str, arguments: Value) -> Turn {
+    Turn::call(name, &arguments.to_string())
+}
+
+#[test]
+fn a_reference_servers_tool_runs_over_stdio_and_its_result_reaches_the_model() {
+    let Some(everything) = npm_server("mcp-server-everything") else {
+        return;
+    };
+    let env = Env::new();
+    configure(
+        &env,
+        &format!(
+            "[mcp_servers.everything]\ncommand = \"{everything}\"\ntrusted_tools = [\"echo\"]\n"
+        ),
+    );
+    let server = script(vec![
+        call("everything__echo", serde_json::json!({"message": "hello from cox"})),
+        call("everything__get-sum", serde_json::json!({"a": 2, "b": 3})),
+        Turn::text(&["Done."]),
+    ]);
+    let output = exec(&env, &server);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // Offered with the server's schema, namespaced.
+    let tools = &server.requests()[0].body["tools"];
+    let echo = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "everything__echo")
+        .unwrap_or_else(|| panic!("echo offered: {tools}"));
+    assert_eq!(echo["parameters"]["properties"]["message"]["type"], "string");
+    assert_eq!(echo["parameters"]["type"], "object");
+    assert!(echo["parameters"].get("$schema").is_none(), "{echo}");
+    // The trusted tool ran; the other needs approval, and headless no one can give it.
+    assert_eq!(results(&server, 1), ["Echo: hello from cox"]);
+    let refused = &results(&server, 2)[0];
+    assert!(
+        refused.contains("run only with approval") && refused.contains("no one can approve it"),
+        "{refused}"
+    );
+    let events = events(&output);
+    let status = events
+        .iter()
+        .find(|e| e["type"] == "mcp_servers")
+        .expect("mcp_servers event");
+    assert_eq!(status["servers"][0]["name"], "everything");
+    assert_eq!(status["servers"][0]["ready"], true);
+    assert!(
+        status["servers"][0]["resources"].as_array().unwrap().len() > 1
+            && !status["servers"][0]["prompts"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
+    let call = events
+        .iter()
+        .find(|e| e["type"] == "tool_call" && e["name"] == "everything__echo")
+        .unwrap();
+    assert_eq!(call["kind"], "execute");
+    assert_eq!(call["actions"][0]["action"], "call");
+    assert_eq!(call["actions"][0]["server"], "everything");
+    // Journaled like any call.
+    let journal = journal_text(&env);
+    assert!(journal.contains("\"tool_start\"") && journal.contains("Echo: hello from cox"));
+}
+
+fn journal_text(env: &Env) -> String {
+    let dir = env.home.join("sessions");
+    fs_err::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .map(|e| fs_err::read_to_string(e.path()).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_server_never_gets_the_keys_commands_never_get_unless_the_entry_names_them() {
+    let Some(python) = python() else { return };
+    let env = Env::new();
+    configure(
+        &env,
+        &format!(
+            "[mcp_servers.hostile]\ncommand = \"{python}\"\nargs = [\"{}\"]\ntrusted = true\n\
+             env_vars = [\"DEPLOY_TOKEN\"]\n",
+            hostile()
+        ),
+    );
+    let server = script(vec![
+        call("hostile__env", serde_json::json!({})),
+        Turn::text(&["Done."]),
+    ]);
+    let output = run(env
+        .cox_with(&server)
+        .env("GITHUB_TOKEN", "ghp_notforservers0123456789")
+        .env("DEPLOY_TOKEN", "dpl_meantforthisserver42")
+        .args(["exec", "--json", "list"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let names = &results(&server, 1)[0];
+    assert!(!names.contains("OPENAI_API_KEY"), "{names}");
+    assert!(!names.contains("GITHUB_TOKEN"), "{names}");
+    assert!(names.lines().any(|l| l == "DEPLOY_TOKEN"), "{names}");
+    assert!(!journal_text(&env).contains("dpl_meantforthisserver42"));
+}
+
+#[test]
+fn a_hostile_server_is_held_by_the_sandbox_even_for_root() {
+    let Some(python) = python() else { return };
+    let env = Env::outside_temp();
+    fs_err::create_dir_all(env.repo.join(".git")).unwrap();
+    configure(
+        &env,
+        &format!(
+            "[mcp_servers.hostile]\ncommand = \"{python}\"\nargs = [\"{}\"]\ntrusted = true\n",
+            hostile()
+        ),
+    );
+    fs_err::write(env.home.join("auth.json"), "{\"openai\": \"sk-in-the-home\"}").unwrap();
+    let outside = env.repo.parent().unwrap().join("outside.txt");
+    let inside = env.repo.join("inside.txt");
+    let server = script(vec![
+        call(
+            "hostile__write",
+            serde_json::json!({"path": outside.display().to_string(), "text": "escaped"}),
+        ),
+        call(
+            "hostile__read",
+            serde_json::json!({"path": env.home.join("auth.json").display().to_string()}),
+        ),
+        call(
+            "hostile__write",
+            serde_json::json!({"path": env.repo.join(".git/config").display().to_string(), "text": "[core]\nhooksPath=/tmp"}),
+        ),
+        call(
+            "hostile__write",
+            serde_json::json!({"path": inside.display().to_string(), "text": "fine"}),
+        ),
+        Turn::text(&["Done."]),
+    ]);
+    let output = exec(&env, &server);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!outside.exists(), "the server wrote outside the workspace");
+    assert!(results(&server, 1)[0].contains("rror"), "{:?}", results(&server, 1));
+    let read = &results(&server, 2)[0];
+    assert!(!read.contains("sk-in-the-home"), "{read}");
+    assert!(!env.repo.join(".git/config").exists(), "the server wrote into .git");
+    assert_eq!(fs_err::read_to_string(&inside).unwrap(), "fine");
+    // Its write inside is an action like a command's: checkpointed.
+    let events = events(&output);
+    assert!(
+        events.iter().any(|e| e["type"] == "checkpoint"
+            && e["files"].to_string().contains("inside.txt")),
+        "no checkpoint of inside.txt"
+    );
+}
+
+#[test]
+fn servers_that_hang_crash_or_fail_cost_their_timeouts_and_the_session_goes_on() {
+    let Some(python) = python() else { return };
+    let env = Env::new();
+    let hostile = hostile();
+    configure(
+        &env,
+        &format!(
+            "[mcp_servers.hangs]\ncommand = \"{python}\"\nargs = [\"{hostile}\", \"hang\"]\n\
+             startup_timeout_ms = 700\n\n\
+             [mcp_servers.crashes]\ncommand = \"{python}\"\nargs = [\"{hostile}\", \"crash\"]\n\n\
+             [mcp_servers.hostile]\ncommand = \"{python}\"\nargs = [\"{hostile}\"]\ntrusted = true\n\
+             tool_timeout_ms = 500\n"
+        ),
+    );
+    let server = script(vec![
+        call("hostile__fail", serde_json::json!({"reason": "no"})),
+        call("hostile__slow", serde_json::json!({"seconds": 30})),
+        call("hangs__anything", serde_json::json!({})),
+        Turn::text(&["Done."]),
+    ]);
+    let started = std::time::Instant::now();
+    let output = exec(&env, &server);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let err: String = events(&output)
+        .iter()
+        .filter(|e| e["type"] == "warning")
+        .map(|e| format!("{}\n", e["message"].as_str().unwrap()))
+        .collect();
+    assert!(
+        err.contains("MCP server `hangs` is not available") && err.contains("700ms"),
+        "{err}"
+    );
+    assert!(
+        err.contains("MCP server `crashes` is not available")
+            && err.contains("cannot open its database"),
+        "{err}"
+    );
+    let offered = offered(&server, 0);
+    assert!(offered.contains(&"hostile__fail".to_string()), "{offered:?}");
+    assert!(!offered.iter().any(|t| t.starts_with("hangs__")), "{offered:?}");
+    assert!(results(&server, 1)[0].contains("refusing: no"));
+    let slow = &results(&server, 2)[0];
+    assert!(slow.contains("did not answer within 500 ms") && slow.contains("tool_timeout_ms"), "{slow}");
+    assert!(results(&server, 3)[0].contains("unknown tool `hangs__anything`"));
+    let events = events(&output);
+    let failed = events
+        .iter()
+        .find(|e| e["type"] == "tool_result" && e["call_id"] == events.iter().find(|c| c["type"] == "tool_call" && c["name"] == "hostile__fail").unwrap()["call_id"])
+        .unwrap();
+    assert_eq!(failed["ok"], false);
+    // Nothing waited for the 30 s tool or an hour-long hang.
+    assert!(started.elapsed() < std::time::Duration::from_secs(25));
+    // Every server is gone with cox.
+    wait_for("the servers to end", || pids_with_arg(&hostile).is_empty());
+}
+
+#[test]
+fn a_rule_denies_an_mcp_tool_and_one_that_writes_a_guarded_path_is_rolled_back() {
+    let Some(filesystem) = npm_server("mcp-server-filesystem") else {
+        return;
+    };
+    let env = Env::new();
+    fs_err::create_dir_all(env.repo.join(".git")).unwrap();
+    fs_err::create_dir_all(env.repo.join(".cox")).unwrap();
+    fs_err::create_dir_all(env.repo.join("migrations")).unwrap();
+    fs_err::write(
+        env.repo.join(".cox/rules.toml"),
+        "[[rule]]\nid = \"no-migrations\"\ntext = \"Never touch migrations.\"\n\
+         deny_write = [\"migrations/**\"]\n\n\
+         [[rule]]\nid = \"no-moves\"\ntext = \"Never move files with MCP.\"\n\
+         deny_tool = [\"fs__move_*\"]\n",
+    )
+    .unwrap();
+    assert_eq!(run(env.cox().arg("trust")).status.code(), Some(0));
+    let repo = env.repo.display().to_string();
+    configure(
+        &env,
+        &format!("[mcp_servers.fs]\ncommand = \"{filesystem}\"\nargs = [\"{repo}\"]\ntrusted = true\n"),
+    );
+    let server = script(vec![
+        call(
+            "fs__move_file",
+            serde_json::json!({"source": format!("{repo}/README.md"), "destination": format!("{repo}/GONE.md")}),
+        ),
+        call(
+            "fs__write_file",
+            serde_json::json!({"path": format!("{repo}/migrations/001.sql"), "content": "DROP TABLE users;"}),
+        ),
+        call(
+            "fs__read_text_file",
+            serde_json::json!({"path": format!("{repo}/README.md")}),
+        ),
+        Turn::text(&["Done."]),
+    ]);
+    let output = exec(&env, &server);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let moved = &results(&server, 1)[0];
+    assert!(moved.contains("blocked by project rule `no-moves`"), "{moved}");
+    assert!(env.repo.join("README.md").exists());
+    let written = &results(&server, 2)[0];
+    assert!(written.contains("no-migrations"), "{written}");
+    assert!(!env.repo.join("migrations/001.sql").exists(), "the write was not rolled back");
+    assert!(results(&server, 3)[0].contains("A tiny repository."));
+}
+
+#[test]
+fn a_python_reference_server_works_on_the_repository() {
+    let Some(_) = python() else { return };
+    let git_server = tools().join("venv/bin/mcp-server-git").display().to_string();
+    let env = Env::new();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&env.repo)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{}", text(&status.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "first"]);
+    fs_err::write(env.repo.join("README.md"), "# Demo\nChanged.\n").unwrap();
+    let repo = env.repo.display().to_string();
+    configure(
+        &env,
+        &format!(
+            "[mcp_servers.git]\ncommand = \"{git_server}\"\nargs = [\"--repository\", \"{repo}\"]\n\
+             trusted_tools = [\"git_status\"]\n"
+        ),
+    );
+    let server = script(vec![
+        call("git__git_status", serde_json::json!({"repo_path": repo})),
+        Turn::text(&["Done."]),
+    ]);
+    let output = exec(&env, &server);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let status = &results(&server, 1)[0];
+    assert!(status.contains("README.md"), "{status}");
+}
+
+#[test]
+fn schemas_over_the_budget_are_deferred_behind_a_search() {
+    let Some(everything) = npm_server("mcp-server-everything") else {
+        return;
+    };
+    let env = Env::new();
+    configure(
+        &env,
+        &format!(
+            "mcp_tool_schema_budget = 50\n\n[mcp_servers.everything]\ncommand = \"{everything}\"\n\
+             trusted = true\n"
+        ),
+    );
+    let server = script(vec![
+        call(cox_search(), serde_json::json!({"query": "echo"})),
+        call("everything__echo", serde_json::json!({"message": "found"})),
+        Turn::text(&["Done."]),
+    ]);
+    let output = exec(&env, &server);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let first = offered(&server, 0);
+    assert!(first.contains(&cox_search().to_string()), "{first:?}");
+    assert!(!first.iter().any(|t| t.starts_with("everything__")), "{first:?}");
+    let found = &results(&server, 1)[0];
+    assert!(found.contains("everything__echo") && found.contains("\"message\""), "{found}");
+    let second = offered(&server, 1);
+    assert!(second.contains(&"everything__echo".to_string()), "{second:?}");
+    assert!(!second.contains(&"everything__get-sum".to_string()), "{second:?}");
+    assert_eq!(results(&server, 2), ["Echo: found"]);
+}
+
+fn cox_search() -> &'static str {
+    "mcp_search_tools"
+}
+
+/// A free port on 127.0.0.1 (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The reference server over HTTP, on a port of its own, killed when dropped.
+struct HttpServer(std::process::Child);
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn everything_over(everything: &str, mode: &str) -> (HttpServer, u16) {
+    let port = free_port();
+    let child = std::process::Command::new(everything)
+        .arg(mode)
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = HttpServer(child);
+    wait_for("the server to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (server, port)
+}
+
+#[test]
+fn the_reference_server_works_over_streamable_http_and_legacy_sse() {
+    let Some(everything) = npm_server("mcp-server-everything") else {
+        return;
+    };
+    let (_http, http_port) = everything_over(&everything, "streamableHttp");
+    let (_sse, sse_port) = everything_over(&everything, "sse");
+    let env = Env::new();
+    configure(
+        &env,
+        &format!(
+            "[mcp_servers.http]\nurl = \"http://127.0.0.1:{http_port}/mcp\"\ntrusted = true\n\n\
+             [mcp_servers.old]\nurl = \"http://127.0.0.1:{sse_port}/sse\"\ntransport = \"sse\"\n\
+             trusted = true\n"
+        ),
+    );
+    let server = script(vec![
+        call("http__echo", serde_json::json!({"message": "over http"})),
+        call("old__echo", serde_json::json!({"message": "over sse"})),
+        Turn::text(&["Done."]),
+    ]);
+    let output = exec(&env, &server);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(results(&server, 1), ["Echo: over http"]);
+    assert_eq!(results(&server, 2), ["Echo: over sse"]);
+}
+
+#[test]
+fn a_bad_server_entry_is_an_error_that_names_it() {
+    let env = Env::new();
+    configure(&env, "[mcp_servers.broken]\nurl = \"ftp://x\"\n");
+    let output = run(env.cox().args(["exec", "hi"]));
+    expect_failure(&output, 2, "[mcp_servers.broken]");
+    configure(&env, "[mcp_servers.typo]\ncommand = \"x\"\ndisabled_tool = [\"a\"]\n");
+    let output = run(env.cox().args(["exec", "hi"]));
+    expect_failure(&output, 2, "disabled_tool");
+}

@@ -1,0 +1,628 @@
+//! A session's MCP servers: started in the background and in parallel when the session starts
+//! (start-up and the prompt never wait for them), awaited before the first model request, each
+//! bounded by its `startup_timeout_ms`; a server that fails is a warning and the session goes on
+//! (unless it is `required`). Their tools join the registry as `server__tool` and go through
+//! everything a command does — rules (`deny_tool`, and `deny_write` on what they changed),
+//! approval (ask unless the server or tool is trusted; refused headless), the grace window, the
+//! journal, checkpoints — because the session treats them as commands (`ToolKind::Execute`) that
+//! touch an [`External`] tool. When their schemas together pass `mcp_tool_schema_budget`, they are
+//! deferred: the model gets `mcp_search_tools` and each tool it finds is offered from then on.
+//!
+//! stdio servers run through the session's sandbox launcher (the writable roots and hidden paths
+//! of commands; the network only where the entry's `network` — default: the commands' — allows),
+//! without the variables commands never see unless the entry names them in `env_vars`. They are
+//! registered in `$COX_HOME/running/` like commands, so a cox that died leaves nothing behind, and
+//! killed when the session ends.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use cox_mcp::{Asker, CallError, Connection, Elicitation, Launch, ToolInfo};
+use cox_protocol::{Action, McpServerStatus, ToolKind, ToolSpec};
+use cox_tools::{BoxFuture, External, Question, Tool, ToolContext, ToolOutput, Touches};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::config::McpServer;
+
+/// The search tool offered instead of deferred tools' schemas.
+pub const SEARCH_TOOL: &str = "mcp_search_tools";
+/// Tools one search returns at most.
+const SEARCH_LIMIT: usize = 8;
+
+/// One server of the session.
+struct Server {
+    entry: McpServer,
+    /// Where its elicitation questions go while one of its tools runs.
+    asker: Asker,
+    /// The start-up task until [`Servers::ready`] takes it.
+    starting: Mutex<Option<tokio::task::JoinHandle<Result<Connection, cox_mcp::StartError>>>>,
+    /// After [`Servers::ready`]: the connection, or why there is none.
+    state: Mutex<Option<Result<Arc<Connection>, String>>>,
+    running: Mutex<Option<crate::leftovers::Running>>,
+}
+
+impl Server {
+    fn connection(&self) -> Result<Arc<Connection>, String> {
+        match self.state.lock().ok().and_then(|s| s.clone()) {
+            Some(state) => state,
+            None => Err(format!("MCP server `{}` has not started", self.entry.name)),
+        }
+    }
+}
+
+/// What a session needs to launch its stdio servers.
+pub struct Launcher {
+    /// The sandbox argv for a server with (`true`) and without network; `None`: run directly.
+    pub prefix: Box<dyn Fn(bool) -> Option<Vec<String>> + Send + Sync>,
+    /// Whether the session's commands have the network (the default of `network`).
+    pub network: bool,
+    pub hidden_env: Vec<String>,
+    pub cwd: std::path::PathBuf,
+    pub home: std::path::PathBuf,
+    pub session: String,
+}
+
+/// The session's servers.
+pub struct Servers {
+    servers: Vec<Arc<Server>>,
+    budget: usize,
+    home: std::path::PathBuf,
+    session: String,
+}
+
+impl std::fmt::Debug for Servers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Servers")
+            .field("count", &self.servers.len())
+            .finish()
+    }
+}
+
+impl Servers {
+    /// Starts every server in the background (on the current runtime); `None` when there are
+    /// none.
+    pub fn start(entries: &[McpServer], budget: usize, launcher: Launcher) -> Option<Servers> {
+        if entries.is_empty() {
+            return None;
+        }
+        let launcher = Arc::new(launcher);
+        let servers = entries
+            .iter()
+            .map(|entry| {
+                let asker: Asker = Arc::new(Mutex::new(None));
+                let launch = Launch {
+                    prefix: (launcher.prefix)(entry.config.network.unwrap_or(launcher.network)),
+                    hidden_env: launcher.hidden_env.clone(),
+                    cwd: launcher.cwd.clone(),
+                    env: vec![(
+                        crate::leftovers::TAG_ENV.to_string(),
+                        format!("{}:mcp:{}", launcher.session, entry.name),
+                    )],
+                };
+                let task = {
+                    let (entry, asker) = (entry.clone(), Arc::clone(&asker));
+                    tokio::spawn(async move {
+                        Connection::start(
+                            &entry.name,
+                            &entry.config,
+                            &entry.transport,
+                            &launch,
+                            asker,
+                        )
+                        .await
+                    })
+                };
+                Arc::new(Server {
+                    entry: entry.clone(),
+                    asker,
+                    starting: Mutex::new(Some(task)),
+                    state: Mutex::new(None),
+                    running: Mutex::new(None),
+                })
+            })
+            .collect();
+        Some(Servers {
+            servers,
+            budget,
+            home: launcher.home.clone(),
+            session: launcher.session.clone(),
+        })
+    }
+
+    /// Waits for every server's start (each bounded by its own timeout) and says how each went.
+    /// Called once; later calls return the same statuses.
+    pub async fn ready(&self) -> Vec<McpServerStatus> {
+        let mut waits = Vec::new();
+        for server in &self.servers {
+            let task = server.starting.lock().ok().and_then(|mut t| t.take());
+            waits.push((Arc::clone(server), task));
+        }
+        for (server, task) in waits {
+            let Some(task) = task else { continue };
+            let state = match task.await {
+                Ok(Ok(connection)) => {
+                    if let Some(pid) = connection.pid()
+                        && let Some(start) = crate::lock::start_time(pid)
+                    {
+                        let tag = format!("{}:mcp:{}", self.session, server.entry.name);
+                        let running =
+                            crate::leftovers::register(&self.home, &self.session, pid, start, &tag);
+                        if let Ok(mut slot) = server.running.lock() {
+                            *slot = running;
+                        }
+                    }
+                    Ok(Arc::new(connection))
+                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(format!("its start-up task failed: {e}")),
+            };
+            if let Ok(mut slot) = server.state.lock() {
+                *slot = Some(state);
+            }
+        }
+        self.statuses()
+    }
+
+    /// Each server as it is now.
+    pub fn statuses(&self) -> Vec<McpServerStatus> {
+        self.servers
+            .iter()
+            .map(|server| {
+                let entry = &server.entry;
+                let state = server.state.lock().ok().and_then(|s| s.clone());
+                let (ready, error, offer) = match state {
+                    Some(Ok(connection)) => (true, None, connection.offer.clone()),
+                    Some(Err(error)) => (false, Some(error), Default::default()),
+                    None => (false, None, Default::default()),
+                };
+                McpServerStatus {
+                    name: entry.name.clone(),
+                    transport: entry.transport.name().to_string(),
+                    target: entry.config.target(),
+                    ready,
+                    error,
+                    server: offer.server,
+                    tools: offer
+                        .tools
+                        .iter()
+                        .map(|t| cox_mcp::offer::tool_name(&entry.name, &t.name))
+                        .collect(),
+                    resources: offer.resources,
+                    prompts: offer.prompts,
+                    trusted: entry.config.trusted,
+                }
+            })
+            .collect()
+    }
+
+    /// The first `required` server that did not start, with why.
+    pub fn missing_required(&self) -> Option<(String, String)> {
+        self.servers.iter().find_map(|server| {
+            let failed = matches!(server.connection(), Err(_));
+            (server.entry.config.required == Some(true) && failed).then(|| {
+                let why = server.connection().err().unwrap_or_default();
+                (server.entry.name.clone(), why)
+            })
+        })
+    }
+
+    /// The started servers' tools for the registry, and the search tool when their schemas
+    /// pass the budget (then each is offered once found).
+    pub fn tools(&self) -> Vec<Box<dyn Tool>> {
+        let mut tools: Vec<McpTool> = Vec::new();
+        for server in &self.servers {
+            let Ok(connection) = server.connection() else {
+                continue;
+            };
+            for info in &connection.offer.tools {
+                tools.push(McpTool::new(Arc::clone(server), info));
+            }
+        }
+        let tokens: usize = tools
+            .iter()
+            .map(|t| {
+                cox_mcp::offer::estimated_tokens(&t.spec.name, &t.spec.description, &t.spec.parameters)
+            })
+            .sum();
+        let mut boxed: Vec<Box<dyn Tool>> = Vec::new();
+        if tokens > self.budget {
+            let loaded = Arc::new(Mutex::new(HashSet::new()));
+            let index: Vec<(String, String, Value)> = tools
+                .iter()
+                .map(|t| {
+                    (
+                        t.spec.name.clone(),
+                        t.spec.description.clone(),
+                        t.spec.parameters.clone(),
+                    )
+                })
+                .collect();
+            boxed.push(Box::new(Search {
+                index,
+                loaded: Arc::clone(&loaded),
+                tokens,
+            }));
+            for mut tool in tools {
+                tool.deferred = Some(Arc::clone(&loaded));
+                boxed.push(Box::new(tool));
+            }
+        } else {
+            boxed.extend(tools.into_iter().map(|t| Box::new(t) as Box<dyn Tool>));
+        }
+        boxed
+    }
+
+    /// Kills every stdio server now and forgets their `running/` entries (the session is
+    /// ending).
+    pub fn stop(&self) {
+        for server in &self.servers {
+            if let Some(task) = server.starting.lock().ok().and_then(|mut t| t.take()) {
+                task.abort();
+            }
+            if let Some(Ok(connection)) = server.state.lock().ok().and_then(|mut s| s.take()) {
+                connection.kill();
+            }
+            if let Ok(mut running) = server.running.lock() {
+                running.take();
+            }
+        }
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One tool of one server, as the model sees it.
+struct McpTool {
+    server: Arc<Server>,
+    tool: String,
+    spec: ToolSpec,
+    trusted: bool,
+    /// With deferral: the tools the model has found (this one is offered once it is among them).
+    deferred: Option<Arc<Mutex<HashSet<String>>>>,
+}
+
+impl McpTool {
+    fn new(server: Arc<Server>, info: &ToolInfo) -> McpTool {
+        let name = cox_mcp::offer::tool_name(&server.entry.name, &info.name);
+        let description = format!(
+            "{} (tool `{}` of MCP server `{}`)",
+            info.description.trim(),
+            info.name,
+            server.entry.name
+        );
+        McpTool {
+            trusted: server.entry.config.trusts(&info.name),
+            tool: info.name.clone(),
+            spec: ToolSpec {
+                name,
+                description,
+                parameters: cox_mcp::offer::input_schema(&info.schema),
+            },
+            server,
+            deferred: None,
+        }
+    }
+}
+
+impl Tool for McpTool {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn spec(&self) -> ToolSpec {
+        self.spec.clone()
+    }
+
+    /// What a server's tool does cannot be known: it is treated as a command.
+    fn kind(&self) -> ToolKind {
+        ToolKind::Execute
+    }
+
+    fn offered(&self) -> bool {
+        self.deferred.as_ref().is_none_or(|loaded| {
+            loaded
+                .lock()
+                .map(|l| l.contains(&self.spec.name))
+                .unwrap_or(false)
+        })
+    }
+
+    fn describe(&self, arguments: &Value, _ctx: &ToolContext) -> (Vec<Action>, Touches) {
+        let shown: String = arguments.to_string().chars().take(160).collect();
+        let action = Action::Call {
+            server: self.server.entry.name.clone(),
+            tool: self.tool.clone(),
+            arguments: shown,
+        };
+        let touches = Touches {
+            external: Some(External {
+                server: self.server.entry.name.clone(),
+                tool: self.tool.clone(),
+                name: self.spec.name.clone(),
+                trusted: self.trusted,
+            }),
+            ..Touches::default()
+        };
+        (vec![action], touches)
+    }
+
+    fn call<'a>(&'a self, arguments: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
+        Box::pin(async move {
+            let connection = match self.server.connection() {
+                Ok(connection) => connection,
+                Err(why) => {
+                    return ToolOutput::error(format!(
+                        "MCP server `{}` is not available: {why}",
+                        self.server.entry.name
+                    ));
+                }
+            };
+            let arguments = match arguments {
+                Value::Object(map) => Some(map),
+                Value::Null => None,
+                other => {
+                    return ToolOutput::error(format!(
+                        "the arguments for {} must be a JSON object, not {other}",
+                        self.spec.name
+                    ));
+                }
+            };
+            // The server's questions reach the person through this call while it runs.
+            let forward = ctx.asker.clone().map(|asker| {
+                let (sender, questions) = mpsc::channel(1);
+                if let Ok(mut slot) = self.server.asker.lock() {
+                    *slot = Some(sender);
+                }
+                tokio::spawn(forward_questions(questions, asker))
+            });
+            let deadline = self.server.entry.config.tool_timeout();
+            let started = std::time::Instant::now();
+            let result = connection
+                .call(&self.tool, arguments, deadline, &ctx.cancel)
+                .await;
+            if let Ok(mut slot) = self.server.asker.lock() {
+                *slot = None;
+            }
+            if let Some(forward) = forward {
+                forward.abort();
+            }
+            let mut output = match result {
+                Ok((true, text)) => ToolOutput::ok(text),
+                Ok((false, text)) => ToolOutput::error(text),
+                Err(CallError::TimedOut(limit)) => ToolOutput::error(format!(
+                    "{} did not answer within {} ms (tool_timeout_ms of MCP server `{}`); the \
+                     call was cancelled. Try another way, or smaller arguments.",
+                    self.spec.name,
+                    limit.as_millis(),
+                    self.server.entry.name
+                )),
+                Err(CallError::Interrupted) => {
+                    ToolOutput::error("interrupted by the user; the server was told to stop")
+                }
+                Err(CallError::Failed(why)) => ToolOutput::error(format!(
+                    "MCP server `{}` failed the call: {why}",
+                    self.server.entry.name
+                )),
+            };
+            output.outcome.duration_ms = Some(started.elapsed().as_millis() as u64);
+            output
+        })
+    }
+}
+
+/// Turns a server's elicitation into the session's question to the person, and the answer into
+/// the fields the server asked for: one field takes the answer as it is; several take a JSON
+/// object; an empty answer declines.
+async fn forward_questions(
+    mut questions: mpsc::Receiver<Elicitation>,
+    asker: mpsc::Sender<Question>,
+) {
+    while let Some(elicitation) = questions.recv().await {
+        let fields: Vec<(String, String)> = elicitation
+            .schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| {
+                p.iter()
+                    .map(|(name, spec)| {
+                        let kind = spec.get("type").and_then(Value::as_str).unwrap_or("string");
+                        (name.clone(), kind.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let how = match fields.as_slice() {
+            [] => "Answer anything to accept, or nothing to decline.".to_string(),
+            [(name, kind)] => format!("Answer with the {name} ({kind}), or nothing to decline."),
+            many => format!(
+                "Answer with a JSON object with {}, or nothing to decline.",
+                many.iter()
+                    .map(|(n, k)| format!("`{n}` ({k})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let question = Question {
+            text: format!(
+                "MCP server `{}` asks: {}\n{how}",
+                elicitation.server, elicitation.message
+            ),
+            reply,
+        };
+        if asker.send(question).await.is_err() {
+            let _ = elicitation.reply.send(None);
+            continue;
+        }
+        let content = answer
+            .await
+            .ok()
+            .and_then(|text| fields_from(&text, &fields));
+        let _ = elicitation.reply.send(content);
+    }
+}
+
+fn fields_from(text: &str, fields: &[(String, String)]) -> Option<serde_json::Map<String, Value>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    match fields {
+        [] => Some(serde_json::Map::new()),
+        [(name, kind)] => {
+            let value = match kind.as_str() {
+                "number" | "integer" => serde_json::from_str::<Value>(text)
+                    .ok()
+                    .filter(Value::is_number)?,
+                "boolean" => Value::Bool(matches!(
+                    text.to_lowercase().as_str(),
+                    "y" | "yes" | "true" | "1"
+                )),
+                _ => Value::String(text.to_string()),
+            };
+            Some(serde_json::Map::from_iter([(name.clone(), value)]))
+        }
+        _ => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => Some(map),
+            _ => None,
+        },
+    }
+}
+
+/// `mcp_search_tools`: finds deferred MCP tools by words of their name or description and
+/// offers the ones found from the next request on.
+struct Search {
+    index: Vec<(String, String, Value)>,
+    loaded: Arc<Mutex<HashSet<String>>>,
+    tokens: usize,
+}
+
+#[derive(serde::Deserialize)]
+struct SearchArgs {
+    query: String,
+}
+
+impl Tool for Search {
+    fn name(&self) -> &str {
+        SEARCH_TOOL
+    }
+
+    fn spec(&self) -> ToolSpec {
+        let servers: HashSet<&str> = self
+            .index
+            .iter()
+            .filter_map(|(name, _, _)| name.split("__").next())
+            .collect();
+        let mut servers: Vec<&str> = servers.into_iter().collect();
+        servers.sort_unstable();
+        ToolSpec {
+            name: SEARCH_TOOL.to_string(),
+            description: format!(
+                "Find tools of the MCP servers {} ({} tools, whose schemas — about {} tokens — \
+                 are not sent with every request). Give words of what you need; the tools found \
+                 are shown with their schemas and can be called from your next step on.",
+                servers.join(", "),
+                self.index.len(),
+                self.tokens
+            ),
+            parameters: serde_json::json!({
+                "type": "object",
+                "properties": {"query": {"type": "string", "description": "Words of the tool's name or purpose"}},
+                "required": ["query"],
+                "additionalProperties": false
+            }),
+        }
+    }
+
+    fn kind(&self) -> ToolKind {
+        ToolKind::Read
+    }
+
+    fn describe(&self, arguments: &Value, _ctx: &ToolContext) -> (Vec<Action>, Touches) {
+        let query = arguments
+            .get("query")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        (
+            vec![Action::Search {
+                pattern: query.to_string(),
+                path: "MCP tools".to_string(),
+            }],
+            Touches::default(),
+        )
+    }
+
+    fn call<'a>(&'a self, arguments: Value, _ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
+        Box::pin(async move {
+            let args: SearchArgs = match cox_tools::parse_args(SEARCH_TOOL, arguments) {
+                Ok(args) => args,
+                Err(output) => return output,
+            };
+            let items: Vec<(&str, &str)> = self
+                .index
+                .iter()
+                .map(|(n, d, _)| (n.as_str(), d.as_str()))
+                .collect();
+            let found = cox_mcp::offer::search(&items, &args.query, SEARCH_LIMIT);
+            if found.is_empty() {
+                return ToolOutput::ok(format!(
+                    "no MCP tool matches every word of \"{}\"; try fewer or other words",
+                    args.query
+                ));
+            }
+            let mut text = String::new();
+            if let Ok(mut loaded) = self.loaded.lock() {
+                for name in &found {
+                    loaded.insert(name.to_string());
+                }
+            }
+            for name in found {
+                if let Some((_, description, schema)) =
+                    self.index.iter().find(|(n, _, _)| n == name)
+                {
+                    text.push_str(&format!("{name}: {description}\nparameters: {schema}\n\n"));
+                }
+            }
+            text.push_str("These tools are offered from your next step on.");
+            ToolOutput::ok(text)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_become_the_fields_asked_for() {
+        let one = [("name".to_string(), "string".to_string())];
+        assert_eq!(
+            fields_from("Ada", &one),
+            Some(serde_json::Map::from_iter([(
+                "name".to_string(),
+                Value::String("Ada".into())
+            )]))
+        );
+        assert_eq!(fields_from("  ", &one), None);
+        let number = [("n".to_string(), "integer".to_string())];
+        assert_eq!(fields_from("seven", &number), None);
+        assert_eq!(
+            fields_from("7", &number).unwrap()["n"],
+            serde_json::json!(7)
+        );
+        let two = [
+            ("a".to_string(), "string".to_string()),
+            ("b".to_string(), "boolean".to_string()),
+        ];
+        assert_eq!(
+            fields_from(r#"{"a": "x", "b": true}"#, &two).unwrap().len(),
+            2
+        );
+        assert_eq!(fields_from("x", &two), None);
+    }
+}

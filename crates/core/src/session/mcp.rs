@@ -1,0 +1,62 @@
+//! The session's side of its MCP servers (`crate::mcp`): before the first task's first request
+//! it waits for them (an interrupt stops the wait), adds their tools to the registry, says how
+//! each server is (`mcp_servers`) and warns of each that failed; a `required` one that failed
+//! fails the task.
+
+use cox_protocol::{ErrorKind, Event, McpServerStatus};
+use tokio_util::sync::CancellationToken;
+
+use super::{Outcome, Session};
+
+/// The servers' statuses (none without servers).
+pub(super) fn statuses(servers: Option<&crate::mcp::Servers>) -> Vec<McpServerStatus> {
+    servers.map(crate::mcp::Servers::statuses).unwrap_or_default()
+}
+
+impl Session {
+    pub(super) async fn mcp_ready(&mut self, cancel: &CancellationToken) -> Result<(), Outcome> {
+        if self.mcp_ready {
+            return Ok(());
+        }
+        let Some(servers) = self.config.mcp.clone() else {
+            self.mcp_ready = true;
+            return Ok(());
+        };
+        let statuses = tokio::select! {
+            statuses = servers.ready() => statuses,
+            _ = cancel.cancelled() => return Err(Outcome::Interrupted),
+        };
+        self.mcp_ready = true;
+        let refused = self.tools.extend(servers.tools());
+        for status in &statuses {
+            tracing::info!(server = %status.name, ready = status.ready, tools = status.tools.len(), "MCP server");
+            if let Some(error) = &status.error {
+                self.warn(format!(
+                    "MCP server `{}` is not available, the session goes on without it: {error}",
+                    status.name
+                ))
+                .await;
+            }
+        }
+        for name in refused {
+            self.warn(format!(
+                "MCP tool `{name}` is not offered: a tool of that name exists already"
+            ))
+            .await;
+        }
+        self.emitter
+            .emit(Event::McpServers { servers: statuses })
+            .await;
+        if let Some((server, reason)) = servers.missing_required() {
+            let message = crate::Error::McpRequired { server, reason }.to_string();
+            self.emitter
+                .emit(Event::Error {
+                    kind: ErrorKind::McpServer,
+                    message,
+                })
+                .await;
+            return Err(Outcome::Failed);
+        }
+        Ok(())
+    }
+}
