@@ -250,6 +250,48 @@ pub enum Command {
         #[command(subcommand)]
         action: AuthAction,
     },
+    /// The MCP servers whose tools sessions offer ([mcp_servers.NAME] in config.toml).
+    Mcp {
+        #[command(subcommand)]
+        action: McpAction,
+    },
+    /// Serve cox as an MCP server on stdin/stdout: its tool `cox` runs a task to its end (with
+    /// progress notifications), `cox-reply` goes on with a session. Headless: approvals are
+    /// refused with the reason, as in `cox exec`.
+    McpServer,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpAction {
+    /// The configured servers: name, transport, command or URL, whether enabled and trusted.
+    List,
+    /// One server's entry (header values masked).
+    Get { name: String },
+    /// Add a server to config.toml: `cox mcp add NAME -- COMMAND [ARGS…]` (stdio) or
+    /// `cox mcp add NAME --url URL` (streamable HTTP).
+    Add {
+        name: String,
+        /// An HTTP server's endpoint (instead of a command).
+        #[arg(long, conflicts_with = "command")]
+        url: Option<String>,
+        /// `sse` for a server on the legacy HTTP+SSE transport.
+        #[arg(long, requires = "url")]
+        transport: Option<String>,
+        /// The variable holding the bearer token of an HTTP server.
+        #[arg(long, requires = "url")]
+        bearer_token_env_var: Option<String>,
+        /// `KEY=VALUE` set for a stdio server (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Its tools run without asking.
+        #[arg(long)]
+        trusted: bool,
+        /// The stdio server's command and arguments, after `--`.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Remove a server from config.toml.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,8 @@ mod exit;
 mod interactive;
 mod logging;
 mod man_cmd;
+mod mcp_cmd;
+mod mcp_server;
 mod plan_cmd;
 mod progress;
 mod run_cmd;
@@ -110,6 +112,8 @@ fn main() -> ExitCode {
         Some(Command::Sandbox { command }) => exec::sandbox_command(&cli.shared, &command),
         Some(Command::Exec { prompt }) => exec::run(&cli.shared, &prompt),
         Some(Command::Auth { action }) => auth_cmd::run(&cli.shared, action),
+        Some(Command::Mcp { action }) => mcp_cmd::run(&cli.shared, action),
+        Some(Command::McpServer) => mcp_server::run(&cli.shared),
         Some(Command::Trust { dir, forget }) => trust_cmd::run(dir.as_deref(), forget),
         Some(Command::Tools) => tools_cmd::run(cli.shared.json),
         Some(Command::Plan { prompt }) => plan_cmd::run(&cli.shared, &prompt),

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use crate::Error;
 use crate::error::{LocalSettingProblem, OverrideProblem};
 
+pub mod mcp_edit;
 mod reasoning;
 mod validate;
 
@@ -109,6 +110,8 @@ pub struct ConfigFile {
 /// The tokens of MCP tool schemas offered in every request before they are deferred: about 5% of
 /// a 200k window, a cost a session with a few small servers never reaches.
 pub const DEFAULT_MCP_SCHEMA_BUDGET: usize = 10_000;
+
+pub use cox_mcp::ServerConfig as McpServerConfig;
 
 /// An enabled, checked `[mcp_servers.NAME]` entry.
 #[derive(Debug, Clone, PartialEq)]

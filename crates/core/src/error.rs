@@ -25,6 +25,11 @@ pub enum Error {
     McpServer(#[from] cox_mcp::config::ConfigProblem),
     #[error("MCP server `{server}` is required (`required = true`) and did not start: {reason}")]
     McpRequired { server: String, reason: String },
+    #[error("cannot edit {}: {problem}", .path.display())]
+    McpEdit {
+        path: PathBuf,
+        problem: McpEditProblem,
+    },
     #[error("-c `{setting}`{problem}")]
     Override {
         setting: String,
@@ -257,4 +262,17 @@ mod tests {
         assert!(matches!(&error, Error::Io(_)), "{error:?}");
         assert!(error.to_string().contains("config.toml"), "{error}");
     }
+}
+
+/// Why `cox mcp add | remove` could not change `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum McpEditProblem {
+    #[error("it is not valid TOML ({0})")]
+    NotToml(String),
+    #[error("`mcp_servers` in it is not a table")]
+    NotATable,
+    #[error("MCP server `{0}` is there already; `cox mcp remove {0}` first")]
+    Exists(String),
+    #[error("there is no MCP server `{name}` (configured: {known})")]
+    Missing { name: String, known: String },
 }

@@ -497,3 +497,43 @@ fn a_bad_server_entry_is_an_error_that_names_it() {
     let output = run(env.cox().args(["exec", "hi"]));
     expect_failure(&output, 2, "disabled_tool");
 }
+
+#[test]
+fn cox_as_an_mcp_server_driven_by_the_python_sdks_client() {
+    let Some(python) = python() else { return };
+    let env = Env::new();
+    let server = script(vec![
+        Turn::call("read_file", r#"{"path":"README.md"}"#),
+        Turn::text(&["It is a tiny repository."]),
+        Turn::text(&["Still tiny."]),
+    ]);
+    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/client.py");
+    let mut command = env.cox_with(&server);
+    let program = command.get_program().to_owned();
+    let args: Vec<_> = command.get_args().map(ToOwned::to_owned).collect();
+    let mut driver = std::process::Command::new(&python);
+    driver.arg(&client).arg(program).args(args).arg("mcp-server");
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => driver.env(key, value),
+            None => driver.env_remove(key),
+        };
+    }
+    driver.current_dir(&env.repo);
+    let output = driver.output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["server"], "cox");
+    assert_eq!(seen["tools"], serde_json::json!(["cox", "cox-reply"]));
+    assert_eq!(seen["first"]["error"], false, "{seen}");
+    assert_eq!(seen["first"]["text"][0], "It is a tiny repository.");
+    assert_eq!(seen["first"]["structured"]["status"], "completed");
+    let progress = seen["progress"].to_string();
+    assert!(progress.contains("Read README.md"), "{progress}");
+    assert_eq!(seen["second"]["text"][0], "Still tiny.", "{seen}");
+    // The reply went on with the same session: its history came along.
+    let last = &server.requests()[2].body["input"];
+    assert!(last.to_string().contains("It is a tiny repository."), "{last}");
+    assert_eq!(seen["bad"]["error"], true);
+    assert!(seen["bad"]["text"][0].as_str().unwrap().contains("everything"));
+}

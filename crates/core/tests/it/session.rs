@@ -46,6 +46,7 @@ fn start_with_grants(
         notes: Vec::new(),
         loopback: None,
         tcp_ruleset: None,
+        mcp: None,
     };
     let id = session::new_id();
     let header = cox_core::journal::Record::Session {
