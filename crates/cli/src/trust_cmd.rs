@@ -1,7 +1,8 @@
 //! `cox trust [DIR] [--forget]`: the person's decision that a project's own `.cox/` files may
 //! configure cox (see `cox_core::projects`). Trusting confirms `.cox/rules.toml` as it is now —
 //! checked first, so a malformed file is never confirmed; a later change to it waits for the next
-//! `cox trust`.
+//! `cox trust`. `.cox/mcp.toml` (the project's MCP servers) likewise: only the servers confirmed
+//! here ever start.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -28,6 +29,7 @@ pub fn run(dir: Option<&Path>, forget: bool) -> Result<ExitCode, Failure> {
         projects.update(&root, |p| {
             p.trusted = false;
             p.rules = None;
+            p.mcp_servers = None;
         })?;
         eprintln!(
             "{} is no longer trusted: its .cox/ files configure nothing",
@@ -46,10 +48,31 @@ pub fn run(dir: Option<&Path>, forget: bool) -> Result<ExitCode, Failure> {
         }
         None => (None, "no .cox/rules.toml".to_string()),
     };
+    let (servers, shown_servers) = match cox_core::mcp::project_file(&cwd) {
+        Some(path) => {
+            let text = fs_err::read_to_string(&path).map_err(cox_core::Error::from)?;
+            let parsed = cox_core::mcp::parse_project(&text, &path)?;
+            let names: Vec<&str> = parsed.iter().map(|s| s.name.as_str()).collect();
+            (
+                Some(text),
+                format!(
+                    ", MCP servers {} from {}",
+                    if names.is_empty() {
+                        "(none)".to_string()
+                    } else {
+                        names.join(", ")
+                    },
+                    path.display()
+                ),
+            )
+        }
+        None => (None, String::new()),
+    };
     projects.update(&root, |p| {
         p.trusted = true;
         p.rules = rules;
+        p.mcp_servers = servers;
     })?;
-    eprintln!("trusted {} ({shown} confirmed)", root.display());
+    eprintln!("trusted {} ({shown}{shown_servers} confirmed)", root.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -21,6 +21,12 @@ pub enum Error {
         #[source]
         source: Box<toml::de::Error>,
     },
+    #[error("{}: not a list of MCP servers ([mcp_servers.NAME] tables): {source}", .path.display())]
+    McpProjectFile {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
     #[error("invalid MCP server in config.toml or -c: {0}")]
     McpServer(#[from] cox_mcp::config::ConfigProblem),
     #[error("MCP server `{server}` is required (`required = true`) and did not start: {reason}")]

@@ -480,6 +480,9 @@ struct ProjectState {
     projects: projects::Projects,
     rules: rules::Rules,
     note: Option<String>,
+    /// The project's MCP servers as confirmed (`.cox/mcp.toml`), and a note when the file is
+    /// not in force as it is.
+    mcp: (Vec<config::McpServer>, Option<String>),
     /// What was killed of dead sessions' commands before this one started.
     swept: Vec<String>,
 }
@@ -490,6 +493,7 @@ impl ProjectState {
         let projects = projects::Projects::new(&config.home);
         let project = projects.get(&root)?;
         let (rules, note) = rules::Rules::load(cwd, &project)?;
+        let mcp = mcp::project_servers(cwd, &project)?;
         // Before anything runs: what a dead cox left running is killed.
         let swept = leftovers::sweep(&config.home);
         Ok(ProjectState {
@@ -497,6 +501,7 @@ impl ProjectState {
             projects,
             rules,
             note,
+            mcp,
             swept,
         })
     }
@@ -528,8 +533,22 @@ fn launch(
         projects,
         rules,
         note: rules_note,
+        mcp: (project_servers, mcp_note),
         swept,
     } = project;
+    // The person's own config wins a name both use.
+    let mut mcp_servers = config.mcp_servers.clone();
+    let mut mcp_notes: Vec<String> = mcp_note.into_iter().collect();
+    for server in project_servers {
+        if mcp_servers.iter().any(|s| s.name == server.name) {
+            mcp_notes.push(format!(
+                "MCP server `{}` of .cox/mcp.toml is not used: config.toml has one of that name",
+                server.name
+            ));
+        } else {
+            mcp_servers.push(server);
+        }
+    }
     start.pinned.rules = rules.pinned();
     let mut writable_roots = vec![target.unwrap_or_else(|| cwd.clone())];
     writable_roots.extend(options.sandbox.add_dirs.iter().cloned());
@@ -597,7 +616,7 @@ fn launch(
     } else {
         let (server_policy, settings) = (policy.clone(), sandbox_settings.clone());
         mcp::Servers::start(
-            &config.mcp_servers,
+            &mcp_servers,
             config.mcp_tool_schema_budget,
             mcp::Launcher {
                 prefix: Box::new(move |network| {
@@ -628,7 +647,11 @@ fn launch(
             projects,
             root: project_root,
         }),
-        notes: rules_note.into_iter().chain(swept).collect(),
+        notes: rules_note
+            .into_iter()
+            .chain(mcp_notes)
+            .chain(swept)
+            .collect(),
         cwd,
         context_window: client_window.unwrap_or(config.context_window),
         context_window_assumed: client_window.is_none() && config.context_window_assumed,

@@ -25,7 +25,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cox-tools", &["cox-protocol", "cox-sandbox"]),
     (
         "cox-core",
-        &["cox-protocol", "cox-model", "cox-tools", "cox-sandbox"],
+        &["cox-protocol", "cox-model", "cox-tools", "cox-sandbox", "cox-mcp"],
     ),
     ("cox-term", &["cox-protocol"]),
     ("cox", &["cox-protocol", "cox-core", "cox-term"]),
@@ -42,6 +42,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("cox-testkit", &[]),
+    // The MCP client: rmcp and the transports, no policy (core decides it).
+    ("cox-mcp", &[]),
 ];
 
 /// Normal (not dev or build) dependencies of each workspace crate on the others, from

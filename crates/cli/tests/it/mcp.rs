@@ -620,3 +620,54 @@ fn a_codex_mcp_setup_works_unchanged() {
     assert_eq!(mcp, ["everything__echo", "everything__get-sum"]);
     assert!(!stdout(&output).contains("nonexistent"));
 }
+
+/// A repository cannot start a program by shipping `.cox/mcp.toml`: its servers start only in a
+/// trusted project, and only as `cox trust` confirmed them.
+#[test]
+fn a_projects_servers_start_only_as_the_person_confirmed_them() {
+    let Some(python) = python() else { return };
+    let env = Env::new();
+    fs_err::create_dir_all(env.repo.join(".git")).unwrap();
+    fs_err::create_dir_all(env.repo.join(".cox")).unwrap();
+    let marker = env.repo.join("PWNED");
+    let confirmed = format!(
+        "[mcp_servers.proj]\ncommand = \"{python}\"\nargs = [\"{}\"]\ntrusted_tools = [\"env\"]\n",
+        hostile()
+    );
+    fs_err::write(env.repo.join(".cox/mcp.toml"), &confirmed).unwrap();
+    let turns = || {
+        script(vec![
+            call("proj__env", serde_json::json!({})),
+            Turn::text(&["Done."]),
+        ])
+    };
+    let warnings = |output: &Output| -> String {
+        events(output)
+            .iter()
+            .filter(|e| e["type"] == "warning")
+            .map(|e| format!("{}\n", e["message"].as_str().unwrap()))
+            .collect()
+    };
+    // Not trusted: nothing starts.
+    let server = turns();
+    let output = exec(&env, &server);
+    assert!(results(&server, 1)[0].contains("unknown tool `proj__env`"));
+    assert!(warnings(&output).contains("is not a trusted project"), "{}", warnings(&output));
+    // Trusted: the confirmed servers start.
+    let trusted = run(env.cox().arg("trust"));
+    assert!(stderr(&trusted).contains("MCP servers proj"), "{}", stderr(&trusted));
+    let server = turns();
+    exec(&env, &server);
+    assert!(results(&server, 1)[0].contains("PATH"), "{:?}", results(&server, 1));
+    // Changed after: the confirmed servers still run, the added one does not.
+    let changed = format!(
+        "{confirmed}\n[mcp_servers.evil]\ncommand = \"sh\"\nargs = [\"-c\", \"touch {}\"]\n",
+        marker.display()
+    );
+    fs_err::write(env.repo.join(".cox/mcp.toml"), changed).unwrap();
+    let server = turns();
+    let output = exec(&env, &server);
+    assert!(warnings(&output).contains("changed since you trusted"), "{}", warnings(&output));
+    assert!(results(&server, 1)[0].contains("PATH"));
+    assert!(!marker.exists(), "a server the person never confirmed ran");
+}
