@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use cox_core::config::{self, cox_home};
 use cox_core::config::McpServerConfig as ServerConfig;
+use cox_core::config::{self, cox_home};
 
 use crate::args::{McpAction, Shared};
 use crate::exit::Failure;
@@ -48,7 +48,9 @@ pub fn run(shared: &Shared, action: McpAction) -> Result<ExitCode, Failure> {
             if server.command.is_none() && server.url.is_none() {
                 return Err(Failure::usage(
                     format!("`cox mcp add {name}` needs the server: a command or a URL"),
-                    format!("cox mcp add {name} -- npx -y @modelcontextprotocol/server-everything, or cox mcp add {name} --url https://…/mcp"),
+                    format!(
+                        "cox mcp add {name} -- npx -y @modelcontextprotocol/server-everything, or cox mcp add {name} --url https://…/mcp"
+                    ),
                 ));
             }
             config::mcp_edit::add(&home, &name, &server)?;
@@ -108,9 +110,10 @@ fn list(shared: &Shared, home: &std::path::Path) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     for (name, server) in &file.mcp_servers {
-        let transport = server
-            .check(name)
-            .map_or_else(|e| format!("invalid: {}", e.problem), |t| t.name().to_string());
+        let transport = server.check(name).map_or_else(
+            |e| format!("invalid: {}", e.problem),
+            |t| t.name().to_string(),
+        );
         let mut flags = Vec::new();
         if !server.enabled() {
             flags.push("disabled");

@@ -81,14 +81,16 @@ fn schema(reply: bool) -> serde_json::Map<String, Value> {
         "prompt": {"type": "string", "description": "The task, as you would type it to cox"},
     });
     if reply {
-        properties["session_id"] =
-            json!({"type": "string", "description": "The session to go on with (from `cox`'s result)"});
+        properties["session_id"] = json!({"type": "string", "description": "The session to go on with (from `cox`'s result)"});
     } else {
         properties["cwd"] = json!({"type": "string", "description": "Where to work (default: where cox mcp-server started)"});
         properties["model"] = json!({"type": "string", "description": "The model (`-m`)"});
-        properties["provider"] = json!({"type": "string", "description": "The provider (`--provider`)"});
-        properties["sandbox"] = json!({"type": "string", "enum": ["read-only", "workspace-write", "full-access"]});
-        properties["approval-policy"] = json!({"type": "string", "enum": ["untrusted", "on-request", "never"]});
+        properties["provider"] =
+            json!({"type": "string", "description": "The provider (`--provider`)"});
+        properties["sandbox"] =
+            json!({"type": "string", "enum": ["read-only", "workspace-write", "full-access"]});
+        properties["approval-policy"] =
+            json!({"type": "string", "enum": ["untrusted", "on-request", "never"]});
         properties["max_turns"] = json!({"type": "integer", "minimum": 1});
     }
     let required = if reply {
@@ -96,7 +98,8 @@ fn schema(reply: bool) -> serde_json::Map<String, Value> {
     } else {
         json!(["prompt"])
     };
-    match json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false}) {
+    match json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
+    {
         Value::Object(map) => map,
         _ => serde_json::Map::new(),
     }
@@ -149,7 +152,12 @@ impl rmcp::ServerHandler for CoxServer {
         };
         let args: TaskArgs = match serde_json::from_value(arguments) {
             Ok(args) => args,
-            Err(e) => return Ok(failed(format!("invalid arguments for {}: {e}", request.name))),
+            Err(e) => {
+                return Ok(failed(format!(
+                    "invalid arguments for {}: {e}",
+                    request.name
+                )));
+            }
         };
         if reply && args.session_id.is_none() {
             return Ok(failed("cox-reply needs `session_id`".to_string()));
@@ -187,7 +195,11 @@ impl CoxServer {
                 "read-only" => crate::args::SandboxArg::ReadOnly,
                 "workspace-write" => crate::args::SandboxArg::WorkspaceWrite,
                 "full-access" => crate::args::SandboxArg::FullAccess,
-                other => return Err(format!("sandbox `{other}` is not read-only, workspace-write or full-access")),
+                other => {
+                    return Err(format!(
+                        "sandbox `{other}` is not read-only, workspace-write or full-access"
+                    ));
+                }
             };
         }
         let mut options: RunOptions = run_options(&shared).map_err(|f| f.message)?;
@@ -199,7 +211,11 @@ impl CoxServer {
                 "untrusted" => cox_core::ApprovalPolicy::Untrusted,
                 "on-request" => cox_core::ApprovalPolicy::OnRequest,
                 "never" => cox_core::ApprovalPolicy::Never,
-                other => return Err(format!("approval-policy `{other}` is not untrusted, on-request or never")),
+                other => {
+                    return Err(format!(
+                        "approval-policy `{other}` is not untrusted, on-request or never"
+                    ));
+                }
             });
         }
         let cwd = match &args.cwd {
@@ -208,7 +224,8 @@ impl CoxServer {
         };
         let handle = match &args.session_id {
             None => {
-                let config = Config::load(&self.home, &overrides(&shared)).map_err(|e| e.to_string())?;
+                let config =
+                    Config::load(&self.home, &overrides(&shared)).map_err(|e| e.to_string())?;
                 let prompt = cox_core::prompt::expand_attachments(&args.prompt, &cwd)
                     .map_err(|e| e.to_string())?;
                 let handle = cox_core::start(&config, cwd, options).map_err(|e| e.to_string())?;
@@ -216,7 +233,8 @@ impl CoxServer {
                 handle
             }
             Some(id) => {
-                let path = cox_core::journal::find(&self.home, Some(id)).map_err(|e| e.to_string())?;
+                let path =
+                    cox_core::journal::find(&self.home, Some(id)).map_err(|e| e.to_string())?;
                 let loaded = cox_core::journal::load(&path).map_err(|e| e.to_string())?;
                 let mut wanted = overrides(&shared);
                 if let Some((_, _, _, provider, model)) = loaded.header()

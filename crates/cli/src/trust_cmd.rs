@@ -73,6 +73,9 @@ pub fn run(dir: Option<&Path>, forget: bool) -> Result<ExitCode, Failure> {
         p.rules = rules;
         p.mcp_servers = servers;
     })?;
-    eprintln!("trusted {} ({shown}{shown_servers} confirmed)", root.display());
+    eprintln!(
+        "trusted {} ({shown}{shown_servers} confirmed)",
+        root.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

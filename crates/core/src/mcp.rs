@@ -1,12 +1,14 @@
-//! A session's MCP servers: started in the background and in parallel when the session starts
-//! (start-up and the prompt never wait for them), awaited before the first model request, each
-//! bounded by its `startup_timeout_ms`; a server that fails is a warning and the session goes on
-//! (unless it is `required`). Their tools join the registry as `server__tool` and go through
-//! everything a command does — rules (`deny_tool`, and `deny_write` on what they changed),
-//! approval (ask unless the server or tool is trusted; refused headless), the grace window, the
-//! journal, checkpoints — because the session treats them as commands (`ToolKind::Execute`) that
-//! touch an [`External`] tool. When their schemas together pass `mcp_tool_schema_budget`, they are
-//! deferred: the model gets `mcp_search_tools` and each tool it finds is offered from then on.
+//! A session's MCP servers. A server whose tools the last session listed (under an unchanged
+//! entry: [`cache`]) is not started until one of its tools is called, so servers a session does not
+//! use cost it nothing; the others (and `required` ones) start when the session starts, in the
+//! background and in parallel, and are waited for before the first model request, each bounded by
+//! its `startup_timeout_ms`. A server that fails is a warning and the session goes on (unless it is
+//! `required`). Their tools join the registry as `server__tool` and go through everything a
+//! command does — rules (`deny_tool`, and `deny_write` on what they changed), approval (ask unless
+//! the server or tool is trusted; refused headless), the grace window, the journal, checkpoints —
+//! because the session treats them as commands (`ToolKind::Execute`) that touch an [`External`]
+//! tool. When their schemas together pass `mcp_tool_schema_budget`, they are deferred: the model
+//! gets `mcp_search_tools` and each tool it finds is offered from then on.
 //!
 //! stdio servers run through the session's sandbox launcher (the writable roots and hidden paths
 //! of commands; the network only where the entry's `network` — default: the commands' — allows),
@@ -40,14 +42,12 @@ pub fn project_file(cwd: &std::path::Path) -> Option<std::path::PathBuf> {
 }
 
 /// Parses a project's servers file (what `cox trust` checks before it confirms one).
-pub fn parse_project(
-    text: &str,
-    path: &std::path::Path,
-) -> Result<Vec<McpServer>, crate::Error> {
-    let file: ProjectFile = toml::from_str(text).map_err(|source| crate::Error::McpProjectFile {
-        path: path.to_path_buf(),
-        source: Box::new(source),
-    })?;
+pub fn parse_project(text: &str, path: &std::path::Path) -> Result<Vec<McpServer>, crate::Error> {
+    let file: ProjectFile =
+        toml::from_str(text).map_err(|source| crate::Error::McpProjectFile {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })?;
     crate::config::mcp_servers(&file.mcp_servers)
 }
 
@@ -96,23 +96,106 @@ pub const SEARCH_TOOL: &str = "mcp_search_tools";
 /// Tools one search returns at most.
 const SEARCH_LIMIT: usize = 8;
 
+/// Where a server is.
+#[derive(Clone)]
+enum State {
+    /// Not started: its tools come from the last session's list (see [`cache`]), and it starts
+    /// at its first call.
+    Idle,
+    Starting,
+    Ready(Arc<Connection>),
+    Failed(String),
+}
+
 /// One server of the session.
 struct Server {
     entry: McpServer,
+    launch: Launch,
     /// Where its elicitation questions go while one of its tools runs.
     asker: Asker,
-    /// The start-up task until [`Servers::ready`] takes it.
-    starting: Mutex<Option<tokio::task::JoinHandle<Result<Connection, cox_mcp::StartError>>>>,
-    /// After [`Servers::ready`]: the connection, or why there is none.
-    state: Mutex<Option<Result<Arc<Connection>, String>>>,
+    state: tokio::sync::watch::Sender<State>,
+    /// What the last session found it offers, when its entry is unchanged since.
+    cached: Option<cox_mcp::Offer>,
+    home: std::path::PathBuf,
+    session: String,
     running: Mutex<Option<crate::leftovers::Running>>,
 }
 
 impl Server {
-    fn connection(&self) -> Result<Arc<Connection>, String> {
-        match self.state.lock().ok().and_then(|s| s.clone()) {
-            Some(state) => state,
-            None => Err(format!("MCP server `{}` has not started", self.entry.name)),
+    /// Starts it, once (later calls do nothing).
+    fn begin(self: &Arc<Self>) {
+        let mut first = false;
+        self.state.send_if_modified(|state| {
+            first = matches!(state, State::Idle);
+            if first {
+                *state = State::Starting;
+            }
+            first
+        });
+        if !first {
+            return;
+        }
+        let server = Arc::clone(self);
+        tokio::spawn(async move {
+            let entry = &server.entry;
+            let result = Connection::start(
+                &entry.name,
+                &entry.config,
+                &entry.transport,
+                &server.launch,
+                Arc::clone(&server.asker),
+            )
+            .await;
+            let state = match result {
+                Ok(connection) => {
+                    server.register(&connection);
+                    cache::store(&server.home, entry, &connection.offer);
+                    State::Ready(Arc::new(connection))
+                }
+                Err(e) => State::Failed(e.to_string()),
+            };
+            server.state.send_replace(state);
+        });
+    }
+
+    /// A stdio server is named in `running/` like a command, so a cox that died leaves nothing.
+    fn register(&self, connection: &Connection) {
+        if let Some(pid) = connection.pid()
+            && let Some(start) = crate::lock::start_time(pid)
+        {
+            let tag = format!("{}:mcp:{}", self.session, self.entry.name);
+            let running = crate::leftovers::register(&self.home, &self.session, pid, start, &tag);
+            if let Ok(mut slot) = self.running.lock() {
+                *slot = running;
+            }
+        }
+    }
+
+    /// The connection, starting the server if it is idle and waiting for its start.
+    async fn connection(self: &Arc<Self>) -> Result<Arc<Connection>, String> {
+        self.begin();
+        let mut state = self.state.subscribe();
+        let settled = state
+            .wait_for(|s| matches!(s, State::Ready(_) | State::Failed(_)))
+            .await
+            .map(|s| s.clone());
+        match settled {
+            Ok(State::Ready(connection)) => Ok(connection),
+            Ok(State::Failed(why)) => Err(why),
+            _ => Err(format!("MCP server `{}` stopped", self.entry.name)),
+        }
+    }
+
+    fn now(&self) -> State {
+        self.state.borrow().clone()
+    }
+
+    /// What it offers: as listed when it started, else as cached.
+    fn offer(&self) -> Option<cox_mcp::Offer> {
+        match self.now() {
+            State::Ready(connection) => Some(connection.offer.clone()),
+            State::Idle | State::Starting => self.cached.clone(),
+            State::Failed(_) => None,
         }
     }
 }
@@ -133,8 +216,6 @@ pub struct Launcher {
 pub struct Servers {
     servers: Vec<Arc<Server>>,
     budget: usize,
-    home: std::path::PathBuf,
-    session: String,
 }
 
 impl std::fmt::Debug for Servers {
@@ -146,17 +227,16 @@ impl std::fmt::Debug for Servers {
 }
 
 impl Servers {
-    /// Starts every server in the background (on the current runtime); `None` when there are
+    /// Starts, in the background, every server whose tools are not known from the last session
+    /// (and every `required` one); the others start at their first call. `None` when there are
     /// none.
     pub fn start(entries: &[McpServer], budget: usize, launcher: Launcher) -> Option<Servers> {
         if entries.is_empty() {
             return None;
         }
-        let launcher = Arc::new(launcher);
-        let servers = entries
+        let servers: Vec<Arc<Server>> = entries
             .iter()
             .map(|entry| {
-                let asker: Asker = Arc::new(Mutex::new(None));
                 let launch = Launch {
                     prefix: (launcher.prefix)(entry.config.network.unwrap_or(launcher.network)),
                     hidden_env: launcher.hidden_env.clone(),
@@ -166,66 +246,34 @@ impl Servers {
                         format!("{}:mcp:{}", launcher.session, entry.name),
                     )],
                 };
-                let task = {
-                    let (entry, asker) = (entry.clone(), Arc::clone(&asker));
-                    tokio::spawn(async move {
-                        Connection::start(
-                            &entry.name,
-                            &entry.config,
-                            &entry.transport,
-                            &launch,
-                            asker,
-                        )
-                        .await
-                    })
+                let cached = match entry.config.required {
+                    Some(true) => None,
+                    _ => cache::load(&launcher.home, entry),
                 };
                 Arc::new(Server {
                     entry: entry.clone(),
-                    asker,
-                    starting: Mutex::new(Some(task)),
-                    state: Mutex::new(None),
+                    launch,
+                    asker: Arc::new(Mutex::new(None)),
+                    state: tokio::sync::watch::Sender::new(State::Idle),
+                    cached,
+                    home: launcher.home.clone(),
+                    session: launcher.session.clone(),
                     running: Mutex::new(None),
                 })
             })
             .collect();
-        Some(Servers {
-            servers,
-            budget,
-            home: launcher.home.clone(),
-            session: launcher.session.clone(),
-        })
+        for server in servers.iter().filter(|s| s.cached.is_none()) {
+            server.begin();
+        }
+        Some(Servers { servers, budget })
     }
 
-    /// Waits for every server's start (each bounded by its own timeout) and says how each went.
-    /// Called once; later calls return the same statuses.
+    /// Waits for the servers that started (each bounded by its own timeout) and says how each
+    /// is; idle ones (tools known from the cache) are not waited for.
     pub async fn ready(&self) -> Vec<McpServerStatus> {
-        let mut waits = Vec::new();
         for server in &self.servers {
-            let task = server.starting.lock().ok().and_then(|mut t| t.take());
-            waits.push((Arc::clone(server), task));
-        }
-        for (server, task) in waits {
-            let Some(task) = task else { continue };
-            let state = match task.await {
-                Ok(Ok(connection)) => {
-                    if let Some(pid) = connection.pid()
-                        && let Some(start) = crate::lock::start_time(pid)
-                    {
-                        let tag = format!("{}:mcp:{}", self.session, server.entry.name);
-                        let running =
-                            crate::leftovers::register(&self.home, &self.session, pid, start, &tag);
-                        if let Ok(mut slot) = server.running.lock() {
-                            *slot = running;
-                        }
-                    }
-                    Ok(Arc::new(connection))
-                }
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(e) => Err(format!("its start-up task failed: {e}")),
-            };
-            if let Ok(mut slot) = server.state.lock() {
-                *slot = Some(state);
-            }
+            let mut state = server.state.subscribe();
+            let _ = state.wait_for(|s| !matches!(s, State::Starting)).await;
         }
         self.statuses()
     }
@@ -236,17 +284,20 @@ impl Servers {
             .iter()
             .map(|server| {
                 let entry = &server.entry;
-                let state = server.state.lock().ok().and_then(|s| s.clone());
-                let (ready, error, offer) = match state {
-                    Some(Ok(connection)) => (true, None, connection.offer.clone()),
-                    Some(Err(error)) => (false, Some(error), Default::default()),
-                    None => (false, None, Default::default()),
+                let state = server.now();
+                let offer = server.offer().unwrap_or_default();
+                let (ready, error, idle) = match &state {
+                    State::Ready(_) => (true, None, false),
+                    State::Failed(error) => (false, Some(error.clone()), false),
+                    State::Starting => (false, None, false),
+                    State::Idle => (false, None, true),
                 };
                 McpServerStatus {
                     name: entry.name.clone(),
                     transport: entry.transport.name().to_string(),
                     target: entry.config.target(),
                     ready,
+                    idle,
                     error,
                     server: offer.server,
                     tools: offer
@@ -264,31 +315,40 @@ impl Servers {
 
     /// The first `required` server that did not start, with why.
     pub fn missing_required(&self) -> Option<(String, String)> {
-        self.servers.iter().find_map(|server| {
-            let failed = matches!(server.connection(), Err(_));
-            (server.entry.config.required == Some(true) && failed).then(|| {
-                let why = server.connection().err().unwrap_or_default();
-                (server.entry.name.clone(), why)
-            })
+        self.servers.iter().find_map(|server| match server.now() {
+            State::Failed(why) if server.entry.config.required == Some(true) => {
+                Some((server.entry.name.clone(), why))
+            }
+            _ => None,
         })
     }
 
-    /// The started servers' tools for the registry, and the search tool when their schemas
-    /// pass the budget (then each is offered once found).
+    /// What each server offers now, to tell when the registry is out of date: a server started
+    /// at its first call may list other tools than the cache had.
+    pub fn offered(&self) -> Vec<Option<Vec<ToolInfo>>> {
+        self.servers
+            .iter()
+            .map(|s| s.offer().map(|o| o.tools))
+            .collect()
+    }
+
+    /// The servers' tools for the registry (as listed, or as cached for an idle server), and the
+    /// search tool when their schemas pass the budget (then each is offered once found).
     pub fn tools(&self) -> Vec<Box<dyn Tool>> {
         let mut tools: Vec<McpTool> = Vec::new();
         for server in &self.servers {
-            let Ok(connection) = server.connection() else {
-                continue;
-            };
-            for info in &connection.offer.tools {
-                tools.push(McpTool::new(Arc::clone(server), info));
+            for info in server.offer().map(|o| o.tools).unwrap_or_default() {
+                tools.push(McpTool::new(Arc::clone(server), &info));
             }
         }
         let tokens: usize = tools
             .iter()
             .map(|t| {
-                cox_mcp::offer::estimated_tokens(&t.spec.name, &t.spec.description, &t.spec.parameters)
+                cox_mcp::offer::estimated_tokens(
+                    &t.spec.name,
+                    &t.spec.description,
+                    &t.spec.parameters,
+                )
             })
             .sum();
         let mut boxed: Vec<Box<dyn Tool>> = Vec::new();
@@ -323,10 +383,10 @@ impl Servers {
     /// ending).
     pub fn stop(&self) {
         for server in &self.servers {
-            if let Some(task) = server.starting.lock().ok().and_then(|mut t| t.take()) {
-                task.abort();
-            }
-            if let Some(Ok(connection)) = server.state.lock().ok().and_then(|mut s| s.take()) {
+            if let State::Ready(connection) = server
+                .state
+                .send_replace(State::Failed("the session ended".to_string()))
+            {
                 connection.kill();
             }
             if let Ok(mut running) = server.running.lock() {
@@ -339,6 +399,61 @@ impl Servers {
 impl Drop for Servers {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The tools each server offered when it last started, kept in `$COX_HOME/cache/mcp/NAME.json`
+/// with a fingerprint of its entry and of cox: a session whose servers are all known starts
+/// none of them until a tool is called, so configured servers cost a session nothing it does
+/// not use. A changed entry (or cox) is a miss, and the server starts at once as without a
+/// cache. The cache only says what to offer; what a call does is the server's answer.
+mod cache {
+    use super::McpServer;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Entry {
+        fingerprint: String,
+        offer: cox_mcp::Offer,
+    }
+
+    fn fingerprint(server: &McpServer) -> String {
+        let config = serde_json::to_string(&server.config).unwrap_or_default();
+        let text = format!("{}\n{}\n{config}", env!("CARGO_PKG_VERSION"), server.name);
+        // FNV-1a: a fingerprint, not a defence (the cache lives in COX_HOME, which commands and
+        // servers cannot see).
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        format!("{hash:016x}")
+    }
+
+    fn path(home: &std::path::Path, server: &McpServer) -> std::path::PathBuf {
+        home.join("cache")
+            .join("mcp")
+            .join(format!("{}.json", server.name))
+    }
+
+    pub(super) fn load(home: &std::path::Path, server: &McpServer) -> Option<cox_mcp::Offer> {
+        let text = fs_err::read_to_string(path(home, server)).ok()?;
+        let entry: Entry = serde_json::from_str(&text).ok()?;
+        (entry.fingerprint == fingerprint(server)).then_some(entry.offer)
+    }
+
+    pub(super) fn store(home: &std::path::Path, server: &McpServer, offer: &cox_mcp::Offer) {
+        let entry = Entry {
+            fingerprint: fingerprint(server),
+            offer: offer.clone(),
+        };
+        let path = path(home, server);
+        let Ok(text) = serde_json::to_string(&entry) else {
+            return;
+        };
+        if let Some(dir) = path.parent() {
+            let _ = fs_err::create_dir_all(dir);
+        }
+        if let Err(e) = crate::auth::write_private(&path, text.as_bytes()) {
+            tracing::warn!(error = %e, "cannot cache an MCP server's tools");
+        }
     }
 }
 
@@ -419,7 +534,7 @@ impl Tool for McpTool {
 
     fn call<'a>(&'a self, arguments: Value, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
         Box::pin(async move {
-            let connection = match self.server.connection() {
+            let connection = match self.server.connection().await {
                 Ok(connection) => connection,
                 Err(why) => {
                     return ToolOutput::error(format!(
@@ -506,7 +621,11 @@ async fn forward_questions(
                 p.iter()
                     .map(|(name, spec)| {
                         let kind = spec.get("type").and_then(Value::as_str).unwrap_or("string");
-                        (name.clone(), kind.to_string(), required.contains(&name.as_str()))
+                        (
+                            name.clone(),
+                            kind.to_string(),
+                            required.contains(&name.as_str()),
+                        )
                     })
                     .collect()
             })
@@ -704,7 +823,10 @@ mod tests {
         assert_eq!(fields_from("  ", &one), None);
         let number = [field("n", "integer", false)];
         assert_eq!(fields_from("seven", &number), None);
-        assert_eq!(fields_from("7", &number).unwrap()["n"], serde_json::json!(7));
+        assert_eq!(
+            fields_from("7", &number).unwrap()["n"],
+            serde_json::json!(7)
+        );
         let two = [field("a", "string", true), field("b", "boolean", false)];
         assert_eq!(
             fields_from(r#"{"a": "x", "b": true}"#, &two).unwrap().len(),

@@ -54,7 +54,7 @@ pub struct Elicitation {
 pub type Asker = Arc<Mutex<Option<mpsc::Sender<Elicitation>>>>;
 
 /// A tool, resource or prompt as listed, in the server's own words.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ToolInfo {
     pub name: String,
     pub description: String,
@@ -62,7 +62,7 @@ pub struct ToolInfo {
 }
 
 /// What a started server offers.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Offer {
     pub server: Option<String>,
     pub instructions: Option<String>,

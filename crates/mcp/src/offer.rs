@@ -25,11 +25,9 @@ pub fn tool_name(server: &str, tool: &str) -> String {
         return full;
     }
     // FNV-1a of the server's own name: stable across runs, so a resumed session calls the same.
-    let hash = tool
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
+    let hash = tool.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     let suffix = format!("_{:06x}", hash & 0xff_ffff);
     let keep = MAX_NAME.saturating_sub(suffix.len());
     let mut cut: String = full.chars().take(keep).collect();
@@ -198,7 +196,8 @@ mod tests {
             "hello\n[image image/png of about 3 bytes, not shown: cox passes tool results as \
              text]\n[resource file:///a]\nbody\n[resource link file:///b (b)]\n{\"n\":1}"
         );
-        let failed = json!({"content": [{"type": "text", "text": "no such file"}], "isError": true});
+        let failed =
+            json!({"content": [{"type": "text", "text": "no such file"}], "isError": true});
         assert_eq!(render_result(&failed), (false, "no such file".to_string()));
         let repeated = json!({"content": [{"type": "text", "text": "{\"n\": 1}"}], "structuredContent": {"n": 1}});
         assert_eq!(render_result(&repeated).1, "{\"n\": 1}");
@@ -211,7 +210,10 @@ mod tests {
             ("fs__read_file", "Read a file; shows its log of changes"),
             ("fs__write_file", "Write a file"),
         ];
-        assert_eq!(search(&items, "log", 5), vec!["git__git_log", "fs__read_file"]);
+        assert_eq!(
+            search(&items, "log", 5),
+            vec!["git__git_log", "fs__read_file"]
+        );
         assert_eq!(search(&items, "write FILE", 5), vec!["fs__write_file"]);
         assert!(search(&items, "nothing here", 5).is_empty());
     }

@@ -235,7 +235,10 @@ mod tests {
         let mut out = Vec::new();
         parser.feed(b"event: endpoint\r\ndata: /messages?session", &mut out);
         assert!(out.is_empty());
-        parser.feed(b"_id=1\r\n\r\n: comment\n\ndata: {\"a\":\ndata: 1}\n\n", &mut out);
+        parser.feed(
+            b"_id=1\r\n\r\n: comment\n\ndata: {\"a\":\ndata: 1}\n\n",
+            &mut out,
+        );
         assert_eq!(
             out,
             vec![

@@ -325,7 +325,9 @@ pub enum Event {
     },
     /// The session's MCP servers: once when they have all started (or failed), and on
     /// `Op::ListMcp`.
-    McpServers { servers: Vec<McpServerStatus> },
+    McpServers {
+        servers: Vec<McpServerStatus>,
+    },
     SessionCompleted {
         status: SessionStatus,
         /// The final answer, when the session completed with one.
@@ -343,8 +345,12 @@ pub struct McpServerStatus {
     pub transport: String,
     /// The command line or URL.
     pub target: String,
-    /// Started and listed; `false` with no `error`: still starting.
+    /// Started and listed; `false` with no `error`: still starting, or idle.
     pub ready: bool,
+    /// Not started: its tools are offered as the last session found them, and it starts at its
+    /// first call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idle: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The server's name and version, as it gave them.

@@ -288,11 +288,16 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
         Event::TerminalOutput { .. } => {}
         Event::McpServers { servers } => {
             if servers.is_empty() {
-                screen.line("  no MCP servers configured ([mcp_servers.NAME] in config.toml)", Tone::Dim)?;
+                screen.line(
+                    "  no MCP servers configured ([mcp_servers.NAME] in config.toml)",
+                    Tone::Dim,
+                )?;
             }
             for server in servers {
                 let state = match (&server.error, server.ready) {
-                    (Some(error), _) => format!("failed: {}", error.lines().next().unwrap_or_default()),
+                    (Some(error), _) => {
+                        format!("failed: {}", error.lines().next().unwrap_or_default())
+                    }
                     (None, true) => format!(
                         "{} tools, {} resources, {} prompts{}",
                         server.tools.len(),
@@ -300,11 +305,22 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
                         server.prompts.len(),
                         if server.trusted { " · trusted" } else { "" }
                     ),
+                    (None, false) if server.idle => format!(
+                        "{} tools (from the last session), starts at its first call",
+                        server.tools.len()
+                    ),
                     (None, false) => "starting".to_string(),
                 };
-                let tone = if server.error.is_some() { Tone::Warn } else { Tone::Dim };
+                let tone = if server.error.is_some() {
+                    Tone::Warn
+                } else {
+                    Tone::Dim
+                };
                 screen.line(
-                    &format!("  ◆ mcp {} ({}, {}): {state}", server.name, server.transport, server.target),
+                    &format!(
+                        "  ◆ mcp {} ({}, {}): {state}",
+                        server.name, server.transport, server.target
+                    ),
                     tone,
                 )?;
                 for (label, items) in [
@@ -315,8 +331,15 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
                     if !items.is_empty() {
                         let shown: Vec<&str> = items.iter().take(12).map(String::as_str).collect();
                         let more = items.len().saturating_sub(shown.len());
-                        let tail = if more > 0 { format!(" … and {more} more") } else { String::new() };
-                        screen.line(&format!("      {label}: {}{tail}", shown.join(", ")), Tone::Dim)?;
+                        let tail = if more > 0 {
+                            format!(" … and {more} more")
+                        } else {
+                            String::new()
+                        };
+                        screen.line(
+                            &format!("      {label}: {}{tail}", shown.join(", ")),
+                            Tone::Dim,
+                        )?;
                     }
                 }
             }

@@ -310,6 +310,12 @@ impl ToolRegistry {
             .collect()
     }
 
+    /// Removes the tools of these names (an MCP server's, when what it offers changed).
+    pub fn remove(&mut self, names: &[String]) {
+        self.tools
+            .retain(|tool| !names.iter().any(|n| n == tool.name()));
+    }
+
     /// Adds tools from outside this crate (an MCP server's), after the built-in ones. A name
     /// the registry has already is not added twice: the first tool keeps it.
     pub fn extend(&mut self, tools: Vec<Box<dyn Tool>>) -> Vec<String> {

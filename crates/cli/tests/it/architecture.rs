@@ -25,7 +25,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("cox-tools", &["cox-protocol", "cox-sandbox"]),
     (
         "cox-core",
-        &["cox-protocol", "cox-model", "cox-tools", "cox-sandbox", "cox-mcp"],
+        &[
+            "cox-protocol",
+            "cox-model",
+            "cox-tools",
+            "cox-sandbox",
+            "cox-mcp",
+        ],
     ),
     ("cox-term", &["cox-protocol"]),
     ("cox", &["cox-protocol", "cox-core", "cox-term"]),

@@ -32,7 +32,10 @@ fn npm_server(bin: &str) -> Option<String> {
 /// The venv's Python with the `mcp` SDK, when installed.
 fn python() -> Option<String> {
     let path = tools().join("venv/bin/python").display().to_string();
-    let sdk = tools().join("venv/bin/mcp-server-git").display().to_string();
+    let sdk = tools()
+        .join("venv/bin/mcp-server-git")
+        .display()
+        .to_string();
     (cox_testkit::outside_tool(&path, HOW) && cox_testkit::outside_tool(&sdk, HOW)).then_some(path)
 }
 
@@ -83,7 +86,9 @@ fn offered(server: &MockServer, n: usize) -> Vec<String> {
 }
 
 fn exec(env: &Env, server: &MockServer) -> Output {
-    run(env.cox_with(server).args(["exec", "--json", "use the tools"]))
+    run(env
+        .cox_with(server)
+        .args(["exec", "--json", "use the tools"]))
 }
 
 fn script(turns: Vec<Turn>) -> MockServer {
@@ -107,7 +112,10 @@ fn a_reference_servers_tool_runs_over_stdio_and_its_result_reaches_the_model() {
         ),
     );
     let server = script(vec![
-        call("everything__echo", serde_json::json!({"message": "hello from cox"})),
+        call(
+            "everything__echo",
+            serde_json::json!({"message": "hello from cox"}),
+        ),
         call("everything__get-sum", serde_json::json!({"a": 2, "b": 3})),
         Turn::text(&["Done."]),
     ]);
@@ -121,7 +129,10 @@ fn a_reference_servers_tool_runs_over_stdio_and_its_result_reaches_the_model() {
         .iter()
         .find(|t| t["name"] == "everything__echo")
         .unwrap_or_else(|| panic!("echo offered: {tools}"));
-    assert_eq!(echo["parameters"]["properties"]["message"]["type"], "string");
+    assert_eq!(
+        echo["parameters"]["properties"]["message"]["type"],
+        "string"
+    );
     assert_eq!(echo["parameters"]["type"], "object");
     assert!(echo["parameters"].get("$schema").is_none(), "{echo}");
     // The trusted tool ran; the other needs approval, and headless no one can give it.
@@ -140,7 +151,10 @@ fn a_reference_servers_tool_runs_over_stdio_and_its_result_reaches_the_model() {
     assert_eq!(status["servers"][0]["ready"], true);
     assert!(
         status["servers"][0]["resources"].as_array().unwrap().len() > 1
-            && !status["servers"][0]["prompts"].as_array().unwrap().is_empty(),
+            && !status["servers"][0]["prompts"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
         "{status}"
     );
     let call = events
@@ -206,7 +220,11 @@ fn a_hostile_server_is_held_by_the_sandbox_even_for_root() {
             hostile()
         ),
     );
-    fs_err::write(env.home.join("auth.json"), "{\"openai\": \"sk-in-the-home\"}").unwrap();
+    fs_err::write(
+        env.home.join("auth.json"),
+        "{\"openai\": \"sk-in-the-home\"}",
+    )
+    .unwrap();
     let outside = env.repo.parent().unwrap().join("outside.txt");
     let inside = env.repo.join("inside.txt");
     let server = script(vec![
@@ -231,16 +249,24 @@ fn a_hostile_server_is_held_by_the_sandbox_even_for_root() {
     let output = exec(&env, &server);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(!outside.exists(), "the server wrote outside the workspace");
-    assert!(results(&server, 1)[0].contains("rror"), "{:?}", results(&server, 1));
+    assert!(
+        results(&server, 1)[0].contains("rror"),
+        "{:?}",
+        results(&server, 1)
+    );
     let read = &results(&server, 2)[0];
     assert!(!read.contains("sk-in-the-home"), "{read}");
-    assert!(!env.repo.join(".git/config").exists(), "the server wrote into .git");
+    assert!(
+        !env.repo.join(".git/config").exists(),
+        "the server wrote into .git"
+    );
     assert_eq!(fs_err::read_to_string(&inside).unwrap(), "fine");
     // Its write inside is an action like a command's: checkpointed.
     let events = events(&output);
     assert!(
-        events.iter().any(|e| e["type"] == "checkpoint"
-            && e["files"].to_string().contains("inside.txt")),
+        events
+            .iter()
+            .any(|e| e["type"] == "checkpoint" && e["files"].to_string().contains("inside.txt")),
         "no checkpoint of inside.txt"
     );
 }
@@ -284,16 +310,32 @@ fn servers_that_hang_crash_or_fail_cost_their_timeouts_and_the_session_goes_on()
         "{err}"
     );
     let offered = offered(&server, 0);
-    assert!(offered.contains(&"hostile__fail".to_string()), "{offered:?}");
-    assert!(!offered.iter().any(|t| t.starts_with("hangs__")), "{offered:?}");
+    assert!(
+        offered.contains(&"hostile__fail".to_string()),
+        "{offered:?}"
+    );
+    assert!(
+        !offered.iter().any(|t| t.starts_with("hangs__")),
+        "{offered:?}"
+    );
     assert!(results(&server, 1)[0].contains("refusing: no"));
     let slow = &results(&server, 2)[0];
-    assert!(slow.contains("did not answer within 500 ms") && slow.contains("tool_timeout_ms"), "{slow}");
+    assert!(
+        slow.contains("did not answer within 500 ms") && slow.contains("tool_timeout_ms"),
+        "{slow}"
+    );
     assert!(results(&server, 3)[0].contains("unknown tool `hangs__anything`"));
     let events = events(&output);
     let failed = events
         .iter()
-        .find(|e| e["type"] == "tool_result" && e["call_id"] == events.iter().find(|c| c["type"] == "tool_call" && c["name"] == "hostile__fail").unwrap()["call_id"])
+        .find(|e| {
+            e["type"] == "tool_result"
+                && e["call_id"]
+                    == events
+                        .iter()
+                        .find(|c| c["type"] == "tool_call" && c["name"] == "hostile__fail")
+                        .unwrap()["call_id"]
+        })
         .unwrap();
     assert_eq!(failed["ok"], false);
     // Nothing waited for the 30 s tool or an hour-long hang.
@@ -323,7 +365,9 @@ fn a_rule_denies_an_mcp_tool_and_one_that_writes_a_guarded_path_is_rolled_back()
     let repo = env.repo.display().to_string();
     configure(
         &env,
-        &format!("[mcp_servers.fs]\ncommand = \"{filesystem}\"\nargs = [\"{repo}\"]\ntrusted = true\n"),
+        &format!(
+            "[mcp_servers.fs]\ncommand = \"{filesystem}\"\nargs = [\"{repo}\"]\ntrusted = true\n"
+        ),
     );
     let server = script(vec![
         call(
@@ -343,18 +387,27 @@ fn a_rule_denies_an_mcp_tool_and_one_that_writes_a_guarded_path_is_rolled_back()
     let output = exec(&env, &server);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let moved = &results(&server, 1)[0];
-    assert!(moved.contains("blocked by project rule `no-moves`"), "{moved}");
+    assert!(
+        moved.contains("blocked by project rule `no-moves`"),
+        "{moved}"
+    );
     assert!(env.repo.join("README.md").exists());
     let written = &results(&server, 2)[0];
     assert!(written.contains("no-migrations"), "{written}");
-    assert!(!env.repo.join("migrations/001.sql").exists(), "the write was not rolled back");
+    assert!(
+        !env.repo.join("migrations/001.sql").exists(),
+        "the write was not rolled back"
+    );
     assert!(results(&server, 3)[0].contains("A tiny repository."));
 }
 
 #[test]
 fn a_python_reference_server_works_on_the_repository() {
     let Some(_) = python() else { return };
-    let git_server = tools().join("venv/bin/mcp-server-git").display().to_string();
+    let git_server = tools()
+        .join("venv/bin/mcp-server-git")
+        .display()
+        .to_string();
     let env = Env::new();
     let git = |args: &[&str]| {
         let status = std::process::Command::new("git")
@@ -412,12 +465,24 @@ fn schemas_over_the_budget_are_deferred_behind_a_search() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let first = offered(&server, 0);
     assert!(first.contains(&cox_search().to_string()), "{first:?}");
-    assert!(!first.iter().any(|t| t.starts_with("everything__")), "{first:?}");
+    assert!(
+        !first.iter().any(|t| t.starts_with("everything__")),
+        "{first:?}"
+    );
     let found = &results(&server, 1)[0];
-    assert!(found.contains("everything__echo") && found.contains("\"message\""), "{found}");
+    assert!(
+        found.contains("everything__echo") && found.contains("\"message\""),
+        "{found}"
+    );
     let second = offered(&server, 1);
-    assert!(second.contains(&"everything__echo".to_string()), "{second:?}");
-    assert!(!second.contains(&"everything__get-sum".to_string()), "{second:?}");
+    assert!(
+        second.contains(&"everything__echo".to_string()),
+        "{second:?}"
+    );
+    assert!(
+        !second.contains(&"everything__get-sum".to_string()),
+        "{second:?}"
+    );
     assert_eq!(results(&server, 2), ["Echo: found"]);
 }
 
@@ -493,7 +558,10 @@ fn a_bad_server_entry_is_an_error_that_names_it() {
     configure(&env, "[mcp_servers.broken]\nurl = \"ftp://x\"\n");
     let output = run(env.cox().args(["exec", "hi"]));
     expect_failure(&output, 2, "[mcp_servers.broken]");
-    configure(&env, "[mcp_servers.typo]\ncommand = \"x\"\ndisabled_tool = [\"a\"]\n");
+    configure(
+        &env,
+        "[mcp_servers.typo]\ncommand = \"x\"\ndisabled_tool = [\"a\"]\n",
+    );
     let output = run(env.cox().args(["exec", "hi"]));
     expect_failure(&output, 2, "disabled_tool");
 }
@@ -512,7 +580,11 @@ fn cox_as_an_mcp_server_driven_by_the_python_sdks_client() {
     let program = command.get_program().to_owned();
     let args: Vec<_> = command.get_args().map(ToOwned::to_owned).collect();
     let mut driver = std::process::Command::new(&python);
-    driver.arg(&client).arg(program).args(args).arg("mcp-server");
+    driver
+        .arg(&client)
+        .arg(program)
+        .args(args)
+        .arg("mcp-server");
     for (key, value) in command.get_envs() {
         match value {
             Some(value) => driver.env(key, value),
@@ -533,9 +605,17 @@ fn cox_as_an_mcp_server_driven_by_the_python_sdks_client() {
     assert_eq!(seen["second"]["text"][0], "Still tiny.", "{seen}");
     // The reply went on with the same session: its history came along.
     let last = &server.requests()[2].body["input"];
-    assert!(last.to_string().contains("It is a tiny repository."), "{last}");
+    assert!(
+        last.to_string().contains("It is a tiny repository."),
+        "{last}"
+    );
     assert_eq!(seen["bad"]["error"], true);
-    assert!(seen["bad"]["text"][0].as_str().unwrap().contains("everything"));
+    assert!(
+        seen["bad"]["text"][0]
+            .as_str()
+            .unwrap()
+            .contains("everything")
+    );
 }
 
 #[test]
@@ -555,7 +635,11 @@ fn cox_mcp_add_list_get_remove_edit_config_toml_and_keep_the_rest() {
         ".",
     ]));
     assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
-    assert!(stderr(&added).contains("ask before they run"), "{}", stderr(&added));
+    assert!(
+        stderr(&added).contains("ask before they run"),
+        "{}",
+        stderr(&added)
+    );
     let added = run(env.cox().args([
         "mcp",
         "add",
@@ -584,8 +668,16 @@ fn cox_mcp_add_list_get_remove_edit_config_toml_and_keep_the_rest() {
     expect_failure(&missing, 2, "configured: fs, remote");
     let bad = run(env.cox().args(["mcp", "add", "a__b", "--", "x"]));
     expect_failure(&bad, 2, "single `_`");
-    assert_eq!(run(env.cox().args(["mcp", "remove", "fs"])).status.code(), Some(0));
-    assert_eq!(run(env.cox().args(["mcp", "remove", "remote"])).status.code(), Some(0));
+    assert_eq!(
+        run(env.cox().args(["mcp", "remove", "fs"])).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(env.cox().args(["mcp", "remove", "remote"]))
+            .status
+            .code(),
+        Some(0)
+    );
     assert_eq!(
         fs_err::read_to_string(env.home.join("config.toml")).unwrap(),
         "# mine\nmax_turns = 7\n"
@@ -652,13 +744,25 @@ fn a_projects_servers_start_only_as_the_person_confirmed_them() {
     let server = turns();
     let output = exec(&env, &server);
     assert!(results(&server, 1)[0].contains("unknown tool `proj__env`"));
-    assert!(warnings(&output).contains("is not a trusted project"), "{}", warnings(&output));
+    assert!(
+        warnings(&output).contains("is not a trusted project"),
+        "{}",
+        warnings(&output)
+    );
     // Trusted: the confirmed servers start.
     let trusted = run(env.cox().arg("trust"));
-    assert!(stderr(&trusted).contains("MCP servers proj"), "{}", stderr(&trusted));
+    assert!(
+        stderr(&trusted).contains("MCP servers proj"),
+        "{}",
+        stderr(&trusted)
+    );
     let server = turns();
     exec(&env, &server);
-    assert!(results(&server, 1)[0].contains("PATH"), "{:?}", results(&server, 1));
+    assert!(
+        results(&server, 1)[0].contains("PATH"),
+        "{:?}",
+        results(&server, 1)
+    );
     // Changed after: the confirmed servers still run, the added one does not.
     let changed = format!(
         "{confirmed}\n[mcp_servers.evil]\ncommand = \"sh\"\nargs = [\"-c\", \"touch {}\"]\n",
@@ -667,7 +771,56 @@ fn a_projects_servers_start_only_as_the_person_confirmed_them() {
     fs_err::write(env.repo.join(".cox/mcp.toml"), changed).unwrap();
     let server = turns();
     let output = exec(&env, &server);
-    assert!(warnings(&output).contains("changed since you trusted"), "{}", warnings(&output));
+    assert!(
+        warnings(&output).contains("changed since you trusted"),
+        "{}",
+        warnings(&output)
+    );
     assert!(results(&server, 1)[0].contains("PATH"));
     assert!(!marker.exists(), "a server the person never confirmed ran");
+}
+
+/// A server whose tools the last session listed is not started until a tool is called: servers
+/// configured and not used cost a session nothing.
+#[test]
+fn a_known_server_starts_only_at_its_first_call() {
+    let Some(python) = python() else { return };
+    let env = Env::new();
+    let starts = env.home.parent().unwrap().join("starts");
+    configure(
+        &env,
+        &format!(
+            "[mcp_servers.hostile]\ncommand = \"{python}\"\nargs = [\"{}\"]\ntrusted = true\n\
+             env = {{ HOSTILE_STARTS = \"{}\" }}\n",
+            hostile(),
+            starts.display()
+        ),
+    );
+    let started = || {
+        fs_err::read_to_string(&starts)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    // The first session does not know its tools: it starts it.
+    let server = script(vec![Turn::text(&["Nothing."])]);
+    assert_eq!(exec(&env, &server).status.code(), Some(0));
+    assert_eq!(started(), 1);
+    // The next knows them: offered, not started.
+    let server = script(vec![Turn::text(&["Nothing."])]);
+    let output = exec(&env, &server);
+    assert_eq!(started(), 1, "a server no call needed was started");
+    assert!(offered(&server, 0).contains(&"hostile__env".to_string()));
+    let status = events(&output)
+        .into_iter()
+        .find(|e| e["type"] == "mcp_servers")
+        .unwrap();
+    assert_eq!(status["servers"][0]["idle"], true, "{status}");
+    // A call starts it, and gets its answer.
+    let server = script(vec![
+        call("hostile__env", serde_json::json!({})),
+        Turn::text(&["Done."]),
+    ]);
+    exec(&env, &server);
+    assert_eq!(started(), 2);
+    assert!(results(&server, 1)[0].contains("PATH"));
 }

@@ -19,10 +19,11 @@ fn edit(
         Err(e) => return Err(Error::Io(e)),
     };
     let mut document: toml_edit::DocumentMut =
-        text.parse().map_err(|source: toml_edit::TomlError| Error::McpEdit {
-            path: path.clone(),
-            problem: McpEditProblem::NotToml(source.to_string()),
-        })?;
+        text.parse()
+            .map_err(|source: toml_edit::TomlError| Error::McpEdit {
+                path: path.clone(),
+                problem: McpEditProblem::NotToml(source.to_string()),
+            })?;
     change(&mut document).map_err(|problem| Error::McpEdit {
         path: path.clone(),
         problem,
@@ -106,16 +107,29 @@ mod tests {
     fn add_and_remove_keep_the_rest_of_the_file() {
         let home = tempfile::tempdir().unwrap();
         let path = home.path().join("config.toml");
-        fs_err::write(&path, "# my settings\nmodel = \"gpt-5.3-codex\" # the usual\n").unwrap();
+        fs_err::write(
+            &path,
+            "# my settings\nmodel = \"gpt-5.3-codex\" # the usual\n",
+        )
+        .unwrap();
         let server = cox_mcp::ServerConfig {
             command: Some("npx".into()),
-            args: vec!["-y".into(), "@modelcontextprotocol/server-filesystem".into()],
+            args: vec![
+                "-y".into(),
+                "@modelcontextprotocol/server-filesystem".into(),
+            ],
             ..Default::default()
         };
         add(home.path(), "fs", &server).unwrap();
         let text = fs_err::read_to_string(&path).unwrap();
-        assert!(text.starts_with("# my settings\nmodel = \"gpt-5.3-codex\" # the usual\n"), "{text}");
-        assert!(text.contains("[mcp_servers.fs]\ncommand = \"npx\""), "{text}");
+        assert!(
+            text.starts_with("# my settings\nmodel = \"gpt-5.3-codex\" # the usual\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("[mcp_servers.fs]\ncommand = \"npx\""),
+            "{text}"
+        );
         let again = add(home.path(), "fs", &server).unwrap_err().to_string();
         assert!(again.contains("already"), "{again}");
         let missing = remove(home.path(), "nope").unwrap_err().to_string();

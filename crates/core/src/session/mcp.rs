@@ -10,10 +10,37 @@ use super::{Outcome, Session};
 
 /// The servers' statuses (none without servers).
 pub(super) fn statuses(servers: Option<&crate::mcp::Servers>) -> Vec<McpServerStatus> {
-    servers.map(crate::mcp::Servers::statuses).unwrap_or_default()
+    servers
+        .map(crate::mcp::Servers::statuses)
+        .unwrap_or_default()
 }
 
 impl Session {
+    /// Puts the servers' tools in the registry in place of those it had; returns the names it
+    /// could not add.
+    fn install_mcp_tools(&mut self, servers: &crate::mcp::Servers) -> Vec<String> {
+        let old = std::mem::take(&mut self.mcp_tools);
+        self.tools.remove(&old);
+        let tools = servers.tools();
+        let names: Vec<String> = tools.iter().map(|t| t.name().to_string()).collect();
+        let refused = self.tools.extend(tools);
+        self.mcp_tools = names.into_iter().filter(|n| !refused.contains(n)).collect();
+        self.mcp_offered = servers.offered();
+        refused
+    }
+
+    /// Before each request: a server that started since (at its first call) may offer other
+    /// tools than the cache said; the registry follows what it offers now.
+    pub(super) fn mcp_refresh(&mut self) {
+        let Some(servers) = self.config.mcp.clone() else {
+            return;
+        };
+        if self.mcp_ready && servers.offered() != self.mcp_offered {
+            tracing::info!("MCP tools changed; the registry follows");
+            self.install_mcp_tools(&servers);
+        }
+    }
+
     pub(super) async fn mcp_ready(&mut self, cancel: &CancellationToken) -> Result<(), Outcome> {
         if self.mcp_ready {
             return Ok(());
@@ -27,7 +54,7 @@ impl Session {
             _ = cancel.cancelled() => return Err(Outcome::Interrupted),
         };
         self.mcp_ready = true;
-        let refused = self.tools.extend(servers.tools());
+        let refused = self.install_mcp_tools(&servers);
         for status in &statuses {
             tracing::info!(server = %status.name, ready = status.ready, tools = status.tools.len(), "MCP server");
             if let Some(error) = &status.error {

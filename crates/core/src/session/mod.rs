@@ -244,6 +244,8 @@ pub fn spawn(
         terminal_entries: std::collections::BTreeMap::new(),
         lost_terminals: start.lost_terminals,
         mcp_ready: false,
+        mcp_tools: Vec::new(),
+        mcp_offered: Vec::new(),
         mcp_granted: std::collections::HashSet::new(),
     };
     let mut session = session;
@@ -353,6 +355,9 @@ struct Session {
     started_ns: i64,
     /// The MCP servers' tools are in the registry (or there are none).
     mcp_ready: bool,
+    /// The names of the MCP tools in the registry, and what the servers offered then.
+    mcp_tools: Vec<String>,
+    mcp_offered: Vec<Option<Vec<cox_mcp::ToolInfo>>>,
     /// MCP tools the person approved for the session ("yes for the session"), by the name the
     /// model calls.
     mcp_granted: std::collections::HashSet<String>,

@@ -171,6 +171,7 @@ impl Session {
                 self.emitter.emit(Event::TurnCompleted { turn }).await;
                 return Outcome::Failed;
             }
+            self.mcp_refresh();
             tracing::debug!(turn, items = self.history.len(), "model request");
             let mut result = self.stream(&self.request(), cancel, epoch).await;
             if let Err(StreamEnd::Failed(ModelError::ContextOverflow { message })) = &result {

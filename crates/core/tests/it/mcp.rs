@@ -88,7 +88,10 @@ async fn a_servers_question_reaches_the_person_and_the_answer_reaches_the_server
     );
     assert!(asked.contains("`name` (string, required)"), "{asked}");
     let result = server.requests()[1].body.to_string();
-    assert!(result.contains("User provided the requested information"), "{result}");
+    assert!(
+        result.contains("User provided the requested information"),
+        "{result}"
+    );
     assert!(result.contains("Name: Ada Lovelace"), "{result}");
 }
 
@@ -98,7 +101,8 @@ async fn an_interrupt_ends_a_call_the_server_never_finishes() {
     if !cox_testkit::outside_tool(&python.display().to_string(), HOW) {
         return;
     }
-    let hostile = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/tests/fixtures/mcp/hostile.py");
+    let hostile =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/tests/fixtures/mcp/hostile.py");
     let marker = tempfile::tempdir().unwrap();
     let started = marker.path().join("started");
     let arguments = serde_json::json!({"seconds": 600, "started": started.display().to_string()});
@@ -143,5 +147,9 @@ async fn an_interrupt_ends_a_call_the_server_never_finishes() {
         output.contains("interrupted by the user; the server was told to stop"),
         "{output}"
     );
-    assert_eq!(server.requests().len(), 1, "nothing more was asked of the model");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "nothing more was asked of the model"
+    );
 }
