@@ -37,10 +37,55 @@ pub fn tool_name(server: &str, tool: &str) -> String {
 
 /// A server's input schema as providers take it: an object schema at the top (`type` and
 /// `properties` present; OpenAI rejects one without them), without `$schema` (Gemini-style
-/// validators and some OpenAI-compatible servers reject the key). Everything else passes through.
+/// validators and some OpenAI-compatible servers reject the key), and without `anyOf` / `oneOf`
+/// / `allOf` at the top (Anthropic's and OpenAI's function schemas refuse them there): their
+/// branches' properties are merged in — all of `allOf`'s required ones stay required, the
+/// alternatives' become optional, and the schema's description says which sets go together.
+/// Everything below the top passes through.
 pub fn input_schema(schema: &Map<String, Value>) -> Value {
     let mut schema = schema.clone();
     schema.remove("$schema");
+    for (key, all) in [("allOf", true), ("anyOf", false), ("oneOf", false)] {
+        let Some(Value::Array(branches)) = schema.remove(key) else {
+            continue;
+        };
+        let mut properties = match schema.remove("properties") {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        let mut required: Vec<Value> = match schema.remove("required") {
+            Some(Value::Array(list)) => list,
+            _ => Vec::new(),
+        };
+        let mut alternatives = Vec::new();
+        for branch in &branches {
+            if let Some(props) = branch.get("properties").and_then(Value::as_object) {
+                for (name, spec) in props {
+                    properties.entry(name.clone()).or_insert_with(|| spec.clone());
+                }
+                alternatives.push(props.keys().cloned().collect::<Vec<_>>().join(", "));
+            }
+            if all && let Some(Value::Array(list)) = branch.get("required") {
+                for name in list {
+                    if !required.contains(name) {
+                        required.push(name.clone());
+                    }
+                }
+            }
+        }
+        if !all && !alternatives.is_empty() {
+            let note = format!("Give one of these sets of properties: ({}).", alternatives.join(") or ("));
+            let description = match schema.get("description").and_then(Value::as_str) {
+                Some(d) => format!("{d} {note}"),
+                None => note,
+            };
+            schema.insert("description".into(), Value::String(description));
+        }
+        schema.insert("properties".into(), Value::Object(properties));
+        if !required.is_empty() {
+            schema.insert("required".into(), Value::Array(required));
+        }
+    }
     let is_object = schema.get("type").and_then(Value::as_str) == Some("object");
     if !is_object {
         schema.insert("type".into(), Value::String("object".into()));
@@ -67,12 +112,15 @@ pub fn render_result(result: &Value) -> (bool, String) {
     }
     if let Some(structured) = result.get("structuredContent").filter(|v| !v.is_null()) {
         let text = structured.to_string();
-        // Servers that return both usually repeat the JSON in a text block.
+        // Servers that return both usually repeat it in a text block: as JSON, or (the Python
+        // SDK's wrapping of a plain return value) as the text of `{"result": TEXT}`.
+        let wrapped = structured.get("result").and_then(Value::as_str);
         let repeated = blocks.iter().any(|b| {
-            b.get("text")
-                .and_then(Value::as_str)
-                .and_then(|t| serde_json::from_str::<Value>(t).ok())
-                .is_some_and(|v| &v == structured)
+            let Some(text) = b.get("text").and_then(Value::as_str) else {
+                return false;
+            };
+            wrapped == Some(text)
+                || serde_json::from_str::<Value>(text).is_ok_and(|v| &v == structured)
         });
         if !repeated {
             parts.push(text);
@@ -182,6 +230,29 @@ mod tests {
     }
 
     #[test]
+    fn top_level_alternatives_are_merged_into_one_object() {
+        let schema = json!({"oneOf": [
+            {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]},
+            {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]}
+        ]});
+        let adapted = input_schema(schema.as_object().unwrap());
+        assert_eq!(
+            adapted,
+            json!({"description": "Give one of these sets of properties: (path) or (url).",
+                "properties": {"path": {"type": "string"}, "url": {"type": "string"}},
+                "type": "object"})
+        );
+        let both = json!({"allOf": [
+            {"properties": {"a": {"type": "string"}}, "required": ["a"]},
+            {"properties": {"b": {"type": "integer"}}, "required": ["b"]}
+        ]});
+        let adapted = input_schema(both.as_object().unwrap());
+        assert_eq!(adapted["required"], json!(["a", "b"]));
+        assert_eq!(adapted["properties"]["b"]["type"], "integer");
+        assert!(adapted.get("allOf").is_none());
+    }
+
+    #[test]
     fn results_become_text() {
         let result = json!({"content": [
             {"type": "text", "text": "hello"},
@@ -201,6 +272,8 @@ mod tests {
         assert_eq!(render_result(&failed), (false, "no such file".to_string()));
         let repeated = json!({"content": [{"type": "text", "text": "{\"n\": 1}"}], "structuredContent": {"n": 1}});
         assert_eq!(render_result(&repeated).1, "{\"n\": 1}");
+        let wrapped = json!({"content": [{"type": "text", "text": "ok"}], "structuredContent": {"result": "ok"}});
+        assert_eq!(render_result(&wrapped).1, "ok");
     }
 
     #[test]

@@ -824,3 +824,32 @@ fn a_known_server_starts_only_at_its_first_call() {
     assert_eq!(started(), 2);
     assert!(results(&server, 1)[0].contains("PATH"));
 }
+
+/// A stdio server has the network only where its entry says (`network = true`), whatever the
+/// model asks.
+#[test]
+fn a_servers_network_is_its_entrys() {
+    let Some(python) = python() else { return };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let env = Env::new();
+    let hostile = hostile();
+    configure(
+        &env,
+        &format!(
+            "[mcp_servers.closed]\ncommand = \"{python}\"\nargs = [\"{hostile}\"]\ntrusted = true\n\n\
+             [mcp_servers.open]\ncommand = \"{python}\"\nargs = [\"{hostile}\"]\ntrusted = true\n\
+             network = true\n"
+        ),
+    );
+    let server = script(vec![
+        call("closed__connect", serde_json::json!({"port": port})),
+        call("open__connect", serde_json::json!({"port": port})),
+        Turn::text(&["Done."]),
+    ]);
+    let output = exec(&env, &server);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let closed = &results(&server, 1)[0];
+    assert!(closed.starts_with("refused"), "{closed}");
+    assert_eq!(results(&server, 2), ["connected"]);
+}
