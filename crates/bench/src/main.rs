@@ -15,6 +15,8 @@
 //! `cox-bench cache [--cox PATH] [--codex PATH]`: the share of each request a provider's prompt
 //! cache would serve, per wire, over a 20-turn session, and the first request's bytes beside the
 //! Codex CLI's (`cache.rs`);
+//! `cox-bench mcp [--cox PATH] [--runs N]`: MCP servers' cost at start-up, per first call and
+//! transport, and in schema tokens, whole and deferred (`mcp.rs`);
 //! `cox-bench checkpoints [--runs N]`: a checkpoint per action against `git status` on trees of
 //! 1k/10k/100k files, the baseline's cost and the store's size (`checkpoints.rs`);
 //! `cox-bench local --model FILE.gguf [--python PATH] [--runs N]`: the in-process `local` provider
@@ -40,6 +42,7 @@ mod checkpoints;
 mod context;
 #[cfg(feature = "local")]
 mod local;
+mod mcp;
 mod plan_run;
 mod render;
 mod sandbox;
@@ -55,7 +58,7 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run|sandbox|signals|cache|terminal|checkpoints [--cox PATH] [--codex PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
+    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run|sandbox|signals|cache|terminal|checkpoints|mcp [--cox PATH] [--codex PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
     let Some(command) = args.next() else {
         bail!("{usage}")
     };
@@ -153,6 +156,10 @@ fn main() -> anyhow::Result<()> {
         "terminal" => {
             let cox = fs_err::canonicalize(&options.cox)?;
             terminal::run(&cox, options.runs)
+        }
+        "mcp" => {
+            let cox = fs_err::canonicalize(&options.cox)?;
+            mcp::run(&cox, options.runs)
         }
         "checkpoints" => {
             checkpoints::run(options.runs)?;
@@ -334,7 +341,7 @@ fn exec_overhead(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ratio(a: Duration, b: Duration) -> f64 {
+pub(crate) fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64().max(1e-9)
 }
 

@@ -61,7 +61,9 @@ pub fn input_schema(schema: &Map<String, Value>) -> Value {
         for branch in &branches {
             if let Some(props) = branch.get("properties").and_then(Value::as_object) {
                 for (name, spec) in props {
-                    properties.entry(name.clone()).or_insert_with(|| spec.clone());
+                    properties
+                        .entry(name.clone())
+                        .or_insert_with(|| spec.clone());
                 }
                 alternatives.push(props.keys().cloned().collect::<Vec<_>>().join(", "));
             }
@@ -74,7 +76,10 @@ pub fn input_schema(schema: &Map<String, Value>) -> Value {
             }
         }
         if !all && !alternatives.is_empty() {
-            let note = format!("Give one of these sets of properties: ({}).", alternatives.join(") or ("));
+            let note = format!(
+                "Give one of these sets of properties: ({}).",
+                alternatives.join(") or (")
+            );
             let description = match schema.get("description").and_then(Value::as_str) {
                 Some(d) => format!("{d} {note}"),
                 None => note,

@@ -471,3 +471,58 @@ fn undo_from_the_prompt_and_while_paused() {
     term.typed("/undo");
     assert_eq!(term.key(KeyCode::Enter), [Op::Undo { to: None }]);
 }
+
+#[test]
+fn slash_mcp_lists_the_servers_while_paused_and_at_the_prompt() {
+    let mut term = running();
+    assert_eq!(term.key(KeyCode::Char(' ')), [Op::Pause]);
+    term.typed("/mcp");
+    assert_eq!(term.key(KeyCode::Enter), [Op::ListMcp]);
+    assert_eq!(term.ui.mode, Mode::Paused, "still paused");
+    let ready = cox_protocol::McpServerStatus {
+        name: "fs".into(),
+        transport: "stdio".into(),
+        target: "npx -y @modelcontextprotocol/server-filesystem .".into(),
+        ready: true,
+        idle: false,
+        error: None,
+        server: Some("secure-filesystem-server 0.2.0".into()),
+        tools: vec!["fs__read_text_file".into(), "fs__write_file".into()],
+        resources: Vec::new(),
+        prompts: vec!["review: Review a file".into()],
+        trusted: true,
+    };
+    let failed = cox_protocol::McpServerStatus {
+        name: "git".into(),
+        transport: "stdio".into(),
+        target: "uvx mcp-server-git".into(),
+        ready: false,
+        idle: false,
+        error: Some("did not start within 10s (startup_timeout_ms)\nmore".into()),
+        server: None,
+        tools: Vec::new(),
+        resources: Vec::new(),
+        prompts: Vec::new(),
+        trusted: false,
+    };
+    term.event(Event::McpServers {
+        servers: vec![ready, failed],
+    });
+    let frame = term.frame();
+    assert!(
+        frame.contains(
+            "◆ mcp fs (stdio, npx -y @modelcontextprotocol/server-filesystem .): 2 tools, 0 \
+             resources, 1 prompts · trusted"
+        ),
+        "{frame}"
+    );
+    assert!(
+        frame.contains("tools: fs__read_text_file, fs__write_file"),
+        "{frame}"
+    );
+    assert!(
+        frame.contains("◆ mcp git (stdio, uvx mcp-server-git): failed: did not start within 10s"),
+        "{frame}"
+    );
+    assert!(!frame.contains("more"), "{frame}");
+}
