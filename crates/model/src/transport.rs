@@ -39,12 +39,16 @@ pub(crate) struct Transport {
 
 impl Transport {
     pub(crate) fn new(endpoint: Endpoint) -> Result<Self, ModelError> {
-        // The platform verifier reads the system's root certificates at the first TLS
-        // handshake, so a plain-HTTP endpoint (a local model server) never pays for them.
+        // The platform verifier reads the system's root certificates when the client is built
+        // (milliseconds); a plain-HTTP endpoint (a local model server) never needs them.
         crate::install_tls();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
-            .user_agent(concat!("cox/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("cox/", env!("CARGO_PKG_VERSION")));
+        if endpoint.base_url.starts_with("http://") {
+            builder = builder.tls_certs_only(Vec::new());
+        }
+        let http = builder
             .build()
             .map_err(|e| ModelError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Transport { http, endpoint })

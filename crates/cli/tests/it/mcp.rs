@@ -576,7 +576,7 @@ fn cox_as_an_mcp_server_driven_by_the_python_sdks_client() {
         Turn::text(&["Still tiny."]),
     ]);
     let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/client.py");
-    let mut command = env.cox_with(&server);
+    let command = env.cox_with(&server);
     let program = command.get_program().to_owned();
     let args: Vec<_> = command.get_args().map(ToOwned::to_owned).collect();
     let mut driver = std::process::Command::new(&python);
