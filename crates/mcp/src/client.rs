@@ -505,3 +505,38 @@ async fn list(
     }
     Ok(offer)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_headers_come_from_the_entry_and_named_variables_only() {
+        let config = ServerConfig {
+            url: Some("http://127.0.0.1:1/mcp".into()),
+            bearer_token_env_var: Some("COX_MCP_TEST_SURELY_UNSET_TOKEN".into()),
+            ..ServerConfig::default()
+        };
+        let error = http(&config).unwrap_err().to_string();
+        assert!(
+            error.contains("`bearer_token_env_var` names `COX_MCP_TEST_SURELY_UNSET_TOKEN`"),
+            "{error}"
+        );
+        let config = ServerConfig {
+            url: Some("http://127.0.0.1:1/mcp".into()),
+            http_headers: BTreeMap::from([("X-Team".to_string(), "core".to_string())]),
+            env_http_headers: BTreeMap::from([("X-Home".to_string(), "HOME".to_string())]),
+            ..ServerConfig::default()
+        };
+        let (_, url, headers) = http(&config).unwrap();
+        assert_eq!(url, "http://127.0.0.1:1/mcp");
+        assert_eq!(headers["x-team"], "core");
+        assert!(headers["x-home"].is_sensitive());
+        let bad = ServerConfig {
+            url: Some("http://127.0.0.1:1/mcp".into()),
+            http_headers: BTreeMap::from([("bad header".to_string(), "x".to_string())]),
+            ..ServerConfig::default()
+        };
+        assert!(http(&bad).unwrap_err().to_string().contains("`bad header`"));
+    }
+}
