@@ -59,7 +59,50 @@ fn project_mcp_tools(store: Option<&GrantStore>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The result a call the person declined gets.
+fn declined(reason: Option<String>) -> String {
+    match reason {
+        Some(reason) => format!("not run: the person declined: {reason}"),
+        None => "not run: the person declined".to_string(),
+    }
+}
+
 impl Session {
+    /// Asks the person about `call` (`approval_requested`) and waits for their decision; headless,
+    /// or when the wait ends without one, the refusal the model gets.
+    async fn ask(
+        &mut self,
+        call: &ToolCall,
+        action: String,
+        reason: String,
+        cancel: &CancellationToken,
+        answers: &mut mpsc::Receiver<(CallId, Reply)>,
+    ) -> Result<ApprovalDecision, String> {
+        if !self.config.options.interactive {
+            return Err(format!(
+                "not run: {reason}; this run is headless, so no one can approve it. Find a way \
+                 that needs no approval, or say in your answer what the person should run."
+            ));
+        }
+        self.emitter
+            .emit(Event::ApprovalRequested {
+                call_id: call.call_id.clone(),
+                action,
+                reason,
+            })
+            .await;
+        loop {
+            tokio::select! {
+                reply = answers.recv() => match reply {
+                    Some((id, Reply::Approval(decision))) if id == call.call_id => return Ok(decision),
+                    Some(_) => continue,
+                    None => return Err("not run: no one answered the approval request".into()),
+                },
+                _ = cancel.cancelled() => return Err("not run: interrupted while waiting for approval".into()),
+            }
+        }
+    }
+
     /// An MCP tool runs without asking only when the person trusted its server or the tool, or
     /// approved it for the session or the project. Otherwise it is asked about — under every
     /// policy but `never`, since cox cannot see what the server will do — and refused headless.
@@ -86,29 +129,8 @@ impl Session {
                 "not run: {reason}, and the approval policy is `never`, so no one can approve it"
             ));
         }
-        if !self.config.options.interactive {
-            return Err(format!(
-                "not run: {reason}; this run is headless, so no one can approve it. Find a way \
-                 that needs no approval, or say in your answer what the person should run."
-            ));
-        }
-        self.emitter
-            .emit(Event::ApprovalRequested {
-                call_id: call.call_id.clone(),
-                action: format!("call {}.{}", external.server, external.tool),
-                reason,
-            })
-            .await;
-        let decision = loop {
-            tokio::select! {
-                reply = answers.recv() => match reply {
-                    Some((id, Reply::Approval(decision))) if id == call.call_id => break decision,
-                    Some(_) => continue,
-                    None => return Err("not run: no one answered the approval request".into()),
-                },
-                _ = cancel.cancelled() => return Err("not run: interrupted while waiting for approval".into()),
-            }
-        };
+        let action = format!("call {}.{}", external.server, external.tool);
+        let decision = self.ask(call, action, reason, cancel, answers).await?;
         match decision {
             ApprovalDecision::Once => {}
             ApprovalDecision::Session => {
@@ -131,12 +153,7 @@ impl Session {
                     }
                 }
             }
-            ApprovalDecision::Deny { reason } => {
-                return Err(match reason {
-                    Some(reason) => format!("not run: the person declined: {reason}"),
-                    None => "not run: the person declined".to_string(),
-                });
-            }
+            ApprovalDecision::Deny { reason } => return Err(declined(reason)),
         }
         Ok(false)
     }
@@ -204,29 +221,7 @@ impl Session {
             Decision::Deny { reason } => return Err(format!("not run: {reason}")),
             Decision::Ask { reason } => reason,
         };
-        if !self.config.options.interactive {
-            return Err(format!(
-                "not run: {reason}; this run is headless, so no one can approve it. Find a way \
-                 that needs no approval, or say in your answer what the person should run."
-            ));
-        }
-        self.emitter
-            .emit(Event::ApprovalRequested {
-                call_id: call.call_id.clone(),
-                action,
-                reason,
-            })
-            .await;
-        let decision = loop {
-            tokio::select! {
-                reply = answers.recv() => match reply {
-                    Some((id, Reply::Approval(decision))) if id == call.call_id => break decision,
-                    Some(_) => continue,
-                    None => return Err("not run: no one answered the approval request".into()),
-                },
-                _ = cancel.cancelled() => return Err("not run: interrupted while waiting for approval".into()),
-            }
-        };
+        let decision = self.ask(call, action, reason, cancel, answers).await?;
         let new_grants: Vec<Grant> = match &request {
             Request::Command { commands, .. } => commands.iter().map(Grant::for_command).collect(),
             Request::Edit => Vec::new(),
@@ -249,12 +244,7 @@ impl Session {
                     .await;
                 }
             }
-            ApprovalDecision::Deny { reason } => {
-                return Err(match reason {
-                    Some(reason) => format!("not run: the person declined: {reason}"),
-                    None => "not run: the person declined".to_string(),
-                });
-            }
+            ApprovalDecision::Deny { reason } => return Err(declined(reason)),
         }
         Ok(escalate)
     }
