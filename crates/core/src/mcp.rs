@@ -419,12 +419,9 @@ mod cache {
     fn fingerprint(server: &McpServer) -> String {
         let config = serde_json::to_string(&server.config).unwrap_or_default();
         let text = format!("{}\n{}\n{config}", env!("CARGO_PKG_VERSION"), server.name);
-        // FNV-1a: a fingerprint, not a defence (the cache lives in COX_HOME, which commands and
-        // servers cannot see).
-        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        format!("{hash:016x}")
+        // A fingerprint, not a defence: the cache lives in COX_HOME, which commands and servers
+        // cannot see.
+        format!("{:016x}", cox_mcp::offer::fnv1a(text.as_bytes()))
     }
 
     fn path(home: &std::path::Path, server: &McpServer) -> std::path::PathBuf {

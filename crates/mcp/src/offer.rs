@@ -24,15 +24,20 @@ pub fn tool_name(server: &str, tool: &str) -> String {
     if full.len() <= MAX_NAME && clean == tool {
         return full;
     }
-    // FNV-1a of the server's own name: stable across runs, so a resumed session calls the same.
-    let hash = tool.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
+    // Of the server's own name: stable across runs, so a resumed session calls the same.
+    let hash = fnv1a(tool.as_bytes());
     let suffix = format!("_{:06x}", hash & 0xff_ffff);
     let keep = MAX_NAME.saturating_sub(suffix.len());
     let mut cut: String = full.chars().take(keep).collect();
     cut.push_str(&suffix);
     cut
+}
+
+/// FNV-1a, 64 bits: a stable fingerprint (names, cache keys), not a defence.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// A server's input schema as providers take it: an object schema at the top (`type` and
