@@ -381,8 +381,9 @@ fn spawn(
         let tail = Arc::clone(stderr);
         tokio::spawn(async move {
             let mut lines = tokio::io::BufReader::new(err).lines();
+            // Kept only as the tail that explains a failure (cox masks credentials in it before
+            // anyone sees it), never logged: a server may print a token it was given.
             while let Ok(Some(line)) = lines.next_line().await {
-                tracing::debug!(target: "cox_mcp::stderr", "{line}");
                 if let Ok(mut tail) = tail.lock() {
                     if tail.len() == STDERR_LINES {
                         tail.pop_front();

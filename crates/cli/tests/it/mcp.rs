@@ -281,7 +281,8 @@ fn servers_that_hang_crash_or_fail_cost_their_timeouts_and_the_session_goes_on()
         &format!(
             "[mcp_servers.hangs]\ncommand = \"{python}\"\nargs = [\"{hostile}\", \"hang\"]\n\
              startup_timeout_ms = 700\n\n\
-             [mcp_servers.crashes]\ncommand = \"{python}\"\nargs = [\"{hostile}\", \"crash\"]\n\n\
+             [mcp_servers.crashes]\ncommand = \"{python}\"\nargs = [\"{hostile}\", \"crash\"]\n\
+             env_vars = [\"DEPLOY_TOKEN\"]\n\n\
              [mcp_servers.hostile]\ncommand = \"{python}\"\nargs = [\"{hostile}\"]\ntrusted = true\n\
              tool_timeout_ms = 500\n"
         ),
@@ -293,7 +294,10 @@ fn servers_that_hang_crash_or_fail_cost_their_timeouts_and_the_session_goes_on()
         Turn::text(&["Done."]),
     ]);
     let started = std::time::Instant::now();
-    let output = exec(&env, &server);
+    let output = run(env
+        .cox_with(&server)
+        .env("DEPLOY_TOKEN", "dpl_printedbyacrashingserver7")
+        .args(["exec", "--json", "use the tools"]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let err: String = events(&output)
         .iter()
@@ -309,6 +313,9 @@ fn servers_that_hang_crash_or_fail_cost_their_timeouts_and_the_session_goes_on()
             && err.contains("cannot open its database"),
         "{err}"
     );
+    // What it printed is shown, but not a credential it printed.
+    assert!(!stdout(&output).contains("dpl_printedbyacrashingserver7"), "{err}");
+    assert!(err.contains("hostile: token dpl…ver7"), "{err}");
     let offered = offered(&server, 0);
     assert!(
         offered.contains(&"hostile__fail".to_string()),

@@ -8,11 +8,20 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Outcome, Session};
 
-/// The servers' statuses (none without servers).
-pub(super) fn statuses(servers: Option<&crate::mcp::Servers>) -> Vec<McpServerStatus> {
-    servers
+/// The servers' statuses (none without servers), with every credential's value masked: a
+/// server's error carries what it wrote to stderr, and a command line can carry a token.
+pub(super) fn statuses(
+    servers: Option<&crate::mcp::Servers>,
+    credentials: &crate::secrets::Credentials,
+) -> Vec<McpServerStatus> {
+    let mut statuses = servers
         .map(crate::mcp::Servers::statuses)
-        .unwrap_or_default()
+        .unwrap_or_default();
+    for status in &mut statuses {
+        status.target = credentials.redact(&status.target);
+        status.error = status.error.as_deref().map(|e| credentials.redact(e));
+    }
+    statuses
 }
 
 impl Session {
@@ -49,10 +58,11 @@ impl Session {
             self.mcp_ready = true;
             return Ok(());
         };
-        let statuses = tokio::select! {
-            statuses = servers.ready() => statuses,
+        tokio::select! {
+            _ = servers.ready() => {}
             _ = cancel.cancelled() => return Err(Outcome::Interrupted),
         };
+        let statuses = statuses(Some(&servers), &self.config.credentials);
         self.mcp_ready = true;
         let refused = self.install_mcp_tools(&servers);
         for status in &statuses {
@@ -75,6 +85,7 @@ impl Session {
             .emit(Event::McpServers { servers: statuses })
             .await;
         if let Some((server, reason)) = servers.missing_required() {
+            let reason = self.config.credentials.redact(&reason);
             let message = crate::Error::McpRequired { server, reason }.to_string();
             self.emitter
                 .emit(Event::Error {

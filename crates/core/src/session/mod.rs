@@ -453,7 +453,7 @@ impl Session {
                         continue;
                     }
                     Some(Op::ListMcp) => {
-                        let servers = mcp::statuses(self.config.mcp.as_deref());
+                        let servers = mcp::statuses(self.config.mcp.as_deref(), &self.config.credentials);
                         self.emitter.emit(Event::McpServers { servers }).await;
                         continue;
                     }
@@ -469,6 +469,7 @@ impl Session {
             let checkpoints = self.checkpoints.clone();
             let cwd = self.config.cwd.clone();
             let mcp_servers = self.config.mcp.clone();
+            let credentials = Arc::clone(&self.config.credentials);
             let outcome = {
                 let running = self.run_task(task, cancel.clone(), &mut answers_rx);
                 tokio::pin!(running);
@@ -492,7 +493,7 @@ impl Session {
                             }
                             Some(Op::Interrupt) => cancel.cancel(),
                             Some(Op::ListMcp) => {
-                                let servers = mcp::statuses(mcp_servers.as_deref());
+                                let servers = mcp::statuses(mcp_servers.as_deref(), &credentials);
                                 announcer.emit(Event::McpServers { servers }).await;
                             }
                             Some(Op::Compact) => compact.store(true, Ordering::Relaxed),
