@@ -90,6 +90,7 @@ fn synthetic_history() -> Vec<Item> {
             call_id,
             ok: true,
             output: line.repeat(20),
+            images: Vec::new(),
         });
     }
     items

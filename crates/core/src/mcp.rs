@@ -570,8 +570,22 @@ impl Tool for McpTool {
                 forward.abort();
             }
             let mut output = match result {
-                Ok((true, text)) => ToolOutput::ok(text),
-                Ok((false, text)) => ToolOutput::error(text),
+                Ok(rendered) => {
+                    let mut output = if rendered.ok {
+                        ToolOutput::ok(rendered.text)
+                    } else {
+                        ToolOutput::error(rendered.text)
+                    };
+                    if !rendered.images.is_empty() {
+                        let images = rendered
+                            .images
+                            .into_iter()
+                            .map(|(mime_type, data)| cox_protocol::Image { mime_type, data })
+                            .collect();
+                        output.effect = Some(cox_tools::Effect::Images(images));
+                    }
+                    output
+                }
                 Err(CallError::TimedOut(limit)) => ToolOutput::error(format!(
                     "{} did not answer within {} ms (tool_timeout_ms of MCP server `{}`); the \
                      call was cancelled. Try another way, or smaller arguments.",

@@ -119,6 +119,7 @@ pub fn restore(records: &[Record]) -> Restored {
                     call_id: call_id.clone(),
                     ok: *ok,
                     output: output.clone(),
+                    images: Vec::new(),
                 });
                 restored
                     .pending

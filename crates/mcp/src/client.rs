@@ -262,7 +262,7 @@ impl Connection {
         arguments: Option<serde_json::Map<String, Value>>,
         deadline: Duration,
         cancel: &CancellationToken,
-    ) -> Result<(bool, String), CallError> {
+    ) -> Result<crate::offer::Rendered, CallError> {
         let mut params = CallToolRequestParams::new(tool.to_string());
         params.arguments = arguments;
         let call = self.service.call_tool(params);

@@ -106,19 +106,41 @@ pub fn input_schema(schema: &Map<String, Value>) -> Value {
     Value::Object(schema)
 }
 
-/// A tool result as the model reads it: `(ok, text)`. Text blocks as they are; structured
-/// content as JSON when the blocks do not already carry it; images and audio named with their
-/// type and size (cox's tool results are text); embedded resources by their text, links by URI.
-pub fn render_result(result: &Value) -> (bool, String) {
+/// Images a result may carry to the model, and how large each may be (base64 characters): more
+/// are named in the text but not sent.
+pub const MAX_IMAGES: usize = 4;
+pub const MAX_IMAGE_CHARS: usize = 5 * 1024 * 1024;
+/// The image types the providers that take images in tool results (Responses, Anthropic) accept.
+const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// A tool result as the model gets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub ok: bool,
+    pub text: String,
+    /// (MIME type, base64 data) of each image to send with it.
+    pub images: Vec<(String, String)>,
+}
+
+/// A tool result as the model reads it. Text blocks as they are; structured content as JSON
+/// when the blocks do not already carry it; images named in the text with their type and size and
+/// attached (up to [`MAX_IMAGES`] of the types providers take, each within [`MAX_IMAGE_CHARS`]);
+/// audio named; embedded resources by their text, links by URI.
+pub fn render_result(result: &Value) -> Rendered {
     let failed = result.get("isError").and_then(Value::as_bool) == Some(true);
     let mut parts: Vec<String> = Vec::new();
+    let mut images = Vec::new();
     let blocks = result
         .get("content")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
     for block in &blocks {
-        parts.push(render_block(block));
+        if block.get("type").and_then(Value::as_str) == Some("image") {
+            parts.push(attach_image(block, &mut images));
+        } else {
+            parts.push(render_block(block));
+        }
     }
     if let Some(structured) = result.get("structuredContent").filter(|v| !v.is_null()) {
         let text = structured.to_string();
@@ -142,18 +164,51 @@ pub fn render_result(result: &Value) -> (bool, String) {
     } else {
         text
     };
-    (!failed, text)
+    Rendered {
+        ok: !failed,
+        text,
+        images,
+    }
+}
+
+/// Names an image block and attaches it when it may go to the model.
+fn attach_image(block: &Value, images: &mut Vec<(String, String)>) -> String {
+    let data = block
+        .get("data")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mime = block
+        .get("mimeType")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    // base64: four characters carry three bytes.
+    let bytes = data.len() / 4 * 3;
+    let why_not = if !IMAGE_TYPES.contains(&mime) {
+        Some("a type the providers do not take")
+    } else if data.len() > MAX_IMAGE_CHARS {
+        Some("too large to send")
+    } else if images.len() == MAX_IMAGES {
+        Some("more images than a result may carry")
+    } else {
+        None
+    };
+    match why_not {
+        Some(why) => format!("[image {mime} of about {bytes} bytes, not sent: {why}]"),
+        None => {
+            images.push((mime.to_string(), data.to_string()));
+            format!("[image {mime} of about {bytes} bytes, attached]")
+        }
+    }
 }
 
 fn render_block(block: &Value) -> String {
     let field = |name: &str| block.get(name).and_then(Value::as_str).unwrap_or_default();
     match field("type") {
         "text" => field("text").to_string(),
-        kind @ ("image" | "audio") => {
-            // base64: four characters carry three bytes.
+        "audio" => {
             let bytes = field("data").len() / 4 * 3;
             format!(
-                "[{kind} {} of about {bytes} bytes, not shown: cox passes tool results as text]",
+                "[audio {} of about {bytes} bytes, not sent: models here take no audio from tools]",
                 field("mimeType")
             )
         }
@@ -270,20 +325,40 @@ mod tests {
             {"type": "resource", "resource": {"uri": "file:///a", "text": "body"}},
             {"type": "resource_link", "uri": "file:///b", "name": "b"}
         ], "structuredContent": {"n": 1}});
-        let (ok, text) = render_result(&result);
-        assert!(ok);
+        let rendered = render_result(&result);
+        assert!(rendered.ok);
         assert_eq!(
-            text,
-            "hello\n[image image/png of about 3 bytes, not shown: cox passes tool results as \
-             text]\n[resource file:///a]\nbody\n[resource link file:///b (b)]\n{\"n\":1}"
+            rendered.text,
+            "hello\n[image image/png of about 3 bytes, attached]\n[resource file:///a]\nbody\n\
+             [resource link file:///b (b)]\n{\"n\":1}"
+        );
+        assert_eq!(
+            rendered.images,
+            [("image/png".to_string(), "AAAA".to_string())]
         );
         let failed =
             json!({"content": [{"type": "text", "text": "no such file"}], "isError": true});
-        assert_eq!(render_result(&failed), (false, "no such file".to_string()));
+        let failed = render_result(&failed);
+        assert_eq!((failed.ok, failed.text.as_str()), (false, "no such file"));
         let repeated = json!({"content": [{"type": "text", "text": "{\"n\": 1}"}], "structuredContent": {"n": 1}});
-        assert_eq!(render_result(&repeated).1, "{\"n\": 1}");
+        assert_eq!(render_result(&repeated).text, "{\"n\": 1}");
         let wrapped = json!({"content": [{"type": "text", "text": "ok"}], "structuredContent": {"result": "ok"}});
-        assert_eq!(render_result(&wrapped).1, "ok");
+        assert_eq!(render_result(&wrapped).text, "ok");
+        let odd = json!({"content": [{"type": "image", "mimeType": "image/tiff", "data": "AAAA"}]});
+        let odd = render_result(&odd);
+        assert!(odd.images.is_empty());
+        assert!(
+            odd.text
+                .contains("not sent: a type the providers do not take"),
+            "{}",
+            odd.text
+        );
+        let many: Vec<Value> = (0..6)
+            .map(|_| json!({"type": "image", "mimeType": "image/png", "data": "AAAA"}))
+            .collect();
+        let many = render_result(&json!({ "content": many }));
+        assert_eq!(many.images.len(), MAX_IMAGES);
+        assert!(many.text.contains("more images than a result may carry"));
     }
 
     #[test]

@@ -75,15 +75,31 @@ pub fn body(request: &ModelRequest) -> Value {
                 call_id,
                 ok,
                 output,
-            } => (
-                "user",
-                json!({
-                    "type": "tool_result",
-                    "tool_use_id": call_id.0,
-                    "content": output,
-                    "is_error": !ok,
-                }),
-            ),
+                images,
+            } => {
+                // With images, the content is blocks: the text, then each image.
+                let content = if images.is_empty() {
+                    json!(output)
+                } else {
+                    let mut blocks = vec![json!({"type": "text", "text": output})];
+                    blocks.extend(images.iter().map(|image| {
+                        json!({
+                            "type": "image",
+                            "source": {"type": "base64", "media_type": image.mime_type, "data": image.data},
+                        })
+                    }));
+                    Value::Array(blocks)
+                };
+                (
+                    "user",
+                    json!({
+                        "type": "tool_result",
+                        "tool_use_id": call_id.0,
+                        "content": content,
+                        "is_error": !ok,
+                    }),
+                )
+            }
         };
         match messages.last_mut() {
             Some(last) if last["role"] == role => {

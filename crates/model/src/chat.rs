@@ -50,12 +50,21 @@ pub fn body(request: &ModelRequest) -> Value {
                     })),
                 }
             }
+            // Chat Completions tool messages take text only: the images are left out, and the
+            // model is told so (the output names each).
             Item::ToolResult {
-                call_id, output, ..
+                call_id,
+                output,
+                images,
+                ..
             } => messages.push(json!({
                 "role": "tool",
                 "tool_call_id": call_id.0,
-                "content": output,
+                "content": if images.is_empty() {
+                    output.clone()
+                } else {
+                    format!("{output}\n[{} image(s) not sent: this provider's tool results take text only]", images.len())
+                },
             })),
         }
     }

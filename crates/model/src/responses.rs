@@ -122,6 +122,26 @@ fn input_item(item: &Item, phased: bool, carry: bool) -> Option<Value> {
             "arguments": call.arguments,
         }),
         Item::ToolResult {
+            call_id,
+            output,
+            images,
+            ..
+        } if !images.is_empty() => {
+            // The output as content parts: the text, then each image as a data URL.
+            let mut parts = vec![json!({"type": "input_text", "text": output})];
+            parts.extend(images.iter().map(|image| {
+                json!({
+                    "type": "input_image",
+                    "image_url": format!("data:{};base64,{}", image.mime_type, image.data),
+                })
+            }));
+            json!({
+                "type": "function_call_output",
+                "call_id": call_id.0,
+                "output": parts,
+            })
+        }
+        Item::ToolResult {
             call_id, output, ..
         } => json!({
             "type": "function_call_output",

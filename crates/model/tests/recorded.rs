@@ -379,11 +379,13 @@ fn loop_history(wire: &str) -> Vec<Item> {
             call_id: CallId("call_1".into()),
             ok: false,
             output: "1 failing".into(),
+            images: Vec::new(),
         },
         Item::ToolResult {
             call_id: CallId("call_2".into()),
             ok: true,
             output: "clean".into(),
+            images: Vec::new(),
         },
     ]
 }

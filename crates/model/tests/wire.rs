@@ -46,6 +46,7 @@ fn request() -> ModelRequest {
                 call_id: CallId("call_1".into()),
                 ok: true,
                 output: "exit code: 0\noutput:\n2 README.md".into(),
+                images: Vec::new(),
             },
             Item::User {
                 text: "And now?".into(),

@@ -48,6 +48,11 @@ pub enum Item {
         call_id: CallId,
         ok: bool,
         output: String,
+        /// Images that came with the result (an MCP tool's), sent where the wire takes them
+        /// (Responses, Anthropic); `output` names each, so a wire that takes only text still says
+        /// they were there.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<Image>,
     },
     /// Text the model wrote while working, marked by the provider as commentary rather than its
     /// final answer (the Responses API's `phase: "commentary"`): progress, not the answer.
@@ -70,6 +75,13 @@ pub struct ToolSpec {
     pub name: String,
     pub description: String,
     pub parameters: serde_json::Value,
+}
+
+/// An image as a tool returned it: its MIME type and base64 data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub mime_type: String,
+    pub data: String,
 }
 
 /// One step of the model's working plan (`update_plan`).

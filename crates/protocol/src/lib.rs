@@ -15,7 +15,7 @@ pub use event::{
     CheckKind, CompactReason, ErrorKind, Event, EventEnvelope, McpServerStatus, SessionStatus,
     StepReport, Usage,
 };
-pub use item::{CallId, Item, PlanStep, SessionId, StepStatus, ToolCall, ToolSpec};
+pub use item::{CallId, Image, Item, PlanStep, SessionId, StepStatus, ToolCall, ToolSpec};
 pub use plan::{Plan, PlanStepDoc, StepState};
 pub use tool::{Action, FileChange, Hunk, LineRange, ToolKind, ToolOutcome};
 

@@ -70,6 +70,8 @@ pub enum Effect {
     Step(cox_protocol::StepReport),
     /// A terminal session started, was typed into, or was read.
     Terminal(TerminalEffect),
+    /// Images that go with the result to the model (an MCP tool's), where the wire takes them.
+    Images(Vec<cox_protocol::Image>),
 }
 
 /// What a call did with a terminal session (its end is told by [`terminal::Terminals::take_ended`]).

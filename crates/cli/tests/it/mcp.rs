@@ -314,7 +314,10 @@ fn servers_that_hang_crash_or_fail_cost_their_timeouts_and_the_session_goes_on()
         "{err}"
     );
     // What it printed is shown, but not a credential it printed.
-    assert!(!stdout(&output).contains("dpl_printedbyacrashingserver7"), "{err}");
+    assert!(
+        !stdout(&output).contains("dpl_printedbyacrashingserver7"),
+        "{err}"
+    );
     assert!(err.contains("hostile: token dpl…ver7"), "{err}");
     let offered = offered(&server, 0);
     assert!(
@@ -859,4 +862,65 @@ fn a_servers_network_is_its_entrys() {
     let closed = &results(&server, 1)[0];
     assert!(closed.starts_with("refused"), "{closed}");
     assert_eq!(results(&server, 2), ["connected"]);
+}
+
+/// An image a tool returns reaches the model where the wire takes images in tool results
+/// (Responses, Anthropic); Chat Completions gets the text, which names it, and a note.
+#[test]
+fn an_mcp_image_reaches_models_whose_wire_takes_it() {
+    let Some(everything) = npm_server("mcp-server-everything") else {
+        return;
+    };
+    let env = Env::new();
+    let turns = || {
+        script(vec![
+            call("everything__get-tiny-image", serde_json::json!({})),
+            Turn::text(&["Seen."]),
+        ])
+    };
+    let entry = format!("[mcp_servers.everything]\ncommand = \"{everything}\"\ntrusted = true\n");
+    configure(&env, &entry);
+    // Responses: the output is content parts, the image a data URL.
+    let server = turns();
+    assert_eq!(exec(&env, &server).status.code(), Some(0));
+    let input = server.requests()[1].body["input"].to_string();
+    assert!(input.contains("\"type\":\"input_image\""), "{input}");
+    assert!(input.contains("data:image/png;base64,iVBOR"), "{input}");
+    assert!(input.contains("attached]"), "{input}");
+    // Anthropic: an image block in the tool_result.
+    let server = turns();
+    let output = run(env
+        .cox()
+        .env("ANTHROPIC_API_KEY", KEY)
+        .env("ANTHROPIC_BASE_URL", server.url())
+        .args(["--provider", "anthropic", "exec", "look"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let messages = server.requests()[1].body["messages"].to_string();
+    assert!(
+        messages.contains("\"type\":\"image\"")
+            && messages.contains("\"media_type\":\"image/png\""),
+        "{messages}"
+    );
+    // Chat Completions: text only, and said so.
+    configure(
+        &env,
+        &format!(
+            "provider = \"corp\"\n[providers.corp]\nwire = \"chat\"\nbase_url = \"{}/v1\"\n\
+             requires_key = false\nmodel = \"corp-coder\"\n\n{entry}",
+            "MOCK"
+        ),
+    );
+    let server = turns();
+    let text = fs_err::read_to_string(env.home.join("config.toml"))
+        .unwrap()
+        .replace("MOCK", &server.url());
+    fs_err::write(env.home.join("config.toml"), text).unwrap();
+    let output = run(env.cox().args(["exec", "look"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let messages = server.requests()[1].body["messages"].to_string();
+    assert!(
+        messages.contains("image(s) not sent: this provider's tool results take text only"),
+        "{messages}"
+    );
+    assert!(!messages.contains("iVBOR"), "{messages}");
 }

@@ -336,6 +336,8 @@ impl Session {
             changed: output.outcome.changed_files.clone(),
         })
         .await?;
+        // Images go to the model only (the journal keeps the text that names them).
+        let mut images = Vec::new();
         match output.effect {
             Some(Effect::Diff(diff)) => {
                 self.emitter
@@ -364,6 +366,7 @@ impl Session {
                 self.report = Some(report);
             }
             Some(Effect::Terminal(effect)) => self.terminal_effect(&call.call_id, effect).await?,
+            Some(Effect::Images(list)) => images = list,
             None => {}
         }
         self.emitter
@@ -378,6 +381,7 @@ impl Session {
             call_id: call.call_id.clone(),
             ok: output.ok,
             output: output.output,
+            images,
         });
         self.report_ended_terminals().await;
         Ok(())

@@ -196,6 +196,13 @@ impl Session {
         }
         let mut elided = 0;
         for item in &mut self.history[..keep_from] {
+            // Old results' images are dropped first: each is resent with every request.
+            if let Item::ToolResult { images, .. } = item
+                && !images.is_empty()
+            {
+                images.clear();
+                elided += 1;
+            }
             if let Item::ToolResult { output, .. } = item
                 && output.len() >= ELIDE_MIN_BYTES
                 && !output.starts_with("[output elided")

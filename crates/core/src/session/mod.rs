@@ -453,7 +453,8 @@ impl Session {
                         continue;
                     }
                     Some(Op::ListMcp) => {
-                        let servers = mcp::statuses(self.config.mcp.as_deref(), &self.config.credentials);
+                        let servers =
+                            mcp::statuses(self.config.mcp.as_deref(), &self.config.credentials);
                         self.emitter.emit(Event::McpServers { servers }).await;
                         continue;
                     }

@@ -275,6 +275,7 @@ async fn a_call_the_model_starts_itself_is_completed_by_the_grammar() {
             call_id,
             ok: true,
             output: output.into(),
+            images: Vec::new(),
         });
         items.push(Item::Assistant {
             text: "Done.".into(),

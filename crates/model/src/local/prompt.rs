@@ -54,10 +54,16 @@ pub fn messages(request: &ModelRequest) -> Vec<Message> {
                     format!("{CALL_OPEN}\n{body}\n{CALL_CLOSE}"),
                 );
             }
-            Item::ToolResult { output, .. } => push(
+            // A local model takes text only: images are left out, and it is told so.
+            Item::ToolResult { output, images, .. } => push(
                 &mut messages,
                 "user",
-                format!("<tool_response>\n{output}\n</tool_response>"),
+                match images.len() {
+                    0 => format!("<tool_response>\n{output}\n</tool_response>"),
+                    n => format!(
+                        "<tool_response>\n{output}\n[{n} image(s) not sent: this model takes text only]\n</tool_response>"
+                    ),
+                },
             ),
         }
     }
@@ -171,6 +177,7 @@ mod tests {
                 call_id: CallId("c1".into()),
                 ok: true,
                 output: "hello".into(),
+                images: Vec::new(),
             },
         ]));
         let roles: Vec<&str> = messages.iter().map(|m| m.role).collect();
