@@ -115,7 +115,7 @@ fn main() -> ExitCode {
         Some(Command::Mcp { action }) => mcp_cmd::run(&cli.shared, action),
         Some(Command::McpServer) => mcp_server::run(&cli.shared),
         Some(Command::Trust { dir, forget }) => trust_cmd::run(dir.as_deref(), forget),
-        Some(Command::Tools) => tools_cmd::run(cli.shared.json),
+        Some(Command::Tools) => tools_cmd::run(&cli.shared),
         Some(Command::Plan { prompt }) => plan_cmd::run(&cli.shared, &prompt),
         Some(Command::Run {
             plan,

@@ -341,16 +341,8 @@ impl Servers {
                 tools.push(McpTool::new(Arc::clone(server), &info));
             }
         }
-        let tokens: usize = tools
-            .iter()
-            .map(|t| {
-                cox_mcp::offer::estimated_tokens(
-                    &t.spec.name,
-                    &t.spec.description,
-                    &t.spec.parameters,
-                )
-            })
-            .sum();
+        let specs: Vec<&ToolSpec> = tools.iter().map(|t| &t.spec).collect();
+        let tokens = schema_tokens(&specs);
         let mut boxed: Vec<Box<dyn Tool>> = Vec::new();
         if tokens > self.budget {
             let loaded = Arc::new(Mutex::new(HashSet::new()));
@@ -466,25 +458,57 @@ struct McpTool {
 
 impl McpTool {
     fn new(server: Arc<Server>, info: &ToolInfo) -> McpTool {
-        let name = cox_mcp::offer::tool_name(&server.entry.name, &info.name);
-        let description = format!(
-            "{} (tool `{}` of MCP server `{}`)",
-            info.description.trim(),
-            info.name,
-            server.entry.name
-        );
         McpTool {
             trusted: server.entry.config.trusts(&info.name),
             tool: info.name.clone(),
-            spec: ToolSpec {
-                name,
-                description,
-                parameters: cox_mcp::offer::input_schema(&info.schema),
-            },
+            spec: spec_of(&server.entry.name, info),
             server,
             deferred: None,
         }
     }
+}
+
+/// The spec the model gets for a server's tool.
+fn spec_of(server: &str, info: &ToolInfo) -> ToolSpec {
+    ToolSpec {
+        name: cox_mcp::offer::tool_name(server, &info.name),
+        description: format!(
+            "{} (tool `{}` of MCP server `{}`)",
+            info.description.trim(),
+            info.name,
+            server
+        ),
+        parameters: cox_mcp::offer::input_schema(&info.schema),
+    }
+}
+
+/// The tokens the specs cost every request, as deferral counts them against
+/// `mcp_tool_schema_budget` (deferred when over it).
+pub fn schema_tokens(specs: &[&ToolSpec]) -> usize {
+    specs
+        .iter()
+        .map(|t| cox_mcp::offer::estimated_tokens(&t.name, &t.description, &t.parameters))
+        .sum()
+}
+
+/// What `cox tools` shows of the configured servers without starting any: each server's tool
+/// specs as the last session that started it listed them (`None`: never listed under its entry as
+/// it is now).
+pub fn known_tool_specs(config: &crate::Config) -> Vec<(String, Option<Vec<ToolSpec>>)> {
+    config
+        .mcp_servers
+        .iter()
+        .map(|entry| {
+            let specs = cache::load(&config.home, entry).map(|offer| {
+                offer
+                    .tools
+                    .iter()
+                    .map(|info| spec_of(&entry.name, info))
+                    .collect()
+            });
+            (entry.name.clone(), specs)
+        })
+        .collect()
 }
 
 impl Tool for McpTool {

@@ -811,9 +811,19 @@ fn a_known_server_starts_only_at_its_first_call() {
             .map(|t| t.lines().count())
             .unwrap_or(0)
     };
+    let tools = run(env.cox().arg("tools"));
+    assert!(
+        stdout(&tools).contains("mcp hostile: tools not listed yet"),
+        "{}",
+        stdout(&tools)
+    );
     // The first session does not know its tools: it starts it.
     let server = script(vec![Turn::text(&["Nothing."])]);
     assert_eq!(exec(&env, &server).status.code(), Some(0));
+    assert_eq!(started(), 1);
+    // `cox tools` shows them as listed, and starts nothing.
+    let tools = stdout(&run(env.cox().arg("tools")));
+    assert!(tools.contains("hostile__env") && tools.contains("hostile__write"), "{tools}");
     assert_eq!(started(), 1);
     // The next knows them: offered, not started.
     let server = script(vec![Turn::text(&["Nothing."])]);
