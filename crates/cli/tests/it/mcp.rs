@@ -823,7 +823,10 @@ fn a_known_server_starts_only_at_its_first_call() {
     assert_eq!(started(), 1);
     // `cox tools` shows them as listed, and starts nothing.
     let tools = stdout(&run(env.cox().arg("tools")));
-    assert!(tools.contains("hostile__env") && tools.contains("hostile__write"), "{tools}");
+    assert!(
+        tools.contains("hostile__env") && tools.contains("hostile__write"),
+        "{tools}"
+    );
     assert_eq!(started(), 1);
     // The next knows them: offered, not started.
     let server = script(vec![Turn::text(&["Nothing."])]);

@@ -20,6 +20,14 @@ const HOW: &str = "scripts/test installs the MCP servers under target/test-tools
 
 /// A session with these `[mcp_servers]` against the scripted model, a person there to answer.
 fn start(server: &MockServer, servers: &str) -> (tempfile::TempDir, cox_core::SessionHandle) {
+    start_with(server, servers, |_| {})
+}
+
+fn start_with(
+    server: &MockServer,
+    servers: &str,
+    change: impl FnOnce(&mut RunOptions),
+) -> (tempfile::TempDir, cox_core::SessionHandle) {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let repo = dir.path().join("repo");
@@ -38,6 +46,8 @@ fn start(server: &MockServer, servers: &str) -> (tempfile::TempDir, cox_core::Se
         },
         ..RunOptions::default()
     };
+    let mut options = options;
+    change(&mut options);
     let handle = cox_core::start(&config, repo, options).unwrap();
     (dir, handle)
 }
@@ -152,4 +162,119 @@ async fn an_interrupt_ends_a_call_the_server_never_finishes() {
         1,
         "nothing more was asked of the model"
     );
+}
+
+#[tokio::test]
+async fn an_untrusted_servers_tool_is_asked_about_and_a_session_grant_holds() {
+    let everything = tools().join("mcp/node_modules/.bin/mcp-server-everything");
+    if !cox_testkit::outside_tool(&everything.display().to_string(), HOW) {
+        return;
+    }
+    let server = MockServer::start(Script {
+        turns: vec![
+            Turn::call("everything__echo", r#"{"message": "one"}"#),
+            Turn::call("everything__echo", r#"{"message": "two"}"#),
+            Turn::call("everything__get-sum", r#"{"a": 1, "b": 2}"#),
+            Turn::text(&["Done."]),
+        ],
+    })
+    .unwrap();
+    let servers = format!(
+        "[mcp_servers.everything]\ncommand = \"{}\"\n",
+        everything.display()
+    );
+    let (_dir, mut handle) = start(&server, &servers);
+    handle
+        .submit(Op::UserInput {
+            text: "echo".into(),
+        })
+        .await;
+    let mut asked = Vec::new();
+    let mut results = Vec::new();
+    while let Some(envelope) = handle.next_event().await {
+        match envelope.event {
+            Event::ApprovalRequested {
+                call_id,
+                action,
+                reason,
+            } => {
+                assert!(reason.contains("trusted_tools"), "{reason}");
+                let decision = if action.ends_with("echo") {
+                    cox_protocol::ApprovalDecision::Session
+                } else {
+                    cox_protocol::ApprovalDecision::Deny {
+                        reason: Some("not now".into()),
+                    }
+                };
+                asked.push(action);
+                handle.submit(Op::Approve { call_id, decision }).await;
+            }
+            Event::ToolResult { output, .. } => results.push(output),
+            Event::SessionCompleted { .. } => break,
+            _ => {}
+        }
+    }
+    // Asked once for echo (the session grant covers the second call), once for get-sum.
+    assert_eq!(asked, ["call everything.echo", "call everything.get-sum"]);
+    assert_eq!(results[0], "Echo: one");
+    assert_eq!(results[1], "Echo: two");
+    assert_eq!(results[2], "not run: the person declined: not now");
+}
+
+/// With steering on, an MCP call is announced and held for the grace window like a command, and
+/// a directive in the window keeps it from running.
+#[tokio::test]
+async fn a_steer_in_the_grace_window_keeps_an_mcp_call_from_running() {
+    let python = tools().join("venv/bin/python");
+    if !cox_testkit::outside_tool(&python.display().to_string(), HOW) {
+        return;
+    }
+    let hostile =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/tests/fixtures/mcp/hostile.py");
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("written");
+    let arguments = serde_json::json!({"path": target.display().to_string(), "text": "x"});
+    let server = MockServer::start(Script {
+        turns: vec![
+            Turn::call("hostile__write", &arguments.to_string()),
+            Turn::text(&["Understood."]),
+        ],
+    })
+    .unwrap();
+    let servers = format!(
+        "[mcp_servers.hostile]\ncommand = \"{}\"\nargs = [\"{}\"]\ntrusted = true\n",
+        python.display(),
+        hostile.display()
+    );
+    let (_dir, mut handle) = start_with(&server, &servers, |options| {
+        options.steerable = true;
+        // Long enough that only the directive ends it.
+        options.steer_grace_ms = 60_000;
+    });
+    handle
+        .submit(Op::UserInput {
+            text: "write".into(),
+        })
+        .await;
+    let mut pending = None;
+    let mut output = None;
+    while let Some(envelope) = handle.next_event().await {
+        match envelope.event {
+            Event::ActionPending { name, .. } => {
+                pending = Some(name);
+                handle
+                    .submit(Op::Steer {
+                        text: "do not write anything".into(),
+                    })
+                    .await;
+            }
+            Event::ToolResult { output: text, .. } => output = Some(text),
+            Event::SessionCompleted { .. } => break,
+            _ => {}
+        }
+    }
+    assert_eq!(pending.as_deref(), Some("hostile__write"));
+    let output = output.expect("the call ended");
+    assert!(output.contains("not run: the user steered"), "{output}");
+    assert!(!target.exists(), "the held call ran");
 }
