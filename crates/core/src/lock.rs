@@ -15,6 +15,10 @@ use rustix::fs::{FlockOperation, flock};
 
 use crate::Error;
 
+/// How long a lock whose recorded holder is dead is waited for, and how often it is tried.
+const DEAD_HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const DEAD_HOLDER_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// A held lock; released (and its file removed) when dropped.
 #[derive(Debug)]
 pub struct Lock {
@@ -29,6 +33,7 @@ impl Lock {
         if let Some(dir) = path.parent() {
             fs_err::create_dir_all(dir).map_err(failed)?;
         }
+        let mut waited = std::time::Duration::ZERO;
         loop {
             let mut file = fs_err::OpenOptions::new()
                 .create(true)
@@ -40,7 +45,24 @@ impl Lock {
             if flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
-                let pid = holder.split_whitespace().next().unwrap_or("?").to_string();
+                let mut fields = holder.split_whitespace();
+                let pid = fields.next().unwrap_or("?").to_string();
+                let start = fields.next().and_then(|s| s.parse::<u64>().ok());
+                // A holder that is gone (killed) leaves the lock with whatever it was starting
+                // at that moment: a child between fork and exec still has the descriptor, and
+                // lets go of it at its exec, in milliseconds. That is waited for, briefly; a
+                // live holder is refused at once.
+                // (No pid yet: killed between its lock and its write, or a live one about to
+                // write; either is waited for.)
+                let gone = match pid.parse::<u32>() {
+                    Ok(p) => start.is_none_or(|s| start_time(p) != Some(s)),
+                    Err(_) => true,
+                };
+                if gone && waited < DEAD_HOLDER_WAIT {
+                    std::thread::sleep(DEAD_HOLDER_POLL);
+                    waited += DEAD_HOLDER_POLL;
+                    continue;
+                }
                 return Err(Error::Locked {
                     what: what.to_string(),
                     pid,
@@ -141,6 +163,24 @@ mod tests {
         drop(first);
         assert!(!path.exists(), "released locks leave no file");
         let _again = Lock::acquire(&path, "session s").unwrap();
+    }
+
+    /// `kill -9` of a cox, then `cox resume` at once: a child the dead cox was starting still has
+    /// the lock's descriptor until its exec; the next cox waits for that instead of refusing.
+    #[test]
+    fn a_lock_a_dead_holder_left_with_a_starting_child_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.lock");
+        // As the dead holder left it: its pid and start time, which no live process has.
+        fs_err::write(&path, format!("{} 1\n", u32::MAX - 1)).unwrap();
+        let child_fd = fs_err::File::open(&path).unwrap();
+        flock(&child_fd, FlockOperation::NonBlockingLockExclusive).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            drop(child_fd);
+        });
+        let _taken = Lock::acquire(&path, "session s").unwrap();
+        release.join().unwrap();
     }
 
     #[test]
