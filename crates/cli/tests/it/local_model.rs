@@ -68,14 +68,15 @@ mod with_the_feature {
         cox_testkit::test_model()
     }
 
-    /// The whole pipeline with a real model: template, grammar, tool run, second turn, answer. It
-    /// asserts the structure of the run, not what a 135M model concludes. The prompt is the same
-    /// on every run — a fixed working directory and date (`SOURCE_DATE_EPOCH`) — so greedy
-    /// decoding takes the same path each time (three runs here gave the same answer). With a
-    /// random temp path and today's date in the system prompt, the 135M model now and then never
-    /// got to an answer (1 of 9 prompts tried here: it echoed `<tool_response>` to the output
-    /// limit, turn after turn). A change to the system prompt or the tool schemas gives the model
-    /// another prompt: if this test then fails that way, it is the model — read the events.
+    /// The whole pipeline with a real model: template, grammar, tool run, second turn, text about
+    /// the result, an ending. It asserts the structure of the run, not what a 135M model
+    /// concludes. The prompt is the same on every run — a fixed working directory and date
+    /// (`SOURCE_DATE_EPOCH`) — so greedy decoding takes the same path on one machine; but not
+    /// across CPUs: llama.cpp is built for the CPU's SIMD extensions, and on 2026-12-03 the same
+    /// prompt and build that had answered on an earlier machine of this kind echoed
+    /// `<tool_response>` to the output limit turn after turn on this one (also with the code of
+    /// the commit that had passed). So the ending may be an answer, or that ramble to the turn
+    /// limit; the pipeline is what must hold.
     #[test]
     fn exec_runs_a_real_model_end_to_end() {
         let env = Env::new();
@@ -106,9 +107,9 @@ mod with_the_feature {
                 "List the files in this repository, then say in one sentence what it is.",
             ]));
         let text = stdout(&output);
-        assert_eq!(
-            output.status.code(),
-            Some(0),
+        // 0 with an answer; 1 when the model never stopped rambling (checked below).
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
             "{text}\n{}",
             crate::harness::stderr(&output)
         );
@@ -159,6 +160,11 @@ mod with_the_feature {
                     calls.push(call_id.clone());
                 }
                 Event::ToolResult { call_id, .. } => results.push(call_id.clone()),
+                // Only the turn limit, and only after the model rambled to the output limit.
+                Event::Error {
+                    kind: cox_protocol::ErrorKind::MaxTurns,
+                    ..
+                } => {}
                 Event::Error { .. } => panic!("error event: {envelope:?}"),
                 _ => {}
             }
@@ -168,12 +174,43 @@ mod with_the_feature {
             "required-first makes the first response a tool call"
         );
         assert_eq!(calls, results, "every call got its result");
+        // The model read the tool's result and wrote about it: text streamed after a result.
+        let first_result = events
+            .iter()
+            .position(|e| matches!(e.event, Event::ToolResult { .. }))
+            .unwrap();
+        assert!(
+            events[first_result..].iter().any(
+                |e| matches!(&e.event, Event::AgentMessageDelta { text } if !text.trim().is_empty())
+            ),
+            "no text after the tool result: {text}"
+        );
+        // Which ending a 135M model reaches under greedy decoding depends on the CPU's SIMD
+        // kernels (the same prompt ended well on one machine of this kind and rambled on
+        // another): an answer, or text cut at the output limit turn after turn until the turn
+        // limit. Both are the pipeline working; anything else is not.
+        let truncated = events
+            .iter()
+            .any(|e| matches!(e.event, Event::Truncated { .. }));
         match &events.last().unwrap().event {
-            Event::SessionCompleted { status, answer, .. } => {
-                assert_eq!(*status, SessionStatus::Completed);
-                let answer = answer.as_deref().unwrap_or_default();
-                assert!(!answer.trim().is_empty(), "the final answer is empty");
-            }
+            Event::SessionCompleted { status, answer, .. } => match status {
+                SessionStatus::Completed => {
+                    let answer = answer.as_deref().unwrap_or_default();
+                    assert!(!answer.trim().is_empty(), "the final answer is empty");
+                }
+                SessionStatus::Failed => assert!(
+                    truncated
+                        && events.iter().any(|e| matches!(
+                            e.event,
+                            Event::Error {
+                                kind: cox_protocol::ErrorKind::MaxTurns,
+                                ..
+                            }
+                        )),
+                    "failed, but not by rambling to the turn limit: {text}"
+                ),
+                other => panic!("ended {other:?}: {text}"),
+            },
             other => panic!("last event: {other:?}"),
         }
     }
