@@ -19,82 +19,22 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use cox_mcp::{Asker, CallError, Connection, Elicitation, Launch, ToolInfo};
+use cox_mcp::{Asker, CallError, Connection, Launch, ToolInfo};
 use cox_protocol::{Action, McpServerStatus, ToolKind, ToolSpec};
-use cox_tools::{BoxFuture, External, Question, Tool, ToolContext, ToolOutput, Touches};
+use cox_tools::{BoxFuture, External, Tool, ToolContext, ToolOutput, Touches};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::config::McpServer;
 
-/// `.cox/mcp.toml`: the project's own servers, `[mcp_servers.NAME]` tables as in config.toml.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProjectFile {
-    #[serde(default)]
-    mcp_servers: std::collections::BTreeMap<String, cox_mcp::ServerConfig>,
-}
+mod cache;
+mod elicit;
+mod project;
+mod search;
 
-/// Where the project's servers file is, if it has one (at the repository root).
-pub fn project_file(cwd: &std::path::Path) -> Option<std::path::PathBuf> {
-    let path = crate::repo_root(cwd).join(".cox/mcp.toml");
-    path.is_file().then_some(path)
-}
-
-/// Parses a project's servers file (what `cox trust` checks before it confirms one).
-pub fn parse_project(text: &str, path: &std::path::Path) -> Result<Vec<McpServer>, crate::Error> {
-    let file: ProjectFile =
-        toml::from_str(text).map_err(|source| crate::Error::McpProjectFile {
-            path: path.to_path_buf(),
-            source: Box::new(source),
-        })?;
-    crate::config::mcp_servers(&file.mcp_servers)
-}
-
-/// The project's servers as the person confirmed them with `cox trust` (a repository cannot
-/// start a program on cox's behalf by shipping a file): none in a project that is not trusted,
-/// the confirmed ones when the file changed since — with a note saying so either way.
-pub fn project_servers(
-    cwd: &std::path::Path,
-    project: &crate::projects::Project,
-) -> Result<(Vec<McpServer>, Option<String>), crate::Error> {
-    let path = project_file(cwd);
-    let current = match &path {
-        Some(path) => Some(fs_err::read_to_string(path)?),
-        None => None,
-    };
-    let shown = path
-        .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from(".cox/mcp.toml"));
-    if !project.trusted {
-        let note = path.map(|p| {
-            format!(
-                "{} is not used: {} is not a trusted project; run `cox trust` there to confirm \
-                 its MCP servers",
-                p.display(),
-                project.path
-            )
-        });
-        return Ok((Vec::new(), note));
-    }
-    let note = (current != project.mcp_servers).then(|| {
-        format!(
-            "{} changed since you trusted {}; the MCP servers you confirmed are used until you \
-             run `cox trust` again",
-            shown.display(),
-            project.path
-        )
-    });
-    match &project.mcp_servers {
-        Some(text) => Ok((parse_project(text, &shown)?, note)),
-        None => Ok((Vec::new(), note)),
-    }
-}
-
-/// The search tool offered instead of deferred tools' schemas.
-pub const SEARCH_TOOL: &str = "mcp_search_tools";
-/// Tools one search returns at most.
-const SEARCH_LIMIT: usize = 8;
+pub use project::{parse_project, project_file, project_servers};
+pub use search::SEARCH_TOOL;
+use search::Search;
 
 /// Where a server is.
 #[derive(Clone)]
@@ -394,58 +334,6 @@ impl Drop for Servers {
     }
 }
 
-/// The tools each server offered when it last started, kept in `$COX_HOME/cache/mcp/NAME.json`
-/// with a fingerprint of its entry and of cox: a session whose servers are all known starts
-/// none of them until a tool is called, so configured servers cost a session nothing it does
-/// not use. A changed entry (or cox) is a miss, and the server starts at once as without a
-/// cache. The cache only says what to offer; what a call does is the server's answer.
-mod cache {
-    use super::McpServer;
-
-    #[derive(serde::Serialize, serde::Deserialize)]
-    struct Entry {
-        fingerprint: String,
-        offer: cox_mcp::Offer,
-    }
-
-    fn fingerprint(server: &McpServer) -> String {
-        let config = serde_json::to_string(&server.config).unwrap_or_default();
-        let text = format!("{}\n{}\n{config}", env!("CARGO_PKG_VERSION"), server.name);
-        // A fingerprint, not a defence: the cache lives in COX_HOME, which commands and servers
-        // cannot see.
-        format!("{:016x}", cox_mcp::offer::fnv1a(text.as_bytes()))
-    }
-
-    fn path(home: &std::path::Path, server: &McpServer) -> std::path::PathBuf {
-        home.join("cache")
-            .join("mcp")
-            .join(format!("{}.json", server.name))
-    }
-
-    pub(super) fn load(home: &std::path::Path, server: &McpServer) -> Option<cox_mcp::Offer> {
-        let text = fs_err::read_to_string(path(home, server)).ok()?;
-        let entry: Entry = serde_json::from_str(&text).ok()?;
-        (entry.fingerprint == fingerprint(server)).then_some(entry.offer)
-    }
-
-    pub(super) fn store(home: &std::path::Path, server: &McpServer, offer: &cox_mcp::Offer) {
-        let entry = Entry {
-            fingerprint: fingerprint(server),
-            offer: offer.clone(),
-        };
-        let path = path(home, server);
-        let Ok(text) = serde_json::to_string(&entry) else {
-            return;
-        };
-        if let Some(dir) = path.parent() {
-            let _ = fs_err::create_dir_all(dir);
-        }
-        if let Err(e) = crate::auth::write_private(&path, text.as_bytes()) {
-            tracing::warn!(error = %e, "cannot cache an MCP server's tools");
-        }
-    }
-}
-
 /// One tool of one server, as the model sees it.
 struct McpTool {
     server: Arc<Server>,
@@ -580,7 +468,7 @@ impl Tool for McpTool {
                 if let Ok(mut slot) = self.server.asker.lock() {
                     *slot = Some(sender);
                 }
-                tokio::spawn(forward_questions(questions, asker))
+                tokio::spawn(elicit::forward_questions(questions, asker))
             });
             let deadline = self.server.entry.config.tool_timeout();
             let started = std::time::Instant::now();
@@ -628,248 +516,5 @@ impl Tool for McpTool {
             output.outcome.duration_ms = Some(started.elapsed().as_millis() as u64);
             output
         })
-    }
-}
-
-/// A field a server asks for: name, JSON type, whether it is required.
-type Field = (String, String, bool);
-
-/// Turns a server's elicitation into the session's question to the person, and the answer into
-/// the fields the server asked for: a JSON object gives any of them; plain text fills the one
-/// field (or the one required field) there is; an empty answer declines.
-async fn forward_questions(
-    mut questions: mpsc::Receiver<Elicitation>,
-    asker: mpsc::Sender<Question>,
-) {
-    while let Some(elicitation) = questions.recv().await {
-        let required: Vec<&str> = elicitation
-            .schema
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let fields: Vec<Field> = elicitation
-            .schema
-            .get("properties")
-            .and_then(Value::as_object)
-            .map(|p| {
-                p.iter()
-                    .map(|(name, spec)| {
-                        let kind = spec.get("type").and_then(Value::as_str).unwrap_or("string");
-                        (
-                            name.clone(),
-                            kind.to_string(),
-                            required.contains(&name.as_str()),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let how = match (fields.as_slice(), plain_field(&fields)) {
-            ([], _) => "Answer anything to accept, or nothing to decline.".to_string(),
-            (_, Some((name, kind, _))) if fields.len() == 1 => {
-                format!("Answer with the {name} ({kind}), or nothing to decline.")
-            }
-            (many, plain) => format!(
-                "{}Answer with a JSON object of {}, or nothing to decline.",
-                plain.map_or_else(String::new, |(name, kind, _)| format!(
-                    "Answer with the {name} ({kind}) alone, or: "
-                )),
-                many.iter()
-                    .map(|(n, k, r)| format!("`{n}` ({k}{})", if *r { ", required" } else { "" }))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        };
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let question = Question {
-            text: format!(
-                "MCP server `{}` asks: {}\n{how}",
-                elicitation.server, elicitation.message
-            ),
-            reply,
-        };
-        if asker.send(question).await.is_err() {
-            let _ = elicitation.reply.send(None);
-            continue;
-        }
-        let content = answer
-            .await
-            .ok()
-            .and_then(|text| fields_from(&text, &fields));
-        let _ = elicitation.reply.send(content);
-    }
-}
-
-/// The field plain text fills: the only one, or the only required one.
-fn plain_field(fields: &[Field]) -> Option<&Field> {
-    match fields {
-        [one] => Some(one),
-        _ => {
-            let mut required = fields.iter().filter(|f| f.2);
-            match (required.next(), required.next()) {
-                (Some(one), None) => Some(one),
-                _ => None,
-            }
-        }
-    }
-}
-
-fn fields_from(text: &str, fields: &[Field]) -> Option<serde_json::Map<String, Value>> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    if fields.is_empty() {
-        return Some(serde_json::Map::new());
-    }
-    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(text) {
-        return Some(map);
-    }
-    let (name, kind, _) = plain_field(fields)?;
-    let value = match kind.as_str() {
-        "number" | "integer" => serde_json::from_str::<Value>(text)
-            .ok()
-            .filter(Value::is_number)?,
-        "boolean" => Value::Bool(matches!(
-            text.to_lowercase().as_str(),
-            "y" | "yes" | "true" | "1"
-        )),
-        _ => Value::String(text.to_string()),
-    };
-    Some(serde_json::Map::from_iter([(name.clone(), value)]))
-}
-
-/// `mcp_search_tools`: finds deferred MCP tools by words of their name or description and
-/// offers the ones found from the next request on.
-struct Search {
-    index: Vec<(String, String, Value)>,
-    loaded: Arc<Mutex<HashSet<String>>>,
-    tokens: usize,
-}
-
-#[derive(serde::Deserialize)]
-struct SearchArgs {
-    query: String,
-}
-
-impl Tool for Search {
-    fn name(&self) -> &str {
-        SEARCH_TOOL
-    }
-
-    fn spec(&self) -> ToolSpec {
-        let servers: HashSet<&str> = self
-            .index
-            .iter()
-            .filter_map(|(name, _, _)| name.split("__").next())
-            .collect();
-        let mut servers: Vec<&str> = servers.into_iter().collect();
-        servers.sort_unstable();
-        ToolSpec {
-            name: SEARCH_TOOL.to_string(),
-            description: format!(
-                "Find tools of the MCP servers {} ({} tools, whose schemas — about {} tokens — \
-                 are not sent with every request). Give words of what you need; the tools found \
-                 are shown with their schemas and can be called from your next step on.",
-                servers.join(", "),
-                self.index.len(),
-                self.tokens
-            ),
-            parameters: serde_json::json!({
-                "type": "object",
-                "properties": {"query": {"type": "string", "description": "Words of the tool's name or purpose"}},
-                "required": ["query"],
-                "additionalProperties": false
-            }),
-        }
-    }
-
-    fn kind(&self) -> ToolKind {
-        ToolKind::Read
-    }
-
-    fn describe(&self, arguments: &Value, _ctx: &ToolContext) -> (Vec<Action>, Touches) {
-        let query = arguments
-            .get("query")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        (
-            vec![Action::Search {
-                pattern: query.to_string(),
-                path: "MCP tools".to_string(),
-            }],
-            Touches::default(),
-        )
-    }
-
-    fn call<'a>(&'a self, arguments: Value, _ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutput> {
-        Box::pin(async move {
-            let args: SearchArgs = match cox_tools::parse_args(SEARCH_TOOL, arguments) {
-                Ok(args) => args,
-                Err(output) => return output,
-            };
-            let items: Vec<(&str, &str)> = self
-                .index
-                .iter()
-                .map(|(n, d, _)| (n.as_str(), d.as_str()))
-                .collect();
-            let found = cox_mcp::offer::search(&items, &args.query, SEARCH_LIMIT);
-            if found.is_empty() {
-                return ToolOutput::ok(format!(
-                    "no MCP tool matches every word of \"{}\"; try fewer or other words",
-                    args.query
-                ));
-            }
-            let mut text = String::new();
-            if let Ok(mut loaded) = self.loaded.lock() {
-                for name in &found {
-                    loaded.insert(name.to_string());
-                }
-            }
-            for name in found {
-                if let Some((_, description, schema)) =
-                    self.index.iter().find(|(n, _, _)| n == name)
-                {
-                    text.push_str(&format!("{name}: {description}\nparameters: {schema}\n\n"));
-                }
-            }
-            text.push_str("These tools are offered from your next step on.");
-            ToolOutput::ok(text)
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn answers_become_the_fields_asked_for() {
-        let field = |n: &str, k: &str, r: bool| (n.to_string(), k.to_string(), r);
-        let one = [field("name", "string", false)];
-        assert_eq!(
-            fields_from("Ada", &one),
-            Some(serde_json::Map::from_iter([(
-                "name".to_string(),
-                Value::String("Ada".into())
-            )]))
-        );
-        assert_eq!(fields_from("  ", &one), None);
-        let number = [field("n", "integer", false)];
-        assert_eq!(fields_from("seven", &number), None);
-        assert_eq!(
-            fields_from("7", &number).unwrap()["n"],
-            serde_json::json!(7)
-        );
-        let two = [field("a", "string", true), field("b", "boolean", false)];
-        assert_eq!(
-            fields_from(r#"{"a": "x", "b": true}"#, &two).unwrap().len(),
-            2
-        );
-        // Plain text fills the one required field.
-        assert_eq!(fields_from("x", &two).unwrap()["a"], "x");
-        let open = [field("a", "string", false), field("b", "string", false)];
-        assert_eq!(fields_from("x", &open), None);
     }
 }
