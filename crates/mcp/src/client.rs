@@ -196,11 +196,13 @@ impl Connection {
             asker,
         };
         let mut child = None;
+        let mut reader = None;
         let started = tokio::time::timeout(deadline, async {
             let service = match transport {
                 Transport::Stdio => {
-                    let (process, stdout, stdin) = spawn(config, launch, &stderr)?;
+                    let (process, stdout, stdin, stderr_reader) = spawn(config, launch, &stderr)?;
                     child = Some(Child { process });
+                    reader = stderr_reader;
                     handler.serve((stdout, stdin)).await.map_err(failed)?
                 }
                 Transport::StreamableHttp => {
@@ -240,18 +242,21 @@ impl Connection {
             Ok::<_, StartError>((service, offer))
         })
         .await;
-        let explain = |error: StartError| explained(error, &stderr);
-        match started {
-            Ok(Ok((service, offer))) => Ok(Connection {
-                name: name.to_string(),
-                offer,
-                service,
-                child,
-                stderr,
-            }),
-            Ok(Err(error)) => Err(explain(error)),
-            Err(_) => Err(explain(StartError::TimedOut(deadline))),
-        }
+        let error = match started {
+            Ok(Ok((service, offer))) => {
+                return Ok(Connection {
+                    name: name.to_string(),
+                    offer,
+                    service,
+                    child,
+                    stderr,
+                });
+            }
+            Ok(Err(error)) => error,
+            Err(_) => StartError::TimedOut(deadline),
+        };
+        failed_start(child, reader).await;
+        Err(explained(error, &stderr))
     }
 
     /// Calls the server's tool `tool` with `arguments`, within `deadline`; `cancel` (Esc)
@@ -336,7 +341,18 @@ type Pipes = (
     tokio::process::Child,
     tokio::process::ChildStdout,
     tokio::process::ChildStdin,
+    Option<tokio::task::JoinHandle<()>>,
 );
+
+/// After a failed start: the server's process group is killed, and what it wrote to stderr is
+/// read to its end (bounded), so the explanation has it — a server that crashed at once may not
+/// have been read yet when the handshake failed.
+async fn failed_start(child: Option<Child>, reader: Option<tokio::task::JoinHandle<()>>) {
+    drop(child);
+    if let Some(reader) = reader {
+        let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
+    }
+}
 
 /// Starts a stdio server through the launcher, with the commands' environment (minus what they
 /// never see, plus what the entry names), its stderr read into a short tail and the log.
@@ -377,7 +393,7 @@ fn spawn(
     let (Some(stdout), Some(stdin)) = (process.stdout.take(), process.stdin.take()) else {
         return Err(StartError::Failed("no pipes to the server".into()));
     };
-    if let Some(err) = process.stderr.take() {
+    let reader = process.stderr.take().map(|err| {
         let tail = Arc::clone(stderr);
         tokio::spawn(async move {
             let mut lines = tokio::io::BufReader::new(err).lines();
@@ -391,9 +407,9 @@ fn spawn(
                     tail.push_back(line.chars().take(500).collect());
                 }
             }
-        });
-    }
-    Ok((process, stdout, stdin))
+        })
+    });
+    Ok((process, stdout, stdin, reader))
 }
 
 /// The HTTP client, URL and headers of an HTTP server: `http_headers`, `env_http_headers` and
