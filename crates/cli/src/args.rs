@@ -43,14 +43,13 @@ pub struct Shared {
     /// Stop after this many model turns without a final answer (default 100).
     #[arg(long, value_name = "N", global = true)]
     pub max_turns: Option<u32>,
-    /// Accept steering while the agent works: with stdin not a terminal, stdin carries JSON Lines
-    /// control ops ({"op":"pause"}, {"op":"resume"}, {"op":"steer","text":"…"}, {"op":"interrupt"}).
+    /// Hold each write and command for the grace window (--steer-grace) so a pause can stop it
+    /// before it runs. On a terminal SPACE (or any key) pauses with or without this flag; with
+    /// stdin not a terminal, stdin carries JSON Lines control ops ({"op":"pause"},
+    /// {"op":"resume"}, {"op":"steer","text":"…"}, {"op":"interrupt"}). A plan run on a terminal
+    /// always holds.
     #[arg(long, global = true)]
     pub steerable: bool,
-    /// The model that plans (`cox plan`), as `provider:model` or a model name; default `[roles]
-    /// planner` in config.toml.
-    #[arg(long, value_name = "MODEL", global = true)]
-    pub planner_model: Option<String>,
     /// How commands are confined: read-only, workspace-write (default: write only in the workspace,
     /// --add-dir and the temp directories), or full-access (no sandbox).
     #[arg(
@@ -76,9 +75,15 @@ pub struct Shared {
     /// Another directory commands and edits may write in.
     #[arg(long = "add-dir", value_name = "DIR", global = true)]
     pub add_dir: Vec<PathBuf>,
-    /// With --steerable: how long each write or command is announced before it runs (0: off).
+    /// With --steerable: how long each write or command is announced, with what it will do,
+    /// before it runs (0: off). Default 1000 on a terminal, 300 headless.
     #[arg(long, value_name = "MS", global = true)]
     pub steer_grace: Option<u64>,
+    /// With --steerable: the grace window of an action that deletes or discards (`rm -r`,
+    /// `git reset --hard`, `git clean`, a force push, a patch that removes more than it adds).
+    /// Default 3000 on a terminal, 1000 headless; never shorter than --steer-grace.
+    #[arg(long, value_name = "MS", global = true)]
+    pub steer_grace_destructive: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -208,6 +213,10 @@ pub enum Command {
     Plan {
         /// What to plan; `-` reads it from stdin. `@path` attaches a file.
         prompt: String,
+        /// The model that plans, as `provider:model` or a model name; default `[roles] planner`
+        /// in config.toml, else the model `-m` names.
+        #[arg(long, value_name = "MODEL")]
+        planner_model: Option<String>,
     },
     /// Execute a plan document step by step; statuses are written back into the file.
     Run {

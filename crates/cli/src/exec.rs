@@ -96,9 +96,11 @@ pub fn run_options(shared: &Shared) -> Result<RunOptions, Failure> {
             "run `cox` for the live session (SPACE pauses), or pipe JSON Lines ops such as {\"op\":\"pause\"}",
         ));
     }
-    if shared.steer_grace.is_some() && !shared.steerable {
+    if (shared.steer_grace.is_some() || shared.steer_grace_destructive.is_some())
+        && !shared.steerable
+    {
         return Err(Failure::usage(
-            "--steer-grace works with --steerable",
+            "--steer-grace and --steer-grace-destructive work with --steerable",
             "add --steerable",
         ));
     }
@@ -110,7 +112,10 @@ pub fn run_options(shared: &Shared) -> Result<RunOptions, Failure> {
         steerable: shared.steerable,
         steer_grace_ms: shared
             .steer_grace
-            .unwrap_or(cox_core::DEFAULT_STEER_GRACE_MS),
+            .unwrap_or(cox_core::DEFAULT_HEADLESS_STEER_GRACE_MS),
+        steer_grace_destructive_ms: shared
+            .steer_grace_destructive
+            .unwrap_or(cox_core::DEFAULT_HEADLESS_STEER_GRACE_DESTRUCTIVE_MS),
         one_shot: shared.steerable,
         planning: false,
     })
@@ -169,9 +174,10 @@ pub fn role_overrides(
     shared: &Shared,
     home: &std::path::Path,
     role: Role,
+    planner_model: Option<&str>,
 ) -> Result<Overrides, Failure> {
     let file = cox_core::config::read_file(home, &shared.config)?;
-    Ok(overrides(shared).for_role(&file, role, shared.planner_model.as_deref())?)
+    Ok(overrides(shared).for_role(&file, role, planner_model)?)
 }
 
 pub fn overrides(shared: &Shared) -> Overrides {

@@ -24,10 +24,7 @@ pub fn run(shared: &Shared, prompt: Option<String>) -> Result<ExitCode, Failure>
     let options = live_options(shared, false)?;
     runtime()?.block_on(async {
         let session = cox_core::start(&config, cwd, options)?;
-        let header = cox_term::Header {
-            model: config.model.clone(),
-            provider: config.provider.name.clone(),
-        };
+        let header = header(&config, shared);
         // A session ends when the person leaves it: 0, or 130 after Ctrl-C twice.
         let ended = live(header, session, prompt, false, ()).await?;
         Ok(ExitCode::from(match (ended.signal, ended.exit) {
@@ -36,6 +33,33 @@ pub fn run(shared: &Shared, prompt: Option<String>) -> Result<ExitCode, Failure>
             (None, cox_term::Exit::Interrupted) => exit::INTERRUPTED,
         }))
     })
+}
+
+/// What the live UI's header and `/status` panel show of the session's configuration.
+pub fn header(config: &Config, shared: &Shared) -> cox_term::Header {
+    use clap::ValueEnum;
+    let name = |value: Option<clap::builder::PossibleValue>| {
+        value.map_or_else(String::new, |v| v.get_name().to_string())
+    };
+    let approval = match shared.approval {
+        Some(approval) => name(approval.to_possible_value()),
+        None => "on-request (default with a person there)".to_string(),
+    };
+    let mut details = vec![
+        (
+            "sandbox".to_string(),
+            name(shared.sandbox.to_possible_value()),
+        ),
+        ("approval".to_string(), approval),
+    ];
+    if let Some(effort) = &config.reasoning.effort {
+        details.push(("reasoning".to_string(), effort.clone()));
+    }
+    cox_term::Header {
+        model: config.model.clone(),
+        provider: config.provider.name.clone(),
+        details,
+    }
 }
 
 /// How a session runs in the live UI: a person there, steering with `--steerable` (always for a
@@ -49,6 +73,9 @@ pub fn live_options(shared: &Shared, plan_run: bool) -> Result<RunOptions, Failu
             (true, grace) => grace.unwrap_or(cox_core::DEFAULT_STEER_GRACE_MS),
             (false, _) => 0,
         },
+        steer_grace_destructive_ms: shared
+            .steer_grace_destructive
+            .unwrap_or(cox_core::DEFAULT_STEER_GRACE_DESTRUCTIVE_MS),
         one_shot: false,
         planning: false,
         sandbox: crate::exec::sandbox(shared)?,

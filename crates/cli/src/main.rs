@@ -116,7 +116,10 @@ fn main() -> ExitCode {
         Some(Command::McpServer) => mcp_server::run(&cli.shared),
         Some(Command::Trust { dir, forget }) => trust_cmd::run(dir.as_deref(), forget),
         Some(Command::Tools) => tools_cmd::run(&cli.shared),
-        Some(Command::Plan { prompt }) => plan_cmd::run(&cli.shared, &prompt),
+        Some(Command::Plan {
+            prompt,
+            planner_model,
+        }) => plan_cmd::run(&cli.shared, &prompt, planner_model.as_deref()),
         Some(Command::Run {
             plan,
             target,

@@ -16,7 +16,11 @@ use crate::progress::Progress;
 /// Corrections asked of the model after an invalid plan.
 pub const RETRIES: u32 = 2;
 
-pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
+pub fn run(
+    shared: &Shared,
+    prompt: &str,
+    planner_model: Option<&str>,
+) -> Result<ExitCode, Failure> {
     if shared.json || shared.steerable {
         return Err(Failure::usage(
             "cox plan prints the plan document on stdout; --json and --steerable are for exec",
@@ -27,7 +31,10 @@ pub fn run(shared: &Shared, prompt: &str) -> Result<ExitCode, Failure> {
     let prompt = read_prompt(prompt)?;
     let prompt = cox_core::prompt::expand_attachments(&prompt, &cwd)?;
     let home = cox_core::config::cox_home()?;
-    let config = Config::load(&home, &role_overrides(shared, &home, Role::Planner)?)?;
+    let config = Config::load(
+        &home,
+        &role_overrides(shared, &home, Role::Planner, planner_model)?,
+    )?;
     let options = RunOptions {
         planning: true,
         sandbox: crate::exec::sandbox(shared)?,

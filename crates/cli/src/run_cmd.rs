@@ -67,7 +67,7 @@ pub fn run(
         fix_rounds: checks.fix_rounds,
     };
     let checks = Checks::from_settings(&settings, &cwd)?;
-    let config = Config::load(&home, &role_overrides(shared, &home, Role::Worker)?)?;
+    let config = Config::load(&home, &role_overrides(shared, &home, Role::Worker, None)?)?;
     // On a terminal, --steerable drives the run through the live UI.
     let live = shared.steerable && cox_term::available();
     let options = if live {
@@ -86,10 +86,7 @@ pub fn run(
     runtime()?.block_on(async {
         let start = |spec: RunSpec| cox_core::run::start(&config, spec);
         let (code, summary) = if live {
-            let header = cox_term::Header {
-                model: config.model.clone(),
-                provider: config.provider.name.clone(),
-            };
+            let header = crate::interactive::header(&config, shared);
             let live =
                 crate::interactive::live(header, start(spec)?, None, true, Summary::default())
                     .await?;

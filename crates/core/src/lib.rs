@@ -218,9 +218,12 @@ pub fn sandbox_exec(policy: &cox_sandbox::Policy, argv: &[String]) -> Result<i32
 pub struct RunOptions {
     /// A person can answer the model's questions (`ask_user`).
     pub interactive: bool,
-    /// Steering is on: writes and commands are announced and held `steer_grace_ms` first.
+    /// Steering is on: writes and commands are announced and held `steer_grace_ms` first (and
+    /// `steer_grace_destructive_ms` when they delete or discard: `rm -r`, `git reset --hard`, a
+    /// patch that removes more than it adds, … — see `cox_sandbox::destructive`).
     pub steerable: bool,
     pub steer_grace_ms: u64,
+    pub steer_grace_destructive_ms: u64,
     /// End after a task that was not interrupted (an interrupted one waits for the next op).
     pub one_shot: bool,
     /// `cox plan`: read-only tools, and the answer is a plan document (structured output where the
@@ -265,8 +268,14 @@ pub(crate) fn planning_instructions() -> String {
     )
 }
 
-/// Default grace window of `--steerable`, in milliseconds.
-pub const DEFAULT_STEER_GRACE_MS: u64 = 300;
+/// Default grace window in the live UI, in milliseconds: long enough for a person who sees the
+/// action announced to press SPACE (a reaction takes 250–600 ms, and reading what is held more).
+pub const DEFAULT_STEER_GRACE_MS: u64 = 1000;
+/// Default grace window in the live UI for an action that deletes or discards.
+pub const DEFAULT_STEER_GRACE_DESTRUCTIVE_MS: u64 = 3000;
+/// Defaults of headless `cox exec --steerable`, where a program, not a person, reacts.
+pub const DEFAULT_HEADLESS_STEER_GRACE_MS: u64 = 300;
+pub const DEFAULT_HEADLESS_STEER_GRACE_DESTRUCTIVE_MS: u64 = 1000;
 
 /// Starts a new session for `config` in `cwd`, resolving the provider's key (an error when it needs
 /// one and none is set) and creating its journal.

@@ -215,11 +215,17 @@ pub enum Event {
         text: String,
     },
     /// A write or command is about to run; with `--steerable` it waits `grace_ms` first, and a
-    /// pause in that window stops it before it touches anything.
+    /// pause in that window stops it before it touches anything. `preview`: what it will do (the
+    /// patch's removed and added lines, or `$ command`); `destructive`: why it got the longer
+    /// window (it deletes or discards), if it did.
     ActionPending {
         call_id: CallId,
         name: String,
         grace_ms: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        preview: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        destructive: Option<String>,
     },
     /// Something the person should know that does not stop the session.
     Warning {

@@ -21,6 +21,7 @@ pub mod approval;
 mod caps;
 pub mod classify;
 pub mod command;
+pub mod destructive;
 pub mod env;
 mod filter;
 mod fs;

@@ -14,6 +14,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::{Header, Mode, Screen, Ui};
 
+mod live;
+
 const ROWS: u16 = 40;
 
 /// A writer whose bytes a test reads back.
@@ -45,8 +47,13 @@ impl Term {
         let header = Header {
             model: "gpt-test".into(),
             provider: "mock".into(),
+            details: vec![
+                ("sandbox".into(), "workspace-write".into()),
+                ("approval".into(), "on-request".into()),
+            ],
         };
-        let screen = Screen::new(Box::new(out.clone()), width, false);
+        let mut screen = Screen::new(Box::new(out.clone()), width, false);
+        screen.set_height(ROWS);
         let mut ui = Ui::new(header, screen);
         ui.redraw().unwrap();
         Term {
@@ -68,6 +75,16 @@ impl Term {
         ops
     }
 
+    fn key_with(&mut self, code: KeyCode, modifiers: KeyModifiers) -> Vec<Op> {
+        let ops = self.ui.on_key(KeyEvent::new(code, modifiers));
+        self.ui.show().unwrap();
+        ops
+    }
+
+    fn ctrl_c(&mut self) -> Vec<Op> {
+        self.key_with(KeyCode::Char('c'), KeyModifiers::CONTROL)
+    }
+
     fn typed(&mut self, text: &str) {
         for c in text.chars() {
             assert!(self.key(KeyCode::Char(c)).is_empty());
@@ -78,7 +95,7 @@ impl Term {
     fn resize(&mut self, width: u16) {
         let at = self.out.0.lock().unwrap().len();
         self.resizes.push((at, width));
-        self.ui.screen.resize(width).unwrap();
+        self.ui.screen.resize(width, ROWS).unwrap();
         self.ui.redraw().unwrap();
     }
 
@@ -127,7 +144,12 @@ fn started() -> Event {
 
 /// A prompt typed and sent: the UI is running the task.
 fn running() -> Term {
-    let mut term = Term::new(80);
+    running_at(80)
+}
+
+/// [`running`] on a terminal `width` columns wide.
+fn running_at(width: u16) -> Term {
+    let mut term = Term::new(width);
     term.event(started());
     term.typed("fix the parser");
     let ops = term.key(KeyCode::Enter);
@@ -322,6 +344,7 @@ async fn the_loop_runs_on_a_key_stream_and_a_buffer() {
     let header = Header {
         model: "gpt-test".into(),
         provider: "mock".into(),
+        details: Vec::new(),
     };
     let ui = tokio::spawn(crate::run_with(
         header, screen, keys, ops, events, None, true,
@@ -361,7 +384,7 @@ fn terminal_sessions_are_counted_listed_and_killed() {
             pid: 4000 + id,
         });
     }
-    assert!(term.frame().contains("· 2 terminals ·"), "{}", term.frame());
+    assert!(term.frame().contains("· 2 terminals\n"), "{}", term.frame());
     assert_eq!(term.key(KeyCode::Char(' ')), [Op::Pause]);
     term.typed("/ps");
     assert!(term.key(KeyCode::Enter).is_empty());
@@ -388,7 +411,7 @@ fn terminal_sessions_are_counted_listed_and_killed() {
         frame.contains("▣ terminal 2 killed by signal 15: python3 -i"),
         "{frame}"
     );
-    assert!(frame.contains("· 1 terminal ·"), "{frame}");
+    assert!(frame.contains("· 1 terminal\n"), "{frame}");
     // A directive while paused still steers.
     term.typed("keep the server");
     assert_eq!(
@@ -474,7 +497,7 @@ fn undo_from_the_prompt_and_while_paused() {
 
 #[test]
 fn slash_mcp_lists_the_servers_while_paused_and_at_the_prompt() {
-    let mut term = running();
+    let mut term = running_at(120);
     assert_eq!(term.key(KeyCode::Char(' ')), [Op::Pause]);
     term.typed("/mcp");
     assert_eq!(term.key(KeyCode::Enter), [Op::ListMcp]);

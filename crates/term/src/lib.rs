@@ -1,22 +1,30 @@
 //! The inline terminal UI: the session's stream written into the normal scrollback (no alternate
 //! screen, so it survives), with a live area at the bottom — the line being streamed, the input
-//! line, and a status line updated in place. Keys: SPACE pauses (the barrier), Enter with text
-//! steers, Enter on an empty line resumes, Esc interrupts, Ctrl-C twice quits.
+//! composer, and a status line updated in place. Keys: any key pauses (the barrier; a key other
+//! than SPACE starts the directive), Enter with text steers, Enter on an empty line resumes, Esc
+//! interrupts, Ctrl-C clears the input and twice quits (see `ui.rs`). The agent's text is
+//! rendered as Markdown as it streams (`markdown.rs`); the composer edits like a shell line
+//! (`composer.rs`); slash commands live in `commands.rs`.
 //!
 //! This crate sees only `cox-protocol`: events come in on a channel, ops go out on another. It owns
 //! the terminal while it runs (raw mode, restored on every exit path by a guard).
 
+mod commands;
+mod composer;
 #[cfg(test)]
 mod frames;
+mod markdown;
 mod render;
 mod screen;
+mod ui;
 
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cox_protocol::{Event, EventEnvelope, Op, SessionStatus};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use cox_protocol::{Event, EventEnvelope, Op};
+use crossterm::event::KeyEventKind;
 use tokio::sync::mpsc;
+use ui::Ui;
 
 pub use crossterm::event::Event as TermEvent;
 pub use screen::Screen;
@@ -33,6 +41,8 @@ pub fn available() -> bool {
 pub struct Header {
     pub model: String,
     pub provider: String,
+    /// More rows for `/status` (label, value): the sandbox, the approval policy.
+    pub details: Vec<(String, String)>,
 }
 
 /// How the UI ended.
@@ -72,10 +82,11 @@ pub async fn run(
 ) -> std::io::Result<Exit> {
     let _raw = RawMode::enable()?;
     let keys = spawn_key_reader();
-    let width = crossterm::terminal::size().map_or(80, |(w, _)| w);
+    let (width, height) = crossterm::terminal::size().unwrap_or((80, 24));
     // https://no-color.org: any non-empty value turns colour off.
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let screen = Screen::new(Box::new(std::io::stdout()), width, color);
+    let mut screen = Screen::new(Box::new(std::io::stdout()), width, color);
+    screen.set_height(height);
     run_with(header, screen, keys, ops, events, initial, working).await
 }
 
@@ -100,7 +111,7 @@ pub async fn run_with(
         ui.mode = Mode::Running;
     }
     ui.redraw()?;
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -123,8 +134,14 @@ pub async fn run_with(
                     }
                     ui.show()?;
                 }
-                Some(TermEvent::Resize(width, _)) => {
-                    ui.screen.resize(width)?;
+                Some(TermEvent::Paste(text)) => {
+                    for op in ui.on_paste(&text) {
+                        ops.send(op).await.ok();
+                    }
+                    ui.show()?;
+                }
+                Some(TermEvent::Resize(width, height)) => {
+                    ui.screen.resize(width, height)?;
                     ui.redraw()?;
                 }
                 Some(_) => {}
@@ -135,18 +152,22 @@ pub async fn run_with(
     }
 }
 
-/// Puts the terminal in raw mode for the UI's lifetime.
+/// Puts the terminal in raw mode, with bracketed paste (a paste arrives whole, its newlines do
+/// not submit), for the UI's lifetime.
 struct RawMode;
 
 impl RawMode {
     fn enable() -> std::io::Result<RawMode> {
         crossterm::terminal::enable_raw_mode()?;
-        Ok(RawMode)
+        let raw = RawMode;
+        crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste)?;
+        Ok(raw)
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableBracketedPaste);
         let _ = crossterm::terminal::disable_raw_mode();
     }
 }
@@ -163,406 +184,4 @@ fn spawn_key_reader() -> mpsc::Receiver<TermEvent> {
         }
     });
     rx
-}
-
-struct Ui {
-    screen: Screen,
-    /// Lines a key produced (a slash command's answer, a warning), shown by [`Ui::show`]: key
-    /// handling changes state only, drawing comes after.
-    notes: Vec<(String, render::Tone)>,
-    mode: Mode,
-    input: String,
-    history: Vec<String>,
-    history_at: Option<usize>,
-    header: Header,
-    started: Instant,
-    tokens: u64,
-    context: Option<(u64, u64)>,
-    last_ctrl_c: Option<Instant>,
-    plan: Vec<String>,
-    /// What the agent is doing, for the status line while it works.
-    activity: String,
-    /// The model's running terminal sessions (`exec_command`): id → (command, started).
-    terminals: std::collections::BTreeMap<u32, (String, Instant)>,
-    exit: Exit,
-}
-
-impl Ui {
-    fn new(header: Header, screen: Screen) -> Ui {
-        Ui {
-            screen,
-            notes: Vec::new(),
-            mode: Mode::Prompt,
-            input: String::new(),
-            history: Vec::new(),
-            history_at: None,
-            header,
-            started: Instant::now(),
-            tokens: 0,
-            context: None,
-            last_ctrl_c: None,
-            plan: Vec::new(),
-            activity: "THINKING".to_string(),
-            terminals: std::collections::BTreeMap::new(),
-            exit: Exit::Done,
-        }
-    }
-
-    fn state_word(&self) -> String {
-        match self.mode {
-            Mode::Prompt => "READY".to_string(),
-            Mode::Running => self.activity.clone(),
-            Mode::Paused => "PAUSED".to_string(),
-            Mode::Answer(_) => "WAITING FOR YOUR ANSWER".to_string(),
-            Mode::Approval(_) | Mode::Declining(_) => "WAITING FOR APPROVAL".to_string(),
-            Mode::Quitting => "QUITTING".to_string(),
-        }
-    }
-
-    fn redraw(&mut self) -> std::io::Result<()> {
-        let hints = match self.mode {
-            Mode::Prompt => "Enter send · Alt+Enter newline · /status /plan /ps /compact /quit",
-            Mode::Running => "SPACE pause · Esc interrupt · Ctrl-C×2 quit",
-            Mode::Paused => "Enter resume · type + Enter steer · Esc interrupt",
-            Mode::Answer(_) => "type the answer + Enter",
-            Mode::Approval(_) => "y once · s session · p project · n no",
-            Mode::Declining(_) => "why not? (for the model) + Enter",
-            Mode::Quitting => "finishing…",
-        };
-        let context = match self.context {
-            Some((used, window)) if window > 0 => format!(" · ctx {}%", used * 100 / window),
-            _ => String::new(),
-        };
-        let terminals = match self.terminals.len() {
-            0 => String::new(),
-            1 => " · 1 terminal".to_string(),
-            n => format!(" · {n} terminals"),
-        };
-        let status = format!(
-            "{} · {} · {}s · {} tok{context}{terminals} · {hints}",
-            self.state_word(),
-            self.header.model,
-            self.started.elapsed().as_secs(),
-            self.tokens
-        );
-        let prompt = match self.mode {
-            Mode::Prompt => Some(format!("› {}", self.input)),
-            Mode::Paused => Some(format!("steer› {}", self.input)),
-            Mode::Answer(_) => Some(format!("answer› {}", self.input)),
-            Mode::Declining(_) => Some(format!("reason› {}", self.input)),
-            Mode::Running | Mode::Quitting | Mode::Approval(_) => None,
-        };
-        let paused = self.mode == Mode::Paused;
-        self.screen.draw_live(prompt.as_deref(), &status, paused)
-    }
-
-    fn on_event(&mut self, event: &Event) -> std::io::Result<()> {
-        render::event(self, event)?;
-        self.redraw()
-    }
-
-    /// Commits the notes keys produced, then redraws the live area.
-    fn show(&mut self) -> std::io::Result<()> {
-        for (line, tone) in std::mem::take(&mut self.notes) {
-            self.screen.line(&line, tone)?;
-        }
-        self.redraw()
-    }
-
-    fn note(&mut self, line: impl Into<String>, tone: render::Tone) {
-        self.notes.push((line.into(), tone));
-    }
-
-    /// A key: the state changes and the ops to send; nothing is drawn here.
-    fn on_key(&mut self, key: KeyEvent) -> Vec<Op> {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        let mut ops = Vec::new();
-        if ctrl && key.code == KeyCode::Char('c') {
-            let again = self
-                .last_ctrl_c
-                .is_some_and(|at| at.elapsed() < Duration::from_secs(2));
-            self.last_ctrl_c = Some(Instant::now());
-            if again || self.mode == Mode::Prompt {
-                self.exit = if again { Exit::Interrupted } else { Exit::Done };
-                self.mode = Mode::Quitting;
-                ops.extend([Op::Interrupt, Op::Shutdown]);
-            } else {
-                self.note("interrupting — Ctrl-C again to quit", render::Tone::Warn);
-                ops.push(Op::Interrupt);
-            }
-            return ops;
-        }
-        if let (Mode::Approval(call_id), KeyCode::Char(c)) = (&self.mode, key.code) {
-            let decision = match c {
-                'y' => Some(cox_protocol::ApprovalDecision::Once),
-                's' => Some(cox_protocol::ApprovalDecision::Session),
-                'p' => Some(cox_protocol::ApprovalDecision::Project),
-                'n' => {
-                    self.mode = Mode::Declining(call_id.clone());
-                    return ops;
-                }
-                _ => None,
-            };
-            if let Some(decision) = decision {
-                ops.push(Op::Approve {
-                    call_id: call_id.clone(),
-                    decision,
-                });
-                self.mode = Mode::Running;
-            }
-            return ops;
-        }
-        match (&self.mode, key.code) {
-            (Mode::Running, KeyCode::Char(' ')) => {
-                self.mode = Mode::Paused;
-                ops.push(Op::Pause);
-            }
-            (Mode::Running | Mode::Paused, KeyCode::Esc) => {
-                self.input.clear();
-                self.mode = Mode::Running;
-                ops.push(Op::Interrupt);
-            }
-            (Mode::Prompt | Mode::Paused | Mode::Answer(_), KeyCode::Enter)
-                if key.modifiers.contains(KeyModifiers::ALT) =>
-            {
-                self.input.push('\n');
-            }
-            (Mode::Paused, KeyCode::Enter) if terminal_command(&self.input) => {
-                // `/ps` and `/kill N` while paused: the session stays paused.
-                let text = std::mem::take(&mut self.input);
-                ops.extend(self.terminal_op(text.trim()));
-            }
-            (Mode::Paused, KeyCode::Enter) if self.input.trim() == "/mcp" => {
-                // `/mcp` while paused: the servers are listed, the session stays paused.
-                self.input.clear();
-                ops.push(Op::ListMcp);
-            }
-            (Mode::Paused, KeyCode::Enter) if undo_command(&self.input) => {
-                // `/undo` while paused: the last action is put back, then steer.
-                let text = std::mem::take(&mut self.input);
-                ops.extend(self.undo_op(text.trim()));
-            }
-            (Mode::Paused, KeyCode::Char('z')) if ctrl => {
-                self.note("undoing the last action", render::Tone::Dim);
-                ops.push(Op::Undo { to: None });
-            }
-            (Mode::Paused, KeyCode::Enter) => {
-                let text = std::mem::take(&mut self.input);
-                self.mode = Mode::Running;
-                ops.push(if text.trim().is_empty() {
-                    Op::Resume
-                } else {
-                    Op::Steer { text }
-                });
-            }
-            (Mode::Declining(call_id), KeyCode::Enter) => {
-                let text = std::mem::take(&mut self.input);
-                let reason = (!text.trim().is_empty()).then_some(text);
-                ops.push(Op::Approve {
-                    call_id: call_id.clone(),
-                    decision: cox_protocol::ApprovalDecision::Deny { reason },
-                });
-                self.mode = Mode::Running;
-            }
-            (Mode::Answer(call_id), KeyCode::Enter) => {
-                let text = std::mem::take(&mut self.input);
-                ops.push(Op::Answer {
-                    call_id: call_id.clone(),
-                    text,
-                });
-                self.mode = Mode::Running;
-            }
-            (Mode::Prompt, KeyCode::Enter) => ops.extend(self.submit()),
-            (Mode::Prompt, KeyCode::Char('d')) if ctrl && self.input.is_empty() => {
-                self.mode = Mode::Quitting;
-                ops.push(Op::Shutdown);
-            }
-            (Mode::Prompt, KeyCode::Up) => self.browse(-1),
-            (Mode::Prompt, KeyCode::Down) => self.browse(1),
-            (
-                Mode::Prompt | Mode::Paused | Mode::Answer(_) | Mode::Declining(_),
-                KeyCode::Backspace,
-            ) => {
-                self.input.pop();
-            }
-            (
-                Mode::Prompt | Mode::Paused | Mode::Answer(_) | Mode::Declining(_),
-                KeyCode::Char(c),
-            ) if !ctrl => {
-                self.input.push(c);
-            }
-            _ => {}
-        }
-        ops
-    }
-
-    fn browse(&mut self, step: isize) {
-        if self.history.is_empty() {
-            return;
-        }
-        let last = self.history.len() as isize - 1;
-        let at = match self.history_at {
-            None if step < 0 => last,
-            None => return,
-            Some(at) => at as isize + step,
-        };
-        if at > last {
-            self.history_at = None;
-            self.input.clear();
-        } else {
-            let at = at.clamp(0, last) as usize;
-            self.history_at = Some(at);
-            self.input = self.history[at].clone();
-        }
-    }
-
-    /// The prompt line's Enter: a slash command, or a new task.
-    fn submit(&mut self) -> Vec<Op> {
-        let text = std::mem::take(&mut self.input);
-        self.history_at = None;
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Vec::new();
-        }
-        self.history.push(text.clone());
-        match trimmed {
-            "/quit" | "/exit" => {
-                self.mode = Mode::Quitting;
-                vec![Op::Shutdown]
-            }
-            "/status" => {
-                let line = format!(
-                    "{} · {} · {} tokens so far{}",
-                    self.header.provider,
-                    self.header.model,
-                    self.tokens,
-                    match self.context {
-                        Some((used, window)) => format!(" · context {used} of {window}"),
-                        None => String::new(),
-                    }
-                );
-                self.note(line, render::Tone::Dim);
-                Vec::new()
-            }
-            // The engine answers with `mcp_servers`, rendered as the list.
-            "/mcp" => vec![Op::ListMcp],
-            "/plan" => {
-                if self.plan.is_empty() {
-                    self.note("no plan yet", render::Tone::Dim);
-                }
-                for step in self.plan.clone() {
-                    self.note(step, render::Tone::Dim);
-                }
-                Vec::new()
-            }
-            "/compact" => {
-                self.note("compacting before the next request", render::Tone::Dim);
-                vec![Op::Compact]
-            }
-            command if terminal_command(command) => self.terminal_op(command),
-            command if undo_command(command) => self.undo_op(command),
-            command if command.starts_with('/') => {
-                let line = format!(
-                    "unknown command {command}; try /status, /plan, /mcp, /undo, /undo N, /ps, \
-                     /kill N, /compact, /quit"
-                );
-                self.note(line, render::Tone::Warn);
-                Vec::new()
-            }
-            _ => {
-                self.note(format!("› {text}"), render::Tone::Prompt);
-                self.mode = Mode::Running;
-                vec![Op::UserInput { text }]
-            }
-        }
-    }
-
-    /// `/ps` lists the model's running terminal sessions; `/kill N` ends session N (and what it
-    /// started).
-    fn terminal_op(&mut self, command: &str) -> Vec<Op> {
-        if command == "/ps" {
-            if self.terminals.is_empty() {
-                self.note("no terminal sessions running", render::Tone::Dim);
-            }
-            let lines: Vec<String> = self
-                .terminals
-                .iter()
-                .map(|(id, (command, started))| {
-                    format!("  {id}  {:>5}s  {command}", started.elapsed().as_secs())
-                })
-                .collect();
-            for line in lines {
-                self.note(line, render::Tone::Dim);
-            }
-            return Vec::new();
-        }
-        let argument = command.trim_start_matches("/kill").trim();
-        match argument.parse::<u32>() {
-            Ok(id) if self.terminals.contains_key(&id) => {
-                self.note(format!("killing terminal {id}"), render::Tone::Dim);
-                vec![Op::KillTerminal { id }]
-            }
-            Ok(id) => {
-                self.note(
-                    format!("no terminal {id} is running (/ps lists them)"),
-                    render::Tone::Warn,
-                );
-                Vec::new()
-            }
-            Err(_) => {
-                self.note(
-                    "usage: /kill N, with N a terminal session /ps lists",
-                    render::Tone::Warn,
-                );
-                Vec::new()
-            }
-        }
-    }
-
-    /// `/undo` puts back the last action not undone yet; `/undo N` everything from checkpoint N
-    /// on (the `◇ checkpoint N` lines). The engine answers with `undone` or a warning.
-    fn undo_op(&mut self, command: &str) -> Vec<Op> {
-        let argument = command.trim_start_matches("/undo").trim();
-        if argument.is_empty() {
-            self.note("undoing the last action", render::Tone::Dim);
-            return vec![Op::Undo { to: None }];
-        }
-        match argument.parse::<u32>() {
-            Ok(to) => {
-                self.note(
-                    format!("undoing from checkpoint {to} on"),
-                    render::Tone::Dim,
-                );
-                vec![Op::Undo { to: Some(to) }]
-            }
-            Err(_) => {
-                self.note(
-                    "usage: /undo (the last action) or /undo N (from checkpoint N on)",
-                    render::Tone::Warn,
-                );
-                Vec::new()
-            }
-        }
-    }
-
-    fn task_done(&mut self, status: SessionStatus) {
-        if self.mode != Mode::Quitting {
-            self.mode = Mode::Prompt;
-        }
-        if status == SessionStatus::Interrupted {
-            self.input.clear();
-        }
-    }
-}
-
-/// `/undo` or `/undo N`, taken at the prompt and while paused.
-fn undo_command(text: &str) -> bool {
-    let text = text.trim();
-    text == "/undo" || text.starts_with("/undo ")
-}
-
-/// `/ps` or `/kill …`: the terminal-session commands, taken at the prompt and while paused.
-fn terminal_command(text: &str) -> bool {
-    let text = text.trim();
-    text == "/ps" || text == "/kill" || text.starts_with("/kill ")
 }

@@ -6,8 +6,9 @@ use cox_protocol::{Action, Event, SessionStatus, StepState, ToolKind, ToolOutcom
 use crate::{Mode, Ui};
 
 /// How a line looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Tone {
+    #[default]
     Plain,
     Prompt,
     Action,
@@ -26,14 +27,28 @@ const FOLD_LINES: usize = 4;
 const DIFF_LINES: usize = 60;
 
 pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
+    let ran = match event {
+        Event::ToolResult { call_id, .. } | Event::PatchApplied { call_id, .. } => {
+            ui.pending.as_ref().is_some_and(|p| &p.call_id == call_id)
+        }
+        Event::ToolCall { .. }
+        | Event::Resumed
+        | Event::Steered { .. }
+        | Event::TaskCompleted { .. } => true,
+        _ => false,
+    };
+    if ran {
+        ui.pending = None;
+    }
     let screen = &mut ui.screen;
     match event {
         Event::SessionStarted {
+            session_id,
             provider,
             model,
             cwd,
-            ..
         } => {
+            ui.session_id = Some(session_id.0.clone());
             screen.line(&format!("cox · {provider} · {model} · {cwd}"), Tone::Dim)?;
         }
         Event::AgentMessageDelta { text } => {
@@ -69,11 +84,20 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
                 screen.line(&line, Tone::Action)?;
             }
         }
-        Event::ActionPending { name, grace_ms, .. } => {
-            screen.line(
-                &format!("  ({name} starts in {grace_ms} ms — SPACE to hold it)"),
-                Tone::Dim,
-            )?;
+        Event::ActionPending {
+            call_id,
+            name,
+            grace_ms,
+            preview,
+            destructive,
+        } => {
+            ui.pending = Some(crate::ui::Pending {
+                call_id: call_id.clone(),
+                name: name.clone(),
+                until: std::time::Instant::now() + std::time::Duration::from_millis(*grace_ms),
+                destructive: destructive.clone(),
+                preview: preview.clone(),
+            });
         }
         Event::ToolResult {
             ok,
@@ -130,23 +154,13 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             }
         }
         Event::PatchApplied { diff, .. } => {
+            ui.diffs.push(diff.clone());
             let lines: Vec<&str> = diff.lines().collect();
             for line in lines.iter().take(DIFF_LINES) {
-                let tone = if line.starts_with("+++") || line.starts_with("---") {
-                    Tone::Prompt
-                } else if line.starts_with('+') {
-                    Tone::Add
-                } else if line.starts_with('-') {
-                    Tone::Remove
-                } else if line.starts_with("@@") {
-                    Tone::Hunk
-                } else {
-                    Tone::Dim
-                };
-                screen.line(&format!("  {line}"), tone)?;
+                ui.screen.line(&format!("  {line}"), diff_tone(line))?;
             }
             if lines.len() > DIFF_LINES {
-                screen.line(
+                ui.screen.line(
                     &format!("  … {} more diff lines", lines.len() - DIFF_LINES),
                     Tone::Dim,
                 )?;
@@ -172,12 +186,18 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
         }
         Event::Usage {
             input_tokens,
+            cached_input_tokens,
             output_tokens,
             context_tokens,
             context_window,
-            ..
+            cost_usd,
         } => {
-            ui.tokens += input_tokens + output_tokens;
+            ui.tokens.input += input_tokens;
+            ui.tokens.cached += cached_input_tokens;
+            ui.tokens.output += output_tokens;
+            if let Some(cost) = cost_usd {
+                ui.tokens.cost_usd = Some(ui.tokens.cost_usd.unwrap_or(0.0) + cost);
+            }
             ui.context = Some((*context_tokens, *context_window));
         }
         Event::Retrying {
@@ -354,6 +374,10 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             screen.line(&format!("  ▣ terminal {id} {how}: {command}"), Tone::Dim)?;
         }
         Event::TaskCompleted { status, .. } => {
+            // A stream cut off says so, so a half word is not taken for the answer.
+            if *status == SessionStatus::Interrupted && screen.streaming() {
+                screen.end_stream(" …⟨cancelled⟩")?;
+            }
             screen.flush_partial()?;
             match status {
                 SessionStatus::Completed => {}
@@ -379,6 +403,21 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// How a diff line looks.
+pub(crate) fn diff_tone(line: &str) -> Tone {
+    if line.starts_with("+++") || line.starts_with("---") {
+        Tone::Prompt
+    } else if line.starts_with('+') {
+        Tone::Add
+    } else if line.starts_with('-') {
+        Tone::Remove
+    } else if line.starts_with("@@") {
+        Tone::Hunk
+    } else {
+        Tone::Dim
+    }
 }
 
 /// The action line(s) announcing a tool call.

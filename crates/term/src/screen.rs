@@ -1,29 +1,75 @@
-//! Drawing: committed lines go into the scrollback; the live area (the line being streamed, the
-//! input line, the status line) sits below them and is redrawn in place. Live lines are cut to the
-//! terminal's width, so the area's height is always known and can be cleared exactly. It draws to
-//! any writer: the terminal's stdout, or a buffer a test reads back through a terminal emulator.
+//! Drawing: committed lines go into the scrollback; the live area (the text being streamed, the
+//! input, the slash-command popup, the status line) sits below them and is redrawn in place.
+//!
+//! Every line is wrapped here, at word boundaries, to one cell less than the terminal's width (a
+//! full row would make the terminal wrap by itself, and the live area's height would no longer be
+//! known). The live area's rows are counted, and the terminal's cursor is left in the input, so
+//! clearing moves up exactly to the area's top.
+//!
+//! A resize is the one moment the count is unknown: terminals that reflow (tmux, VTE, kitty,
+//! iTerm2) re-wrap the rows already drawn, others (xterm) cut them. Either way the screen is
+//! repainted from its top: the last committed lines that fit, re-wrapped at the new width, then the
+//! live area — so nothing shows twice and nothing is lost from view. It draws to any writer: the
+//! terminal's stdout, or a buffer a test reads back through a terminal emulator.
 
+use std::collections::VecDeque;
 use std::io::Write;
 
-use crossterm::cursor::{MoveToColumn, MoveUp};
+use crossterm::cursor::{MoveTo, MoveToColumn, MoveUp};
 use crossterm::style::{Attribute, Color, Print, ResetColor, SetAttribute, SetForegroundColor};
 use crossterm::terminal::{Clear, ClearType};
 use crossterm::{QueueableCommand, queue};
+use unicode_width::UnicodeWidthChar;
 
+use crate::composer::{Layout, cells};
 use crate::render::Tone;
+
+/// How a run of text looks: its tone (the colour) and the Markdown emphasis on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Look {
+    pub tone: Tone,
+    pub bold: bool,
+    pub italic: bool,
+    pub underline: bool,
+    /// A colour of its own (code highlighting), over the tone's.
+    pub rgb: Option<(u8, u8, u8)>,
+}
+
+impl Look {
+    pub fn tone(tone: Tone) -> Look {
+        Look {
+            tone,
+            ..Look::default()
+        }
+    }
+}
+
+/// A line as runs of text with their looks.
+pub type Styled = Vec<(String, Look)>;
+
+/// Committed lines kept for a repaint after a resize.
+const KEPT_LINES: usize = 400;
+/// Rows of streamed text the live area shows at most (the rest is committed line by line).
+const LIVE_TEXT_ROWS: usize = 8;
 
 pub struct Screen {
     out: Box<dyn Write + Send>,
     color: bool,
     width: u16,
+    height: u16,
     /// Streamed text not yet ended by a newline.
     partial: String,
+    /// How a line of streamed text looks when it is committed (Markdown, or plain).
+    markdown: crate::markdown::Markdown,
     /// Streamed reasoning summary not yet ended by a newline.
     reasoning: String,
     /// A reasoning summary is being shown (its first line carried the `thinking:` label).
     thinking: bool,
-    /// Lines of the live area currently on screen.
-    live_drawn: u16,
+    /// Rows of the live area on screen, and the row (from its top) the cursor was left on.
+    live_rows: u16,
+    cursor_row: u16,
+    /// The last committed lines, unwrapped, for the repaint after a resize.
+    kept: VecDeque<Styled>,
 }
 
 impl Screen {
@@ -33,32 +79,88 @@ impl Screen {
             out,
             color,
             width: width.max(20),
+            height: 24,
             partial: String::new(),
+            markdown: crate::markdown::Markdown::new(true),
             reasoning: String::new(),
             thinking: false,
-            live_drawn: 0,
+            live_rows: 0,
+            cursor_row: 0,
+            kept: VecDeque::new(),
         }
     }
 
-    pub fn resize(&mut self, width: u16) -> std::io::Result<()> {
-        self.clear_live()?;
+    pub fn width(&self) -> u16 {
+        self.width
+    }
+
+    /// The terminal's height, for the repaint after a resize.
+    pub fn set_height(&mut self, height: u16) {
+        self.height = height.max(4);
+    }
+
+    /// Streamed agent text is rendered as Markdown (on by default) or shown as it came.
+    pub fn set_markdown(&mut self, on: bool) {
+        self.markdown.enabled = on;
+    }
+
+    /// The terminal changed size: the screen is repainted from its top (see the module's docs).
+    pub fn resize(&mut self, width: u16, height: u16) -> std::io::Result<()> {
         self.width = width.max(20);
+        self.set_height(height);
+        // Room for the live area as it was, at least the status line and an input row.
+        let live = usize::from(self.live_rows.max(2));
+        let room = usize::from(self.height).saturating_sub(live);
+        let mut rows: Vec<Styled> = Vec::new();
+        for line in self.kept.iter().rev() {
+            let mut wrapped = wrap(line, self.limit());
+            wrapped.reverse();
+            rows.extend(wrapped);
+            if rows.len() >= room {
+                break;
+            }
+        }
+        rows.truncate(room);
+        rows.reverse();
+        self.out.queue(MoveTo(0, 0))?;
+        for row in &rows {
+            self.print(row)?;
+            self.out.queue(Clear(ClearType::UntilNewLine))?;
+            self.out.queue(Print("\r\n"))?;
+        }
+        self.out.queue(Clear(ClearType::FromCursorDown))?;
+        self.live_rows = 0;
+        self.cursor_row = 0;
         Ok(())
+    }
+
+    /// The cells a row may take: one less than the width.
+    fn limit(&self) -> usize {
+        usize::from(self.width.saturating_sub(1))
     }
 
     fn clear_live(&mut self) -> std::io::Result<()> {
-        if self.live_drawn > 0 {
+        if self.live_rows > 0 {
             self.out.queue(MoveToColumn(0))?;
-            if self.live_drawn > 1 {
-                self.out.queue(MoveUp(self.live_drawn - 1))?;
+            if self.cursor_row > 0 {
+                self.out.queue(MoveUp(self.cursor_row))?;
             }
             self.out.queue(Clear(ClearType::FromCursorDown))?;
-            self.live_drawn = 0;
+            self.live_rows = 0;
+            self.cursor_row = 0;
         }
         Ok(())
     }
 
-    fn styled(&mut self, text: &str, tone: Tone) -> std::io::Result<()> {
+    fn print(&mut self, row: &Styled) -> std::io::Result<()> {
+        for (text, look) in row {
+            self.styled(text, *look)?;
+        }
+        Ok(())
+    }
+
+    fn styled(&mut self, text: &str, look: Look) -> std::io::Result<()> {
+        let tone = look.tone;
         let color = match tone {
             Tone::Plain | Tone::Prompt => None,
             Tone::Action | Tone::Hunk => Some(Color::Cyan),
@@ -68,39 +170,66 @@ impl Screen {
             Tone::Warn => Some(Color::Yellow),
             Tone::Steer => Some(Color::Magenta),
         };
+        let color = look.rgb.map(|(r, g, b)| Color::Rgb { r, g, b }).or(color);
+        let styled =
+            self.color && (color.is_some() || tone == Tone::Prompt || look.bold || look.italic);
         if self.color {
             if let Some(color) = color {
                 self.out.queue(SetForegroundColor(color))?;
             }
-            if tone == Tone::Prompt {
+            if tone == Tone::Prompt || look.bold {
                 self.out.queue(SetAttribute(Attribute::Bold))?;
+            }
+            if look.italic {
+                self.out.queue(SetAttribute(Attribute::Italic))?;
+            }
+            if look.underline {
+                self.out.queue(SetAttribute(Attribute::Underlined))?;
             }
         }
         self.out.queue(Print(text))?;
-        if self.color {
+        if styled || (self.color && look.underline) {
             queue!(self.out, SetAttribute(Attribute::Reset), ResetColor)?;
         }
         Ok(())
     }
 
-    /// Commits text (one or more lines) to the scrollback.
+    /// Commits text (one or more lines) to the scrollback, wrapped at the width.
     pub fn line(&mut self, text: &str, tone: Tone) -> std::io::Result<()> {
-        self.clear_live()?;
         for line in text.split('\n') {
-            self.styled(line, tone)?;
-            self.out.queue(Print("\r\n"))?;
+            self.commit(vec![(line.to_string(), Look::tone(tone))])?;
         }
         self.out.flush()
     }
 
-    /// Streams agent text: whole lines are committed, the rest waits in the live area.
+    /// Commits one styled line, wrapped.
+    pub fn commit(&mut self, line: Styled) -> std::io::Result<()> {
+        self.clear_live()?;
+        for row in wrap(&line, self.limit()) {
+            self.print(&row)?;
+            self.out.queue(Print("\r\n"))?;
+        }
+        if self.kept.len() == KEPT_LINES {
+            self.kept.pop_front();
+        }
+        self.kept.push_back(line);
+        Ok(())
+    }
+
+    /// Streams agent text: whole lines are rendered (Markdown) and committed, the rest waits in
+    /// the live area.
     pub fn stream(&mut self, delta: &str) -> std::io::Result<()> {
         self.partial.push_str(delta);
         while let Some(at) = self.partial.find('\n') {
             let done: String = self.partial.drain(..=at).collect();
-            self.line(done.trim_end_matches('\n'), Tone::Plain)?;
+            let lines = self
+                .markdown
+                .line(done.trim_end_matches('\n'), self.limit());
+            for line in lines {
+                self.commit(line)?;
+            }
         }
-        Ok(())
+        self.out.flush()
     }
 
     /// Streams a reasoning summary, dimmed, line by line, the first labelled `thinking:`.
@@ -141,6 +270,7 @@ impl Screen {
     pub fn retract(&mut self, text: &str, reasoning: &str) -> std::io::Result<()> {
         let committed = text.contains('\n') || reasoning.contains('\n');
         self.partial.clear();
+        self.markdown.reset();
         self.reasoning.clear();
         self.thinking = false;
         if committed {
@@ -152,54 +282,96 @@ impl Screen {
         Ok(())
     }
 
+    /// Commits the rest of the streamed text (the message ended): the last line, and whatever
+    /// Markdown block was still open (a table waiting for its end).
     pub fn flush_partial(&mut self) -> std::io::Result<()> {
-        if !self.partial.is_empty() {
-            let rest = std::mem::take(&mut self.partial);
-            self.line(&rest, Tone::Plain)?;
-        }
-        Ok(())
+        self.end_stream("")
     }
 
-    /// Cuts a live line to the width. Streamed text and input keep their end (what is new, where
-    /// the cursor is); the status line keeps its beginning (the state).
-    fn cut(&self, text: &str, keep_end: bool) -> String {
-        let limit = usize::from(self.width.saturating_sub(1));
-        let chars: Vec<char> = text.chars().collect();
-        if chars.len() <= limit {
-            text.to_string()
-        } else if keep_end {
-            chars[chars.len() - limit..].iter().collect()
-        } else {
-            chars[..limit].iter().collect()
+    /// Ends the streamed text with `marker` after it (a stream that was cancelled says so, so a
+    /// half word is not taken for the answer).
+    pub fn end_stream(&mut self, marker: &str) -> std::io::Result<()> {
+        let rest = std::mem::take(&mut self.partial);
+        let mut lines = Vec::new();
+        if !rest.is_empty() {
+            lines.extend(self.markdown.line(&rest, self.limit()));
         }
+        lines.extend(self.markdown.finish(self.limit()));
+        if !marker.is_empty() {
+            match lines.last_mut() {
+                Some(last) if !rest.is_empty() => {
+                    last.push((marker.to_string(), Look::tone(Tone::Dim)))
+                }
+                _ => lines.push(vec![(marker.to_string(), Look::tone(Tone::Dim))]),
+            }
+        }
+        for line in lines {
+            self.commit(line)?;
+        }
+        self.out.flush()
     }
 
-    /// Redraws the live area: streamed partial line, input line, status line.
-    pub fn draw_live(
+    /// Whether streamed text is waiting in the live area.
+    pub fn streaming(&self) -> bool {
+        !self.partial.is_empty()
+    }
+
+    /// Redraws the live area: the streamed partial line (wrapped, its last rows), the input (rows
+    /// laid out by the composer), the popup rows under it, the status line (cut: it keeps its
+    /// beginning). The cursor is left where the input's cursor is.
+    pub(crate) fn draw_live(
         &mut self,
-        input: Option<&str>,
-        status: &str,
+        held: &[(String, Tone)],
+        input: Option<&Layout>,
+        popup: &[String],
+        status: &[String],
         paused: bool,
     ) -> std::io::Result<()> {
         self.clear_live()?;
-        let mut lines: Vec<(String, Tone)> = Vec::new();
+        let limit = self.limit();
+        let mut rows: Vec<Styled> = Vec::new();
         if !self.partial.is_empty() {
-            lines.push((self.cut(&self.partial, true), Tone::Plain));
+            let line = vec![(self.partial.clone(), Look::tone(Tone::Plain))];
+            let wrapped = wrap(&line, limit);
+            let skip = wrapped.len().saturating_sub(LIVE_TEXT_ROWS);
+            rows.extend(wrapped.into_iter().skip(skip));
         }
-        if let Some(input) = input {
-            for line in input.split('\n') {
-                lines.push((self.cut(line, true), Tone::Prompt));
+        for (row, tone) in held {
+            rows.push(vec![(cut(row, limit), Look::tone(*tone))]);
+        }
+        let mut cursor = None;
+        if let Some(layout) = input {
+            cursor = Some((rows.len() + layout.cursor.0, layout.cursor.1));
+            for row in &layout.rows {
+                rows.push(vec![(row.clone(), Look::tone(Tone::Prompt))]);
             }
         }
+        for row in popup {
+            rows.push(vec![(cut(row, limit), Look::tone(Tone::Dim))]);
+        }
         let status_tone = if paused { Tone::Warn } else { Tone::Dim };
-        lines.push((self.cut(status, false), status_tone));
-        for (n, (text, tone)) in lines.iter().enumerate() {
+        for row in status {
+            rows.push(vec![(cut(row, limit), Look::tone(status_tone))]);
+        }
+        if rows.is_empty() {
+            rows.push(Vec::new());
+        }
+        for (n, row) in rows.iter().enumerate() {
             if n > 0 {
                 self.out.queue(Print("\r\n"))?;
             }
-            self.styled(text, *tone)?;
+            self.print(row)?;
         }
-        self.live_drawn = lines.len() as u16;
+        let last = rows.len() - 1;
+        self.live_rows = rows.len() as u16;
+        self.cursor_row = last as u16;
+        if let Some((row, column)) = cursor {
+            if row < last {
+                self.out.queue(MoveUp((last - row) as u16))?;
+            }
+            self.out.queue(MoveToColumn(column as u16))?;
+            self.cursor_row = row as u16;
+        }
         self.out.flush()
     }
 
@@ -208,5 +380,146 @@ impl Screen {
         self.clear_live()?;
         self.flush_partial()?;
         self.out.flush()
+    }
+}
+
+/// The start of `text` that fits in `limit` cells.
+fn cut(text: &str, limit: usize) -> String {
+    let mut used = 0;
+    let mut out = String::new();
+    for c in text.chars() {
+        used += c.width().unwrap_or(0);
+        if used > limit {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Wraps a styled line into rows of at most `limit` cells, breaking after spaces where it can
+/// (a word longer than a row is split). Continuation rows are indented like the line's start
+/// (its leading spaces, or a `│ `/list-marker prefix as wide), so folded output and lists stay in
+/// their column.
+pub(crate) fn wrap(line: &Styled, limit: usize) -> Vec<Styled> {
+    let limit = limit.max(8);
+    let total: usize = line.iter().map(|(text, _)| cells(text)).sum();
+    if total <= limit {
+        return vec![line.clone()];
+    }
+    let chars: Vec<(char, Look)> = line
+        .iter()
+        .flat_map(|(text, look)| text.chars().map(move |c| (c, *look)))
+        .collect();
+    let hang = hanging_indent(&chars).min(limit / 2);
+    let mut rows: Vec<Vec<(char, Look)>> = Vec::new();
+    let mut row: Vec<(char, Look)> = Vec::new();
+    let mut used = 0;
+    let mut at = 0;
+    while at < chars.len() {
+        // The next word with the spaces after it.
+        let mut end = at;
+        while end < chars.len() && chars[end].0 != ' ' {
+            end += 1;
+        }
+        while end < chars.len() && chars[end].0 == ' ' {
+            end += 1;
+        }
+        let word = &chars[at..end];
+        let word_cells: usize = word.iter().map(|(c, _)| c.width().unwrap_or(0)).sum();
+        let trimmed: usize = word
+            .iter()
+            .filter(|(c, _)| *c != ' ')
+            .map(|(c, _)| c.width().unwrap_or(0))
+            .sum();
+        if used + trimmed > limit && used > hang && !row.is_empty() {
+            rows.push(std::mem::take(&mut row));
+            row.extend(std::iter::repeat_n((' ', Look::default()), hang));
+            used = hang;
+        }
+        for &(c, look) in word {
+            let w = c.width().unwrap_or(0);
+            if used + w > limit {
+                if c == ' ' {
+                    continue;
+                }
+                rows.push(std::mem::take(&mut row));
+                row.extend(std::iter::repeat_n((' ', Look::default()), hang));
+                used = hang;
+            }
+            row.push((c, look));
+            used += w;
+        }
+        let _ = word_cells;
+        at = end;
+    }
+    rows.push(row);
+    rows.into_iter()
+        .map(|row| {
+            let mut styled: Styled = Vec::new();
+            for (c, look) in row {
+                match styled.last_mut() {
+                    Some((text, last)) if *last == look => text.push(c),
+                    _ => styled.push((c.to_string(), look)),
+                }
+            }
+            // Trailing spaces at a break are not shown.
+            if let Some((text, _)) = styled.last_mut() {
+                let kept = text.trim_end_matches(' ').len();
+                text.truncate(kept);
+            }
+            styled
+        })
+        .collect()
+}
+
+/// How far continuation rows are indented: the leading spaces, then a `│ `, `- `, `* `, `N. `
+/// or `> ` marker after them.
+fn hanging_indent(chars: &[(char, Look)]) -> usize {
+    let text: String = chars.iter().take(16).map(|(c, _)| *c).collect();
+    let spaces = text.len() - text.trim_start_matches(' ').len();
+    let rest = &text[spaces..];
+    let marker = ["│ ", "- ", "* ", "• ", "> ", "▌ "]
+        .iter()
+        .find(|m| rest.starts_with(**m))
+        .map(|m| cells(m))
+        .or_else(|| {
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            (digits > 0 && rest[digits..].starts_with(". ")).then_some(digits + 2)
+        })
+        .unwrap_or(0);
+    spaces + marker
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(text: &str) -> Styled {
+        vec![(text.to_string(), Look::default())]
+    }
+
+    fn texts(rows: Vec<Styled>) -> Vec<String> {
+        rows.into_iter()
+            .map(|row| row.into_iter().map(|(text, _)| text).collect())
+            .collect()
+    }
+
+    #[test]
+    fn wraps_at_words_and_hangs_under_markers() {
+        let rows = texts(wrap(
+            &plain("the quick brown fox jumps over the lazy dog"),
+            16,
+        ));
+        assert_eq!(rows, ["the quick brown", "fox jumps over", "the lazy dog"]);
+        let rows = texts(wrap(&plain("  │ one two three four five six"), 14));
+        assert_eq!(rows, ["  │ one two", "    three four", "    five six"]);
+        let rows = texts(wrap(&plain("abcdefghijklmnopqrstuvwxyz"), 10));
+        assert_eq!(rows, ["abcdefghij", "klmnopqrst", "uvwxyz"]);
+        assert!(
+            texts(wrap(&plain("wide 表表表表表表表表 text"), 10))
+                .iter()
+                .all(|row| cells(row) <= 10)
+        );
     }
 }

@@ -71,6 +71,7 @@ impl Tool for ApplyPatch {
 pub(crate) fn describe_patch(text: &str, ctx: &ToolContext) -> (Vec<Action>, Touches) {
     let touches = Touches {
         edits: patch::edits(text).unwrap_or_default(),
+        patch: Some(text.to_string()),
         ..Touches::default()
     };
     (patch::preview(text, ctx).unwrap_or_default(), touches)

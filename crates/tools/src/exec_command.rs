@@ -121,6 +121,7 @@ impl Tool for ExecCommand {
         let touches = Touches {
             command: Some(line.clone()),
             edits: Vec::new(),
+            patch: None,
             escalate: args.with_escalated_permissions.unwrap_or(false),
             unclear: None,
             external: None,

@@ -37,6 +37,7 @@ use cox_protocol::{Action, ToolKind, ToolOutcome, ToolSpec};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
+pub use patch::held::{Held, held as held_patch};
 pub use paths::Access;
 pub use truncate::HeadTail;
 
@@ -173,6 +174,8 @@ pub struct Touches {
     pub command: Option<String>,
     /// (path as given, lines added) of each file an edit changes.
     pub edits: Vec<(String, String)>,
+    /// The patch text of an edit, as the model wrote it (what the grace window shows).
+    pub patch: Option<String>,
     /// The call asks to run outside the sandbox (`with_escalated_permissions`).
     pub escalate: bool,
     /// Why `command` may not be what runs (keys typed into a terminal session that edit the line

@@ -110,18 +110,24 @@ impl Tool for Shell {
         let escalate = arguments["with_escalated_permissions"]
             .as_bool()
             .unwrap_or(false);
-        let (actions, edits) = match shell_patch(&parsed) {
-            Some(found) => describe_shell_patch(&found, arguments["workdir"].as_str(), ctx),
+        let (actions, edits, patch) = match shell_patch(&parsed) {
+            Some(found) => {
+                let (actions, edits) =
+                    describe_shell_patch(&found, arguments["workdir"].as_str(), ctx);
+                (actions, edits, Some(found.patch))
+            }
             None => (
                 vec![Action::Run {
                     command: command.clone(),
                 }],
                 Vec::new(),
+                None,
             ),
         };
         let touches = Touches {
             command: Some(command),
             edits,
+            patch,
             escalate,
             unclear: None,
             external: None,

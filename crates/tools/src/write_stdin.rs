@@ -100,6 +100,7 @@ impl Tool for WriteStdin {
         let touches = Touches {
             command: (!typed.lines.is_empty()).then_some(typed.lines),
             edits: Vec::new(),
+            patch: None,
             escalate: term.is_some_and(|t| t.escalated),
             unclear: typed.unclear,
             external: None,

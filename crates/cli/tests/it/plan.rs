@@ -166,17 +166,17 @@ fn roles_pick_the_planner_for_plan_and_the_worker_for_run() {
     .unwrap();
     let base = format!("providers.ollama.base_url={}/v1", other.url());
     let output = run(env.cox().args([
-        "--planner-model",
-        "ollama:qwen2.5-coder",
         "-c",
         &base,
         "plan",
+        "--planner-model",
+        "ollama:qwen2.5-coder",
         "plan it",
     ]));
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(other.requests()[0].body["model"], "qwen2.5-coder");
     let bad = run(env
         .cox()
-        .args(["--planner-model", "ollama:", "plan", "plan it"]));
+        .args(["plan", "--planner-model", "ollama:", "plan it"]));
     expect_failure(&bad, 2, "`ollama:` is not a model");
 }

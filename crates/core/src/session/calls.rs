@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use cox_protocol::{CallId, CheckKind, Event, Item, SessionStatus, ToolCall};
-use cox_tools::{Effect, Question, TerminalEffect, ToolContext, ToolOutput, Touches};
+use cox_tools::{Described, Effect, Question, TerminalEffect, ToolContext, ToolOutput, Touches};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -179,7 +179,7 @@ impl Session {
                     continue;
                 }
             };
-            let steered = self.hold(&call, described.acts(), cancel).await?;
+            let steered = self.hold(&call, &described, cancel).await?;
             let output = if cancel.is_cancelled() {
                 ToolOutput::error("not run: the user interrupted before this call started")
             } else if let Some(directive) = steered {
@@ -298,20 +298,30 @@ impl Session {
     async fn hold(
         &mut self,
         call: &ToolCall,
-        acts: bool,
+        described: &Described,
         cancel: &CancellationToken,
     ) -> Result<Option<String>, JournalFailed> {
-        if self.config.options.steerable && acts && self.config.options.steer_grace_ms > 0 {
+        let options = &self.config.options;
+        if options.steerable && described.acts() && options.steer_grace_ms > 0 {
+            let (preview, destructive) = held(&described.touches);
+            let grace_ms = match destructive {
+                Some(_) => options
+                    .steer_grace_destructive_ms
+                    .max(options.steer_grace_ms),
+                None => options.steer_grace_ms,
+            };
             // Read before the announcement, so a pause that answers it is never missed.
             let epoch = self.gate.epoch();
             self.emitter
                 .emit(Event::ActionPending {
                     call_id: call.call_id.clone(),
                     name: call.name.clone(),
-                    grace_ms: self.config.options.steer_grace_ms,
+                    grace_ms,
+                    preview,
+                    destructive,
                 })
                 .await;
-            let grace = std::time::Duration::from_millis(self.config.options.steer_grace_ms);
+            let grace = std::time::Duration::from_millis(grace_ms);
             tokio::select! {
                 _ = tokio::time::sleep(grace) => {}
                 _ = self.gate.changed_since(epoch) => {}
@@ -569,4 +579,19 @@ fn spawned(
         tracing::warn!(%error, "cannot journal a started command");
     }
     crate::leftovers::register(home, &session.0, pid, start, tag)
+}
+
+/// What the grace window shows of a call, and why it is destructive (if it is): a patch's lines
+/// (whether the model sent it to `apply_patch` or through the shell), else the command.
+fn held(touches: &Touches) -> (Vec<String>, Option<String>) {
+    if let Some(held) = touches.patch.as_deref().and_then(cox_tools::held_patch) {
+        return (held.preview, held.deletion);
+    }
+    match &touches.command {
+        Some(line) => (
+            vec![format!("$ {line}")],
+            cox_sandbox::destructive::destructive(line),
+        ),
+        None => (Vec::new(), None),
+    }
 }

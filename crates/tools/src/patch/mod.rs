@@ -5,6 +5,7 @@
 pub mod apply;
 mod commit;
 mod diff;
+pub mod held;
 pub mod heredoc;
 pub mod parse;
 pub mod seek;
