@@ -68,8 +68,9 @@ pub fn run(
     };
     let checks = Checks::from_settings(&settings, &cwd)?;
     let config = Config::load(&home, &role_overrides(shared, &home, Role::Worker, None)?)?;
-    // On a terminal, --steerable drives the run through the live UI.
-    let live = shared.steerable && cox_term::available();
+    // On a terminal the run is shown live (SPACE, any key, Esc) whatever the flags; `--json` or a
+    // pipe on either end runs it headless.
+    let live = !shared.json && cox_term::available();
     let options = if live {
         crate::interactive::live_options(shared, true)?
     } else {

@@ -6,16 +6,20 @@
 //! known). The live area's rows are counted, and the terminal's cursor is left in the input, so
 //! clearing moves up exactly to the area's top.
 //!
-//! A resize is the one moment the count is unknown: terminals that reflow (tmux, VTE, kitty,
-//! iTerm2) re-wrap the rows already drawn, others (xterm) cut them. Either way the screen is
-//! repainted from its top: the last committed lines that fit, re-wrapped at the new width, then the
-//! live area — so nothing shows twice and nothing is lost from view. It draws to any writer: the
-//! terminal's stdout, or a buffer a test reads back through a terminal emulator.
+//! A resize is the one moment the count could be lost: the terminal re-wraps what it shows.
+//! Committed lines are left to it (terminals that reflow — tmux, VTE, kitty, iTerm2, WezTerm,
+//! Alacritty, Windows Terminal — re-wrap them themselves, and painting them again would show them
+//! twice in the scrollback). The live area is cleared from where its top is after the reflow
+//! (each of its rows, a hard line, takes as many rows at the new width as it needs; the cursor
+//! moves with its text) and drawn again at the new width. On a terminal that cuts instead of
+//! reflowing (xterm) the live area is still redrawn whole; a committed row or two above it may be
+//! cleared with it when the terminal gets narrower.
+//!
+//! It draws to any writer: the terminal's stdout, or a buffer a test reads back through a terminal emulator.
 
-use std::collections::VecDeque;
 use std::io::Write;
 
-use crossterm::cursor::{MoveTo, MoveToColumn, MoveUp};
+use crossterm::cursor::{MoveToColumn, MoveUp};
 use crossterm::style::{Attribute, Color, Print, ResetColor, SetAttribute, SetForegroundColor};
 use crossterm::terminal::{Clear, ClearType};
 use crossterm::{QueueableCommand, queue};
@@ -47,8 +51,6 @@ impl Look {
 /// A line as runs of text with their looks.
 pub type Styled = Vec<(String, Look)>;
 
-/// Committed lines kept for a repaint after a resize.
-const KEPT_LINES: usize = 400;
 /// Rows of streamed text the live area shows at most (the rest is committed line by line).
 const LIVE_TEXT_ROWS: usize = 8;
 
@@ -68,8 +70,9 @@ pub struct Screen {
     /// Rows of the live area on screen, and the row (from its top) the cursor was left on.
     live_rows: u16,
     cursor_row: u16,
-    /// The last committed lines, unwrapped, for the repaint after a resize.
-    kept: VecDeque<Styled>,
+    /// The cells of each row of the live area as drawn, and the cursor's column in its row.
+    live_cells: Vec<usize>,
+    cursor_column: usize,
 }
 
 impl Screen {
@@ -86,7 +89,8 @@ impl Screen {
             thinking: false,
             live_rows: 0,
             cursor_row: 0,
-            kept: VecDeque::new(),
+            live_cells: Vec::new(),
+            cursor_column: 0,
         }
     }
 
@@ -104,33 +108,31 @@ impl Screen {
         self.markdown.enabled = on;
     }
 
-    /// The terminal changed size: the screen is repainted from its top (see the module's docs).
+    /// The terminal changed size: the live area is cleared from its top after the terminal's
+    /// reflow, to be drawn again (see the module's docs).
     pub fn resize(&mut self, width: u16, height: u16) -> std::io::Result<()> {
         self.width = width.max(20);
         self.set_height(height);
-        // Room for the live area as it was, at least the status line and an input row.
-        let live = usize::from(self.live_rows.max(2));
-        let room = usize::from(self.height).saturating_sub(live);
-        let mut rows: Vec<Styled> = Vec::new();
-        for line in self.kept.iter().rev() {
-            let mut wrapped = wrap(line, self.limit());
-            wrapped.reverse();
-            rows.extend(wrapped);
-            if rows.len() >= room {
-                break;
+        if self.live_rows > 0 {
+            let columns = usize::from(width.max(1));
+            let rows_of = |cells: usize| cells.div_ceil(columns).max(1);
+            let row = usize::from(self.cursor_row).min(self.live_cells.len());
+            let up: usize = self.live_cells[..row]
+                .iter()
+                .map(|&c| rows_of(c))
+                .sum::<usize>()
+                + self.cursor_column / columns;
+            if up > 0 {
+                self.out
+                    .queue(MoveUp(u16::try_from(up).unwrap_or(u16::MAX)))?;
             }
+            self.out.queue(MoveToColumn(0))?;
+            self.out.queue(Clear(ClearType::FromCursorDown))?;
         }
-        rows.truncate(room);
-        rows.reverse();
-        self.out.queue(MoveTo(0, 0))?;
-        for row in &rows {
-            self.print(row)?;
-            self.out.queue(Clear(ClearType::UntilNewLine))?;
-            self.out.queue(Print("\r\n"))?;
-        }
-        self.out.queue(Clear(ClearType::FromCursorDown))?;
         self.live_rows = 0;
         self.cursor_row = 0;
+        self.live_cells.clear();
+        self.cursor_column = 0;
         Ok(())
     }
 
@@ -209,10 +211,6 @@ impl Screen {
             self.print(&row)?;
             self.out.queue(Print("\r\n"))?;
         }
-        if self.kept.len() == KEPT_LINES {
-            self.kept.pop_front();
-        }
-        self.kept.push_back(line);
         Ok(())
     }
 
@@ -365,7 +363,13 @@ impl Screen {
         let last = rows.len() - 1;
         self.live_rows = rows.len() as u16;
         self.cursor_row = last as u16;
+        self.live_cells = rows
+            .iter()
+            .map(|row| row.iter().map(|(text, _)| cells(text)).sum())
+            .collect();
+        self.cursor_column = self.live_cells[last];
         if let Some((row, column)) = cursor {
+            self.cursor_column = column;
             if row < last {
                 self.out.queue(MoveUp((last - row) as u16))?;
             }

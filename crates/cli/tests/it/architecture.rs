@@ -275,8 +275,13 @@ fn shipped_sources(krate: &str) -> Vec<(PathBuf, String)> {
     texts
         .into_iter()
         .filter(|(p, _)| {
+            // A test module, or a module of one (`frames/live.rs` under `frames.rs`).
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            !test_modules.contains(&name)
+            let parent = p
+                .parent()
+                .and_then(Path::file_name)
+                .map(|d| format!("{}.rs", d.to_string_lossy()));
+            !test_modules.contains(&name) && !parent.is_some_and(|d| test_modules.contains(&d))
         })
         .map(|(p, text)| {
             let shipped = text.split("\n#[cfg(test)]").next().unwrap().to_string();

@@ -24,6 +24,7 @@ mod sandbox;
 mod sessions;
 mod steering;
 mod terminal;
+mod terminal_live;
 mod terminal_sessions;
 mod tool_calls;
 mod workflow;

@@ -8,34 +8,34 @@ use std::time::{Duration, Instant};
 
 use cox_testkit::{MockServer, Script, Turn};
 
-struct Tmux {
-    name: String,
+pub(super) struct Tmux {
+    pub(super) name: String,
 }
 
 /// What `Tmux::start` needs to run cox in a detached tmux session.
-struct Launch<'a> {
+pub(super) struct Launch<'a> {
     /// Prefix of the tmux session's name (the process id is added).
-    tag: &'a str,
+    pub(super) tag: &'a str,
     /// Columns × rows of the terminal.
-    size: (u16, u16),
-    repo: &'a Path,
-    home: &'a Path,
+    pub(super) size: (u16, u16),
+    pub(super) repo: &'a Path,
+    pub(super) home: &'a Path,
     /// The mock server's base URL.
-    server: &'a str,
+    pub(super) server: &'a str,
     /// cox's arguments, already quoted for `sh`.
-    args: &'a str,
+    pub(super) args: &'a str,
     /// Keep colour on (NO_COLOR unset); otherwise NO_COLOR=1.
-    color: bool,
+    pub(super) color: bool,
 }
 
 /// tmux runs the real binary in a real terminal; without it these tests are skipped, loudly.
-fn tmux_here() -> bool {
+pub(super) fn tmux_here() -> bool {
     cox_testkit::outside_tool("tmux", "apt-get install tmux")
 }
 
 impl Tmux {
     /// Starts cox in `launch.repo`; when cox exits the pane shows `EXIT=<status>` and stays open.
-    fn start(launch: Launch) -> Tmux {
+    pub(super) fn start(launch: Launch) -> Tmux {
         let name = format!("{}-{}", launch.tag, std::process::id());
         let colour = if launch.color {
             "env -u NO_COLOR"
@@ -69,7 +69,7 @@ impl Tmux {
         Tmux { name }
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(super) fn keys(&self, keys: &[&str]) {
         let status = Command::new("tmux")
             .args(["send-keys", "-t", &self.name])
             .args(keys)
@@ -78,7 +78,7 @@ impl Tmux {
         assert!(status.success());
     }
 
-    fn screen(&self) -> String {
+    pub(super) fn screen(&self) -> String {
         let output = Command::new("tmux")
             .args(["capture-pane", "-p", "-t", &self.name])
             .output()
@@ -87,7 +87,7 @@ impl Tmux {
     }
 
     /// Waits (bounded) until the screen shows `text`.
-    fn wait_for(&self, text: &str) -> String {
+    pub(super) fn wait_for(&self, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let screen = self.screen();

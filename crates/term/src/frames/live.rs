@@ -259,9 +259,12 @@ fn a_held_action_shows_its_preview_until_it_runs() {
     assert!(!term.frame().contains("starts in"), "{}", term.frame());
 }
 
-/// A resize mid-stream reflows what is on screen: no line twice, none cut, the stream goes on.
+/// A resize mid-stream on a terminal that cuts rather than reflows (the emulator here, like
+/// xterm): the live area is drawn once at the new width — the streamed line is not shown twice,
+/// no row is wider than the terminal — and the stream goes on. (A reflowing terminal, where every
+/// committed line must also stay exactly once, is the tmux test's.)
 #[test]
-fn a_resize_mid_stream_reflows_without_duplicates() {
+fn a_resize_mid_stream_redraws_the_live_area_once() {
     let mut term = running();
     text(
         &mut term,
@@ -274,18 +277,15 @@ fn a_resize_mid_stream_reflows_without_duplicates() {
     for line in screen.lines() {
         assert!(line.chars().count() <= 50, "{line:?}");
     }
-    for needle in [
-        "The first committed",
-        "The second committed",
-        "A partial line",
-    ] {
-        assert_eq!(
-            screen.matches(needle).count(),
-            1,
-            "{needle} once in\n{screen}"
+    for needle in ["The first committed", "The second committed"] {
+        assert!(
+            screen.matches(needle).count() <= 1,
+            "{needle} twice in\n{screen}"
         );
     }
+    assert_eq!(screen.matches("A partial line").count(), 1, "{screen}");
     assert!(screen.contains("streaming and then it ends."), "{screen}");
+    assert_eq!(screen.matches("THINKING ·").count(), 1, "{screen}");
 }
 
 /// Choosing an approval says what was chosen.
