@@ -112,6 +112,7 @@ fn echo_latency(lines: usize) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> 
         let terminals = Terminals::new(1, 1);
         let ctx = cox_tools::ToolContext {
             terminals: Some(Arc::clone(&terminals)),
+            login_env: None,
             ..crate::tools::context(dir.path())
         };
         let spawn = Spawn {

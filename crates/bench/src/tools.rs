@@ -186,6 +186,7 @@ pub(crate) fn context(root: &std::path::Path) -> ToolContext {
         asker: None,
         watch: None,
         terminals: None,
+        login_env: None,
         cancel: tokio_util::sync::CancellationToken::new(),
     }
 }

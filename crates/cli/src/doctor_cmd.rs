@@ -338,7 +338,7 @@ fn tool_check(program: &str, required: bool) -> Check {
         None if required => check(
             program,
             State::Missing,
-            "not on PATH: the model's string commands run through `bash -lc`",
+            "not on PATH: the model's string commands run through `bash -c`, with the environment `bash -lc` gives",
         )
         .fix(format!("install {program}")),
         None => check(

@@ -648,7 +648,16 @@ fn launch(
         )
         .map(std::sync::Arc::new)
     };
+    // The login profile runs once, on a thread of its own, while the session starts.
+    let login_env = {
+        let hidden = credentials.hidden_env.clone();
+        let scrub = config.env_scrub.clone();
+        cox_tools::login_env::LoginEnv::start(move |name, value| {
+            hidden.iter().any(|h| h == name) || scrub.hides(name, value)
+        })
+    };
     let session_config = SessionConfig {
+        login_env: Some(login_env),
         mcp,
         settings: config.clone(),
         options,

@@ -19,6 +19,7 @@ pub mod grep;
 pub mod kill_session;
 pub mod list_dir;
 pub mod list_sessions;
+pub mod login_env;
 mod patch;
 mod paths;
 pub mod read_file;
@@ -144,6 +145,9 @@ pub struct ToolContext {
     pub watch: Option<Watch>,
     /// The session's terminal sessions (`exec_command`); `None` where there are none to have.
     pub terminals: Option<std::sync::Arc<terminal::Terminals>>,
+    /// What the person's login profile adds to the environment (see [`login_env`]): string
+    /// commands run with `bash -c` and these; `None`: cox's environment as it is.
+    pub login_env: Option<std::sync::Arc<login_env::LoginEnv>>,
     pub cancel: CancellationToken,
 }
 

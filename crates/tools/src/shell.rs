@@ -76,7 +76,7 @@ impl Tool for Shell {
                 "type": "object",
                 "properties": {
                     "command": {
-                        "description": "argv array, or one string run with bash -lc",
+                        "description": "argv array, or one string run with bash -c in the person's login environment",
                         "anyOf": [
                             {"type": "array", "items": {"type": "string"}},
                             {"type": "string"}
@@ -284,6 +284,7 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
             Err(message) => ToolOutput::error(message),
         };
     }
+    let login = matches!(args.command, Command::Line(_));
     let argv = match args.command {
         Command::Argv(argv) if argv.is_empty() => {
             return ToolOutput::error(
@@ -294,14 +295,16 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
         Command::Line(line) if line.trim().is_empty() => {
             return ToolOutput::error("`command` is an empty string; give the command to run.");
         }
-        Command::Line(line) => vec!["bash".to_string(), "-lc".to_string(), line],
+        // Not `-lc`: the login environment was captured once (`login_env`); running the profile
+        // again inside the sandbox for every command only adds its failed writes to the output.
+        Command::Line(line) => vec!["bash".to_string(), "-c".to_string(), line],
     };
     let workdir = match resolve_workdir(args.workdir.as_deref(), ctx) {
         Ok(dir) => dir,
         Err(message) => return ToolOutput::error(message),
     };
     let timeout_ms = args.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS).max(1);
-    execute(argv, &workdir, timeout_ms, ctx).await
+    execute(argv, &workdir, timeout_ms, login, ctx).await
 }
 
 /// Runs a command line the person gave (a plan run's lint or test check) the way a model's
@@ -310,13 +313,16 @@ async fn run(args: Args, ctx: &ToolContext) -> ToolOutput {
 /// own environment as it is, not a login shell's (which may reset `PATH` and lose their tools).
 pub async fn run_line(line: &str, timeout_ms: u64, ctx: &ToolContext) -> ToolOutput {
     let argv = vec!["sh".to_string(), "-c".to_string(), line.to_string()];
-    execute(argv, &ctx.cwd, timeout_ms.max(1), ctx).await
+    execute(argv, &ctx.cwd, timeout_ms.max(1), false, ctx).await
 }
 
+/// `login`: a string command, which gets the login environment (`ctx.login_env`); an argv or a
+/// check runs with cox's environment as it is.
 async fn execute(
     argv: Vec<String>,
     workdir: &std::path::Path,
     timeout_ms: u64,
+    login: bool,
     ctx: &ToolContext,
 ) -> ToolOutput {
     let (reader, writer) = match std::io::pipe() {
@@ -346,6 +352,9 @@ async fn execute(
         .stderr(writer_for_stderr)
         .process_group(0)
         .kill_on_drop(true);
+    if let Some(env) = ctx.login_env.as_ref().filter(|_| login) {
+        command.envs(env.ready().await);
+    }
     for name in &ctx.hidden_env {
         command.env_remove(name);
     }

@@ -184,3 +184,14 @@ pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// The tool outputs the model was sent in request `request` (Responses `function_call_output`).
+pub fn tool_outputs(server: &MockServer, request: usize) -> Vec<String> {
+    server.requests()[request].body["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["type"] == "function_call_output")
+        .map(|item| item["output"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -14,6 +14,7 @@ mod harness;
 mod install;
 mod local_model;
 mod logging;
+mod login_env;
 mod mcp;
 mod models;
 mod plan;

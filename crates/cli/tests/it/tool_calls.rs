@@ -12,16 +12,6 @@ fn patch_call(patch: &str) -> Turn {
     )
 }
 
-fn tool_outputs(server: &MockServer, request: usize) -> Vec<String> {
-    server.requests()[request].body["input"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|item| item["type"] == "function_call_output")
-        .map(|item| item["output"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn a_patch_edits_two_files_and_the_diff_is_an_event() {
     let env = Env::new();

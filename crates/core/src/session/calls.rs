@@ -414,6 +414,7 @@ impl Session {
             asker,
             watch: None,
             terminals: Some(std::sync::Arc::clone(&self.terminals)),
+            login_env: self.config.login_env.clone(),
             cancel: cancel.clone(),
         }
     }

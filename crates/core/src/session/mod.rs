@@ -47,6 +47,8 @@ pub struct SessionConfig {
     pub context_window_assumed: bool,
     /// Variables commands never get, values no output shows.
     pub credentials: Arc<crate::secrets::Credentials>,
+    /// The person's login environment, captured once at the start (`cox_tools::login_env`).
+    pub login_env: Option<Arc<cox_tools::login_env::LoginEnv>>,
     /// Where file tools may write (the working directory, or `--target`).
     pub writable_roots: Vec<PathBuf>,
     /// The sandbox launcher for commands (`cox __sandbox --write … --`); `None`: full access.

@@ -47,6 +47,7 @@ fn start_with_grants(
         loopback: None,
         tcp_ruleset: None,
         mcp: None,
+        login_env: None,
     };
     let id = session::new_id();
     let header = cox_core::journal::Record::Session {

@@ -27,6 +27,7 @@ fn context_at(cwd: &Path, root: &Path, max_output_bytes: usize) -> ToolContext {
         asker: None,
         watch: None,
         terminals: None,
+        login_env: None,
         cancel: CancellationToken::new(),
     }
 }
