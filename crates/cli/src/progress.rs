@@ -76,14 +76,22 @@ impl Progress {
             }
             Event::QuestionAsked { question, .. } => writeln!(err, "question: {question}")?,
             Event::StepStarted { id, title } => writeln!(err, "step {id}: {title}")?,
-            Event::StepFinished { id, status, .. } => {
+            Event::StepFinished {
+                id,
+                status,
+                changed,
+                ..
+            } => {
                 let word = match status {
                     StepState::Done => "done",
                     StepState::Failed => "failed",
                     StepState::Skipped => "skipped",
                     StepState::Pending | StepState::InProgress => "stopped",
                 };
-                writeln!(err, "step {id}: {word}")?
+                match changed {
+                    Some(how) => writeln!(err, "step {id}: {word}, changed by a directive: {how}")?,
+                    None => writeln!(err, "step {id}: {word}")?,
+                }
             }
             Event::CheckStarted { kind, command } => {
                 writeln!(err, "{}: running `{command}`", kind.name())?

@@ -116,6 +116,8 @@ pub struct Summary {
     steps: Vec<PlanStep>,
     changed: Vec<FileChange>,
     checks: Vec<(CheckKind, bool)>,
+    /// Steps whose outcome a directive changed, with the model's account.
+    steered: Vec<(String, String)>,
     usage: Usage,
 }
 
@@ -123,8 +125,16 @@ impl crate::exec::Observer for Summary {
     fn observe(&mut self, event: &Event) {
         match event {
             Event::PlanUpdated { steps, .. } => self.steps = steps.clone(),
-            Event::StepFinished { changed_files, .. } => {
+            Event::StepFinished {
+                id,
+                changed_files,
+                changed,
+                ..
+            } => {
                 cox_core::run::tally(&mut self.changed, changed_files);
+                if let Some(how) = changed {
+                    self.steered.push((id.clone(), how.clone()));
+                }
             }
             Event::CheckFinished { kind, ok, .. } => {
                 self.checks.retain(|(k, _)| k != kind);
@@ -147,6 +157,9 @@ impl Summary {
             count(StepStatus::Pending),
             self.steps.len()
         );
+        for (id, how) in &self.steered {
+            eprintln!("  {id} changed by a directive: {how}");
+        }
         for change in &self.changed {
             eprintln!("  {} (+{} -{})", change.path, change.added, change.removed);
         }

@@ -78,6 +78,10 @@ pub struct StepReport {
     /// Done, or failed (the step cannot be done as planned).
     pub done: bool,
     pub summary: String,
+    /// When a directive made the outcome differ from the step's title: the model's one-line
+    /// account of how (recorded in the plan file as the step's `changed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<String>,
 }
 
 /// What a check checks.
@@ -288,6 +292,12 @@ pub enum Event {
         status: StepState,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         changed_files: Vec<FileChange>,
+        /// The directives given during the step, in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        directives: Vec<String>,
+        /// How the outcome differs from the step's title after a directive, in the model's words.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        changed: Option<String>,
     },
     /// A check (`Op::RunCheck`: a plan run's lint or tests) starts, in the session's sandbox.
     CheckStarted {

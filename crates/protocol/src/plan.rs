@@ -32,6 +32,13 @@ pub struct PlanStepDoc {
     pub status: Option<StepState>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// Written by a run: the directives the person gave while this step ran, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub directives: Vec<String>,
+    /// Written by a run: how the step's outcome differs from its title after a directive (the
+    /// model's one-line account), so a step marked done is not read as done as titled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

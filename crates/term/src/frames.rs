@@ -329,6 +329,8 @@ fn a_plan_run_shows_its_steps_and_checks() {
             removed: 0,
             hunks: Vec::new(),
         }],
+        directives: vec!["Keep the wrapper, mark it @deprecated".into()],
+        changed: Some("Kept the wrapper and marked it @deprecated instead of removing it".into()),
     });
     insta::assert_snapshot!("plan_run", term.frame());
 }

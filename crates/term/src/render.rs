@@ -119,6 +119,8 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             id,
             status,
             changed_files,
+            changed,
+            ..
         } => {
             let files = match changed_files.len() {
                 0 => String::new(),
@@ -132,6 +134,13 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
                 StepState::Pending | StepState::InProgress => ("stopped", Tone::Warn),
             };
             screen.line(&format!("step {id} {word}{files}"), tone)?;
+            if let Some(changed) = changed {
+                // Done, but not as titled: the person steered it, and the plan file says so.
+                screen.line(
+                    &format!("  ↳ changed by a directive: {changed}"),
+                    Tone::Warn,
+                )?;
+            }
         }
         Event::CheckStarted { kind, command } => {
             ui.activity = format!("CHECKING {}", kind.name());

@@ -25,6 +25,8 @@ enum Status {
 struct Args {
     status: Status,
     summary: String,
+    #[serde(default)]
+    changed: Option<String>,
 }
 
 /// The tool's name, as the model calls it.
@@ -45,7 +47,8 @@ impl Tool for ReportStep {
                 "type": "object",
                 "properties": {
                     "status": {"type": "string", "enum": ["done", "failed"]},
-                    "summary": {"type": "string", "description": "what changed, or why the step failed"}
+                    "summary": {"type": "string", "description": "what changed, or why the step failed"},
+                    "changed": {"type": "string", "description": "only when a directive from the person made the outcome differ from the step's title: one line saying how"}
                 },
                 "required": ["status", "summary"],
                 "additionalProperties": false
@@ -92,9 +95,15 @@ impl Tool for ReportStep {
             } else {
                 "Step reported failed. Answer with your short summary of why."
             });
+            // A blank account is no account: the plan marks a changed step only with words.
+            let changed = args
+                .changed
+                .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+                .filter(|line| !line.is_empty());
             output.effect = Some(Effect::Step(StepReport {
                 done,
                 summary: args.summary,
+                changed,
             }));
             output
         })

@@ -602,6 +602,94 @@ fn a_directive_steered_into_a_run_holds_for_the_later_steps() {
     );
 }
 
+/// The seed's story: step S1 says one thing, the person steers it to another, and the plan file
+/// keeps both the directive (written as it arrives) and the model's account of the changed outcome,
+/// so "done" is not read as "done as titled". A step nobody steered gets no mark, even when the
+/// model claims one (issue 18).
+#[test]
+fn the_plan_records_each_steps_directives_and_a_changed_outcome() {
+    let env = Env::new();
+    fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
+    fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
+    let mut slow = Turn::text(&[
+        "Adding ", "the ", "heading ", "now ", "and ", "more ", "words.",
+    ]);
+    slow.delay_ms = 150;
+    let turns = vec![
+        slow,
+        Turn::call(
+            "report_step",
+            r#"{"status":"done","summary":"left notes.txt as it was","changed":"No heading added:   kept notes.txt\nunchanged as directed"}"#,
+        ),
+        Turn::text(&["Kept notes.txt as it was."]),
+        // S2 was not steered: its claim of a change is not recorded.
+        Turn::call(
+            "report_step",
+            r#"{"status":"done","summary":"logged","changed":"did something else"}"#,
+        ),
+        Turn::text(&["Logged."]),
+    ];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let mut command = env.cox_with(&server);
+    command.args([
+        "run",
+        "--plan",
+        "plan.json",
+        "--json",
+        "--steerable",
+        "--steer-grace",
+        "0",
+    ]);
+    let (status, events) = op_at_event(
+        &mut command,
+        "agent_message_delta",
+        r#"{"op":"steer","text":"Do not add a heading; leave notes.txt as it is"}"#,
+    );
+    assert_eq!(status.code(), Some(0), "{events:?}");
+    let plan = read_plan(&env);
+    assert_eq!(
+        plan["steps"][0]["directives"],
+        serde_json::json!(["Do not add a heading; leave notes.txt as it is"])
+    );
+    assert_eq!(plan["steps"][0]["status"], "done");
+    assert_eq!(
+        plan["steps"][0]["changed"], "No heading added: kept notes.txt unchanged as directed",
+        "one line, in the model's words"
+    );
+    assert_eq!(plan["steps"][0]["risk"], "low", "unknown fields kept");
+    assert_eq!(plan["steps"][1]["directives"], Value::Null);
+    assert_eq!(
+        plan["steps"][1]["changed"],
+        Value::Null,
+        "S2 was not steered"
+    );
+    let finished: Vec<Value> = events
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "step_finished")
+        .collect();
+    assert_eq!(finished.len(), 2, "{events:?}");
+    assert_eq!(
+        finished[0]["changed"],
+        "No heading added: kept notes.txt unchanged as directed"
+    );
+    assert_eq!(finished[1].get("changed"), None);
+    // The step prompt tells the model how to report a changed outcome.
+    let prompt = server.requests()[0].body.to_string();
+    assert!(prompt.contains("in `changed`"), "{prompt}");
+
+    // --restart forgets the old run's directives and marks.
+    let turns = vec![Turn::text(&["one"]), Turn::text(&["two"])];
+    let server = MockServer::start(Script { turns }).unwrap();
+    let again = run(env
+        .cox_with(&server)
+        .args(["run", "--plan", "plan.json", "--restart"]));
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let plan = read_plan(&env);
+    assert_eq!(plan["steps"][0]["directives"], Value::Null);
+    assert_eq!(plan["steps"][0]["changed"], Value::Null);
+}
+
 #[test]
 fn lint_and_test_commands_from_config_and_the_summary() {
     let env = Env::new();

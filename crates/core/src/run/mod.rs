@@ -6,6 +6,10 @@
 //!   every request pins the plan (goal, constraints, every step's status, the current step in
 //!   full), so a step starts from the plan, not from the previous steps' conversation. Directives
 //!   steered in hold for the rest of the run.
+//! - **The plan stays a true record**: each directive is written into the running step's
+//!   `directives` as it arrives; a step whose outcome differs from its title after a directive
+//!   gets the model's one-line account (`report_step`'s `changed`) in `changed`. An account is
+//!   kept only for a step that was steered.
 //! - **Outcome**: a step is failed when the model says so with `report_step` (the structured
 //!   signal in `task_completed`), or when a check still fails after the fix rounds; a step whose
 //!   model answers without reporting counts as done. The answer's text is never read.
@@ -65,6 +69,7 @@ pub fn start(config: &Config, spec: RunSpec) -> Result<SessionHandle, Error> {
         events,
         seq: 0,
         directives: Vec::new(),
+        current: None,
         usage: Usage::default(),
         cost: None,
         ops,
@@ -80,6 +85,8 @@ pub fn restart(plan: &mut Plan) {
     for step in &mut plan.steps {
         step.status = Some(StepState::Pending);
         step.extra.remove(SESSION_FIELD);
+        step.directives.clear();
+        step.changed = None;
     }
 }
 
@@ -150,7 +157,9 @@ fn step_prompt(step: &cox_protocol::PlanStepDoc) -> String {
         "Carry out step {} of the pinned plan: {}. Do only what this step needs, respect the plan's \
          constraints, and check your work (build, tests) where you can. When you are finished, call \
          {report} with status \"done\" and a short summary of what you changed — or with status \
-         \"failed\" and the reason when the step cannot be done — then answer with that summary.",
+         \"failed\" and the reason when the step cannot be done — then answer with that summary. If \
+         the person's directives made the outcome differ from the step's title, say how in one line \
+         in `changed`.",
         step.id,
         step.title,
         report = cox_tools::report_step::NAME
@@ -192,6 +201,8 @@ struct Runner {
     seq: u64,
     /// Directives steered in so far: pinned in every later step.
     directives: Vec<String>,
+    /// The step running now (its index in the plan): where a directive is recorded.
+    current: Option<usize>,
     usage: Usage,
     cost: Option<f64>,
     ops: mpsc::Receiver<Op>,
@@ -289,6 +300,7 @@ impl Runner {
                 .await;
         }
         self.spec.plan.steps[index].status = Some(StepState::InProgress);
+        self.current = Some(index);
         let run = PlanRun {
             pinned: crate::plan::render_for_run(&self.spec.plan, &step.id),
             target: self.spec.target.clone(),
@@ -383,9 +395,10 @@ impl Runner {
             // Resumed with its prompt (it had none yet): the task is under way.
             (None, None) => self.drive(&mut session, &mut changed).await,
         };
-        let outcome = self.conclude(&mut session, ended, &mut changed).await;
+        let (outcome, ended) = self.conclude(&mut session, ended, &mut changed).await;
         session.submit(Op::Shutdown).await;
         self.drain(&mut session).await;
+        self.current = None;
         let status = match outcome {
             Ok(()) => StepState::Done,
             Err(Stop::Failed) => StepState::Failed,
@@ -393,13 +406,24 @@ impl Runner {
             Err(stop @ Stop::Session(_)) => return Err(stop),
         };
         tracing::info!(step = %step.id, ?status, changed_files = changed.len(), "step finished");
-        self.spec.plan.steps[index].status = Some(status);
+        let doc = &mut self.spec.plan.steps[index];
+        doc.status = Some(status);
+        // The model's account of a changed outcome is kept only when the person steered this
+        // step: without a directive the step's title is what was asked, and a model that calls
+        // its own drift a change does not get to mark it so.
+        doc.changed = ended
+            .report
+            .and_then(|r| r.changed)
+            .filter(|_| !doc.directives.is_empty());
+        let (directives, changed_outcome) = (doc.directives.clone(), doc.changed.clone());
         self.save_plan().await?;
         crate::crash::at("run:step-finished");
         self.emit(Event::StepFinished {
             id: step.id,
             status,
             changed_files: changed,
+            directives,
+            changed: changed_outcome,
         })
         .await;
         match status {
@@ -408,13 +432,14 @@ impl Runner {
         }
     }
 
-    /// After the step's task: its report, then the checks and their fix rounds.
+    /// After the step's task: its report, then the checks and their fix rounds. Returns the
+    /// outcome and how the last task ended (with the step's last report).
     async fn conclude(
         &mut self,
         session: &mut SessionHandle,
         mut ended: TaskEnd,
         changed: &mut Vec<FileChange>,
-    ) -> Result<(), Stop> {
+    ) -> (Result<(), Stop>, TaskEnd) {
         let checks = self.spec.checks.clone();
         for check in &checks.list {
             if ended.status != SessionStatus::Completed {
@@ -449,7 +474,7 @@ impl Runner {
                         output.trim_end()
                     ))
                     .await;
-                    return Err(Stop::Failed);
+                    return (Err(Stop::Failed), ended);
                 }
                 round += 1;
                 let text = fix_prompt(check, &output);
@@ -464,7 +489,7 @@ impl Runner {
                 }
             }
         }
-        match ended {
+        let outcome = match &ended {
             TaskEnd {
                 status: SessionStatus::Completed,
                 report: Some(StepReport { done: false, .. }),
@@ -474,8 +499,9 @@ impl Runner {
                 status: SessionStatus::Completed,
                 ..
             } => Ok(()),
-            TaskEnd { status, .. } => Err(Stop::Session(status)),
-        }
+            TaskEnd { status, .. } => Err(Stop::Session(*status)),
+        };
+        (outcome, ended)
     }
 
     /// Passes events and ops between the front end and the step's session until its current
@@ -514,7 +540,7 @@ impl Runner {
             };
             match &envelope.event {
                 Event::ToolResult { outcome, .. } => tally(changed, &outcome.changed_files),
-                Event::Steered { text } => self.directives.push(text.clone()),
+                Event::Steered { text } => self.record_directive(text.clone()).await,
                 Event::CheckFinished { ok, output, .. } => check = Some((*ok, output.clone())),
                 Event::SessionCompleted {
                     usage, cost_usd, ..
@@ -536,6 +562,21 @@ impl Runner {
             if let Some(end) = end {
                 return end;
             }
+        }
+    }
+
+    /// A directive steered in: pinned for the rest of the run, and written into the running
+    /// step's `directives` at once, so the plan file holds it even if the run is killed next.
+    async fn record_directive(&mut self, text: String) {
+        self.directives.push(text.clone());
+        let Some(index) = self.current else { return };
+        self.spec.plan.steps[index].directives.push(text);
+        if let Err(error) = save(&self.spec.path, &self.spec.plan) {
+            // The step goes on; the directive is written again with the step's status.
+            self.warn(format!(
+                "the plan file does not record the directive yet: {error}"
+            ))
+            .await;
         }
     }
 

@@ -112,6 +112,7 @@ async fn a_plan_run_through_the_core_handle_reports_steps_checks_and_outcomes() 
                 id,
                 status,
                 changed_files,
+                ..
             } => Some((id.clone(), *status, changed_files.clone())),
             _ => None,
         })
