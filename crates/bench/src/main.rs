@@ -3,7 +3,8 @@
 //! `cox-bench tools [--tree DIR] [--runs N]`: the file tools (see `tools.rs`);
 //! `cox-bench context [--cox PATH] [--runs N]`: large contexts and the prompt-cache prefix (`context.rs`);
 //! `cox-bench steering [--cox PATH] [--runs N]`: pause latency (`steering.rs`);
-//! `cox-bench render [--cox PATH] [--runs N]`: the live UI's streaming throughput (`render.rs`);
+//! `cox-bench render [--cox PATH] [--runs N]`: the live UI's streaming throughput, plain and
+//! Markdown, and its start-up to the prompt (`render.rs`);
 //! `cox-bench plan-run [--cox PATH] [--against OLD_COX] [--runs N]`: a whole plan run, optionally
 //! beside another cox binary in the same run (`plan_run.rs`);
 //! `cox-bench sandbox [--cox PATH] [--against OLD_COX] [--runs N]`: the sandbox's cost per command

@@ -111,6 +111,9 @@ pub fn run(
             }),
             Some(Ok(json)) => {
                 println!("{json}");
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                eprint!("{}", written(&json, stdout_file().as_deref()));
                 Ok(ExitCode::SUCCESS)
             }
             Some(Err(failure)) => Err(failure),
@@ -121,6 +124,42 @@ pub fn run(
             }),
         }
     })
+}
+
+/// Where stdout goes when it is a regular file (`cox plan "…" > plan.json`), relative to the
+/// current directory where it is inside it.
+fn stdout_file() -> Option<std::path::PathBuf> {
+    let path = fs_err::read_link("/proc/self/fd/1").ok()?;
+    if !fs_err::metadata(&path).ok()?.is_file() {
+        return None;
+    }
+    let here = std::env::current_dir().ok();
+    Some(match here.and_then(|here| path.strip_prefix(here).ok().map(|p| p.to_path_buf())) {
+        Some(relative) => relative,
+        None => path,
+    })
+}
+
+/// The note on stderr after the plan is printed: its steps, and where it went with the command
+/// that runs it (so `cox plan "…" > plan.json` does not finish in silence).
+fn written(json: &str, file: Option<&std::path::Path>) -> String {
+    let Ok(plan) = serde_json::from_str::<cox_protocol::Plan>(json) else {
+        return String::new();
+    };
+    let steps = plan.steps.len();
+    let noun = if steps == 1 { "step" } else { "steps" };
+    let mut out = format!("plan: {steps} {noun} — {}\n", plan.goal);
+    for step in &plan.steps {
+        out.push_str(&format!("  {} {}\n", step.id, step.title));
+    }
+    match file {
+        Some(path) => out.push_str(&format!(
+            "wrote {path}; run it with: cox run --plan {path}\n",
+            path = path.display()
+        )),
+        None => out.push_str("the plan is on stdout; save it with: cox plan \"…\" > plan.json\n"),
+    }
+    out
 }
 
 /// Validates the answer as a plan; the pretty JSON to print (with `version` and each step's

@@ -1,8 +1,10 @@
 //! `cox run --plan FILE [--target DIR] [--restart]`: reads the plan and the run's settings, hands
 //! them to the engine's plan runner ([`cox_core::run`]), and drives its handle exactly like a
-//! session's — through the live UI with `--steerable` on a terminal, else headless (`--json`
-//! events or progress on stderr, steering ops from stdin). Afterwards a summary on stderr: steps
-//! by status, the files changed, the checks and the tokens, all from the run's events.
+//! session's — through the live UI whenever it is on a terminal (without `--json`), else headless
+//! (`--json` events or progress on stderr, steering ops from stdin with `--steerable`).
+//! Afterwards a summary on stderr: steps by status, the steps a directive changed, the files
+//! changed, the checks, and (headless; the live UI has shown them) the tokens, all from the run's
+//! events.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -105,7 +107,8 @@ pub fn run(
             let options = spec.options.clone();
             crate::exec::drive(|_| start(spec), options, None, json, Summary::default()).await?
         };
-        summary.print();
+        // The live UI has shown the run's tokens already.
+        summary.print(!live);
         Ok(code)
     })
 }
@@ -147,7 +150,8 @@ impl crate::exec::Observer for Summary {
 }
 
 impl Summary {
-    fn print(&self) {
+    /// Prints the summary on stderr; `tokens` adds the token line.
+    fn print(&self, tokens: bool) {
         let count = |status: StepStatus| self.steps.iter().filter(|s| s.status == status).count();
         eprintln!(
             "plan: {} done, {} failed, {} in progress, {} pending (of {})",
@@ -167,9 +171,11 @@ impl Summary {
             let state = if *passed { "passing" } else { "failing" };
             eprintln!("{}: {state}", kind.name());
         }
-        eprintln!(
-            "tokens: {} in ({} cached) · {} out",
-            self.usage.input_tokens, self.usage.cached_input_tokens, self.usage.output_tokens
-        );
+        if tokens {
+            eprintln!(
+                "tokens: {} in ({} cached) · {} out",
+                self.usage.input_tokens, self.usage.cached_input_tokens, self.usage.output_tokens
+            );
+        }
     }
 }

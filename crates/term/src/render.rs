@@ -49,7 +49,11 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             cwd,
         } => {
             ui.session_id = Some(session_id.0.clone());
-            screen.line(&format!("cox · {provider} · {model} · {cwd}"), Tone::Dim)?;
+            let header = format!("cox · {provider} · {model} · {cwd}");
+            if ui.shown_header.as_ref() != Some(&header) {
+                screen.line(&header, Tone::Dim)?;
+                ui.shown_header = Some(header);
+            }
         }
         Event::AgentMessageDelta { text } => {
             screen.end_reasoning()?;
@@ -112,6 +116,7 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             }
         }
         Event::StepStarted { id, title } => {
+            ui.plan_run = true;
             screen.flush_partial()?;
             screen.line(&format!("▶ step {id}: {title}"), Tone::Prompt)?;
         }
@@ -176,16 +181,38 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             }
         }
         Event::PlanUpdated { steps, .. } => {
-            ui.plan = steps
+            let lines: Vec<String> = steps
                 .iter()
                 .map(|step| {
                     let mark = step.status.mark();
                     format!("  {mark} {}", step.step)
                 })
                 .collect();
-            screen.line("● Plan", Tone::Action)?;
-            for step in ui.plan.clone() {
-                ui.screen.line(&step, Tone::Plain)?;
+            let before = std::mem::replace(&mut ui.plan, lines.clone());
+            let same_steps = before.len() == lines.len()
+                && steps
+                    .iter()
+                    .zip(&before)
+                    .all(|(step, line)| line.ends_with(&format!(" {}", step.step)));
+            // The whole plan when it is new or its steps changed; otherwise only the steps whose
+            // status moved — and in a plan run not even those, as its step lines say it.
+            let shown: Vec<String> = if !same_steps {
+                lines
+            } else if ui.plan_run {
+                Vec::new()
+            } else {
+                lines
+                    .into_iter()
+                    .zip(before)
+                    .filter(|(now, was)| now != was)
+                    .map(|(now, _)| now)
+                    .collect()
+            };
+            if !shown.is_empty() {
+                screen.line("● Plan", Tone::Action)?;
+                for line in shown {
+                    ui.screen.line(&line, Tone::Plain)?;
+                }
             }
         }
         Event::QuestionAsked { call_id, question } => {
@@ -272,7 +299,12 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             ),
             Tone::Steer,
         )?,
-        Event::Warning { message } => screen.line(&format!("warning: {message}"), Tone::Warn)?,
+        // A warning each step's session repeats (an unknown model's catalog note) is shown once.
+        Event::Warning { message } => {
+            if ui.shown_warnings.insert(message.clone()) {
+                screen.line(&format!("warning: {message}"), Tone::Warn)?;
+            }
+        }
         Event::Paused => {
             screen.flush_partial()?;
             screen.line(

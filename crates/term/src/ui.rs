@@ -81,6 +81,13 @@ pub(crate) struct Ui {
     /// it, until it starts (or the task ends).
     pub pending: Option<Pending>,
     pub exit: Exit,
+    /// What was shown once and is not shown again: the session header line (a plan run starts a
+    /// session per step, on the same model and directory), and each warning's text.
+    pub shown_header: Option<String>,
+    pub shown_warnings: std::collections::HashSet<String>,
+    /// A plan run (a step started): its steps' lines say when a step starts and ends, so a plan
+    /// update that only changes statuses is not printed again.
+    pub plan_run: bool,
 }
 
 /// Token counts so far, for the status line and `/status`.
@@ -111,6 +118,9 @@ impl Ui {
             diffs: Vec::new(),
             pending: None,
             exit: Exit::Done,
+            shown_header: None,
+            shown_warnings: std::collections::HashSet::new(),
+            plan_run: false,
         }
     }
 

@@ -76,7 +76,7 @@ impl Tool for Shell {
                 "type": "object",
                 "properties": {
                     "command": {
-                        "description": "argv array, or one string run with bash -c in the person's login environment",
+                        "description": "argv array, or one string run with bash -c",
                         "anyOf": [
                             {"type": "array", "items": {"type": "string"}},
                             {"type": "string"}

@@ -180,3 +180,43 @@ fn roles_pick_the_planner_for_plan_and_the_worker_for_run() {
         .args(["plan", "--planner-model", "ollama:", "plan it"]));
     expect_failure(&bad, 2, "`ollama:` is not a model");
 }
+
+/// `cox plan "…" > plan.json` does not finish in silence: stderr lists the steps and names the
+/// file with the command that runs it; a pipe is told the plan is on stdout (issue 18).
+#[test]
+fn the_plan_written_to_a_file_is_named_on_stderr() {
+    let env = Env::new();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::text(&[VALID]), Turn::text(&[VALID])],
+    })
+    .unwrap();
+    let file = fs_err::File::create(env.repo.join("plan.json")).unwrap();
+    let output = run(env
+        .cox_with(&server)
+        .args(["plan", "plan it"])
+        .stdout(std::process::Stdio::from(file.into_parts().0)));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "plan: 2 steps — Migrate routes to async/await\n  S1 Convert getUser\n  S2 Convert listUsers\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("wrote plan.json; run it with: cox run --plan plan.json"),
+        "{err}"
+    );
+    let written: Value =
+        serde_json::from_str(&fs_err::read_to_string(env.repo.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(written["steps"][1]["id"], "S2", "the file holds the plan");
+
+    let piped = run(env.cox_with(&server).args(["plan", "plan it"]));
+    assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+    assert!(
+        stderr(&piped).contains("the plan is on stdout; save it with: cox plan \"…\" > plan.json"),
+        "{}",
+        stderr(&piped)
+    );
+    assert!(serde_json::from_str::<Value>(&stdout(&piped)).is_ok(), "stdout stays the plan alone");
+}

@@ -211,7 +211,11 @@ struct Runner {
 
 impl Runner {
     async fn run(mut self) {
-        self.announce_plan().await;
+        // A step about to start announces the plan with its new status; only a run with nothing
+        // left to do announces it as it stands.
+        if next_step(&self.spec.plan).is_none() {
+            self.announce_plan().await;
+        }
         let status = match self.steps().await {
             Ok(()) if self.all_done() => SessionStatus::Completed,
             Ok(()) => SessionStatus::Failed,

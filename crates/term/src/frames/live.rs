@@ -328,3 +328,91 @@ fn a_cancelled_stream_is_marked() {
         term.frame()
     );
 }
+
+/// A plan run starts a session per step: the header and a repeated warning show once, the plan
+/// block once, and the step lines carry each status change (issue 18's `cox run` noise).
+#[test]
+fn a_plan_run_shows_its_header_warning_and_plan_once() {
+    use cox_protocol::{PlanStep, StepState, StepStatus};
+    let plan = |first: StepStatus, second: StepStatus| Event::PlanUpdated {
+        steps: vec![
+            PlanStep {
+                step: "S1 Add a docstring".into(),
+                status: first,
+            },
+            PlanStep {
+                step: "S2 Add a comment".into(),
+                status: second,
+            },
+        ],
+        explanation: None,
+    };
+    let catalog = || Event::Warning {
+        message: "the catalog does not know model `gpt-test`".into(),
+    };
+    let mut term = Term::new(80);
+    term.event(plan(StepStatus::InProgress, StepStatus::Pending));
+    for (id, title) in [("S1", "Add a docstring"), ("S2", "Add a comment")] {
+        if id == "S2" {
+            term.event(plan(StepStatus::Completed, StepStatus::InProgress));
+        }
+        term.event(Event::StepStarted {
+            id: id.into(),
+            title: title.into(),
+        });
+        term.event(started());
+        term.event(catalog());
+        text(&mut term, &format!("Working on {id}.\n"));
+        term.event(Event::TaskCompleted {
+            status: SessionStatus::Completed,
+            answer: None,
+            report: None,
+        });
+        let done = match id {
+            "S1" => plan(StepStatus::Completed, StepStatus::Pending),
+            _ => plan(StepStatus::Completed, StepStatus::Completed),
+        };
+        term.event(done);
+        term.event(Event::StepFinished {
+            id: id.into(),
+            status: StepState::Done,
+            changed_files: Vec::new(),
+            directives: Vec::new(),
+            changed: None,
+        });
+    }
+    let frame = term.frame();
+    let count = |needle: &str| frame.matches(needle).count();
+    assert_eq!(count("cox · mock · gpt-test"), 1, "{frame}");
+    assert_eq!(count("warning: the catalog"), 1, "{frame}");
+    assert_eq!(count("● Plan"), 1, "{frame}");
+    assert_eq!(count("step S1 done"), 1, "{frame}");
+    assert_eq!(count("▶ step S2"), 1, "{frame}");
+    insta::assert_snapshot!("plan_run_once", frame);
+}
+
+/// Outside a plan run, a plan update that moves one step shows that step, not the whole plan.
+#[test]
+fn a_plan_update_shows_only_the_steps_that_moved() {
+    use cox_protocol::{PlanStep, StepStatus};
+    let plan = |first: StepStatus| Event::PlanUpdated {
+        steps: vec![
+            PlanStep {
+                step: "Read the code".into(),
+                status: first,
+            },
+            PlanStep {
+                step: "Fix the bug".into(),
+                status: StepStatus::Pending,
+            },
+        ],
+        explanation: None,
+    };
+    let mut term = running();
+    term.event(plan(StepStatus::InProgress));
+    term.event(plan(StepStatus::Completed));
+    let frame = term.frame();
+    assert_eq!(frame.matches("Fix the bug").count(), 1, "{frame}");
+    assert_eq!(frame.matches("Read the code").count(), 2, "{frame}");
+    assert_eq!(frame.matches("● Plan").count(), 2, "{frame}");
+}
