@@ -135,10 +135,16 @@ fn streamed(cox: &Path, chunks: &[String], name: &str) -> anyhow::Result<Duratio
         .map(|c| c[1].parse().unwrap_or(usize::MAX))
         .collect();
     if words.len() != DELTAS {
-        bail!("{name}: {} of {DELTAS} deltas reached the scrollback", words.len());
+        bail!(
+            "{name}: {} of {DELTAS} deltas reached the scrollback",
+            words.len()
+        );
     }
     if let Some(at) = (0..DELTAS).find(|&n| words[n] != n) {
-        bail!("{name}: delta {at} is out of order ({} there)", word(words[at]));
+        bail!(
+            "{name}: delta {at} is out of order ({} there)",
+            word(words[at])
+        );
     }
     Ok(took)
 }
@@ -154,8 +160,16 @@ pub fn run(cox: &Path, runs: usize) -> anyhow::Result<()> {
     let (plain, markdown) = (plain(), markdown());
     let pid = std::process::id();
     for run in 0..runs {
-        tui.push(streamed(cox, &plain, &format!("cox-bench-plain-{pid}-{run}"))?);
-        md.push(streamed(cox, &markdown, &format!("cox-bench-md-{pid}-{run}"))?);
+        tui.push(streamed(
+            cox,
+            &plain,
+            &format!("cox-bench-plain-{pid}-{run}"),
+        )?);
+        md.push(streamed(
+            cox,
+            &markdown,
+            &format!("cox-bench-md-{pid}-{run}"),
+        )?);
 
         let home = tempfile::tempdir()?;
         let server = MockServer::start(script(&plain))?;

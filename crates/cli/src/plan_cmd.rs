@@ -134,10 +134,12 @@ fn stdout_file() -> Option<std::path::PathBuf> {
         return None;
     }
     let here = std::env::current_dir().ok();
-    Some(match here.and_then(|here| path.strip_prefix(here).ok().map(|p| p.to_path_buf())) {
-        Some(relative) => relative,
-        None => path,
-    })
+    Some(
+        match here.and_then(|here| path.strip_prefix(here).ok().map(|p| p.to_path_buf())) {
+            Some(relative) => relative,
+            None => path,
+        },
+    )
 }
 
 /// The note on stderr after the plan is printed: its steps, and where it went with the command

@@ -218,5 +218,8 @@ fn the_plan_written_to_a_file_is_named_on_stderr() {
         "{}",
         stderr(&piped)
     );
-    assert!(serde_json::from_str::<Value>(&stdout(&piped)).is_ok(), "stdout stays the plan alone");
+    assert!(
+        serde_json::from_str::<Value>(&stdout(&piped)).is_ok(),
+        "stdout stays the plan alone"
+    );
 }
