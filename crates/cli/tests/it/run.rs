@@ -66,6 +66,34 @@ fn read_plan(env: &Env) -> Value {
     serde_json::from_str(&fs_err::read_to_string(env.repo.join("plan.json")).unwrap()).unwrap()
 }
 
+/// A `--json --steerable` plan run (no grace hold) that gets `directive` steered in at its first
+/// streamed text: the exit status and every event line.
+fn steered_run(
+    env: &Env,
+    server: &MockServer,
+    directive: &str,
+) -> (std::process::ExitStatus, Vec<String>) {
+    let mut command = env.cox_with(server);
+    command.args([
+        "run",
+        "--plan",
+        "plan.json",
+        "--json",
+        "--steerable",
+        "--steer-grace",
+        "0",
+    ]);
+    let op = serde_json::json!({"op": "steer", "text": directive}).to_string();
+    op_at_event(&mut command, "agent_message_delta", &op)
+}
+
+/// A turn that streams `words` slowly enough (150 ms apart) for a directive to come in mid-way.
+fn slow_words(words: &[&str]) -> Turn {
+    let mut turn = Turn::text(words);
+    turn.delay_ms = 150;
+    turn
+}
+
 #[test]
 fn invalid_plan_files_exit_2_before_any_model_call() {
     let env = Env::new();
@@ -543,31 +571,15 @@ fn a_directive_steered_into_a_run_holds_for_the_later_steps() {
     let env = Env::new();
     fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
     fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
-    let mut slow = Turn::text(&[
-        "Working ", "on ", "the ", "heading ", "now ", "and ", "more.",
-    ]);
-    slow.delay_ms = 150;
     let turns = vec![
-        slow,
+        slow_words(&[
+            "Working ", "on ", "the ", "heading ", "now ", "and ", "more.",
+        ]),
         Turn::text(&["Heading added, keeping it short."]),
         Turn::text(&["Logged."]),
     ];
     let server = MockServer::start(Script { turns }).unwrap();
-    let mut command = env.cox_with(&server);
-    command.args([
-        "run",
-        "--plan",
-        "plan.json",
-        "--json",
-        "--steerable",
-        "--steer-grace",
-        "0",
-    ]);
-    let (status, events) = op_at_event(
-        &mut command,
-        "agent_message_delta",
-        r#"{"op":"steer","text":"Use British spelling throughout"}"#,
-    );
+    let (status, events) = steered_run(&env, &server, "Use British spelling throughout");
     assert_eq!(status.code(), Some(0), "{events:?}");
     let seqs: Vec<u64> = events
         .iter()
@@ -611,12 +623,10 @@ fn the_plan_records_each_steps_directives_and_a_changed_outcome() {
     let env = Env::new();
     fs_err::write(env.repo.join("notes.txt"), "buy milk\n").unwrap();
     fs_err::write(env.repo.join("plan.json"), PLAN).unwrap();
-    let mut slow = Turn::text(&[
-        "Adding ", "the ", "heading ", "now ", "and ", "more ", "words.",
-    ]);
-    slow.delay_ms = 150;
     let turns = vec![
-        slow,
+        slow_words(&[
+            "Adding ", "the ", "heading ", "now ", "and ", "more ", "words.",
+        ]),
         Turn::call(
             "report_step",
             r#"{"status":"done","summary":"left notes.txt as it was","changed":"No heading added:   kept notes.txt\nunchanged as directed"}"#,
@@ -630,20 +640,10 @@ fn the_plan_records_each_steps_directives_and_a_changed_outcome() {
         Turn::text(&["Logged."]),
     ];
     let server = MockServer::start(Script { turns }).unwrap();
-    let mut command = env.cox_with(&server);
-    command.args([
-        "run",
-        "--plan",
-        "plan.json",
-        "--json",
-        "--steerable",
-        "--steer-grace",
-        "0",
-    ]);
-    let (status, events) = op_at_event(
-        &mut command,
-        "agent_message_delta",
-        r#"{"op":"steer","text":"Do not add a heading; leave notes.txt as it is"}"#,
+    let (status, events) = steered_run(
+        &env,
+        &server,
+        "Do not add a heading; leave notes.txt as it is",
     );
     assert_eq!(status.code(), Some(0), "{events:?}");
     let plan = read_plan(&env);

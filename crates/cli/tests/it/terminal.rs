@@ -33,6 +33,18 @@ pub(super) fn tmux_here() -> bool {
     cox_testkit::outside_tool("tmux", "apt-get install tmux")
 }
 
+/// A temporary directory with an empty `repo/` in it, for a tmux test; `None` (the test is
+/// skipped, loudly) where tmux is missing.
+pub(super) fn tmux_repo() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
+    if !tmux_here() {
+        return None;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("repo");
+    fs_err::create_dir_all(&repo).unwrap();
+    Some((root, repo))
+}
+
 impl Tmux {
     /// Starts cox in `launch.repo`; when cox exits the pane shows `EXIT=<status>` and stays open.
     pub(super) fn start(launch: Launch) -> Tmux {
@@ -155,12 +167,9 @@ fn normalise(screen: &str, repo: &str) -> String {
 
 #[test]
 fn space_pauses_and_a_typed_directive_steers_in_a_real_terminal() {
-    if !tmux_here() {
+    let Some((root, repo)) = tmux_repo() else {
         return;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let repo = root.path().join("repo");
-    fs_err::create_dir_all(&repo).unwrap();
+    };
     let mut slow = Turn::text(&[
         "I will ",
         "read the ",
@@ -226,12 +235,9 @@ fn space_pauses_and_a_typed_directive_steers_in_a_real_terminal() {
 
 #[test]
 fn a_fast_stream_reaches_the_scrollback_complete_and_in_order() {
-    if !tmux_here() {
+    let Some((root, repo)) = tmux_repo() else {
         return;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let repo = root.path().join("repo");
-    fs_err::create_dir_all(&repo).unwrap();
+    };
     // 4,000 deltas at full speed, a line break after every tenth: 400 lines, within tmux's default
     // scrollback of 2,000.
     let chunks: Vec<String> = (0..4000)
@@ -280,12 +286,9 @@ fn a_fast_stream_reaches_the_scrollback_complete_and_in_order() {
 
 #[test]
 fn a_plan_run_is_steered_live_in_a_real_terminal() {
-    if !tmux_here() {
+    let Some((root, repo)) = tmux_repo() else {
         return;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let repo = root.path().join("repo");
-    fs_err::create_dir_all(&repo).unwrap();
+    };
     fs_err::write(
         repo.join("plan.json"),
         r#"{"goal": "Tidy", "steps": [{"id": "S1", "title": "Write the log"}, {"id": "S2", "title": "Finish"}]}"#,
@@ -349,12 +352,9 @@ fn a_plan_run_is_steered_live_in_a_real_terminal() {
 
 #[test]
 fn an_approval_prompt_in_a_real_terminal_takes_a_reason_for_no() {
-    if !tmux_here() {
+    let Some((root, repo)) = tmux_repo() else {
         return;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let repo = root.path().join("repo");
-    fs_err::create_dir_all(&repo).unwrap();
+    };
     let escalated = r#"{"command":["sh","-c","echo hi > out.txt"],"with_escalated_permissions":true,"justification":"demo"}"#;
     let turns = vec![
         Turn::call("shell", escalated),

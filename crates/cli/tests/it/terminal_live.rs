@@ -5,7 +5,7 @@ use std::process::Command;
 
 use cox_testkit::{MockServer, Script, Turn};
 
-use super::terminal::{Launch, Tmux, tmux_here};
+use super::terminal::{Launch, Tmux, tmux_repo};
 
 /// The whole history tmux keeps for the pane (scrollback and screen).
 fn scrollback(tmux: &Tmux) -> String {
@@ -27,11 +27,9 @@ fn slow(words: &[&str], delay_ms: u64) -> Turn {
 /// output), the directive steers, and the delete the model had lined up never happens.
 #[test]
 fn space_pauses_cox_run_without_steerable() {
-    if !tmux_here() {
+    let Some((root, repo)) = tmux_repo() else {
         return;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let repo = root.path().join("repo");
+    };
     fs_err::create_dir_all(repo.join("src")).unwrap();
     fs_err::write(
         repo.join("src/legacy.js"),
@@ -88,12 +86,9 @@ fn space_pauses_cox_run_without_steerable() {
 /// directive's first letter; the model gets every character.
 #[test]
 fn typing_without_space_keeps_every_character() {
-    if !tmux_here() {
+    let Some((root, repo)) = tmux_repo() else {
         return;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let repo = root.path().join("repo");
-    fs_err::create_dir_all(&repo).unwrap();
+    };
     let turns = vec![
         slow(
             &[
@@ -140,12 +135,9 @@ fn typing_without_space_keeps_every_character() {
 /// exactly once, none cut, and the stream goes on where it was.
 #[test]
 fn a_resize_mid_stream_shows_nothing_twice() {
-    if !tmux_here() {
+    let Some((root, repo)) = tmux_repo() else {
         return;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let repo = root.path().join("repo");
-    fs_err::create_dir_all(&repo).unwrap();
+    };
     // More lines than the screen has rows: the older ones are in the scrollback when it resizes.
     let lines: Vec<String> = (0..30)
         .map(|n| format!("line-{n:02} of the answer, long enough to wrap at sixty columns wide.\n"))
@@ -192,12 +184,9 @@ fn a_resize_mid_stream_shows_nothing_twice() {
 /// block with its language and gutter, emphasis without its asterisks.
 #[test]
 fn markdown_tables_and_code_blocks_are_rendered() {
-    if !tmux_here() {
+    let Some((root, repo)) = tmux_repo() else {
         return;
-    }
-    let root = tempfile::tempdir().unwrap();
-    let repo = root.path().join("repo");
-    fs_err::create_dir_all(&repo).unwrap();
+    };
     let answer = [
         "## Changes\n\n",
         "Kept **the wrapper**.\n\n",
