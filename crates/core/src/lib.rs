@@ -413,11 +413,17 @@ fn reopen_with(
             rules: None,
             plan_run: (!run.pinned.is_empty()).then_some(run.pinned),
             plan: restored.plan,
-            directives: run
-                .directives
-                .into_iter()
-                .chain(restored.directives)
-                .collect(),
+            // The run's directives may include this step's own (recorded in the plan file and in
+            // the step's journal): each is pinned once.
+            directives: run.directives.into_iter().chain(restored.directives).fold(
+                Vec::new(),
+                |mut all, directive| {
+                    if !all.contains(&directive) {
+                        all.push(directive);
+                    }
+                    all
+                },
+            ),
         },
         resume,
         last_terminal: restored.last_terminal,

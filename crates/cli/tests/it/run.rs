@@ -690,6 +690,45 @@ fn the_plan_records_each_steps_directives_and_a_changed_outcome() {
     assert_eq!(plan["steps"][0]["changed"], Value::Null);
 }
 
+/// A run continued later (after a failure, a kill, or by hand) pins the directives the plan file
+/// recorded for earlier steps: what the person said holds for the rest of the plan.
+#[test]
+fn a_continued_run_pins_the_directives_the_plan_recorded() {
+    let env = Env::new();
+    let plan = r#"{"goal": "Tidy", "steps": [
+      {"id": "S1", "title": "Add a heading", "status": "done", "directives": ["Use British spelling throughout"]},
+      {"id": "S2", "title": "Log the tidy-up", "depends_on": ["S1"]}
+    ]}"#;
+    fs_err::write(env.repo.join("plan.json"), plan).unwrap();
+    let server = MockServer::start(Script {
+        turns: vec![Turn::text(&["Logged."])],
+    })
+    .unwrap();
+    let output = run(env.cox_with(&server).args(["run", "--plan", "plan.json"]));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "only S2 ran");
+    let instructions = requests[0].body["instructions"].as_str().unwrap();
+    assert_eq!(
+        instructions
+            .matches("- Use British spelling throughout")
+            .count(),
+        1,
+        "{instructions}"
+    );
+    let plan = read_plan(&env);
+    assert_eq!(
+        plan["steps"][0]["directives"],
+        serde_json::json!(["Use British spelling throughout"]),
+        "S1's record kept"
+    );
+    assert_eq!(
+        plan["steps"][1]["directives"],
+        Value::Null,
+        "nothing given in S2"
+    );
+}
+
 #[test]
 fn lint_and_test_commands_from_config_and_the_summary() {
     let env = Env::new();

@@ -9,7 +9,8 @@
 //! - **The plan stays a true record**: each directive is written into the running step's
 //!   `directives` as it arrives; a step whose outcome differs from its title after a directive
 //!   gets the model's one-line account (`report_step`'s `changed`) in `changed`. An account is
-//!   kept only for a step that was steered.
+//!   kept only for a step that was steered. A run continued later pins the directives the plan
+//!   file holds from the start.
 //! - **Outcome**: a step is failed when the model says so with `report_step` (the structured
 //!   signal in `task_completed`), or when a check still fails after the fix rounds; a step whose
 //!   model answers without reporting counts as done. The answer's text is never read.
@@ -63,12 +64,20 @@ pub struct RunSpec {
 /// Starts a plan run on the current tokio runtime. Its handle works like a session's.
 pub fn start(config: &Config, spec: RunSpec) -> Result<SessionHandle, Error> {
     let (handle, ops, events) = SessionHandle::pair(crate::session::new_id());
+    // Directives an earlier run recorded in the plan hold in this one too: a run continued after
+    // a failure or a kill pins what the person said before.
+    let directives: Vec<String> = spec
+        .plan
+        .steps
+        .iter()
+        .flat_map(|step| step.directives.iter().cloned())
+        .collect();
     let runner = Runner {
         config: config.clone(),
         spec,
         events,
         seq: 0,
-        directives: Vec::new(),
+        directives,
         current: None,
         usage: Usage::default(),
         cost: None,
