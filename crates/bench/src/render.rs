@@ -111,18 +111,22 @@ fn until_on_screen(
     }
 }
 
+/// The shell line a pane runs: `cox` (with `args`, already quoted) in `home` against the mock at
+/// `url`, the pane kept open afterwards.
+fn pane_command(cox: &Path, home: &Path, url: &str, args: &str) -> String {
+    format!(
+        "cd '{home}' && COX_HOME='{home}' OPENAI_API_KEY=sk-bench-000000000000 OPENAI_BASE_URL='{url}/v1' NO_COLOR=1 '{}' {args}; sleep 30",
+        cox.display(),
+        home = home.display(),
+    )
+}
+
 /// The stream in `chunks` through the live UI: launch → complete on screen, with every word in
 /// the scrollback once and in order.
 fn streamed(cox: &Path, chunks: &[String], name: &str) -> anyhow::Result<Duration> {
     let home = tempfile::tempdir()?;
     let server = MockServer::start(script(chunks))?;
-    let command = format!(
-        "cd '{}' && COX_HOME='{}' OPENAI_API_KEY=sk-bench-000000000000 OPENAI_BASE_URL='{}/v1' NO_COLOR=1 '{}' 'stream'; sleep 30",
-        home.path().display(),
-        home.path().display(),
-        server.url(),
-        cox.display()
-    );
+    let command = pane_command(cox, home.path(), &server.url(), "'stream'");
     let last = word(DELTAS - 1);
     let took = until_on_screen(name, &command, |text| {
         text.contains("READY") && text.contains(&last)
@@ -191,13 +195,7 @@ pub fn run(cox: &Path, runs: usize) -> anyhow::Result<()> {
 
         // Start-up: the composer and READY on screen, nothing asked of the model.
         let name = format!("cox-bench-prompt-{pid}-{run}");
-        let command = format!(
-            "cd '{}' && COX_HOME='{}' OPENAI_API_KEY=sk-bench-000000000000 OPENAI_BASE_URL='{}/v1' NO_COLOR=1 '{}'; sleep 30",
-            home.path().display(),
-            home.path().display(),
-            server.url(),
-            cox.display()
-        );
+        let command = pane_command(cox, home.path(), &server.url(), "");
         prompt.push(until_on_screen(&name, &command, |text| {
             text.contains("READY") && text.contains('›')
         })?);

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use cox_core::{Config, RunOptions};
-use cox_protocol::{Event, Op, SessionStatus, StepState};
+use cox_protocol::{Event, Op, Plan, SessionStatus, StepState};
 
 use crate::args::Shared;
 use crate::exec::{Role, read_prompt, role_overrides, runtime, working_dir};
@@ -48,7 +48,7 @@ pub fn run(
         session.submit(Op::UserInput { text: prompt }).await;
         let mut progress = Progress::default();
         let mut corrections = 0;
-        let mut result: Option<Result<String, Failure>> = None;
+        let mut result: Option<Result<(String, Plan), Failure>> = None;
         while let Some(envelope) = session.next_event().await {
             progress.on_event(&envelope.event, &mut std::io::stderr().lock());
             match envelope.event {
@@ -71,8 +71,8 @@ pub fn run(
                         }
                     };
                     match outcome {
-                        Ok(json) => {
-                            result = Some(Ok(json));
+                        Ok(planned) => {
+                            result = Some(Ok(planned));
                             session.submit(Op::Shutdown).await;
                         }
                         Err(problem) if corrections < RETRIES => {
@@ -109,11 +109,11 @@ pub fn run(
                 message: format!("planning stopped by signal {signal} before a plan was written"),
                 hint: None,
             }),
-            Some(Ok(json)) => {
+            Some(Ok((json, plan))) => {
                 println!("{json}");
                 use std::io::Write;
                 let _ = std::io::stdout().flush();
-                eprint!("{}", written(&json, stdout_file().as_deref()));
+                eprint!("{}", written(&plan, stdout_file().as_deref()));
                 Ok(ExitCode::SUCCESS)
             }
             Some(Err(failure)) => Err(failure),
@@ -133,21 +133,15 @@ fn stdout_file() -> Option<std::path::PathBuf> {
     if !fs_err::metadata(&path).ok()?.is_file() {
         return None;
     }
-    let here = std::env::current_dir().ok();
-    Some(
-        match here.and_then(|here| path.strip_prefix(here).ok().map(|p| p.to_path_buf())) {
-            Some(relative) => relative,
-            None => path,
-        },
-    )
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|here| path.strip_prefix(here).ok().map(|p| p.to_path_buf()));
+    Some(relative.unwrap_or(path))
 }
 
 /// The note on stderr after the plan is printed: its steps, and where it went with the command
 /// that runs it (so `cox plan "…" > plan.json` does not finish in silence).
-fn written(json: &str, file: Option<&std::path::Path>) -> String {
-    let Ok(plan) = serde_json::from_str::<cox_protocol::Plan>(json) else {
-        return String::new();
-    };
+fn written(plan: &Plan, file: Option<&std::path::Path>) -> String {
     let steps = plan.steps.len();
     let noun = if steps == 1 { "step" } else { "steps" };
     let mut out = format!("plan: {steps} {noun} — {}\n", plan.goal);
@@ -165,13 +159,15 @@ fn written(json: &str, file: Option<&std::path::Path>) -> String {
 }
 
 /// Validates the answer as a plan; the pretty JSON to print (with `version` and each step's
-/// `status` filled in when the model left them out), or the problem in words the model can act on.
-fn plan_from(answer: &str) -> Result<String, String> {
+/// `status` filled in when the model left them out) and the plan it holds, or the problem in
+/// words the model can act on.
+fn plan_from(answer: &str) -> Result<(String, Plan), String> {
     let mut plan =
         cox_core::plan::parse(cox_core::plan::extract(answer)).map_err(|e| e.to_string())?;
     plan.version.get_or_insert(1);
     for step in &mut plan.steps {
         step.status.get_or_insert(StepState::Pending);
     }
-    serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())
+    let json = serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?;
+    Ok((json, plan))
 }

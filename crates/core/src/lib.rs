@@ -405,6 +405,14 @@ fn reopen_with(
     let credentials = secrets::Credentials::gather(config, api_key.as_ref());
     let project = ProjectState::read(config, &cwd)?;
     let journal = journal::Journal::reopen(&loaded, credentials.values.clone())?;
+    // The run's directives may include this step's own (recorded in the plan file and in the
+    // step's journal): each is pinned once.
+    let mut directives = run.directives;
+    for directive in restored.directives {
+        if !directives.contains(&directive) {
+            directives.push(directive);
+        }
+    }
     let start = session::Start {
         history: restored.history,
         pinned: context::Pinned {
@@ -413,17 +421,7 @@ fn reopen_with(
             rules: None,
             plan_run: (!run.pinned.is_empty()).then_some(run.pinned),
             plan: restored.plan,
-            // The run's directives may include this step's own (recorded in the plan file and in
-            // the step's journal): each is pinned once.
-            directives: run.directives.into_iter().chain(restored.directives).fold(
-                Vec::new(),
-                |mut all, directive| {
-                    if !all.contains(&directive) {
-                        all.push(directive);
-                    }
-                    all
-                },
-            ),
+            directives,
         },
         resume,
         last_terminal: restored.last_terminal,

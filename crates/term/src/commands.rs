@@ -100,8 +100,9 @@ impl Ui {
                 if self.plan.is_empty() {
                     self.note("no plan yet", Tone::Dim);
                 }
-                for step in self.plan.clone() {
-                    self.note(step, Tone::Dim);
+                let lines: Vec<String> = self.plan.iter().map(crate::render::plan_line).collect();
+                for line in lines {
+                    self.note(line, Tone::Dim);
                 }
                 Vec::new()
             }

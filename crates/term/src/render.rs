@@ -181,31 +181,24 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
             }
         }
         Event::PlanUpdated { steps, .. } => {
-            let lines: Vec<String> = steps
-                .iter()
-                .map(|step| {
-                    let mark = step.status.mark();
-                    format!("  {mark} {}", step.step)
-                })
-                .collect();
-            let before = std::mem::replace(&mut ui.plan, lines.clone());
-            let same_steps = before.len() == lines.len()
+            let before = std::mem::replace(&mut ui.plan, steps.clone());
+            let same_steps = before.len() == steps.len()
                 && steps
                     .iter()
                     .zip(&before)
-                    .all(|(step, line)| line.ends_with(&format!(" {}", step.step)));
+                    .all(|(now, was)| now.step == was.step);
             // The whole plan when it is new or its steps changed; otherwise only the steps whose
             // status moved — and in a plan run not even those, as its step lines say it.
             let shown: Vec<String> = if !same_steps {
-                lines
+                steps.iter().map(plan_line).collect()
             } else if ui.plan_run {
                 Vec::new()
             } else {
-                lines
-                    .into_iter()
-                    .zip(before)
-                    .filter(|(now, was)| now != was)
-                    .map(|(now, _)| now)
+                steps
+                    .iter()
+                    .zip(&before)
+                    .filter(|(now, was)| now.status != was.status)
+                    .map(|(now, _)| plan_line(now))
                     .collect()
             };
             if !shown.is_empty() {
@@ -444,6 +437,11 @@ pub(crate) fn event(ui: &mut Ui, event: &Event) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A plan step as a line: its status mark and its text.
+pub(crate) fn plan_line(step: &cox_protocol::PlanStep) -> String {
+    format!("  {} {}", step.status.mark(), step.step)
 }
 
 /// How a diff line looks.

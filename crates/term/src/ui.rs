@@ -70,7 +70,8 @@ pub(crate) struct Ui {
     pub tokens: Tokens,
     pub context: Option<(u64, u64)>,
     pub last_ctrl_c: Option<Instant>,
-    pub plan: Vec<String>,
+    /// The plan as last announced (`plan_updated`), for `/plan` and to show only what moved.
+    pub plan: Vec<cox_protocol::PlanStep>,
     /// What the agent is doing, for the status line while it works.
     pub activity: String,
     /// The model's running terminal sessions (`exec_command`): id → (command, started).
