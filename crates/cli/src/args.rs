@@ -153,6 +153,9 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Serve the Agent Client Protocol on stdin/stdout, for editors (Zed, JetBrains) and harnesses
+    /// (Harbor's `acp:` agent): one ACP session per cox session.
+    Acp,
     /// Run one task headless: the final answer on stdout, progress on stderr.
     Exec {
         /// The task; `-` reads it from stdin. `@path` attaches a file.

@@ -1,6 +1,7 @@
 //! The `cox` binary: parses the command line and hands over to the engine. Thin by design; the
 //! only decisions made here are how to print and which exit code to return.
 
+mod acp;
 mod args;
 mod auth_cmd;
 mod checkpoints_cmd;
@@ -114,6 +115,7 @@ fn main() -> ExitCode {
         Some(Command::Auth { action }) => auth_cmd::run(&cli.shared, action),
         Some(Command::Mcp { action }) => mcp_cmd::run(&cli.shared, action),
         Some(Command::McpServer) => mcp_server::run(&cli.shared),
+        Some(Command::Acp) => acp::run(&cli.shared),
         Some(Command::Trust { dir, forget }) => trust_cmd::run(dir.as_deref(), forget),
         Some(Command::Tools) => tools_cmd::run(&cli.shared),
         Some(Command::Plan {

@@ -52,6 +52,12 @@ pub fn lookup(model: &str) -> Option<&'static ModelInfo> {
         .max_by_key(|info| info.prefix.len())
 }
 
+/// The models the catalog describes, by the names they start with (what a front end offers to
+/// pick from; a provider may serve others).
+pub fn models() -> impl Iterator<Item = &'static str> {
+    catalog().model.iter().map(|info| info.prefix.as_str())
+}
+
 /// The context window of `model`, when the catalog knows it.
 pub fn context_window(model: &str) -> Option<u64> {
     lookup(model).map(|info| info.context_window)
