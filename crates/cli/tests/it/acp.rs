@@ -18,7 +18,8 @@ fn tools() -> PathBuf {
     )
 }
 
-const HOW: &str = "scripts/test installs the ACP Python SDK and Harbor's runner under target/test-tools (PyPI)";
+const HOW: &str =
+    "scripts/test installs the ACP Python SDK and Harbor's runner under target/test-tools (PyPI)";
 
 /// The venv's Python with the ACP SDK, when installed.
 fn python() -> Option<String> {
@@ -31,7 +32,11 @@ fn python() -> Option<String> {
         .status()
         .is_ok_and(|s| s.success());
     // A venv without the SDK is a missing tool like any other (named so that no PATH has it).
-    let sdk = if importable { path.clone() } else { "agent-client-protocol (Python)".into() };
+    let sdk = if importable {
+        path.clone()
+    } else {
+        "agent-client-protocol (Python)".into()
+    };
     cox_testkit::outside_tool(&sdk, HOW).then_some(path)
 }
 
@@ -69,7 +74,11 @@ fn scenario(env: &Env, server: &MockServer, name: &str, before: &[&str], extra: 
             text(&output.stderr)
         )
     });
-    assert!(seen.get("error").is_none(), "{seen:#}\n{}", text(&output.stderr));
+    assert!(
+        seen.get("error").is_none(),
+        "{seen:#}\n{}",
+        text(&output.stderr)
+    );
     seen
 }
 
@@ -97,6 +106,11 @@ fn a_prompt_streams_its_tool_calls_usage_and_answer_and_ends_the_turn() {
         Turn::text(&["Let me read it."])
             .with_call("read_file", r#"{"path":"README.md"}"#, 2)
             .with_usage(100, 0, 5),
+        Turn::call(
+            "apply_patch",
+            &serde_json::json!({ "input": "*** Begin Patch\n*** Update File: README.md\n@@\n-A tiny repository.\n+A tiny repository, now edited.\n*** End Patch\n" })
+                .to_string(),
+        ),
         Turn::text(&["It is ", "a tiny repository."]).with_usage(120, 0, 6),
         Turn::text(&["Nothing else."]),
     ]);
@@ -145,17 +159,23 @@ fn a_prompt_streams_its_tool_calls_usage_and_answer_and_ends_the_turn() {
     let result = updates(&seen, "tool_call_update")[0];
     assert_eq!(result["toolCallId"], call["toolCallId"]);
     assert_eq!(result["status"], "completed");
-    assert!(
-        result["content"][0]["content"]["text"]
-            .as_str()
-            .unwrap()
-            .contains("tiny")
-            || !result["content"].as_array().unwrap().is_empty()
-    );
+    let output = result["content"][0]["content"]["text"].as_str().unwrap();
+    assert!(output.contains("A tiny repository."), "{result}");
+    // The edit: its kind, and the whole file before and after as a diff.
+    let edit = updates(&seen, "tool_call")[1];
+    assert_eq!(edit["kind"], "edit");
+    assert_eq!(edit["locations"][0]["path"], readme.display().to_string());
+    let edited = updates(&seen, "tool_call_update")[1];
+    assert_eq!(edited["status"], "completed");
+    let diff = &edited["content"][0];
+    assert_eq!(diff["type"], "diff", "{edited}");
+    assert_eq!(diff["path"], readme.display().to_string());
+    assert_eq!(diff["oldText"], "# Demo\nA tiny repository.\n");
+    assert_eq!(diff["newText"], "# Demo\nA tiny repository, now edited.\n");
     assert_eq!(said(&seen), "Let me read it.It is a tiny repository.");
     let usage = updates(&seen, "usage_update");
-    assert_eq!(usage.len(), 2, "{usage:?}");
-    assert_eq!(usage[1]["used"], 126);
+    assert_eq!(usage.len(), 3, "{usage:?}");
+    assert_eq!(usage[2]["used"], 126);
     assert_eq!(seen["stop_reason"], "end_turn");
 
     // The session is cox's own: `session/load` in a new connection replays it and goes on.
@@ -173,6 +193,8 @@ fn a_prompt_streams_its_tool_calls_usage_and_answer_and_ends_the_turn() {
             "agent_message_chunk",
             "tool_call",
             "tool_call_update",
+            "tool_call",
+            "tool_call_update",
             "agent_message_chunk"
         ],
         "{replayed:?}"
@@ -183,14 +205,14 @@ fn a_prompt_streams_its_tool_calls_usage_and_answer_and_ends_the_turn() {
             .unwrap()
             .contains("What is in README.md?")
     );
-    assert_eq!(replayed[4]["content"]["text"], "It is a tiny repository.");
+    assert_eq!(replayed[6]["content"]["text"], "It is a tiny repository.");
     assert_eq!(loaded["stop_reason"], "end_turn");
     let mut after = loaded.clone();
     let fresh: Vec<Value> = loaded["updates"].as_array().unwrap()[replayed.len()..].to_vec();
     after["updates"] = Value::Array(fresh);
     assert_eq!(said(&after), "Nothing else.");
     // The loaded session's request carried the whole history.
-    let history = server.requests()[2].body["input"].to_string();
+    let history = server.requests()[3].body["input"].to_string();
     assert!(history.contains("It is a tiny repository."), "{history}");
     assert_eq!(loaded["unknown"]["code"], -32002, "{loaded:#}");
 }
@@ -252,13 +274,19 @@ fn cancel_during_a_command_kills_it_and_the_session_goes_on() {
     let Some(_) = python() else { return };
     let env = Env::new();
     let server = serve(vec![
-        Turn::call("shell", r#"{"command":"echo $$ > pid; exec sleep 4242.25"}"#),
+        Turn::call(
+            "shell",
+            r#"{"command":"echo $$ > pid; exec sleep 4242.25"}"#,
+        ),
         Turn::text(&["Back."]),
     ]);
     let seen = scenario(&env, &server, "cancel", &[], &[]);
     assert_eq!(seen["stop_reason"], "cancelled");
     assert_eq!(seen["running_before"], true, "{seen:#}");
-    assert_eq!(seen["running_after"], false, "the command outlived the cancel");
+    assert_eq!(
+        seen["running_after"], false,
+        "the command outlived the cancel"
+    );
     assert!(pids_with_arg("4242.25").is_empty());
     assert_eq!(seen["after"], "end_turn");
     assert_eq!(said(&seen), "Back.");
@@ -294,12 +322,99 @@ fn pause_steer_and_resume_hold_the_barrier_over_acp() {
     assert!(!env.repo.join("note.txt").exists());
     assert!(env.repo.join("steered.txt").exists());
     let after = server.requests()[1].body.to_string();
-    assert!(after.contains("Name the file steered.txt instead."), "{after}");
+    assert!(
+        after.contains("Name the file steered.txt instead."),
+        "{after}"
+    );
     let directive = updates(&seen, "user_message_chunk");
-    assert_eq!(directive[0]["content"]["text"], "Name the file steered.txt instead.");
+    assert_eq!(
+        directive[0]["content"]["text"],
+        "Name the file steered.txt instead."
+    );
     // Paused and resumed: the session went on to the end.
     assert_eq!(seen["pause2"]["paused"], true);
     assert_eq!(seen["resume"]["resumed"], true);
     assert_eq!(seen["second_stop_reason"], "end_turn");
     assert!(said(&seen).ends_with("Resumed."), "{}", said(&seen));
+}
+
+/// Harbor's runner, when `scripts/test` fetched it.
+fn harbor_runner() -> Option<String> {
+    let path = tools().join("harbor/acp_runner.py").display().to_string();
+    cox_testkit::outside_tool(&path, HOW).then_some(path)
+}
+
+#[test]
+fn harbors_acp_runner_picks_the_model_and_completes_the_task() {
+    let Some(python) = python() else { return };
+    let Some(runner) = harbor_runner() else {
+        return;
+    };
+    let env = Env::new();
+    let server = serve(vec![
+        Turn::text(&["On it."]).with_call("shell", r#"{"command":"touch done.txt"}"#, 1),
+        Turn::text(&["Done: done.txt exists."]).with_usage(300, 0, 9),
+    ]);
+    let command = env.cox_with(&server);
+    // Harbor starts the agent through a launcher command (its registry entry's `cmd` and `args`).
+    let launcher = env.home.join("launch-cox");
+    fs_err::create_dir_all(&env.home).unwrap();
+    let mut line = format!(
+        "#!/bin/sh\nexec '{}'",
+        command.get_program().to_string_lossy()
+    );
+    for arg in command.get_args() {
+        line.push_str(&format!(" '{}'", arg.to_string_lossy()));
+    }
+    // Untrusted: the command asks, and Harbor's runner (in its default `allow` mode) allows it.
+    line.push_str(" acp --approval untrusted\n");
+    fs_err::write(&launcher, line).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs_err::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let logs = env.home.join("harbor-logs");
+    let mut driver = std::process::Command::new(&python);
+    driver
+        .arg(&runner)
+        .args(["--instruction", "Create done.txt.", "--logs-dir"])
+        .arg(&logs)
+        .arg("--launcher")
+        .arg(&launcher)
+        .current_dir(&env.repo)
+        .env("ACP_RUNNER_REQUESTED_MODEL", "openai/gpt-5.2-codex");
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => driver.env(key, value),
+            None => driver.env_remove(key),
+        };
+    }
+    let output = driver.output().unwrap();
+    let summary: Value =
+        serde_json::from_str(&fs_err::read_to_string(logs.join("acp-summary.json")).unwrap())
+            .unwrap();
+    assert!(
+        output.status.success(),
+        "{summary:#}\n{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        summary["set_model_mechanism"], "session_config_option",
+        "{summary:#}"
+    );
+    assert_eq!(summary["resolved_session_model_id"], "gpt-5.2-codex");
+    assert_eq!(server.requests()[0].body["model"], "gpt-5.2-codex");
+    assert_eq!(
+        summary["prompt_response"]["stopReason"], "end_turn",
+        "{summary:#}"
+    );
+    assert_eq!(summary["permissions_requested"], 1);
+    assert_eq!(summary["latest_usage_update"]["used"], 309, "{summary:#}");
+    assert!(env.repo.join("done.txt").exists());
+    let events = fs_err::read_to_string(logs.join("acp-events.jsonl")).unwrap();
+    let calls: Vec<Value> = events
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["payload"]["update"]["sessionUpdate"] == "tool_call")
+        .collect();
+    assert_eq!(calls.len(), 1, "{events}");
+    assert_eq!(calls[0]["payload"]["update"]["kind"], "execute");
 }
