@@ -418,3 +418,80 @@ fn harbors_acp_runner_picks_the_model_and_completes_the_task() {
     assert_eq!(calls.len(), 1, "{events}");
     assert_eq!(calls[0]["payload"]["update"]["kind"], "execute");
 }
+
+#[test]
+fn the_plan_shows_and_running_out_of_turns_is_max_turn_requests() {
+    let Some(_) = python() else { return };
+    let env = Env::new();
+    let plan = r#"{"plan":[{"step":"Look around","status":"in_progress"},{"step":"Fix it","status":"pending"}]}"#;
+    let server = serve(vec![
+        Turn::call("update_plan", plan),
+        Turn::call("shell", r#"{"command":["true"]}"#),
+        Turn::call("shell", r#"{"command":["true"]}"#),
+    ]);
+    let seen = scenario(&env, &server, "once", &[], &["--max-turns", "2"]);
+    assert_eq!(seen["stop_reason"], "max_turn_requests", "{seen:#}");
+    let plans = updates(&seen, "plan");
+    assert_eq!(plans.len(), 1, "{seen:#}");
+    let entries = plans[0]["entries"].as_array().unwrap();
+    assert_eq!(entries[0]["content"], "Look around");
+    assert_eq!(entries[0]["status"], "in_progress");
+    assert_eq!(entries[1]["status"], "pending");
+    assert_eq!(updates(&seen, "tool_call")[0]["kind"], "think");
+}
+
+#[test]
+fn an_mcp_server_the_client_gives_is_started_by_cox_and_asks_before_its_tools_run() {
+    let Some(_) = python() else { return };
+    let git_server = tools().join("venv/bin/mcp-server-git");
+    if !cox_testkit::outside_tool(&git_server.display().to_string(), HOW) {
+        return;
+    }
+    let env = Env::new();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&env.repo)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{}", text(&status.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "first"]);
+    fs_err::write(env.repo.join("README.md"), "# Demo\nChanged.\n").unwrap();
+    let repo = env.repo.display().to_string();
+    let server = serve(vec![
+        Turn::call(
+            "git__git_status",
+            &serde_json::json!({ "repo_path": repo }).to_string(),
+        ),
+        Turn::text(&["README.md changed."]),
+    ]);
+    let seen = scenario(
+        &env,
+        &server,
+        "mcp",
+        &[&git_server.display().to_string()],
+        &[],
+    );
+    assert_eq!(seen["stop_reason"], "end_turn", "{seen:#}");
+    // The server's tools were offered to the model, and its call asked first (the client's
+    // servers are not trusted).
+    let tools = server.requests()[0].body["tools"].to_string();
+    assert!(tools.contains("git__git_status"), "{tools}");
+    assert_eq!(seen["permissions"].as_array().unwrap().len(), 1, "{seen:#}");
+    let result = server.requests()[1].body["input"].to_string();
+    assert!(result.contains("README.md"), "{result}");
+    // An MCP call's kind is ACP's default, `other` (left out on the wire).
+    let call = updates(&seen, "tool_call")[0];
+    assert!(
+        call["title"].as_str().unwrap().contains("git_status"),
+        "{call}"
+    );
+    assert!(call.get("kind").is_none_or(|k| k == "other"), "{call}");
+}
