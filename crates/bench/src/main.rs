@@ -18,6 +18,8 @@
 //! Codex CLI's (`cache.rs`);
 //! `cox-bench mcp [--cox PATH] [--runs N]`: MCP servers' cost at start-up, per first call and
 //! transport, and in schema tokens, whole and deferred (`mcp.rs`);
+//! `cox-bench acp [--cox PATH] [--runs N]`: `cox acp` beside `cox exec --json` — spawn to the first
+//! answer update, and the cost per streamed update (`acp.rs`);
 //! `cox-bench checkpoints [--runs N]`: a checkpoint per action against `git status` on trees of
 //! 1k/10k/100k files, the baseline's cost and the store's size (`checkpoints.rs`);
 //! `cox-bench local --model FILE.gguf [--python PATH] [--runs N]`: the in-process `local` provider
@@ -38,6 +40,7 @@ use anyhow::{Context, bail};
 use cox_testkit::{MockServer, Script, Turn};
 use nix::sys::resource::{UsageWho, getrusage};
 
+mod acp;
 mod cache;
 mod checkpoints;
 mod context;
@@ -59,7 +62,7 @@ struct Options {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run|sandbox|signals|cache|terminal|checkpoints|mcp [--cox PATH] [--codex PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
+    let usage = "usage: cox-bench exec-overhead|context|steering|render|plan-run|sandbox|signals|cache|terminal|checkpoints|mcp|acp [--cox PATH] [--codex PATH] [--against OLD_COX] [--runs N] | cox-bench tools [--tree DIR] [--runs N] | cox-bench local --model FILE.gguf [--python PATH] [--runs N]";
     let Some(command) = args.next() else {
         bail!("{usage}")
     };
@@ -161,6 +164,10 @@ fn main() -> anyhow::Result<()> {
         "mcp" => {
             let cox = fs_err::canonicalize(&options.cox)?;
             mcp::run(&cox, options.runs)
+        }
+        "acp" => {
+            let cox = fs_err::canonicalize(&options.cox)?;
+            acp::run(&cox, options.runs)
         }
         "checkpoints" => {
             checkpoints::run(options.runs)?;

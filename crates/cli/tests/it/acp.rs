@@ -125,6 +125,9 @@ fn a_prompt_streams_its_tool_calls_usage_and_answer_and_ends_the_turn() {
     assert_eq!(steering["steer"], "_cox/steer");
     assert_eq!(steering["resume"], "_cox/resume");
     assert_eq!(init["authMethods"][0]["id"], "openai-api-key");
+    // The key is there (the environment has it): authenticate succeeds; an unknown method not.
+    assert!(seen["authenticate"].is_object(), "{seen:#}");
+    assert_eq!(seen["bad_auth"]["code"], -32602, "{seen:#}");
 
     // Modes and the model are advertised; the client's pick reached the model.
     let session = &seen["session"];
