@@ -482,13 +482,19 @@ impl Slot {
             Event::Resumed => self.wake(super::ext::Wait::Resumed),
             Event::Steered { .. } => self.wake(super::ext::Wait::Steered),
             Event::TaskCompleted { status, .. } => {
-                let (responder, ending) = {
+                let (responder, ending, usage) = {
                     let mut state = self.lock();
-                    (state.prompt.take(), state.translator.ending(status))
+                    (
+                        state.prompt.take(),
+                        state.translator.ending(status),
+                        state.translator.usage(),
+                    )
                 };
                 if let Some(responder) = responder {
                     let _ = match ending {
-                        Ending::Stop(reason) => responder.respond(PromptResponse::new(reason)),
+                        Ending::Stop(reason) => {
+                            responder.respond(PromptResponse::new(reason).usage(usage))
+                        }
                         Ending::Failed(message) => {
                             responder.respond_with_error(error(ErrorCode::INTERNAL_ERROR, message))
                         }

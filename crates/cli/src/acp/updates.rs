@@ -33,6 +33,8 @@ pub struct Translator {
     truncated: bool,
     last_error: Option<(ErrorKind, String)>,
     cost_usd: f64,
+    /// The tokens of this prompt's requests: input (cached included), cached, output.
+    tokens: (u64, u64, u64),
 }
 
 /// How a prompt ended, for `session/prompt`'s answer.
@@ -52,6 +54,7 @@ impl Translator {
             truncated: false,
             last_error: None,
             cost_usd: 0.0,
+            tokens: (0, 0, 0),
         }
     }
 
@@ -59,6 +62,14 @@ impl Translator {
     pub fn start_prompt(&mut self) {
         self.truncated = false;
         self.last_error = None;
+        self.tokens = (0, 0, 0);
+    }
+
+    /// The tokens this prompt's model requests used (the prompt's answer carries them).
+    pub fn usage(&self) -> agent_client_protocol::v1::schema::Usage {
+        let (input, cached, output) = self.tokens;
+        agent_client_protocol::v1::schema::Usage::new(input + output, input, output)
+            .cached_read_tokens(cached)
     }
 
     pub fn updates(&mut self, event: &Event) -> Vec<SessionUpdate> {
@@ -125,11 +136,16 @@ impl Translator {
                 ContentBlock::from(text.as_str()),
             ))],
             Event::Usage {
+                input_tokens,
+                cached_input_tokens,
+                output_tokens,
                 context_tokens,
                 context_window,
                 cost_usd,
-                ..
             } => {
+                self.tokens.0 += input_tokens;
+                self.tokens.1 += cached_input_tokens;
+                self.tokens.2 += output_tokens;
                 let mut usage = UsageUpdate::new(*context_tokens, *context_window);
                 if let Some(cost) = cost_usd {
                     self.cost_usd += cost;
@@ -569,5 +585,12 @@ mod tests {
             });
         }
         assert_eq!(t.cost_usd, 0.5);
+        let usage = t.usage();
+        assert_eq!(
+            (usage.input_tokens, usage.output_tokens, usage.total_tokens),
+            (2, 2, 4)
+        );
+        t.start_prompt();
+        assert_eq!(t.usage().total_tokens, 0, "each prompt counts its own");
     }
 }

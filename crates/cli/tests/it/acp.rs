@@ -355,7 +355,9 @@ fn harbors_acp_runner_picks_the_model_and_completes_the_task() {
     };
     let env = Env::new();
     let server = serve(vec![
-        Turn::text(&["On it."]).with_call("shell", r#"{"command":"touch done.txt"}"#, 1),
+        Turn::text(&["On it."])
+            .with_call("shell", r#"{"command":"touch done.txt"}"#, 1)
+            .with_usage(100, 40, 20),
         Turn::text(&["Done: done.txt exists."]).with_usage(300, 0, 9),
     ]);
     let command = env.cox_with(&server);
@@ -411,6 +413,11 @@ fn harbors_acp_runner_picks_the_model_and_completes_the_task() {
     );
     assert_eq!(summary["permissions_requested"], 1);
     assert_eq!(summary["latest_usage_update"]["used"], 309, "{summary:#}");
+    // The prompt's answer carries its tokens (what Harbor records as the trial's).
+    let usage = &summary["prompt_response"]["usage"];
+    assert_eq!(usage["inputTokens"], 400, "{usage}");
+    assert_eq!(usage["outputTokens"], 29, "{usage}");
+    assert_eq!(usage["cachedReadTokens"], 40, "{usage}");
     assert!(env.repo.join("done.txt").exists());
     let events = fs_err::read_to_string(logs.join("acp-events.jsonl")).unwrap();
     let calls: Vec<Value> = events
