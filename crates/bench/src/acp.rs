@@ -2,8 +2,8 @@
 //! same binary, same scripted mock model, same run), each run alternating the two:
 //!
 //! - start → first update: from spawning the process to the first `session/update` carrying the
-//!   answer (ACP: `initialize` and `session/new`, then `session/prompt` once the session id is
-//!   back) against spawning `cox exec --json` to its first `agent_message_delta` line;
+//!   answer (ACP: `initialize`, `session/new`, `session/prompt`, each sent when the one before is
+//!   answered, as a client must) against spawning `cox exec --json` to its first `agent_message_delta` line;
 //! - per-update cost: one answer streamed as 4000 deltas at no delay, the time from the first to
 //!   the last delta on the client's side divided by the deltas between — JSON-RPC notifications
 //!   against JSON Lines events.
@@ -66,16 +66,19 @@ fn acp(cox: &Path, deltas: usize) -> anyhow::Result<Timing> {
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 1}}),
     )?;
     let cwd = dir.path().display().to_string();
-    send(
-        &mut stdin,
-        json!({"jsonrpc": "2.0", "id": 2, "method": "session/new", "params": {"cwd": cwd, "mcpServers": []}}),
-    )?;
     let (mut first, mut last, mut seen) = (None, None, 0);
     for line in stdout.lines() {
         let line = line?;
         let at = start.elapsed();
         let message: Value = serde_json::from_str(&line)?;
-        if message["id"] == 2 {
+        if message["id"] == 1 {
+            // The SDK takes requests only once initialize has been answered.
+            send(
+                &mut stdin,
+                json!({"jsonrpc": "2.0", "id": 2, "method": "session/new",
+                       "params": {"cwd": cwd, "mcpServers": []}}),
+            )?;
+        } else if message["id"] == 2 {
             let session = message["result"]["sessionId"].clone();
             send(
                 &mut stdin,
