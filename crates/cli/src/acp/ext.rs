@@ -30,9 +30,10 @@ pub enum Wait {
     Steered,
 }
 
-/// How long a request waits for its confirmation before it is answered with an error (the
-/// session confirms a pause at once; a steer after the running command ends).
-const CONFIRM_WITHIN: Duration = Duration::from_secs(600);
+/// How long a request waits for its confirmation before it is answered with an error. The
+/// session confirms a pause at once and a steer when it applies it; a prompt that ends first
+/// answers the waiting request at once (with an error), so this bound is only a backstop.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonRpcRequest)]
 #[request(method = "_cox/pause", response = Done)]

@@ -481,9 +481,14 @@ impl Slot {
             Event::Paused => self.wake(super::ext::Wait::Paused),
             Event::Resumed => self.wake(super::ext::Wait::Resumed),
             Event::Steered { .. } => self.wake(super::ext::Wait::Steered),
+            // Not part of the conversation: for the client's log (editors show an agent's stderr).
+            Event::Warning { message } => eprintln!("cox: warning: {message}"),
+            Event::Error { kind, message } => eprintln!("cox: error ({kind:?}): {message}"),
             Event::TaskCompleted { status, .. } => {
                 let (responder, ending, usage) = {
                     let mut state = self.lock();
+                    // An extension request still waiting learns that the prompt ended first.
+                    state.waiters.clear();
                     (
                         state.prompt.take(),
                         state.translator.ending(status),

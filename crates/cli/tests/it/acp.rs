@@ -505,3 +505,34 @@ fn an_mcp_server_the_client_gives_is_started_by_cox_and_asks_before_its_tools_ru
     );
     assert!(call.get("kind").is_none_or(|k| k == "other"), "{call}");
 }
+
+#[test]
+fn a_client_that_goes_away_takes_the_running_command_with_it() {
+    let Some(_) = python() else { return };
+    let env = Env::new();
+    let server = serve(vec![Turn::call(
+        "shell",
+        r#"{"command":"exec sleep 4343.25"}"#,
+    )]);
+    let seen = scenario(&env, &server, "hangup", &[], &[]);
+    assert_eq!(seen["running_before"], true, "{seen:#}");
+    // cox ended by itself when its stdin closed (no signal from the SDK was needed).
+    assert_eq!(seen["exit"], 0, "{seen:#}");
+    // The connection closed under a running command: cox ends the session and the command.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !pids_with_arg("4343.25").is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        pids_with_arg("4343.25").is_empty(),
+        "the command outlived the client"
+    );
+    let acp: Vec<u32> = pids_with_arg("acp")
+        .into_iter()
+        .filter(|pid| {
+            fs_err::read_to_string(format!("/proc/{pid}/environ"))
+                .is_ok_and(|e| e.contains(&env.home.display().to_string()))
+        })
+        .collect();
+    assert!(acp.is_empty(), "cox acp outlived its client: {acp:?}");
+}
