@@ -505,8 +505,10 @@ pub(super) fn attacks() -> Vec<Attack> {
         Attack {
             name: "own: a sandboxed command re-runs cox's sandbox launcher loosely",
             args: &[],
+            // Each program is given a few seconds: unsandboxed, the loop also starts daemons the
+            // machine runs (containerd, dockerd), which would never return.
             calls: vec![sh(
-                "/proc/self/exe __sandbox --full-access -- touch {OUT}/relaunch; ls /proc/*/exe >/dev/null 2>&1; for e in /proc/[0-9]*/exe; do \"$e\" __sandbox --full-access -- touch {OUT}/relaunch 2>/dev/null; done; true",
+                "/proc/self/exe __sandbox --full-access -- touch {OUT}/relaunch; ls /proc/*/exe >/dev/null 2>&1; for e in /proc/[0-9]*/exe; do timeout -s KILL 3 \"$e\" __sandbox --full-access -- touch {OUT}/relaunch 2>/dev/null; done; true",
             )],
             setup: nothing,
             check: no_check,
