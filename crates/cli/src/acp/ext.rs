@@ -12,10 +12,12 @@
 //! Each is refused when no prompt is running. `initialize` advertises them under
 //! `agentCapabilities._meta["cox.steering"]`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use agent_client_protocol::v1::{ConnectionTo, Responder};
 use agent_client_protocol::{
-    Error as AcpError, ErrorCode, JsonRpcRequest, JsonRpcResponse, v1::schema::Meta,
+    Client, Error as AcpError, ErrorCode, JsonRpcRequest, JsonRpcResponse, v1::schema::Meta,
 };
 use cox_protocol::Op;
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,71 @@ pub struct Resume {
     pub session_id: String,
 }
 
+/// A steering request: its session, the op it sends, and the event that confirms it.
+pub trait Steering: Send + 'static {
+    const WAIT: Wait;
+    /// The verb, for errors ("nothing to pause").
+    const WORD: &'static str;
+    fn session_id(&self) -> &str;
+    fn op(&self) -> Op;
+}
+
+impl Steering for Pause {
+    const WAIT: Wait = Wait::Paused;
+    const WORD: &'static str = "pause";
+    fn session_id(&self) -> &str {
+        &self.session_id
+    }
+    fn op(&self) -> Op {
+        Op::Pause
+    }
+}
+
+impl Steering for Steer {
+    const WAIT: Wait = Wait::Steered;
+    const WORD: &'static str = "steer";
+    fn session_id(&self) -> &str {
+        &self.session_id
+    }
+    fn op(&self) -> Op {
+        Op::Steer {
+            text: self.text.clone(),
+        }
+    }
+}
+
+impl Steering for Resume {
+    const WAIT: Wait = Wait::Resumed;
+    const WORD: &'static str = "resume";
+    fn session_id(&self) -> &str {
+        &self.session_id
+    }
+    fn op(&self) -> Op {
+        Op::Resume
+    }
+}
+
+/// Answers a steering request once the session confirms it, outside the SDK's dispatch loop (the
+/// confirmation comes with later traffic).
+pub fn handle<R: Steering>(
+    server: Arc<Server>,
+    request: R,
+    responder: Responder<Done>,
+    cx: ConnectionTo<Client>,
+) -> Result<(), AcpError> {
+    cx.spawn(async move {
+        let done = steer(
+            &server,
+            request.session_id(),
+            request.op(),
+            R::WAIT,
+            R::WORD,
+        )
+        .await;
+        responder.respond_with_result(done)
+    })
+}
+
 /// `{"paused": true}`, `{"steered": true}` or `{"resumed": true}`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonRpcResponse)]
 pub struct Done(pub serde_json::Map<String, serde_json::Value>);
@@ -81,7 +148,7 @@ pub fn advertised() -> Meta {
 }
 
 /// Sends `op` to the session and answers once the session confirms `wait`.
-pub async fn steer(
+async fn steer(
     server: &Server,
     session_id: &str,
     op: Op,

@@ -23,7 +23,9 @@
 //! and the editor sees every change as a diff in the tool call instead.
 
 mod ext;
+mod inputs;
 mod session;
+mod settings;
 pub mod updates;
 
 use std::collections::HashMap;
@@ -38,8 +40,6 @@ use agent_client_protocol::v1::schema::{
     SetSessionConfigOptionRequest, SetSessionModeRequest,
 };
 use agent_client_protocol::{Agent, Error as AcpError, ErrorCode, Stdio};
-
-use cox_protocol::Op;
 
 use crate::args::Shared;
 use crate::exec::{run_options, runtime};
@@ -156,55 +156,19 @@ async fn serve(server: Arc<Server>) -> Result<(), AcpError> {
     let builder = builder
         .on_receive_request(
             async move |request: ext::Pause, responder, cx| {
-                let server = s9.clone();
-                cx.spawn(async move {
-                    let done = ext::steer(
-                        &server,
-                        &request.session_id,
-                        Op::Pause,
-                        ext::Wait::Paused,
-                        "pause",
-                    )
-                    .await;
-                    responder.respond_with_result(done)
-                })
+                ext::handle(s9.clone(), request, responder, cx)
             },
             agent_client_protocol::on_receive_request!(),
         )
         .on_receive_request(
             async move |request: ext::Steer, responder, cx| {
-                let server = s10.clone();
-                cx.spawn(async move {
-                    let op = Op::Steer {
-                        text: request.text.clone(),
-                    };
-                    let done = ext::steer(
-                        &server,
-                        &request.session_id,
-                        op,
-                        ext::Wait::Steered,
-                        "steer",
-                    )
-                    .await;
-                    responder.respond_with_result(done)
-                })
+                ext::handle(s10.clone(), request, responder, cx)
             },
             agent_client_protocol::on_receive_request!(),
         )
         .on_receive_request(
             async move |request: ext::Resume, responder, cx| {
-                let server = s11.clone();
-                cx.spawn(async move {
-                    let done = ext::steer(
-                        &server,
-                        &request.session_id,
-                        Op::Resume,
-                        ext::Wait::Resumed,
-                        "resume",
-                    )
-                    .await;
-                    responder.respond_with_result(done)
-                })
+                ext::handle(s11.clone(), request, responder, cx)
             },
             agent_client_protocol::on_receive_request!(),
         );

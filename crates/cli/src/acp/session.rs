@@ -6,63 +6,27 @@
 //! directives carry over; a change while a prompt runs is refused, naming why.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use agent_client_protocol::v1::schema::{
-    ContentBlock, ContentChunk, EmbeddedResourceResource, LoadSessionRequest, LoadSessionResponse,
-    McpServer, NewSessionRequest, NewSessionResponse, PermissionOption, PermissionOptionKind,
-    PromptRequest, PromptResponse, RequestPermissionOutcome, RequestPermissionRequest,
-    SessionConfigOption, SessionConfigOptionCategory, SessionConfigSelectOption, SessionMode,
-    SessionModeState, SessionNotification, SessionUpdate, SetSessionConfigOptionRequest,
-    SetSessionConfigOptionResponse, SetSessionModeRequest, SetSessionModeResponse, ToolCall,
-    ToolCallStatus, ToolCallUpdate, ToolCallUpdateFields,
+    ContentBlock, ContentChunk, LoadSessionRequest, LoadSessionResponse, NewSessionRequest,
+    NewSessionResponse, PromptRequest, PromptResponse, RequestPermissionOutcome,
+    RequestPermissionRequest, SessionNotification, SessionUpdate, SetSessionConfigOptionRequest,
+    SetSessionConfigOptionResponse, SetSessionModeRequest, SetSessionModeResponse, ToolCallStatus,
+    ToolCallUpdate, ToolCallUpdateFields,
 };
 use agent_client_protocol::v1::{ConnectionTo, Responder};
 use agent_client_protocol::{Client, Error as AcpError, ErrorCode};
 use cox_core::{Config, RunOptions, SessionHandle};
-use cox_protocol::{ApprovalDecision, CallId, Event, Item, Op};
+use cox_protocol::{ApprovalDecision, CallId, Event, Op};
 use tokio::sync::{mpsc, oneshot};
 
+use super::inputs::{mcp_servers, prompt_text, replay, workspace};
+use super::settings::{EFFORTS, MODES, Settings, config_options, modes, permission_options};
 use super::updates::{Ending, Translator, text_content};
 use super::{Server, error, failure};
 use crate::args::{ApprovalArg, SandboxArg};
-
-/// The modes a client can pick (`session/set_mode`, and the `mode` config option): cox's sandbox
-/// and approval policies together.
-const MODES: [(&str, &str, &str); 4] = [
-    (
-        "read-only",
-        "Read only",
-        "Commands may read but write nothing; asks before anything else",
-    ),
-    (
-        "workspace",
-        "Workspace",
-        "Edits and commands inside the workspace; asks before leaving the sandbox",
-    ),
-    (
-        "untrusted",
-        "Untrusted",
-        "Like workspace, but asks before every command not known to only read",
-    ),
-    (
-        "full-access",
-        "Full access",
-        "No sandbox and no questions (for a disposable container)",
-    ),
-];
-
-/// Reasoning effort values of the `thought_level` option (`default`: the config's).
-const EFFORTS: [&str; 6] = ["default", "minimal", "low", "medium", "high", "xhigh"];
-
-/// What a client can change in a session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Settings {
-    pub mode: String,
-    pub model: String,
-    pub effort: String,
-}
 
 /// One ACP session.
 pub struct Slot {
@@ -587,256 +551,4 @@ impl Slot {
             Ok(())
         });
     }
-}
-
-fn permission_options() -> Vec<PermissionOption> {
-    vec![
-        PermissionOption::new("allow_once", "Allow once", PermissionOptionKind::AllowOnce),
-        PermissionOption::new(
-            "allow_always",
-            "Always allow in this project",
-            PermissionOptionKind::AllowAlways,
-        ),
-        PermissionOption::new("reject", "Reject", PermissionOptionKind::RejectOnce),
-    ]
-}
-
-fn modes(settings: &Settings) -> SessionModeState {
-    SessionModeState::new(
-        settings.mode.clone(),
-        MODES
-            .iter()
-            .map(|(id, name, description)| {
-                SessionMode::new(id.to_string(), name.to_string())
-                    .description(description.to_string())
-            })
-            .collect(),
-    )
-}
-
-/// The config options: `mode` (as the modes), `model` (the session's, then the models cox's
-/// catalog knows; any other name the provider serves is accepted too) and `thought_level`.
-pub fn config_options(settings: &Settings) -> Vec<SessionConfigOption> {
-    let mode = SessionConfigOption::select(
-        "mode",
-        "Mode",
-        settings.mode.clone(),
-        MODES
-            .iter()
-            .map(|(id, name, description)| {
-                SessionConfigSelectOption::new(id.to_string(), name.to_string())
-                    .description(description.to_string())
-            })
-            .collect::<Vec<_>>(),
-    )
-    .category(SessionConfigOptionCategory::Mode);
-    let mut models = vec![settings.model.clone()];
-    for model in cox_core::catalog::models() {
-        if !models.iter().any(|m| m == model) {
-            models.push(model.to_string());
-        }
-    }
-    let model = SessionConfigOption::select(
-        "model",
-        "Model",
-        settings.model.clone(),
-        models
-            .into_iter()
-            .map(|m| SessionConfigSelectOption::new(m.clone(), m))
-            .collect::<Vec<_>>(),
-    )
-    .description("any model the provider serves may be set, listed or not".to_string())
-    .category(SessionConfigOptionCategory::Model);
-    let effort = SessionConfigOption::select(
-        "thought_level",
-        "Reasoning effort",
-        settings.effort.clone(),
-        EFFORTS
-            .iter()
-            .map(|e| SessionConfigSelectOption::new(e.to_string(), e.to_string()))
-            .collect::<Vec<_>>(),
-    )
-    .category(SessionConfigOptionCategory::ThoughtLevel);
-    vec![mode, model, effort]
-}
-
-fn workspace(cwd: &Path) -> Result<PathBuf, AcpError> {
-    if !cwd.is_absolute() {
-        return Err(error(
-            ErrorCode::INVALID_PARAMS,
-            format!("cwd `{}` is not an absolute path", cwd.display()),
-        ));
-    }
-    let canonical = fs_err::canonicalize(cwd).map_err(|e| {
-        error(
-            ErrorCode::INVALID_PARAMS,
-            format!(
-                "cannot use cwd {}: {}",
-                cwd.display(),
-                crate::exit::os_reason(&e)
-            ),
-        )
-    })?;
-    if !canonical.is_dir() {
-        return Err(error(
-            ErrorCode::INVALID_PARAMS,
-            format!("cwd {} is not a directory", cwd.display()),
-        ));
-    }
-    Ok(canonical)
-}
-
-/// The client's MCP servers as cox config entries (checked like `[mcp_servers]` in config.toml).
-fn mcp_servers(
-    servers: &[McpServer],
-) -> Result<BTreeMap<String, cox_core::config::McpServerConfig>, AcpError> {
-    let mut out = BTreeMap::new();
-    for server in servers {
-        let (name, config) = match server {
-            McpServer::Stdio(stdio) => (
-                stdio.name.clone(),
-                cox_core::config::McpServerConfig {
-                    command: Some(stdio.command.display().to_string()),
-                    args: stdio.args.clone(),
-                    env: stdio
-                        .env
-                        .iter()
-                        .map(|v| (v.name.clone(), v.value.clone()))
-                        .collect(),
-                    ..Default::default()
-                },
-            ),
-            McpServer::Http(http) => (
-                http.name.clone(),
-                cox_core::config::McpServerConfig {
-                    url: Some(http.url.clone()),
-                    http_headers: http
-                        .headers
-                        .iter()
-                        .map(|h| (h.name.clone(), h.value.clone()))
-                        .collect(),
-                    ..Default::default()
-                },
-            ),
-            McpServer::Sse(sse) => (
-                sse.name.clone(),
-                cox_core::config::McpServerConfig {
-                    url: Some(sse.url.clone()),
-                    transport: Some("sse".into()),
-                    http_headers: sse
-                        .headers
-                        .iter()
-                        .map(|h| (h.name.clone(), h.value.clone()))
-                        .collect(),
-                    ..Default::default()
-                },
-            ),
-            _ => {
-                return Err(error(
-                    ErrorCode::INVALID_PARAMS,
-                    "cox starts stdio, http and sse MCP servers; this kind it does not know",
-                ));
-            }
-        };
-        if out.insert(name.clone(), config).is_some() {
-            return Err(error(
-                ErrorCode::INVALID_PARAMS,
-                format!("two MCP servers are named `{name}`; give each its own name"),
-            ));
-        }
-    }
-    // Checked now, so a bad entry fails session/new with its name.
-    cox_core::config::mcp_servers(&out).map_err(failure)?;
-    Ok(out)
-}
-
-/// The prompt's text: text blocks as they are, a linked file as an `@path` attachment, an
-/// embedded resource's text in a fenced block under its URI.
-fn prompt_text(blocks: &[ContentBlock], cwd: &Path) -> Result<String, AcpError> {
-    let mut text = String::new();
-    for block in blocks {
-        match block {
-            ContentBlock::Text(t) => text.push_str(&t.text),
-            ContentBlock::ResourceLink(link) => {
-                let path = link.uri.strip_prefix("file://").unwrap_or(&link.uri);
-                text.push_str(&format!(" @{path} "));
-            }
-            ContentBlock::Resource(resource) => match &resource.resource {
-                EmbeddedResourceResource::TextResourceContents(contents) => {
-                    text.push_str(&format!(
-                        "\n\n{}:\n```\n{}\n```\n",
-                        contents.uri, contents.text
-                    ));
-                }
-                _ => {
-                    return Err(error(
-                        ErrorCode::INVALID_PARAMS,
-                        "cox takes text resources; a binary resource it cannot read",
-                    ));
-                }
-            },
-            _ => {
-                return Err(error(
-                    ErrorCode::INVALID_PARAMS,
-                    "cox takes text, resource links and text resources (its prompt capabilities say so)",
-                ));
-            }
-        }
-    }
-    if text.trim().is_empty() {
-        return Err(error(ErrorCode::INVALID_PARAMS, "the prompt is empty"));
-    }
-    cox_core::prompt::expand_attachments(&text, cwd).map_err(failure)
-}
-
-/// A recorded conversation as the updates that would have shown it.
-fn replay(
-    cwd: &Path,
-    history: &[Item],
-    plan: Option<&[cox_protocol::PlanStep]>,
-) -> Vec<SessionUpdate> {
-    let mut out = Vec::new();
-    for item in history {
-        match item {
-            Item::User { text } => out.push(SessionUpdate::UserMessageChunk(ContentChunk::new(
-                ContentBlock::from(text.as_str()),
-            ))),
-            Item::Assistant { text } | Item::Commentary { text } => {
-                out.push(SessionUpdate::AgentMessageChunk(ContentChunk::new(
-                    ContentBlock::from(text.as_str()),
-                )))
-            }
-            Item::ToolCall(call) => {
-                let call: ToolCall = super::updates::tool_call(
-                    cwd,
-                    &call.call_id.0,
-                    &call.name,
-                    &call.arguments,
-                    None,
-                    &[],
-                );
-                out.push(SessionUpdate::ToolCall(call));
-            }
-            Item::ToolResult {
-                call_id,
-                ok,
-                output,
-                ..
-            } => out.push(SessionUpdate::ToolCallUpdate(ToolCallUpdate::new(
-                call_id.0.clone(),
-                ToolCallUpdateFields::new()
-                    .status(if *ok {
-                        ToolCallStatus::Completed
-                    } else {
-                        ToolCallStatus::Failed
-                    })
-                    .content(vec![text_content(output)]),
-            ))),
-            Item::Reasoning { .. } => {}
-        }
-    }
-    if let Some(steps) = plan {
-        out.push(SessionUpdate::Plan(super::updates::plan(steps)));
-    }
-    out
 }

@@ -458,21 +458,7 @@ fn an_mcp_server_the_client_gives_is_started_by_cox_and_asks_before_its_tools_ru
         return;
     }
     let env = Env::new();
-    let git = |args: &[&str]| {
-        let status = std::process::Command::new("git")
-            .args(args)
-            .current_dir(&env.repo)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(status.status.success(), "{}", text(&status.stderr));
-    };
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "first"]);
+    commit_everything(&env.repo);
     fs_err::write(env.repo.join("README.md"), "# Demo\nChanged.\n").unwrap();
     let repo = env.repo.display().to_string();
     let server = serve(vec![

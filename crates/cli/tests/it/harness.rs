@@ -1,7 +1,7 @@
 //! Shared by the end-to-end tests: a temp repository and COX_HOME, ways to run cox in them, and
 //! waiting on processes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use cox_testkit::{MockServer, Script, Turn};
@@ -178,6 +178,26 @@ pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
             "timed out waiting for {what}"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Makes `repo` a git repository with everything in it committed.
+pub fn commit_everything(repo: &Path) {
+    for args in [
+        &["init", "-q"][..],
+        &["add", "."][..],
+        &["commit", "-q", "-m", "first"][..],
+    ] {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(repo)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap();
+        assert!(status.status.success(), "{}", text(&status.stderr));
     }
 }
 

@@ -80,21 +80,7 @@ fn a_python_reference_server_works_on_the_repository() {
         .display()
         .to_string();
     let env = Env::new();
-    let git = |args: &[&str]| {
-        let status = std::process::Command::new("git")
-            .args(args)
-            .current_dir(&env.repo)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap();
-        assert!(status.status.success(), "{}", text(&status.stderr));
-    };
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "first"]);
+    commit_everything(&env.repo);
     fs_err::write(env.repo.join("README.md"), "# Demo\nChanged.\n").unwrap();
     let repo = env.repo.display().to_string();
     configure(
