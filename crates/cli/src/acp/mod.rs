@@ -24,6 +24,7 @@
 
 mod ext;
 mod inputs;
+mod plan_run;
 mod session;
 mod settings;
 pub mod updates;
@@ -116,10 +117,21 @@ async fn serve(server: Arc<Server>) -> Result<(), AcpError> {
             agent_client_protocol::on_receive_request!(),
         )
         .on_receive_request(
-            async move |request: NewSessionRequest, responder, cx| match s3.new_session(request, cx)
-            {
-                Ok(response) => responder.respond(response),
-                Err(e) => responder.respond_with_error(e),
+            async move |request: NewSessionRequest, responder, cx| {
+                match s3.new_session(request, cx.clone()) {
+                    Ok(response) => {
+                        let id = response.session_id.clone();
+                        responder.respond(response)?;
+                        // Offered once the client knows the session.
+                        cx.send_notification(
+                            agent_client_protocol::v1::schema::SessionNotification::new(
+                                id,
+                                plan_run::advertised(),
+                            ),
+                        )
+                    }
+                    Err(e) => responder.respond_with_error(e),
+                }
             },
             agent_client_protocol::on_receive_request!(),
         )
@@ -130,7 +142,7 @@ async fn serve(server: Arc<Server>) -> Result<(), AcpError> {
             agent_client_protocol::on_receive_request!(),
         )
         .on_receive_request(
-            async move |request: PromptRequest, responder, _cx| s5.prompt(request, responder),
+            async move |request: PromptRequest, responder, cx| s5.prompt(request, responder, cx),
             agent_client_protocol::on_receive_request!(),
         )
         .on_receive_notification(

@@ -40,6 +40,8 @@ struct State {
     /// MCP servers the client gave (`session/new`, `session/load`), started with the config's.
     mcp: BTreeMap<String, cox_core::config::McpServerConfig>,
     live: Option<Live>,
+    /// A plan run a `/run` prompt started: while it runs, steering and cancel go to it.
+    run: Option<mpsc::Sender<Op>>,
     prompt: Option<Responder<PromptResponse>>,
     translator: Translator,
     /// Extension requests waiting for the session to confirm (the barrier is up, …).
@@ -59,8 +61,13 @@ impl Slot {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Where ops go: the plan run while one runs, else the session.
     pub fn ops(&self) -> Option<mpsc::Sender<Op>> {
-        self.lock().live.as_ref().map(|l| l.ops.clone())
+        let state = self.lock();
+        state
+            .run
+            .clone()
+            .or_else(|| state.live.as_ref().map(|l| l.ops.clone()))
     }
 
     pub fn prompt_running(&self) -> bool {
@@ -75,16 +82,20 @@ impl Slot {
     }
 
     pub fn cancel(&self) {
-        let state = self.lock();
-        if state.prompt.is_some()
-            && let Some(live) = &state.live
+        if self.prompt_running()
+            && let Some(ops) = self.ops()
         {
-            let _ = live.ops.try_send(Op::Interrupt);
+            let _ = ops.try_send(Op::Interrupt);
         }
     }
 
     /// Ends the cox session (its commands with it) and waits until it has.
     pub async fn close(&self) {
+        // A plan run ends first: it is interrupted, and its pump answers the prompt.
+        let run = self.lock().run.take();
+        if let Some(run) = run {
+            let _ = run.send(Op::Interrupt).await;
+        }
         let live = self.lock().live.take();
         if let Some(live) = live {
             let _ = live.ops.send(Op::Interrupt).await;
@@ -179,6 +190,7 @@ impl Server {
                 settings,
                 mcp,
                 live: None,
+                run: None,
                 prompt: None,
                 translator: Translator::new(cwd),
                 waiters: Vec::new(),
@@ -235,13 +247,20 @@ impl Server {
                 .modes(modes(&settings))
                 .config_options(config_options(&settings)))
         })();
-        responder.respond_with_result(result)
+        let loaded = result.is_ok();
+        responder.respond_with_result(result)?;
+        if loaded {
+            let id = request.session_id.0.to_string();
+            cx.send_notification(SessionNotification::new(id, super::plan_run::advertised()))?;
+        }
+        Ok(())
     }
 
     pub fn prompt(
         &self,
         request: PromptRequest,
         responder: Responder<PromptResponse>,
+        cx: ConnectionTo<Client>,
     ) -> Result<(), AcpError> {
         let slot = match self.slot(&request.session_id.0) {
             Ok(slot) => slot,
@@ -251,14 +270,26 @@ impl Server {
             Ok(text) => text,
             Err(e) => return responder.respond_with_error(e),
         };
-        let mut state = slot.lock();
-        if state.prompt.is_some() {
-            drop(state);
+        if slot.prompt_running() {
             return responder.respond_with_error(error(
                 ErrorCode::INVALID_REQUEST,
                 "a prompt is already running in this session; wait for it or send session/cancel",
             ));
         }
+        if let Some(request) = super::plan_run::parse(&text, &slot.cwd) {
+            return match request.and_then(|r| self.start_plan_run(&slot, &r)) {
+                Ok((handle, lock)) => {
+                    let mut state = slot.lock();
+                    state.translator.start_prompt();
+                    state.prompt = Some(responder);
+                    drop(state);
+                    slot.attach_run(handle, lock, cx);
+                    Ok(())
+                }
+                Err(e) => responder.respond_with_error(e),
+            };
+        }
+        let mut state = slot.lock();
         let Some(ops) = state.live.as_ref().map(|l| l.ops.clone()) else {
             drop(state);
             return responder.respond_with_error(error(
@@ -276,6 +307,20 @@ impl Server {
         state.translator.start_prompt();
         state.prompt = Some(responder);
         Ok(())
+    }
+
+    /// Starts a `/run` prompt's plan run with the session's settings.
+    fn start_plan_run(
+        &self,
+        slot: &Slot,
+        request: &super::plan_run::Request,
+    ) -> Result<(SessionHandle, cox_core::lock::Lock), AcpError> {
+        let (settings, mcp) = {
+            let state = slot.lock();
+            (state.settings.clone(), state.mcp.clone())
+        };
+        let (config, options) = self.launch(&settings, &mcp)?;
+        super::plan_run::start(request, &slot.cwd, &config, options)
     }
 
     pub fn set_mode(
@@ -407,6 +452,73 @@ impl Slot {
             }
             let _ = ended_tx.send(());
         });
+    }
+
+    /// Runs a plan run: its events go to the client, and its end answers the prompt.
+    fn attach_run(
+        self: Arc<Self>,
+        mut handle: SessionHandle,
+        lock: cox_core::lock::Lock,
+        cx: ConnectionTo<Client>,
+    ) {
+        let ops = handle.op_sender();
+        self.lock().run = Some(ops.clone());
+        tokio::spawn(async move {
+            let mut failed_step = None;
+            let mut ended = None;
+            while let Some(envelope) = handle.next_event().await {
+                match &envelope.event {
+                    Event::StepFinished {
+                        id,
+                        status: cox_protocol::StepState::Failed,
+                        ..
+                    } => failed_step = Some(id.clone()),
+                    Event::SessionCompleted { status, .. } => ended = Some(*status),
+                    // A step's task is not the prompt's: the run goes on to the next step.
+                    Event::TaskCompleted { .. } => {
+                        self.on_step_event(&envelope.event, &cx);
+                        continue;
+                    }
+                    _ => {}
+                }
+                if !self.on_event(envelope.event, &ops, &cx) {
+                    break;
+                }
+            }
+            drop(lock);
+            let (responder, mut ending, usage) = {
+                let mut state = self.lock();
+                state.run = None;
+                state.waiters.clear();
+                let ending = state
+                    .translator
+                    .ending(ended.unwrap_or(cox_protocol::SessionStatus::Failed));
+                (state.prompt.take(), ending, state.translator.usage())
+            };
+            if let (Ending::Failed(message), Some(step)) = (&ending, &failed_step) {
+                ending = Ending::Failed(format!(
+                    "the plan run stopped: step {step} failed ({message})"
+                ));
+            }
+            if let Some(responder) = responder {
+                let _ = match ending {
+                    Ending::Stop(reason) => {
+                        responder.respond(PromptResponse::new(reason).usage(usage))
+                    }
+                    Ending::Failed(message) => {
+                        responder.respond_with_error(error(ErrorCode::INTERNAL_ERROR, message))
+                    }
+                };
+            }
+        });
+    }
+
+    /// A step's own end: its status shows in the plan; only its updates are sent.
+    fn on_step_event(&self, event: &Event, cx: &ConnectionTo<Client>) {
+        let updates = self.lock().translator.updates(event);
+        for update in updates {
+            self.notify(cx, update);
+        }
     }
 
     /// Handles one event; false once the session has completed.

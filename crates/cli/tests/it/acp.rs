@@ -184,7 +184,13 @@ fn a_prompt_streams_its_tool_calls_usage_and_answer_and_ends_the_turn() {
     // The session is cox's own: `session/load` in a new connection replays it and goes on.
     let id = seen["session_id"].as_str().unwrap();
     let loaded = scenario(&env, &server, "load", &[id], &[]);
-    let replayed = loaded["replayed"].as_array().unwrap();
+    let replayed: Vec<Value> = loaded["replayed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["sessionUpdate"] != "available_commands_update")
+        .cloned()
+        .collect();
     let kinds: Vec<&str> = replayed
         .iter()
         .map(|u| u["sessionUpdate"].as_str().unwrap())
@@ -211,7 +217,8 @@ fn a_prompt_streams_its_tool_calls_usage_and_answer_and_ends_the_turn() {
     assert_eq!(replayed[6]["content"]["text"], "It is a tiny repository.");
     assert_eq!(loaded["stop_reason"], "end_turn");
     let mut after = loaded.clone();
-    let fresh: Vec<Value> = loaded["updates"].as_array().unwrap()[replayed.len()..].to_vec();
+    let all = loaded["updates"].as_array().unwrap();
+    let fresh: Vec<Value> = all[loaded["replayed"].as_array().unwrap().len()..].to_vec();
     after["updates"] = Value::Array(fresh);
     assert_eq!(said(&after), "Nothing else.");
     // The loaded session's request carried the whole history.
@@ -521,4 +528,50 @@ fn a_client_that_goes_away_takes_the_running_command_with_it() {
         })
         .collect();
     assert!(acp.is_empty(), "cox acp outlived its client: {acp:?}");
+}
+
+#[test]
+fn a_run_prompt_runs_the_plan_file_step_by_step() {
+    let Some(_) = python() else { return };
+    let env = Env::new();
+    fs_err::write(
+        env.repo.join("plan.json"),
+        r#"{"goal": "Two files", "steps": [
+            {"id": "S1", "title": "Create a.txt"},
+            {"id": "S2", "title": "Say it is done", "depends_on": ["S1"]}
+        ]}"#,
+    )
+    .unwrap();
+    let server = serve(vec![
+        Turn::call("shell", r#"{"command":"touch a.txt"}"#),
+        Turn::text(&["Created a.txt."]),
+        Turn::text(&["Both done."]),
+    ]);
+    let seen = scenario(&env, &server, "planrun", &[], &[]);
+    assert_eq!(seen["stop_reason"], "end_turn", "{seen:#}");
+    // The session offers the command.
+    let offered = updates(&seen, "available_commands_update");
+    assert_eq!(
+        offered[0]["availableCommands"][0]["name"], "run",
+        "{seen:#}"
+    );
+    // Each step ran in order, the plan's statuses streamed and were written back.
+    assert!(env.repo.join("a.txt").exists());
+    let plans = updates(&seen, "plan");
+    let last = plans.last().unwrap()["entries"].as_array().unwrap();
+    assert_eq!(last.len(), 2, "{plans:?}");
+    assert!(last.iter().all(|e| e["status"] == "completed"), "{plans:?}");
+    assert!(
+        plans
+            .iter()
+            .any(|p| p["entries"][0]["status"] == "in_progress"),
+        "{plans:?}"
+    );
+    let plan: Value =
+        serde_json::from_str(&fs_err::read_to_string(env.repo.join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["steps"][0]["status"], "done");
+    assert_eq!(plan["steps"][1]["status"], "done");
+    assert!(said(&seen).contains("Created a.txt."), "{}", said(&seen));
+    assert!(said(&seen).ends_with("Both done."), "{}", said(&seen));
+    assert_eq!(server.requests().len(), 3);
 }
