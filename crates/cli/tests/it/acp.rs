@@ -575,3 +575,26 @@ fn a_run_prompt_runs_the_plan_file_step_by_step() {
     assert!(said(&seen).ends_with("Both done."), "{}", said(&seen));
     assert_eq!(server.requests().len(), 3);
 }
+
+#[test]
+fn cancel_reaches_a_plan_run_and_kills_its_steps_command() {
+    let Some(_) = python() else { return };
+    let env = Env::new();
+    fs_err::write(
+        env.repo.join("plan.json"),
+        r#"{"goal": "Wait", "steps": [{"id": "S1", "title": "Wait a long time"}]}"#,
+    )
+    .unwrap();
+    let server = serve(vec![Turn::call(
+        "shell",
+        r#"{"command":"exec sleep 4444.25"}"#,
+    )]);
+    let seen = scenario(&env, &server, "plancancel", &[], &[]);
+    assert_eq!(seen["running_before"], true, "{seen:#}");
+    assert_eq!(seen["stop_reason"], "cancelled", "{seen:#}");
+    assert_eq!(
+        seen["running_after"], false,
+        "the step's command outlived the cancel"
+    );
+    assert!(pids_with_arg("4444.25").is_empty());
+}
