@@ -501,14 +501,7 @@ impl Slot {
                 ));
             }
             if let Some(responder) = responder {
-                let _ = match ending {
-                    Ending::Stop(reason) => {
-                        responder.respond(PromptResponse::new(reason).usage(usage))
-                    }
-                    Ending::Failed(message) => {
-                        responder.respond_with_error(error(ErrorCode::INTERNAL_ERROR, message))
-                    }
-                };
+                answer(responder, ending, usage);
             }
         });
     }
@@ -572,14 +565,7 @@ impl Slot {
                     )
                 };
                 if let Some(responder) = responder {
-                    let _ = match ending {
-                        Ending::Stop(reason) => {
-                            responder.respond(PromptResponse::new(reason).usage(usage))
-                        }
-                        Ending::Failed(message) => {
-                            responder.respond_with_error(error(ErrorCode::INTERNAL_ERROR, message))
-                        }
-                    };
+                    answer(responder, ending, usage);
                 }
             }
             Event::SessionCompleted { .. } => return false,
@@ -663,4 +649,18 @@ impl Slot {
             Ok(())
         });
     }
+}
+
+/// Answers a prompt as its task or run ended: the stop reason with the prompt's usage, or the error.
+fn answer(
+    responder: Responder<PromptResponse>,
+    ending: Ending,
+    usage: agent_client_protocol::v1::schema::Usage,
+) {
+    let _ = match ending {
+        Ending::Stop(reason) => responder.respond(PromptResponse::new(reason).usage(usage)),
+        Ending::Failed(message) => {
+            responder.respond_with_error(error(ErrorCode::INTERNAL_ERROR, message))
+        }
+    };
 }
